@@ -1,0 +1,63 @@
+"""Shared fixtures: one event store per test, on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from overleg.application import Overleg
+from overleg.storage import Database
+
+POSTGRES_URL = os.environ.get(
+    "OVERLEG_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
+# CI (and anyone who sets this) wants PostgreSQL tests to fail, never skip, without a server.
+POSTGRES_REQUIRED = bool(os.environ.get("OVERLEG_REQUIRE_POSTGRES") or os.environ.get("CI"))
+BACKENDS = ["sqlite", "postgresql"]
+
+
+def _postgres_or_skip() -> Database:
+    database = Database.from_url(POSTGRES_URL)
+    try:
+        with psycopg.connect(database.conninfo(), connect_timeout=5):
+            pass
+    except psycopg.OperationalError as error:
+        message = f"PostgreSQL at {database.host}:{database.port} is not reachable: {error}"
+        if POSTGRES_REQUIRED:
+            pytest.fail(message)
+        pytest.skip(message)
+    return database
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A URL of an empty event store: a new SQLite file, or a new PostgreSQL schema."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('store') / 'overleg.db'}"
+        return
+    server = _postgres_or_skip()
+    schema = f"overleg_test_{uuid.uuid4().hex[:12]}"
+    separator = "&" if "?" in POSTGRES_URL else "?"
+    yield f"{POSTGRES_URL}{separator}schema={schema}"
+    with psycopg.connect(server.conninfo(), autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+
+
+@pytest.fixture
+def store(database_url: str) -> Iterator[Overleg]:
+    """The application on an empty event store of each backend."""
+    application = Overleg(Database.from_url(database_url))
+    try:
+        yield application
+    finally:
+        application.close()
+
+
+def reopen(database_url: str) -> Overleg:
+    """A second, independent application on the same store (as another process would be)."""
+    return Overleg(Database.from_url(database_url))
