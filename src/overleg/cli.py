@@ -63,11 +63,9 @@ class _Bar:
         if self.progress is None:
             return
         if self.task is not None:
-            self.progress.update(self.task, completed=self.progress.tasks[-1].total or 0)
-        columns_bytes = description == "validating"
-        self.task = self.progress.add_task(
-            description, total=total, unit="bytes" if columns_bytes else "events"
-        )
+            self.progress.update(self.task, visible=False)
+        unit = "bytes read" if description == "validating" else "events"
+        self.task = self.progress.add_task(description, total=total, unit=unit)
 
     def advance(self, amount: int) -> None:
         if self.progress is not None and self.task is not None:
@@ -83,6 +81,7 @@ def _progress(quiet: bool) -> Iterator[_Bar]:
         TextColumn("{task.description:>10}"),
         BarColumn(),
         MofNCompleteColumn(),
+        TextColumn("{task.fields[unit]}"),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
         console=err,

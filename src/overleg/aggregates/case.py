@@ -57,8 +57,14 @@ class Case(Aggregate):
         self.follow_up_on: date | None = None
 
     class Event(Aggregate.Event):
-        """Base of all case events: who recorded it (``timestamp`` says when)."""
+        """Base of all case events: who recorded it (``timestamp`` says when).
 
+        ``class_version`` is the shape of an event class's stored state. When a class
+        changes shape it gets ``class_version = 2`` and a static ``upcast_v1_v2(state)``
+        that brings old stored states up to date as they are read.
+        """
+
+        class_version = 1
         recorded_by: str
 
     class Requested(Event, Aggregate.Created):
