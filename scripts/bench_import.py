@@ -1,0 +1,215 @@
+"""Benchmark `overleg import` and `overleg export` against raw baselines, on SQLite and PostgreSQL.
+
+Each run is a real `overleg` process on a fresh store. Baselines, measured in the same run:
+raw Python that only parses every line (json.loads) and bulk-inserts it as a row
+(sqlite3 executemany / psycopg COPY, one transaction), i.e. the floor of any importer that
+keeps every event. Reports medians of --repeat runs and the overleg/baseline ratio; writes a
+Markdown table to standard output.
+
+    python scripts/bench_import.py --cases 10000 --repeat 3
+    python scripts/bench_import.py --million   # the 1,000,000-line stream, once per backend
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from make_sample_stream import stream  # noqa: E402
+
+PG = os.environ.get("OVERLEG_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+OVERLEG = str(Path(sys.executable).parent / "overleg")
+
+
+def write_stream(path: Path, cases: int, extra_per_case: int = 0) -> int:
+    """A synthetic stream; ``extra_per_case`` bottleneck reports make cases long."""
+    count = 0
+    with path.open("w", encoding="utf-8") as out:
+        last: dict[str, dict[str, object]] = {}
+        for event in stream(cases, 2015, 2015):
+            last[event["case"]] = event
+            out.write(json.dumps(event, ensure_ascii=False, separators=(",", ":")) + "\n")
+            count += 1
+        for k in range(extra_per_case):
+            for case, event in last.items():
+                if event["type"] in ("CaseClosed", "RequestDeclined"):
+                    continue
+                seq = int(event["seq"]) + 1 + k  # type: ignore[call-overload]
+                line = {
+                    "case": case,
+                    "seq": seq,
+                    "type": "BottleneckReported",
+                    "at": event["at"],
+                    "by": "voorzitter-bench",
+                    "data": {"theme": "wachtlijst", "description": f"melding {k}"},
+                }
+                out.write(json.dumps(line, separators=(",", ":")) + "\n")
+                count += 1
+    return count
+
+
+def fresh_url(backend: str, workdir: Path) -> tuple[str, str | None]:
+    if backend == "sqlite":
+        return f"sqlite:///{workdir / f'{uuid.uuid4().hex}.db'}", None
+    schema = f"bench_{uuid.uuid4().hex[:10]}"
+    return f"{PG}?schema={schema}", schema
+
+
+def drop(schema: str | None) -> None:
+    if schema:
+        with psycopg.connect(PG, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+
+
+def _high_water_mib(pid: int) -> int:
+    """The process's peak resident memory so far (VmHWM: its own, not its parent's)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0
+    for line in status.splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) // 1024
+    return 0
+
+
+def run_overleg(args: list[str], url: str) -> tuple[float, int]:
+    """Seconds and peak resident memory (MiB) of one overleg process.
+
+    The peak is sampled from /proc while the process runs: rusage of a child started by
+    a large parent would count the parent's memory copied at fork.
+    """
+    start = time.perf_counter()
+    process = subprocess.Popen(
+        [OVERLEG, *args],
+        env={**os.environ, "OVERLEG_DATABASE_URL": url},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    peak = 0
+    while process.poll() is None:
+        peak = max(peak, _high_water_mib(process.pid))
+        time.sleep(0.05)
+    seconds = time.perf_counter() - start
+    if process.returncode:
+        raise SystemExit(f"overleg {args[0]} failed with status {process.returncode}")
+    return seconds, peak
+
+
+def baseline(backend: str, path: Path, workdir: Path) -> float:
+    """Parse every line and bulk-insert it, raw."""
+    start = time.perf_counter()
+    rows = []
+    with path.open("rb") as lines:
+        for raw in lines:
+            event = json.loads(raw)
+            rows.append((event["case"], event["seq"], raw))
+    if backend == "sqlite":
+        conn = sqlite3.connect(workdir / f"raw-{uuid.uuid4().hex}.db")
+        conn.execute("CREATE TABLE e (c TEXT, s INTEGER, b BLOB, PRIMARY KEY (c, s))")
+        with conn:
+            conn.executemany("INSERT INTO e VALUES (?,?,?)", rows)
+        conn.close()
+    else:
+        with psycopg.connect(PG) as conn:
+            conn.execute("CREATE TEMP TABLE e (c uuid, s int, b bytea, PRIMARY KEY (c, s))")
+            with conn.cursor().copy("COPY e (c, s, b) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+    return time.perf_counter() - start
+
+
+def measure(backend: str, path: Path, workdir: Path, repeat: int) -> dict[str, float]:
+    imports, exports, raws, peaks, export_peaks = [], [], [], [], []
+    for _ in range(repeat):
+        url, schema = fresh_url(backend, workdir)
+        try:
+            seconds, peak = run_overleg(["import", str(path), "--quiet"], url)
+            imports.append(seconds)
+            peaks.append(peak)
+            seconds, export_peak = run_overleg(["export", str(workdir / "out.jsonl")], url)
+            exports.append(seconds)
+            export_peaks.append(export_peak)
+        finally:
+            drop(schema)
+        raws.append(baseline(backend, path, workdir))
+    return {
+        "import": statistics.median(imports),
+        "export": statistics.median(exports),
+        "raw": statistics.median(raws),
+        "peak": max(peaks),
+        "export_peak": max(export_peaks),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", type=int, default=10000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--million",
+        action="store_true",
+        help="also import a 1,000,000-line stream once per backend",
+    )
+    parser.add_argument(
+        "--long-cases",
+        action="store_true",
+        help="memory with 1,000 cases of growing length (bounded by cases)",
+    )
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        path = workdir / "stream.jsonl"
+        lines = write_stream(path, args.cases)
+        print(
+            "| backend | lines | overleg import s | raw parse+insert s | ratio "
+            "| import lines/s | export s | import peak MiB | export peak MiB |"
+        )
+        print("|---|---|---|---|---|---|---|---|---|")
+        for backend in ("sqlite", "postgresql"):
+            r = measure(backend, path, workdir, args.repeat)
+            print(
+                f"| {backend} | {lines:,} | {r['import']:.1f} | {r['raw']:.2f} "
+                f"| {r['import'] / r['raw']:.0f}x | {lines / r['import']:,.0f} "
+                f"| {r['export']:.1f} | {r['peak']} | {r['export_peak']} |",
+                flush=True,
+            )
+        if args.long_cases:
+            print("\n| backend | cases | lines | import s | peak MiB |\n|---|---|---|---|---|")
+            for extra in (0, 100, 1000):
+                lines = write_stream(path, 1000, extra)
+                for backend in ("sqlite", "postgresql"):
+                    r = measure(backend, path, workdir, 1)
+                    print(
+                        f"| {backend} | 1,000 | {lines:,} | {r['import']:.1f} | {r['peak']} |",
+                        flush=True,
+                    )
+        if args.million:
+            lines = write_stream(path, 115_000)
+            print(f"\n1,000,000-line run ({lines:,} lines, 115,000 cases), once per backend:\n")
+            print("| backend | import s | raw s | ratio | peak MiB |\n|---|---|---|---|---|")
+            for backend in ("sqlite", "postgresql"):
+                r = measure(backend, path, workdir, 1)
+                print(
+                    f"| {backend} | {r['import']:.0f} | {r['raw']:.1f} "
+                    f"| {r['import'] / r['raw']:.0f}x | {r['peak']} |",
+                    flush=True,
+                )
+
+
+if __name__ == "__main__":
+    main()
