@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, date, datetime
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import JSONTranscoder, Transcoding
+from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcoding
 
 from overleg.aggregates.case import Case
 from overleg.aggregates.values import (
@@ -70,7 +72,17 @@ class Overleg(Application[UUID]):
         database.ensure_schema()
         self.database = database
         self.clock = clock
+        # SQLite has one writer at a time; waiting here, rather than inside the connection
+        # pool, keeps readers flowing while many requests write at once.
+        self._writes: AbstractContextManager[Any] = (
+            threading.Lock() if database.backend == "sqlite" else nullcontext()
+        )
         super().__init__(env=database.eventsourcing_env())
+
+    def save(self, *objs: Any, **kwargs: Any) -> Any:
+        """Record new events of the given aggregates (one writer at a time on SQLite)."""
+        with self._writes:
+            return super().save(*objs, **kwargs)
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
@@ -264,8 +276,12 @@ class Overleg(Application[UUID]):
         case = self.get_case(case_id)
         if expected_version is not None and case.version != expected_version:
             raise StaleCase(case_id, expected_version, case.version)
+        seen = case.version
         command(case, self.clock())
         # A concurrent writer that saved the same version first makes this save fail
         # on the store's unique key, so exactly one of two racing commands is recorded.
-        self.save(case)
+        try:
+            self.save(case)
+        except IntegrityError:
+            raise StaleCase(case_id, seen, self.get_case(case_id).version) from None
         return case

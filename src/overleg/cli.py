@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import os
+import signal
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 from uuid import UUID
 
 import typer
@@ -23,7 +28,28 @@ from rich.progress import (
 )
 
 from overleg import __version__
+from overleg.aggregates.values import Programme, Region
+from overleg.api.auth import dev_private_key, issue_dev_token
 from overleg.application import Overleg
+from overleg.logs import configure as configure_logs
+from overleg.policies.access import StaffRole
+from overleg.projections.audit_trail import history as trail
+from overleg.projections.bottlenecks import bottleneck_report
+from overleg.projections.explain import UnknownFigure, explain
+from overleg.projections.runner import CATCH_UP_BATCH, NAMES, Projector, UnknownProjection
+from overleg.projections.statistics import annual_statistics, meetings_of, registered_by_region
+from overleg.projections.store import ViewStore
+from overleg.projections.worker import follow
+from overleg.reports import (
+    CHART_SUFFIXES,
+    bottleneck_csv,
+    bottleneck_table,
+    explanation_text,
+    history_table,
+    statistics_chart,
+    statistics_csv,
+    statistics_table,
+)
 from overleg.settings import Settings
 from overleg.storage import Database, DatabaseURLError
 from overleg.streams import StreamRefused, import_stream, write_stream
@@ -152,6 +178,182 @@ def export(
     typer.echo(f"Exported {count} event(s).", err=True)
 
 
+@contextmanager
+def _projected(catch_up: bool = True) -> Iterator[tuple[Overleg, ViewStore, Projector]]:
+    """The event store with its projections, brought up to date first (exact figures)."""
+    application = _open_app()
+    views: ViewStore | None = None
+    try:
+        views = ViewStore(application.database)
+        projector = Projector(application, views)
+        if catch_up:
+            with _progress(quiet=False) as bar:
+                projector.catch_up(progress=bar)
+        yield application, views, projector
+    finally:
+        if views is not None:
+            views.close()
+        application.close()
+
+
+def _out() -> Console:
+    # Piped output is not cut to 80 columns: tables keep their rows on one line.
+    return Console(width=None if sys.stdout.isatty() else 240, highlight=False)
+
+
+def _programme(value: str | None) -> Programme | None:
+    if value is None:
+        return None
+    try:
+        return Programme(value)
+    except ValueError:
+        choices = ", ".join(p.value for p in Programme)
+        typer.echo(f"--programme: no programme {value!r}; choose one of {choices}", err=True)
+        raise typer.Exit(2) from None
+
+
+Format = Literal["table", "json", "csv"]
+
+
+@app.command()
+def stats(
+    year: Annotated[int, typer.Argument(help="Calendar year of the meetings.", min=1900)],
+    programme: Annotated[
+        str | None,
+        typer.Option(help="integrale_jeugdhulp or lokaal_clientoverleg; all when left out."),
+    ] = None,
+    format: Annotated[str, typer.Option("--format", "-f", help="table, json or csv.")] = "table",
+    chart: Annotated[
+        Path | None,
+        typer.Option(help="Also draw meetings and rates per region to FILE.png or FILE.svg."),
+    ] = None,
+    explain_figure: Annotated[
+        str | None,
+        typer.Option(
+            "--explain",
+            metavar="FIGURE",
+            help="List the meetings behind one figure, e.g. "
+            "fully_registered.youth_present.by_region.Antwerpen.",
+        ),
+    ] = None,
+) -> None:
+    """Annual statistics per region, counted over the year's (fully registered) meetings."""
+    chosen = _programme(programme)
+    shape = _format(format)
+    if chart is not None and chart.suffix.lower() not in CHART_SUFFIXES:
+        typer.echo(f"--chart: the file must end in .png or .svg, not {chart.name!r}", err=True)
+        raise typer.Exit(2)
+    with _projected() as (_, views, _projector):
+        if explain_figure is not None:
+            try:
+                explanation = explain(views, year, explain_figure, chosen)
+            except UnknownFigure as unknown:
+                typer.echo(str(unknown), err=True)
+                raise typer.Exit(2) from None
+            typer.echo(explanation_text(explanation))
+            return
+        figures = annual_statistics(views, year, chosen)
+        registered = registered_by_region(meetings_of(views, year, chosen))
+    if shape == "json":
+        typer.echo(json.dumps(figures, ensure_ascii=False, indent=2))
+    elif shape == "csv":
+        typer.echo(statistics_csv(figures, registered), nl=False)
+    else:
+        _out().print(statistics_table(figures, registered))
+    if chart is not None:
+        statistics_chart(figures, registered, chart)
+        typer.echo(f"Chart written to {chart}", err=True)
+
+
+def _format(value: str) -> Format:
+    if value not in ("table", "json", "csv"):
+        typer.echo(f"--format: choose table, json or csv, not {value!r}", err=True)
+        raise typer.Exit(2)
+    return value  # type: ignore[return-value]
+
+
+@app.command()
+def bottlenecks(
+    year: Annotated[int, typer.Argument(help="Calendar year of the reports.", min=1900)],
+    programme: Annotated[
+        str | None,
+        typer.Option(help="integrale_jeugdhulp or lokaal_clientoverleg; all when left out."),
+    ] = None,
+    format: Annotated[str, typer.Option("--format", "-f", help="table, json or csv.")] = "table",
+) -> None:
+    """Reported bottlenecks (policy information) per theme and region."""
+    chosen = _programme(programme)
+    shape = _format(format)
+    with _projected() as (_, views, _projector):
+        report = bottleneck_report(views, year, chosen)
+    if shape == "json":
+        typer.echo(json.dumps(report, ensure_ascii=False, indent=2))
+    elif shape == "csv":
+        typer.echo(bottleneck_csv(report), nl=False)
+    else:
+        _out().print(bottleneck_table(report))
+
+
+@app.command()
+def history(
+    case: Annotated[UUID, typer.Argument(help="The case id.")],
+    format: Annotated[str, typer.Option("--format", "-f", help="table or json.")] = "table",
+) -> None:
+    """A case's audit trail: every event in order, when, by whom and what happened."""
+    shape = _format(format)
+    with _projected() as (_, views, _projector):
+        entries = trail(views, case)
+    if not entries:
+        typer.echo(f"No case {case}", err=True)
+        raise typer.Exit(1)
+    if shape == "json":
+        typer.echo(json.dumps([asdict(e) for e in entries], ensure_ascii=False, indent=2))
+    else:
+        _out().print(history_table(str(case), entries))
+
+
+@app.command()
+def rebuild(
+    name: Annotated[
+        str | None,
+        typer.Argument(help=f"One projection ({', '.join(NAMES)}); all when left out."),
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Drop projections and build them again from every stored event."""
+    if name is not None and name not in NAMES:
+        typer.echo(str(UnknownProjection(name)), err=True)
+        raise typer.Exit(2)
+    with _projected(catch_up=False) as (_, _views, projector), _progress(quiet) as bar:
+        started = time.perf_counter()
+        applied = projector.rebuild(None if name is None else [name], progress=bar)
+    typer.echo(
+        f"Rebuilt {name or ', '.join(NAMES)} from {applied} event(s) "
+        f"in {time.perf_counter() - started:.1f} s.",
+        err=True,
+    )
+
+
+@app.command()
+def worker(
+    poll: Annotated[
+        float, typer.Option(help="Seconds between looks when no notification arrives.", min=0.01)
+    ] = 1.0,
+    batch: Annotated[
+        int, typer.Option(help="Events applied per transaction.", min=1)
+    ] = CATCH_UP_BATCH,
+) -> None:
+    """Keep the projections up to date: catch up, then follow new events until stopped."""
+    settings = Settings()
+    configure_logs(settings.log_level)
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    with _projected(catch_up=False) as (_, _views, projector):
+        projector.batch_size = batch
+        follow(projector, stop, poll)
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
@@ -162,7 +364,40 @@ def serve(
 
     from overleg.api.app import create_app
 
-    uvicorn.run(create_app(), host=host, port=port, log_config=None)
+    uvicorn.run(create_app(), host=host, port=port, log_config=None, access_log=False)
+
+
+@app.command()
+def token(
+    role: Annotated[str, typer.Option(help="team, chair, professional, auditor or analyst.")],
+    ref: Annotated[str, typer.Option(help="Your reference (a pseudonym or directory id).")],
+    region: Annotated[
+        str | None, typer.Option(help="For the continuity team: the region it works in.")
+    ] = None,
+    hours: Annotated[float, typer.Option(help="How long the token is valid.", min=0.01)] = 8.0,
+) -> None:
+    """Print a development token that `overleg serve` accepts (without OVERLEG_JWKS_FILE)."""
+    try:
+        staff_role = StaffRole(role)
+    except ValueError:
+        choices = ", ".join(r.value for r in StaffRole)
+        typer.echo(f"--role: no role {role!r}; choose one of {choices}", err=True)
+        raise typer.Exit(2) from None
+    if region is not None and region not in {r.value for r in Region}:
+        typer.echo(f"--region: no region {region!r}", err=True)
+        raise typer.Exit(2)
+    settings = Settings()
+    typer.echo(
+        issue_dev_token(
+            dev_private_key(settings.dev_key_file),
+            role=staff_role,
+            ref=ref,
+            region=region,
+            audience=settings.jwt_audience,
+            issuer=settings.jwt_issuer,
+            lifetime=int(hours * 3600),
+        )
+    )
 
 
 @app.command()

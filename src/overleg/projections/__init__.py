@@ -1,1 +1,1 @@
-"""Read models built only from events: case views, the audit trail, annual statistics."""
+"""Read models built only from events: case views, audit trail, annual statistics, bottlenecks."""

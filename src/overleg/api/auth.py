@@ -1,0 +1,122 @@
+"""Who is calling: OAuth2 bearer tokens (JWT) verified against a key set, and their roles.
+
+Production verifies tokens of the organisation's identity provider against its published
+key set (``OVERLEG_JWKS_FILE``). For development, ``overleg token`` signs tokens with a
+local key created on first use (``OVERLEG_DEV_KEY_FILE``), and ``overleg serve`` without a
+key set accepts exactly those. The local key never leaves the machine it was made on.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from jwt.algorithms import OKPAlgorithm
+
+from overleg.policies.access import Principal, StaffRole
+
+ALGORITHMS = ["EdDSA", "ES256", "RS256"]
+DEV_ISSUER = "overleg-dev"
+
+
+class InvalidToken(Exception):
+    """The bearer token is missing, malformed, expired, or not signed by a trusted key."""
+
+
+class TokenVerifier:
+    """Verifies bearer tokens against a JSON Web Key Set."""
+
+    def __init__(self, jwks: dict[str, Any], issuer: str, audience: str) -> None:
+        self.keys = jwt.PyJWKSet.from_dict(jwks)
+        self.issuer = issuer
+        self.audience = audience
+
+    def verify(self, token: str) -> Principal:
+        """The principal of a valid token; ``InvalidToken`` says why one is not."""
+        try:
+            header = jwt.get_unverified_header(token)
+            key = self._key(header.get("kid"))
+            claims = jwt.decode(
+                token,
+                key=key,
+                algorithms=ALGORITHMS,
+                audience=self.audience,
+                issuer=self.issuer,
+                options={"require": ["exp", "iat", "sub", "iss", "aud"]},
+            )
+        except jwt.PyJWTError as error:
+            raise InvalidToken(str(error)) from None
+        try:
+            role = StaffRole(str(claims.get("role")))
+        except ValueError:
+            raise InvalidToken("the token carries no known role") from None
+        region = claims.get("region")
+        if region is not None and not isinstance(region, str):
+            raise InvalidToken("the token's region is not text")
+        return Principal(ref=str(claims["sub"]), role=role, region=region)
+
+    def _key(self, kid: object) -> jwt.PyJWK:
+        for key in self.keys.keys:
+            if kid is None or key.key_id == kid:
+                return key
+        raise InvalidToken("the token is signed by an unknown key")
+
+
+def load_jwks(path: Path) -> dict[str, Any]:
+    """A JSON Web Key Set from a file."""
+    loaded: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(loaded.get("keys"), list):
+        raise ValueError(f"{path} is not a JSON Web Key Set (no 'keys' list)")
+    return loaded
+
+
+def dev_private_key(path: Path) -> dict[str, Any]:
+    """The local development signing key (an Ed25519 JWK), created on first use."""
+    if path.exists():
+        key: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        return key
+    path.parent.mkdir(parents=True, exist_ok=True)
+    jwk: dict[str, Any] = OKPAlgorithm.to_jwk(Ed25519PrivateKey.generate(), as_dict=True)
+    jwk |= {"kid": f"overleg-dev-{uuid.uuid4().hex[:8]}", "alg": "EdDSA", "use": "sig"}
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as out:
+        json.dump(jwk, out)
+    return jwk
+
+
+def public_jwks(private_jwk: dict[str, Any]) -> dict[str, Any]:
+    """The key set that verifies tokens signed with ``private_jwk``."""
+    return {"keys": [{k: v for k, v in private_jwk.items() if k != "d"}]}
+
+
+def issue_dev_token(
+    private_jwk: dict[str, Any],
+    *,
+    role: StaffRole,
+    ref: str,
+    audience: str,
+    issuer: str = DEV_ISSUER,
+    region: str | None = None,
+    lifetime: int = 8 * 3600,
+) -> str:
+    """A development token signed with the local key."""
+    now = int(time.time())
+    claims: dict[str, Any] = {
+        "iss": issuer,
+        "aud": audience,
+        "sub": ref,
+        "role": role.value,
+        "iat": now,
+        "exp": now + lifetime,
+        "jti": uuid.uuid4().hex,
+    }
+    if region is not None:
+        claims["region"] = region
+    key = jwt.PyJWK(private_jwk)
+    return jwt.encode(claims, key.key, algorithm="EdDSA", headers={"kid": private_jwk["kid"]})

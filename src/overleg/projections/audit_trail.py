@@ -1,0 +1,118 @@
+"""The audit trail: every event of a case, in order, with when, by whom and what happened."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import ClassVar
+from uuid import UUID
+
+from overleg.aggregates.case import Case
+from overleg.projections.base import Projection
+from overleg.projections.store import Tx, ViewStore
+
+
+def _presence(label: str, present: bool | None) -> str:
+    if present is None:
+        return f"{label} not registered"
+    return f"{label} {'present' if present else 'absent'}"
+
+
+def summary(event: Case.Event) -> str:
+    """One line a chair or auditor reads: what the event recorded.
+
+    References (pseudonyms) are shown; free text (questions, reasons, places,
+    agreements) is not, so the trail can be read without exposing case content.
+    """
+    p = getattr(event, "personal", {})
+    if isinstance(event, Case.Requested):
+        return (
+            f"Consultation requested ({event.programme}, {event.region}) by a "
+            f"{event.requester_role.replace('_', ' ')} via {event.channel}"
+        )
+    if isinstance(event, Case.RequestDeclined):
+        return "Request declined; the case ends"
+    if isinstance(event, Case.ConsentGiven):
+        return f"Consent given by {p['ref']} ({event.role.replace('_', ' ')})"
+    if isinstance(event, Case.ConsentWithdrawn):
+        return f"Consent withdrawn by {p['ref']} ({event.role.replace('_', ' ')})"
+    if isinstance(event, Case.ChairAppointed):
+        return f"Chair appointed: {p['chair']}"
+    if isinstance(event, Case.MeetingHeld):
+        kind = "first meeting" if event.meeting == 1 else "follow-up meeting"
+        return (
+            f"Meeting {event.meeting} ({kind}) held on {event.held_on.isoformat()}: "
+            f"{_presence('young person', event.youth)}, {_presence('parents', event.parents)}, "
+            f"{_presence('trusted person', event.trusted_person)}, "
+            f"{event.professionals_present} professional(s)"
+        )
+    if isinstance(event, Case.WorkplanAgreed):
+        coordinator = p["coordinator"] or "none"
+        crisis = ", with crisis plan" if event.crisis_plan else ""
+        return (
+            f"Workplan of meeting {event.meeting} agreed: {event.agreement_count} "
+            f"agreement(s), coordinator {coordinator}{crisis}"
+        )
+    if isinstance(event, Case.RegistrationCompleted):
+        return f"Registration of meeting {event.meeting} completed"
+    if isinstance(event, Case.FollowUpScheduled):
+        return f"Follow-up meeting scheduled on {event.on.isoformat()}"
+    if isinstance(event, Case.BottleneckReported):
+        return f"Bottleneck reported (theme: {event.theme})"
+    if isinstance(event, Case.CaseClosed):
+        return "Case closed"
+    return type(event).__name__
+
+
+@dataclass(frozen=True)
+class TrailEntry:
+    """One line of a case's audit trail."""
+
+    seq: int
+    type: str
+    at: str
+    by: str
+    summary: str
+
+
+class AuditTrail(Projection):
+    """Per case, every event in order."""
+
+    name: ClassVar[str] = "audit_trail"
+    version: ClassVar[int] = 1
+    tables: ClassVar[tuple[str, ...]] = ("audit_trail",)
+
+    def create(self, tx: Tx) -> None:
+        tx.execute(
+            "CREATE TABLE IF NOT EXISTS audit_trail ("
+            " case_id TEXT NOT NULL, seq INTEGER NOT NULL, type TEXT NOT NULL,"
+            " at TEXT NOT NULL, recorded_by TEXT NOT NULL, summary TEXT NOT NULL,"
+            " PRIMARY KEY (case_id, seq))"
+        )
+
+    def apply(self, tx: Tx, events: Sequence[Case.Event]) -> None:
+        tx.executemany(
+            "INSERT INTO audit_trail (case_id, seq, type, at, recorded_by, summary)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    str(e.originator_id),
+                    e.originator_version,
+                    type(e).__name__,
+                    e.timestamp.isoformat(),
+                    e.recorded_by,
+                    summary(e),
+                )
+                for e in events
+            ],
+        )
+
+
+def history(views: ViewStore, case_id: UUID) -> list[TrailEntry]:
+    """A case's audit trail, oldest first; empty when the case is unknown."""
+    rows = views.read(
+        "SELECT seq, type, at, recorded_by, summary FROM audit_trail"
+        " WHERE case_id = ? ORDER BY seq",
+        (str(case_id),),
+    )
+    return [TrailEntry(int(r[0]), r[1], r[2], r[3], r[4]) for r in rows]

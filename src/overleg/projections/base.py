@@ -1,0 +1,47 @@
+"""What every projection is: named tables built from case events, batch by batch."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import ClassVar
+
+from overleg.aggregates.case import Case
+from overleg.projections.store import Tx
+
+
+class Projection(ABC):
+    """A read model: its own tables, filled only from case events.
+
+    ``apply`` receives a batch of events in the order they were recorded, inside the
+    transaction that also advances the projection's tracking position, so every event is
+    applied exactly once. ``version`` goes up whenever the tables or their meaning
+    change: a stored projection of another version is dropped and rebuilt from the events.
+    """
+
+    name: ClassVar[str]
+    version: ClassVar[int]
+    tables: ClassVar[tuple[str, ...]]
+
+    @abstractmethod
+    def create(self, tx: Tx) -> None:
+        """Create the projection's tables (and indexes) if they do not exist."""
+
+    @abstractmethod
+    def apply(self, tx: Tx, events: Sequence[Case.Event]) -> None:
+        """Apply a batch of events, in order."""
+
+    def drop(self, tx: Tx) -> None:
+        """Drop the projection's tables."""
+        for table in self.tables:
+            tx.execute(f"DROP TABLE IF EXISTS {table}")
+
+
+def chunks(items: Sequence[str], size: int = 500) -> list[Sequence[str]]:
+    """Slices of at most ``size`` items, for ``IN (...)`` lists of bounded length."""
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def placeholders(count: int) -> str:
+    """``?, ?, ?`` for ``count`` parameters."""
+    return ", ".join("?" * count)

@@ -1,0 +1,144 @@
+"""The projections' own tables, in the event store's database, and their transactions.
+
+Projections live beside the events (the same SQLite file, or the same PostgreSQL schema) in
+tables of their own. SQL is written once with ``?`` placeholders and portable types; the
+PostgreSQL connection turns the placeholders into psycopg's.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Protocol
+
+import psycopg
+
+from overleg.storage import Database
+
+Row = tuple[Any, ...]
+
+
+class Tx(Protocol):
+    """One open transaction on the projections' tables."""
+
+    dialect: str
+
+    def execute(self, statement: str, params: Sequence[Any] = ()) -> None: ...
+    def executemany(self, statement: str, rows: Sequence[Sequence[Any]]) -> None: ...
+    def fetchall(self, statement: str, params: Sequence[Any] = ()) -> list[Row]: ...
+
+
+class _SQLiteTx:
+    dialect = "sqlite"
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def execute(self, statement: str, params: Sequence[Any] = ()) -> None:
+        self.conn.execute(statement, tuple(params))
+
+    def executemany(self, statement: str, rows: Sequence[Sequence[Any]]) -> None:
+        if rows:
+            self.conn.executemany(statement, rows)
+
+    def fetchall(self, statement: str, params: Sequence[Any] = ()) -> list[Row]:
+        return list(self.conn.execute(statement, tuple(params)).fetchall())
+
+
+class _PostgresTx:
+    dialect = "postgresql"
+
+    def __init__(self, conn: psycopg.Connection[Row]) -> None:
+        self.conn = conn
+
+    def execute(self, statement: str, params: Sequence[Any] = ()) -> None:
+        self.conn.execute(_pg(statement), tuple(params))
+
+    def executemany(self, statement: str, rows: Sequence[Sequence[Any]]) -> None:
+        if rows:
+            with self.conn.cursor() as cursor:
+                cursor.executemany(_pg(statement), rows)
+
+    def fetchall(self, statement: str, params: Sequence[Any] = ()) -> list[Row]:
+        return self.conn.execute(_pg(statement), tuple(params)).fetchall()
+
+
+def _pg(statement: str) -> str:
+    return statement.replace("?", "%s")
+
+
+class ViewStore:
+    """A connection to the projections' tables of one event store."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+        self.dialect = database.backend
+        self._sqlite: sqlite3.Connection | None = None
+        self._pg: psycopg.Connection[Row] | None = None
+        # One connection, shared by the threads of this process one at a time.
+        self._lock = threading.Lock()
+        if database.backend == "sqlite":
+            path = database.sqlite_path
+            if path != ":memory:":
+                Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            # Autocommit mode: transactions are opened explicitly (BEGIN IMMEDIATE).
+            self._sqlite = sqlite3.connect(
+                path, timeout=30, isolation_level=None, check_same_thread=False
+            )
+            self._sqlite.execute("PRAGMA journal_mode=WAL")
+        else:
+            options = f"-c search_path={database.schema}" if database.schema else ""
+            database.ensure_schema()
+            self._pg = psycopg.connect(database.conninfo(), options=options)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Tx]:
+        """One transaction: committed when the block ends, rolled back when it raises.
+
+        On SQLite it holds the database's write lock from its start, so two processes
+        catching up never interleave; on PostgreSQL the tracking rows are locked instead.
+        """
+        with self._lock:
+            if self._sqlite is not None:
+                conn = self._sqlite
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield _SQLiteTx(conn)
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                conn.execute("COMMIT")
+                return
+            assert self._pg is not None
+            with self._pg.transaction():
+                yield _PostgresTx(self._pg)
+
+    def read(self, statement: str, params: Sequence[Any] = ()) -> list[Row]:
+        """The rows of one query, outside any write transaction."""
+        with self._lock:
+            if self._sqlite is not None:
+                return list(self._sqlite.execute(statement, tuple(params)).fetchall())
+            assert self._pg is not None
+            with self._pg.transaction():
+                return self._pg.execute(_pg(statement), tuple(params)).fetchall()
+
+    def close(self) -> None:
+        """Close the connection."""
+        with self._lock:
+            if self._sqlite is not None:
+                self._sqlite.close()
+            if self._pg is not None:
+                self._pg.close()
+
+
+def boolean(dialect: str) -> str:
+    """The column type of a flag: PostgreSQL's boolean, SQLite's 0/1 integer."""
+    return "BOOLEAN" if dialect == "postgresql" else "INTEGER"
+
+
+def flag(value: Any) -> bool | None:
+    """A flag read back from either backend."""
+    return None if value is None else bool(value)

@@ -1,0 +1,97 @@
+"""Following the event store: catch up from the stored positions, then apply new events live.
+
+On PostgreSQL the worker sleeps on the event store's notification channel (LISTEN) and
+wakes as soon as events are written; every ``poll`` seconds it looks anyway. SQLite has no
+notifications, so there it looks every ``poll`` seconds.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import psycopg
+from psycopg import sql
+
+from overleg.logs import get_logger
+from overleg.projections.runner import Projector
+
+log = get_logger("overleg.worker")
+
+
+class Waker:
+    """Waits until new events may have been written, or ``poll`` seconds have passed."""
+
+    def __init__(self, projector: Projector, poll: float) -> None:
+        self.poll = poll
+        self._conn: psycopg.Connection[tuple[object, ...]] | None = None
+        database = projector.views.database
+        channel = getattr(projector.app.recorder, "channel_name", None)
+        if database.backend == "postgresql" and channel:
+            self._conn = psycopg.connect(database.conninfo(), autocommit=True)
+            self._conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
+
+    def wait(self, stop: threading.Event) -> None:
+        if self._conn is None:
+            stop.wait(self.poll)
+            return
+        for _ in self._conn.notifies(timeout=self.poll, stop_after=1):
+            pass
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+
+
+def follow(projector: Projector, stop: threading.Event, poll: float = 1.0) -> None:
+    """Keep the projections current until ``stop`` is set."""
+    waker = Waker(projector, poll)
+    try:
+        started = time.perf_counter()
+        applied = projector.catch_up()
+        log.info(
+            "caught_up",
+            events=applied,
+            seconds=round(time.perf_counter() - started, 3),
+            positions=projector.positions(),
+        )
+        while not stop.is_set():
+            waker.wait(stop)
+            if stop.is_set():
+                break
+            applied = projector.catch_up()
+            if applied:
+                log.info("applied", events=applied, positions=projector.positions())
+    finally:
+        waker.close()
+        log.info("stopped", positions=projector.positions())
+
+
+class BackgroundProjector:
+    """Runs ``follow`` in a thread of this process (the embedded SQLite set-up).
+
+    It owns the projector's view connection and closes it when it stops.
+    """
+
+    def __init__(self, projector: Projector, poll: float = 0.2) -> None:
+        self.projector = projector
+        self.stop = threading.Event()
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(
+            target=self._run, args=(projector, poll), name="overleg-projections", daemon=True
+        )
+
+    def _run(self, projector: Projector, poll: float) -> None:
+        try:
+            follow(projector, self.stop, poll)
+        except BaseException as error:  # kept for the owner to see; the thread ends
+            self.error = error
+            log.exception("projections_failed")
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def close(self) -> None:
+        self.stop.set()
+        self._thread.join(timeout=30)
+        self.projector.views.close()

@@ -1,0 +1,188 @@
+"""How statistics, bottlenecks and histories are shown: report tables, CSV and charts."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from rich import box
+from rich.table import Table
+
+from overleg.projections.audit_trail import TrailEntry
+from overleg.projections.explain import Explanation
+from overleg.projections.statistics import OUTCOMES, REGIONS, pct
+
+OUTCOME_LABELS = {
+    "youth_present": "youth present",
+    "parents_present": "parents present",
+    "workplans": "workplans",
+    "coordinators": "coordinators",
+}
+CHART_SUFFIXES = (".png", ".svg")
+
+
+def _title(stats: dict[str, Any]) -> str:
+    programme = stats["programme"] or "all programmes"
+    return f"Client consultations (cliëntoverleg) {stats['year']}, {programme}"
+
+
+def statistics_table(stats: dict[str, Any], registered: dict[str, int]) -> Table:
+    """The statistics as the annual report shows them: regions as rows, a total row."""
+    meetings, fully = stats["meetings"], stats["fully_registered"]
+    table = Table(
+        title=_title(stats),
+        caption=(
+            f"{meetings['total']} meetings: {meetings['first']} first, "
+            f"{meetings['follow_up']} follow-up; {meetings['previous_year_total']} in "
+            f"{stats['year'] - 1}. Attendance and outcomes count the {fully['total']} fully "
+            "registered meetings; percentages of the total row are of those."
+        ),
+        box=box.SIMPLE_HEAD,
+    )
+    table.add_column("region")
+    for header in ("meetings", "%", "fully registered", *OUTCOME_LABELS.values()):
+        table.add_column(header, justify="right")
+    for region in REGIONS:
+        table.add_row(
+            region,
+            str(meetings["by_region"][region]["count"]),
+            f"{meetings['by_region'][region]['pct']:.1f}",
+            str(registered[region]),
+            *(str(fully[name]["by_region"][region]) for name in OUTCOMES),
+        )
+    table.add_section()
+    table.add_row(
+        "total",
+        str(meetings["total"]),
+        "",
+        str(fully["total"]),
+        *(f"{fully[name]['total']} ({fully[name]['pct']:.1f} %)" for name in OUTCOMES),
+        style="bold",
+    )
+    return table
+
+
+def statistics_csv(stats: dict[str, Any], registered: dict[str, int]) -> str:
+    """The statistics table as CSV: one row per region and a total row."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    meetings, fully = stats["meetings"], stats["fully_registered"]
+    writer.writerow(
+        ["year", "programme", "region", "meetings", "meetings_pct", "fully_registered"]
+        + [column for name in OUTCOMES for column in (name, f"{name}_pct")]
+    )
+    programme = stats["programme"] or ""
+    for region in REGIONS:
+        base = registered[region]
+        writer.writerow(
+            [stats["year"], programme, region, meetings["by_region"][region]["count"]]
+            + [f"{meetings['by_region'][region]['pct']:.1f}", base]
+            + [
+                value
+                for name in OUTCOMES
+                for value in (
+                    fully[name]["by_region"][region],
+                    f"{pct(fully[name]['by_region'][region], base):.1f}",
+                )
+            ]
+        )
+    writer.writerow(
+        [stats["year"], programme, "total", meetings["total"], "100.0", fully["total"]]
+        + [v for name in OUTCOMES for v in (fully[name]["total"], f"{fully[name]['pct']:.1f}")]
+    )
+    return out.getvalue()
+
+
+def statistics_chart(stats: dict[str, Any], registered: dict[str, int], path: Path) -> None:
+    """Meetings per region, and attendance and outcome rates per region, as PNG or SVG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    meetings, fully = stats["meetings"], stats["fully_registered"]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(14, 5.5), layout="constrained")
+    counts = [meetings["by_region"][r]["count"] for r in REGIONS]
+    bars = left.bar(REGIONS, counts, color="#3b6ea5")
+    left.bar_label(bars)
+    left.set_title(f"Meetings per region ({meetings['total']} in all)")
+    left.set_ylabel("meetings")
+    left.tick_params(axis="x", labelrotation=30)
+    width = 0.2
+    for k, name in enumerate(OUTCOMES):
+        rates = [pct(fully[name]["by_region"][r], registered[r]) for r in REGIONS]
+        positions = [i + (k - 1.5) * width for i in range(len(REGIONS))]
+        right.bar(positions, rates, width, label=OUTCOME_LABELS[name])
+    right.set_xticks(range(len(REGIONS)), REGIONS, rotation=30)
+    right.set_ylim(0, 100)
+    right.set_ylabel("% of the region's fully registered meetings")
+    right.set_title(f"Attendance and outcomes ({fully['total']} fully registered meetings)")
+    right.legend(loc="upper left", fontsize="small")
+    fig.suptitle(_title(stats))
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def bottleneck_table(report: dict[str, Any]) -> Table:
+    """Bottlenecks per theme (rows) and region (columns)."""
+    programme = report["programme"] or "all programmes"
+    table = Table(
+        title=f"Reported bottlenecks {report['year']}, {programme}",
+        caption=f"{report['total']} bottleneck(s) reported",
+        box=box.SIMPLE_HEAD,
+    )
+    table.add_column("theme")
+    for region in REGIONS:
+        table.add_column(region, justify="right")
+    table.add_column("total", justify="right")
+    for row in report["themes"]:
+        table.add_row(row["theme"], *(str(row["by_region"][r]) for r in REGIONS), str(row["total"]))
+    return table
+
+
+def bottleneck_csv(report: dict[str, Any]) -> str:
+    """Bottlenecks as CSV: one row per theme."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["year", "programme", "theme", *REGIONS, "total"])
+    for row in report["themes"]:
+        writer.writerow(
+            [report["year"], report["programme"] or "", row["theme"]]
+            + [row["by_region"][r] for r in REGIONS]
+            + [row["total"]]
+        )
+    return out.getvalue()
+
+
+def history_table(case_id: str, entries: Sequence[TrailEntry]) -> Table:
+    """A case's audit trail."""
+    table = Table(title=f"History of case {case_id}", box=box.SIMPLE_HEAD)
+    for header in ("seq", "recorded at", "by", "what happened"):
+        table.add_column(header, justify="right" if header == "seq" else "left")
+    for entry in entries:
+        table.add_row(str(entry.seq), entry.at, entry.by, entry.summary)
+    return table
+
+
+def explanation_text(explanation: Explanation) -> str:
+    """An explained figure: what it counts, the meetings counted, those left out and why."""
+    lines = [
+        f"{explanation.figure} = {explanation.value}",
+        f"counts: {explanation.meaning}",
+        "",
+        f"counted ({len(explanation.counted)} meetings):",
+    ]
+    lines += [
+        f"  case {m.case_id}  meeting {m.meeting}  held {m.held_on}  {m.region}"
+        for m in explanation.counted
+    ]
+    if explanation.left_out:
+        lines += ["", f"left out ({len(explanation.left_out)} meetings):"]
+        lines += [
+            f"  case {m.case_id}  meeting {m.meeting}  held {m.held_on}  {m.region}: {why}"
+            for m, why in explanation.left_out
+        ]
+    return "\n".join(lines)
