@@ -4,7 +4,8 @@ WORKDIR /app
 COPY pyproject.toml constraints.txt README.md ./
 COPY src ./src
 RUN pip install --no-cache-dir -c constraints.txt . \
-    && useradd --system --uid 10001 overleg
+    && useradd --system --uid 10001 overleg \
+    && mkdir /keys && chown overleg /keys
 USER overleg
 EXPOSE 8000
 CMD ["overleg", "serve", "--host", "0.0.0.0", "--port", "8000"]

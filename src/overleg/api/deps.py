@@ -1,0 +1,98 @@
+"""What handlers are given: the services of the running app, the caller, the expected version."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from overleg.api.auth import InvalidToken, TokenVerifier
+from overleg.api.problems import ProblemError
+from overleg.application import Overleg
+from overleg.policies.access import Principal
+from overleg.projections.runner import Projector
+from overleg.projections.store import ViewStore
+
+
+@dataclass
+class Services:
+    """Everything the handlers use, built once when the service starts."""
+
+    app: Overleg
+    views: ViewStore
+    projector: Projector
+    verifier: TokenVerifier
+    inline_projections: bool
+
+    def fresh_views(self) -> ViewStore:
+        """The projections, brought up to date first when this process keeps them."""
+        if self.inline_projections:
+            self.projector.catch_up()
+        return self.views
+
+
+def services(request: Request) -> Services:
+    found: Services = request.app.state.services
+    return found
+
+
+_bearer = HTTPBearer(auto_error=False, description="A bearer token (JWT) of your organisation")
+
+
+def principal(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    svc: Annotated[Services, Depends(services)],
+) -> Principal:
+    """The verified caller; 401 without a valid bearer token."""
+    if credentials is None:
+        raise ProblemError(
+            401,
+            "unauthorized",
+            "This needs a bearer token: Authorization: Bearer <token>",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    try:
+        who = svc.verifier.verify(credentials.credentials)
+    except InvalidToken as invalid:
+        raise ProblemError(
+            401,
+            "unauthorized",
+            f"The bearer token is not valid: {invalid}",
+            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+        ) from None
+    request.state.principal = who
+    return who
+
+
+_ETAG = re.compile(r'^"(\d{1,18})"$')
+
+
+def expected_version(
+    if_match: Annotated[
+        str,
+        Header(
+            description='The case version the change is based on: the ETag, e.g. "5". '
+            "Without it: 428",
+            pattern=r'^"[0-9]{1,18}"$',
+            examples=['"5"'],
+        ),
+    ],
+) -> int:
+    """The version named by ``If-Match``: required for every change to an existing case."""
+    match = _ETAG.match(if_match.strip())
+    if match is None:
+        raise ProblemError(
+            428,
+            "if-match-required",
+            f'If-Match must be the one ETag of the case you read, e.g. "5", not {if_match!r}',
+        )
+    return int(match.group(1))
+
+
+Caller = Annotated[Principal, Depends(principal)]
+Svc = Annotated[Services, Depends(services)]
+Version = Annotated[int, Depends(expected_version)]

@@ -1,0 +1,116 @@
+"""A caseworker's view of the HTTP API in tests: signed-in callers and a case walked through it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from overleg.api.auth import dev_private_key, issue_dev_token
+from overleg.policies.access import StaffRole
+from overleg.settings import Settings
+
+REQUEST: dict[str, Any] = {
+    "programme": "integrale_jeugdhulp",
+    "region": "Antwerpen",
+    "requested_by": {"ref": "hulpverlener-1", "role": "professional"},
+    "channel": "cobe",
+    "client": {"ref": "jongere-1", "birth_date": "2010-05-01"},
+    "question": "Afstemming tussen school en thuisbegeleiding",
+}
+
+
+def settings_for(database_url: str, tmp_path: Path) -> Settings:
+    return Settings(
+        database_url=database_url,
+        dev_key_file=tmp_path / "dev-key.jwk",
+        projections="inline",
+    )
+
+
+def auth(settings: Settings, role: str, ref: str, region: str | None = None) -> dict[str, str]:
+    token = issue_dev_token(
+        dev_private_key(settings.dev_key_file),
+        role=StaffRole(role),
+        ref=ref,
+        region=region,
+        audience=settings.jwt_audience,
+        issuer=settings.jwt_issuer,
+    )
+    return {"Authorization": f"Bearer {token}"}
+
+
+def meeting_day() -> str:
+    """A meeting date not before today's request (the service's clock is UTC)."""
+    return (datetime.now(UTC).date() + timedelta(days=1)).isoformat()
+
+
+@dataclass
+class Walk:
+    """One case driven through the API by its team and its chair."""
+
+    client: TestClient
+    settings: Settings
+    case_id: str = ""
+    version: int = 0
+
+    @property
+    def team(self) -> dict[str, str]:
+        return auth(self.settings, "team", "team-antwerpen-1", "Antwerpen")
+
+    @property
+    def chair(self) -> dict[str, str]:
+        return auth(self.settings, "chair", "voorzitter-1")
+
+    def send(
+        self, method: str, path: str, who: dict[str, str], body: Any = None, **headers: str
+    ) -> Any:
+        response = self.client.request(
+            method,
+            f"/cases/{self.case_id}{path}",
+            json=body,
+            headers={**who, "If-Match": f'"{self.version}"', **headers},
+        )
+        if response.status_code < 300:
+            self.version = int(response.headers["ETag"].strip('"'))
+        return response
+
+    def request(self) -> Any:
+        response = self.client.post("/cases", json=REQUEST, headers=self.team)
+        assert response.status_code == 201, response.text
+        self.case_id = response.json()["case_id"]
+        self.version = 1
+        return response
+
+    def up_to_chair(self) -> None:
+        self.request()
+        assert (
+            self.send(
+                "POST", "/consents", self.team, {"party": {"ref": "jongere-1", "role": "youth"}}
+            )
+        ).status_code == 200
+        assert self.send("PUT", "/chair", self.team, {"chair": "voorzitter-1"}).status_code == 200
+
+    def hold_meeting(self, youth: bool | None = True) -> Any:
+        return self.send(
+            "POST",
+            "/meetings",
+            self.chair,
+            {
+                "held_on": meeting_day(),
+                "place": "CLB, zaal 2",
+                "attendance": {
+                    "youth": youth,
+                    "parents": False,
+                    "trusted_person": None,
+                    "professionals": ["hulpverlener-1", "hulpverlener-2"],
+                },
+            },
+        )
+
+
+def today() -> date:
+    return datetime.now(UTC).date()

@@ -1,0 +1,257 @@
+"""The HTTP API as caseworkers use it: a whole case, and every refusal, on both backends."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from api_client import REQUEST, Walk, auth, meeting_day, settings_for, today
+from fastapi.testclient import TestClient
+
+from overleg.api.app import create_app
+from overleg.settings import Settings
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return settings_for(database_url, tmp_path)
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(settings), raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def walk(client: TestClient, settings: Settings) -> Walk:
+    return Walk(client, settings)
+
+
+def _events(walk: Walk) -> int:
+    history = walk.client.get(f"/cases/{walk.case_id}/history", headers=walk.team)
+    assert history.status_code == 200, history.text
+    return len(history.json())
+
+
+def test_a_case_goes_from_request_to_follow_up(walk: Walk) -> None:
+    walk.up_to_chair()
+    assert walk.hold_meeting().status_code == 201
+    workplan = {
+        "agreements": [
+            {"who": "hulpverlener-2", "what": "Huisbezoek", "due": None, "domain": "gezin"},
+            {"who": "jongere-1", "what": "Naar school", "due": None, "domain": "onderwijs"},
+        ],
+        "coordinator": "hulpverlener-2",
+        "crisis_plan": True,
+    }
+    assert walk.send("PUT", "/meetings/1/workplan", walk.chair, workplan).status_code == 200
+    assert walk.send("POST", "/meetings/1/registration", walk.chair).status_code == 200
+    follow_up = {"on": meeting_day()}
+    assert walk.send("POST", "/follow-up", walk.chair, follow_up).status_code == 200
+    bottleneck = {"theme": "wachtlijst", "description": "Geen plaats in dagbegeleiding"}
+    assert walk.send("POST", "/bottlenecks", walk.chair, bottleneck).status_code == 201
+
+    shown = walk.client.get(f"/cases/{walk.case_id}", headers=walk.chair)
+    assert shown.status_code == 200
+    assert shown.headers["ETag"] == f'"{walk.version}"' == '"8"'
+    case = shown.json()
+    assert case["status"] == "follow_up_scheduled"
+    assert case["coordinator"] == "hulpverlener-2"
+    assert [a["what"] for a in case["open_agreements"]] == ["Huisbezoek", "Naar school"]
+    assert case["consents"][0]["ref"] == "jongere-1"
+    assert [
+        e["type"]
+        for e in walk.client.get(f"/cases/{walk.case_id}/history", headers=walk.chair).json()
+    ] == [
+        "Requested",
+        "ConsentGiven",
+        "ChairAppointed",
+        "MeetingHeld",
+        "WorkplanAgreed",
+        "RegistrationCompleted",
+        "FollowUpScheduled",
+        "BottleneckReported",
+    ]
+
+    analyst = auth(walk.settings, "analyst", "analist-1")
+    year = int(meeting_day()[:4])
+    figures = walk.client.get(f"/statistics/{year}", headers=analyst).json()
+    assert figures["meetings"]["total"] == 1
+    assert figures["fully_registered"]["coordinators"]["by_region"]["Antwerpen"] == 1
+    assert walk.client.get(f"/bottlenecks/{today().year}", headers=analyst).json()["total"] == 1
+
+    closed = walk.send("POST", "/close", walk.chair, {"reason": "Werkplan loopt"})
+    assert closed.status_code == 200
+    assert (
+        walk.client.get(f"/cases/{walk.case_id}", headers=walk.chair).json()["status"] == "closed"
+    )
+
+
+def test_a_broken_rule_is_a_409_naming_it_and_writes_nothing(walk: Walk) -> None:
+    walk.request()
+    walk.send("PUT", "/chair", walk.team, {"chair": "voorzitter-1"})
+    refused = walk.hold_meeting()  # nobody consented
+    assert refused.status_code == 409
+    assert refused.headers["content-type"] == "application/problem+json"
+    problem = refused.json()
+    assert problem["rule"] == "consent-required"
+    assert "consent of the young person or a parent" in problem["detail"]
+    assert _events(walk) == 2
+
+
+def test_a_chair_who_is_a_party_is_refused(walk: Walk) -> None:
+    walk.request()
+    refused = walk.send("PUT", "/chair", walk.team, {"chair": "jongere-1"})
+    assert refused.status_code == 409
+    assert refused.json()["rule"] == "chair-neutral"
+
+
+def test_a_stale_if_match_gets_412_and_nothing_is_written(walk: Walk) -> None:
+    walk.up_to_chair()
+    walk.version = 2  # what another chair saw before the appointment
+    stale = walk.hold_meeting()
+    assert stale.status_code == 412
+    assert stale.json()["current_version"] == 3
+    assert stale.headers["ETag"] == '"3"'
+    assert _events(walk) == 3
+
+
+def test_a_change_without_if_match_gets_428(walk: Walk, client: TestClient) -> None:
+    walk.request()
+    missing = client.put(
+        f"/cases/{walk.case_id}/chair", json={"chair": "voorzitter-1"}, headers=walk.team
+    )
+    assert missing.status_code == 428
+    assert "If-Match" in missing.json()["detail"]
+    assert _events(walk) == 1
+
+
+def test_a_replayed_idempotency_key_returns_the_first_response_once(walk: Walk) -> None:
+    walk.up_to_chair()
+    key = {"Idempotency-Key": "meeting-1-try"}
+    body = {"theme": "wachtlijst", "description": "Te lange wachttijd"}
+    first = walk.send("POST", "/bottlenecks", walk.chair, body, **key)
+    walk.version -= 1  # the retry is the same request as the first one
+    again = walk.send("POST", "/bottlenecks", walk.chair, body, **key)
+    assert (again.status_code, again.json()) == (first.status_code, first.json())
+    assert again.headers["Idempotency-Replayed"] == "true"
+    assert again.headers["ETag"] == first.headers["ETag"]
+    assert _events(walk) == 4
+
+    walk.version -= 1
+    other = walk.send("POST", "/bottlenecks", walk.chair, {**body, "theme": "vervoer"}, **key)
+    assert other.status_code == 422
+    assert other.json()["type"] == "/problems/idempotency-key-reused"
+    assert _events(walk) == 4
+
+
+def test_the_wrong_role_gets_403_and_writes_nothing(walk: Walk) -> None:
+    walk.up_to_chair()
+    by_team = walk.send(
+        "POST",
+        "/meetings",
+        walk.team,
+        {
+            "held_on": meeting_day(),
+            "place": "CLB",
+            "attendance": {
+                "youth": True,
+                "parents": True,
+                "trusted_person": None,
+                "professionals": [],
+            },
+        },
+    )
+    assert by_team.status_code == 403
+    assert "Only a chair may register a meeting" in by_team.json()["detail"]
+    auditor = auth(walk.settings, "auditor", "auditor-1")
+    assert walk.send("POST", "/close", auditor, {"reason": "x"}).status_code == 403
+    assert _events(walk) == 3
+
+
+def test_nobody_reads_a_case_they_have_no_part_in(walk: Walk, client: TestClient) -> None:
+    walk.up_to_chair()
+    assert walk.hold_meeting().status_code == 201
+    path = f"/cases/{walk.case_id}"
+    for role, ref, region in [
+        ("chair", "voorzitter-2", None),
+        ("professional", "hulpverlener-9", None),
+        ("team", "team-limburg-1", "Limburg"),
+        ("analyst", "analist-1", None),
+    ]:
+        refused = client.get(path, headers=auth(walk.settings, role, ref, region))
+        assert refused.status_code == 403, (role, refused.text)
+    for role, ref in [("professional", "hulpverlener-2"), ("auditor", "auditor-1")]:
+        assert client.get(path, headers=auth(walk.settings, role, ref)).status_code == 200
+    chairs_list = client.get("/cases", headers=auth(walk.settings, "chair", "voorzitter-2"))
+    assert chairs_list.json()["total"] == 0
+    professionals_list = client.get(
+        "/cases", headers=auth(walk.settings, "professional", "hulpverlener-2")
+    )
+    assert [c["case_id"] for c in professionals_list.json()["items"]] == [walk.case_id]
+    assert client.get("/cases", headers=auth(walk.settings, "analyst", "a")).status_code == 403
+
+
+def test_every_read_of_case_data_is_recorded_for_auditors(walk: Walk, client: TestClient) -> None:
+    walk.up_to_chair()
+    client.get(f"/cases/{walk.case_id}", headers=walk.chair)
+    client.get(f"/cases/{walk.case_id}/history", headers=walk.team)
+    client.get("/cases", headers=walk.chair)
+    auditor = auth(walk.settings, "auditor", "auditor-1")
+    reads = client.get(f"/cases/{walk.case_id}/reads", headers=auditor)
+    assert reads.status_code == 200
+    assert [(r["reader"], r["what"]) for r in reads.json()] == [
+        ("voorzitter-1", "case"),
+        ("team-antwerpen-1", "history"),
+        ("voorzitter-1", "case list"),
+    ]
+    assert client.get(f"/cases/{walk.case_id}/reads", headers=walk.chair).status_code == 403
+
+
+def test_requests_without_a_valid_token_get_401(client: TestClient, settings: Settings) -> None:
+    assert client.get("/cases").status_code == 401
+    bad = client.get("/cases", headers={"Authorization": "Bearer not.a.token"})
+    assert bad.status_code == 401
+    assert bad.headers["WWW-Authenticate"].startswith("Bearer")
+    other_key = settings.model_copy(update={"dev_key_file": settings.dev_key_file.with_name("x")})
+    forged = client.get("/cases", headers=auth(other_key, "auditor", "auditor-1"))
+    assert forged.status_code == 401
+    for open_path in ("/health", "/openapi.json", "/docs"):
+        assert client.get(open_path).status_code == 200
+
+
+def test_malformed_input_gets_422_naming_the_field(walk: Walk, client: TestClient) -> None:
+    walk.up_to_chair()
+    bad = walk.send("POST", "/meetings", walk.chair, {"held_on": "gisteren", "place": "x"})
+    assert bad.status_code == 422
+    where = {e["where"] for e in bad.json()["errors"]}
+    assert {"body.held_on", "body.attendance"} <= where
+    unknown = client.post("/cases", json={**REQUEST, "colour": "red"}, headers=walk.team)
+    assert unknown.status_code == 422
+    assert unknown.json()["errors"][0]["where"] == "body.colour"
+    missing = client.get("/cases/6f1c2a9e-3d5b-4c8e-9a7f-0b1d2e3f4a5b", headers=walk.team)
+    assert missing.status_code == 404
+    assert _events(walk) == 3
+
+
+def test_the_public_form_takes_a_request_without_an_account(
+    client: TestClient, settings: Settings
+) -> None:
+    form = {
+        "programme": "lokaal_clientoverleg",
+        "region": "Limburg",
+        "requested_by": {"ref": "ouder-4", "role": "parent"},
+        "client": {"ref": "cliënt-4", "birth_date": None},
+        "question": "Wij willen samen rond de tafel.",
+    }
+    received = client.post("/intake", json=form)
+    assert received.status_code == 202
+    receipt = received.json()["receipt"]
+    assert client.get(f"/cases/{receipt}").status_code == 401
+    team = auth(settings, "team", "team-limburg-1", "Limburg")
+    case = client.get(f"/cases/{receipt}", headers=team).json()
+    assert (case["channel"], case["status"]) == ("aanvraagformulier", "requested")
+    professional = {**form, "requested_by": {"ref": "hv-1", "role": "professional"}}
+    assert client.post("/intake", json=professional).status_code == 422
