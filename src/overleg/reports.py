@@ -173,14 +173,14 @@ def explanation_text(explanation: Explanation) -> str:
         f"{explanation.figure} = {explanation.value}",
         f"counts: {explanation.meaning}",
         "",
-        f"counted ({len(explanation.counted)} meetings):",
+        f"counted: {len(explanation.counted)} meeting(s)",
     ]
     lines += [
         f"  case {m.case_id}  meeting {m.meeting}  held {m.held_on}  {m.region}"
         for m in explanation.counted
     ]
     if explanation.left_out:
-        lines += ["", f"left out ({len(explanation.left_out)} meetings):"]
+        lines += ["", f"left out: {len(explanation.left_out)} meeting(s)"]
         lines += [
             f"  case {m.case_id}  meeting {m.meeting}  held {m.held_on}  {m.region}: {why}"
             for m, why in explanation.left_out

@@ -18,7 +18,15 @@ from typing import IO, Annotated, Any, Literal, Protocol
 from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError, StoredEvent
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+)
 
 from overleg.aggregates.case import Case
 from overleg.aggregates.errors import CaseRuleBroken, RequestMustComeFirst
@@ -37,7 +45,19 @@ from overleg.storage import insert_atomically
 
 # -- the contract's shapes ----------------------------------------------------------------
 
-Ref = Annotated[str, Field(min_length=1, description="opaque reference of a person")]
+
+def no_nul(value: str) -> str:
+    """Refuse the NUL character (U+0000): no person types it, and PostgreSQL text cannot
+    hold it."""
+    if "\x00" in value:
+        raise ValueError("text cannot contain the NUL character (U+0000)")
+    return value
+
+
+Text = Annotated[str, AfterValidator(no_nul)]
+Ref = Annotated[
+    str, Field(min_length=1, description="opaque reference of a person"), AfterValidator(no_nul)
+]
 
 
 class _Strict(BaseModel):
@@ -63,9 +83,9 @@ class AttendanceData(_Strict):
 
 class AgreementData(_Strict):
     who: Ref
-    what: str
+    what: Text
     due: date | None
-    domain: str | None
+    domain: Text | None
 
 
 class RequestedData(_Strict):
@@ -74,11 +94,11 @@ class RequestedData(_Strict):
     requested_by: PartyData
     channel: Channel
     client: ClientData
-    question: str
+    question: Text
 
 
 class ReasonData(_Strict):
-    reason: str
+    reason: Text
 
 
 class ConsentGivenData(_Strict):
@@ -87,7 +107,7 @@ class ConsentGivenData(_Strict):
 
 class ConsentWithdrawnData(_Strict):
     party: PartyData
-    reason: str | None
+    reason: Text | None
 
 
 class ChairAppointedData(_Strict):
@@ -97,7 +117,7 @@ class ChairAppointedData(_Strict):
 class MeetingHeldData(_Strict):
     meeting: Annotated[int, Field(ge=1)]
     held_on: date
-    place: str
+    place: Text
     attendance: AttendanceData
 
 
@@ -117,15 +137,15 @@ class FollowUpScheduledData(_Strict):
 
 
 class BottleneckReportedData(_Strict):
-    theme: str
-    description: str
+    theme: Text
+    description: Text
 
 
 class _Line(_Strict):
     case: UUID
     seq: Annotated[int, Field(ge=1)]
     at: AwareDatetime
-    by: Annotated[str, Field(min_length=1)]
+    by: Annotated[str, Field(min_length=1), AfterValidator(no_nul)]
 
 
 class RequestedLine(_Line):

@@ -21,8 +21,10 @@ Ref = Annotated[
         examples=["jongere-17"],
     ),
 ]
-Text = Annotated[str, Field(max_length=10_000)]
-ShortText = Annotated[str, Field(min_length=1, max_length=200)]
+# Text is anything a person types, but the NUL character (U+0000), which no store keeps.
+NO_NUL = r"^[^\x00]*$"
+Text = Annotated[str, Field(max_length=10_000, pattern=NO_NUL)]
+ShortText = Annotated[str, Field(min_length=1, max_length=200, pattern=NO_NUL)]
 
 
 class In(BaseModel):
@@ -177,7 +179,7 @@ class MeetingIn(In):
 
 class AgreementIn(In):
     who: Ref
-    what: Annotated[str, Field(min_length=1, max_length=2000)]
+    what: Annotated[str, Field(min_length=1, max_length=2000, pattern=NO_NUL)]
     due: date | None = None
     domain: ShortText | None = Field(default=None, description="Life domain, e.g. onderwijs")
 

@@ -16,6 +16,12 @@ from overleg.projections.statistics import (
 )
 from overleg.projections.store import ViewStore
 
+_COUNTED = {
+    "youth_present": "where the young person was present",
+    "parents_present": "where the parents were present",
+    "workplans": "with a workplan",
+    "coordinators": "with a coordinator (hulpcoördinator)",
+}
 _NOT_COUNTED = {
     "youth_present": "young person absent",
     "parents_present": "parents absent",
@@ -83,8 +89,8 @@ def explain(
     where = f" in {region}" if region else ""
     which = programme.value if programme else "all programmes"
     if path[0] == "meetings":
-        return _meetings(figure, value, path, scope, f"{scope_year}{where}, {which}")
-    return _registered(figure, value, path, scope, f"{year}{where}, {which}")
+        return _meetings(figure, value, path, scope, f"{scope_year}{where} ({which})")
+    return _registered(figure, value, path, scope, f"{year}{where} ({which})")
 
 
 def _meetings(
@@ -115,7 +121,7 @@ def _registered(
     registered = sum(1 for m in scope if m.registered)
     meaning = f"fully registered meetings held in {context}"
     if outcome is not None:
-        meaning = f"{outcome.replace('_', ' ')}: {meaning} counting for it"
+        meaning = f"{meaning} {_COUNTED[outcome]}"
         if path[-1] == "pct":
             meaning += f" (share of the {registered} fully registered meetings)"
         elif path[-1] == "pct_of_workplans":

@@ -55,12 +55,12 @@ class _PostgresTx:
         self.conn = conn
 
     def execute(self, statement: str, params: Sequence[Any] = ()) -> None:
-        self.conn.execute(_pg(statement), tuple(params))
+        self.conn.execute(_pg(statement), _text_safe(params))
 
     def executemany(self, statement: str, rows: Sequence[Sequence[Any]]) -> None:
         if rows:
             with self.conn.cursor() as cursor:
-                cursor.executemany(_pg(statement), rows)
+                cursor.executemany(_pg(statement), [_text_safe(row) for row in rows])
 
     def fetchall(self, statement: str, params: Sequence[Any] = ()) -> list[Row]:
         return self.conn.execute(_pg(statement), tuple(params)).fetchall()
@@ -68,6 +68,14 @@ class _PostgresTx:
 
 def _pg(statement: str) -> str:
     return statement.replace("?", "%s")
+
+
+def _text_safe(params: Sequence[Any]) -> tuple[Any, ...]:
+    # PostgreSQL text cannot hold U+0000. Input refuses it, but a projection must never
+    # stall on an event, so any that reached the store is shown as U+FFFD.
+    return tuple(
+        p.replace("\x00", "\ufffd") if isinstance(p, str) and "\x00" in p else p for p in params
+    )
 
 
 class ViewStore:

@@ -1,0 +1,279 @@
+"""Every projection equals a plain fold over the events, written here independently of it."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from datetime import date, datetime
+from typing import Any
+from uuid import UUID
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from overleg.aggregates.values import (
+    Agreement,
+    Attendance,
+    Channel,
+    Client,
+    Party,
+    Programme,
+    Region,
+    Role,
+)
+from overleg.application import Overleg
+from overleg.projections.audit_trail import history
+from overleg.projections.case_view import get_case_view
+from overleg.projections.runner import Projector
+from overleg.projections.store import ViewStore, flag
+from overleg.streams import import_stream
+from strategies import valid_streams, with_fresh_ids
+
+Lines = list[dict[str, Any]]
+
+
+def fold_case_views(stream: Lines) -> dict[str, dict[str, Any]]:
+    """What the case view must show, by the rules of docs/projections.md."""
+    views: dict[str, dict[str, Any]] = {}
+    for line in stream:
+        d, kind = line["data"], line["type"]
+        if kind == "Requested":
+            views[line["case"]] = {
+                "programme": d["programme"],
+                "region": d["region"],
+                "chair": None,
+                "coordinator": None,
+                "meetings": {},
+                "follow_up": None,
+                "ended": None,
+                "consents": set(),
+                "workplan_meeting": 0,
+                "agreements": [],
+            }
+        v = views[line["case"]]
+        v["version"] = line["seq"]
+        if kind in ("RequestDeclined", "CaseClosed"):
+            v["ended"] = "declined" if kind == "RequestDeclined" else "closed"
+            v["follow_up"], v["agreements"] = None, []
+        elif kind == "ConsentGiven":
+            v["consents"].add((d["party"]["ref"], d["party"]["role"]))
+        elif kind == "ConsentWithdrawn":
+            v["consents"].discard((d["party"]["ref"], d["party"]["role"]))
+        elif kind == "ChairAppointed":
+            v["chair"] = d["chair"]
+        elif kind == "MeetingHeld":
+            v["meetings"][d["meeting"]] = {"on": d["held_on"], "plan": False, "done": False}
+            v["follow_up"] = None
+        elif kind == "WorkplanAgreed":
+            v["meetings"][d["meeting"]]["plan"] = True
+            if d["meeting"] >= v["workplan_meeting"]:
+                v["workplan_meeting"] = d["meeting"]
+                v["agreements"] = [
+                    (d["meeting"], a["who"], a["what"], a["due"], a["domain"])
+                    for a in d["agreements"]
+                ]
+                v["coordinator"] = d["coordinator"] or v["coordinator"]
+        elif kind == "RegistrationCompleted":
+            v["meetings"][d["meeting"]]["done"] = True
+        elif kind == "FollowUpScheduled":
+            v["follow_up"] = d["on"]
+    return views
+
+
+def status_of(v: dict[str, Any]) -> str:
+    if v["ended"]:
+        return str(v["ended"])
+    if v["follow_up"]:
+        return "follow_up_scheduled"
+    if v["meetings"]:
+        last = v["meetings"][max(v["meetings"])]
+        if last["done"]:
+            return "registration_completed"
+        return "workplan_agreed" if last["plan"] else "meeting_held"
+    if v["chair"]:
+        return "chair_appointed"
+    return "consented" if v["consents"] else "requested"
+
+
+def fold_meetings(stream: Lines) -> dict[tuple[str, int], tuple[Any, ...]]:
+    """The facts the annual statistics count, per held meeting."""
+    where: dict[str, tuple[str, str]] = {}
+    meetings: dict[tuple[str, int], dict[str, Any]] = {}
+    for line in stream:
+        d, case = line["data"], line["case"]
+        if line["type"] == "Requested":
+            where[case] = (d["programme"], d["region"])
+        elif line["type"] == "MeetingHeld":
+            meetings[case, d["meeting"]] = {
+                "where": where[case],
+                "on": d["held_on"],
+                "youth": d["attendance"]["youth"],
+                "parents": d["attendance"]["parents"],
+                "plan": False,
+                "coordinator": False,
+                "done": False,
+            }
+        elif line["type"] == "WorkplanAgreed":
+            m = meetings[case, d["meeting"]]
+            m["plan"], m["coordinator"] = True, d["coordinator"] is not None
+        elif line["type"] == "RegistrationCompleted":
+            meetings[case, d["meeting"]]["done"] = True
+    return {
+        key: (
+            *m["where"],
+            m["on"],
+            int(m["on"][:4]),
+            m["youth"],
+            m["parents"],
+            m["plan"],
+            m["coordinator"],
+            m["done"],
+        )
+        for key, m in meetings.items()
+    }
+
+
+def fold_bottlenecks(stream: Lines) -> set[tuple[Any, ...]]:
+    where: dict[str, tuple[str, str]] = {}
+    found = set()
+    for line in stream:
+        if line["type"] == "Requested":
+            where[line["case"]] = (line["data"]["programme"], line["data"]["region"])
+        elif line["type"] == "BottleneckReported":
+            day = datetime.fromisoformat(line["at"]).date()
+            found.add(
+                (
+                    line["case"],
+                    line["seq"],
+                    *where[line["case"]],
+                    day.isoformat(),
+                    day.year,
+                    line["data"]["theme"],
+                )
+            )
+    return found
+
+
+@pytest.fixture
+def projected(store: Overleg) -> Iterator[tuple[Overleg, ViewStore]]:
+    views = ViewStore(store.database)
+    try:
+        yield store, views
+    finally:
+        views.close()
+
+
+def _in(cases: list[str]) -> str:
+    return ", ".join("?" * len(cases))
+
+
+@settings(
+    max_examples=int(os.environ.get("OVERLEG_FOLD_EXAMPLES", "30")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(stream=valid_streams().map(with_fresh_ids), batch=st.integers(1, 50))
+def test_projections_equal_a_plain_fold(
+    projected: tuple[Overleg, ViewStore], stream: Lines, batch: int
+) -> None:
+    app, views = projected
+    import_stream(app, [json.dumps(line) for line in stream])
+    Projector(app, views, batch_size=batch).catch_up()
+    cases = sorted({line["case"] for line in stream})
+
+    for case_id, want in fold_case_views(stream).items():
+        got = get_case_view(views, UUID(case_id))
+        assert got is not None
+        assert (got.version, got.programme, got.region, got.status) == (
+            want["version"],
+            want["programme"],
+            want["region"],
+            status_of(want),
+        )
+        assert (got.chair, got.coordinator, got.ended) == (
+            want["chair"],
+            want["coordinator"],
+            want["ended"],
+        )
+        assert got.meetings_held == len(want["meetings"])
+        assert got.next_follow_up_on == want["follow_up"]
+        assert {(c.ref, c.role) for c in got.consents} == want["consents"]
+        assert [(a.meeting, a.who, a.what, a.due, a.domain) for a in got.agreements] == want[
+            "agreements"
+        ]
+        assert got.follow_up_overdue(date(2100, 1, 1)) == (want["follow_up"] is not None)
+
+        trail = history(views, UUID(case_id))
+        own = [line for line in stream if line["case"] == case_id]
+        assert [(t.seq, t.type, t.by) for t in trail] == [
+            (line["seq"], line["type"], line["by"]) for line in own
+        ]
+        assert [datetime.fromisoformat(t.at) for t in trail] == [
+            datetime.fromisoformat(line["at"]) for line in own
+        ]
+
+    rows = views.read(
+        "SELECT case_id, meeting, programme, region, held_on, year, youth, parents, workplan,"
+        f" coordinator, registered FROM stats_meeting WHERE case_id IN ({_in(cases)})",
+        cases,
+    )
+    assert {
+        (r[0], int(r[1])): (
+            r[2],
+            r[3],
+            r[4],
+            int(r[5]),
+            flag(r[6]),
+            flag(r[7]),
+            bool(r[8]),
+            bool(r[9]),
+            bool(r[10]),
+        )
+        for r in rows
+    } == fold_meetings(stream)
+
+    reported = views.read(
+        "SELECT case_id, seq, programme, region, reported_on, year, theme FROM bottleneck"
+        f" WHERE case_id IN ({_in(cases)})",
+        cases,
+    )
+    assert {(r[0], int(r[1]), r[2], r[3], r[4], int(r[5]), r[6]) for r in reported} == (
+        fold_bottlenecks(stream)
+    )
+
+
+def test_a_nul_character_that_reached_the_store_never_stalls_a_projection(
+    projected: tuple[Overleg, ViewStore],
+) -> None:
+    app, views = projected
+    case_id = UUID(int=7)
+    app.request(
+        case_id=case_id,
+        programme=Programme.INTEGRALE_JEUGDHULP,
+        region=Region.LIMBURG,
+        requested_by=Party("ouder-7", Role.PARENT),
+        channel=Channel.PHONE,
+        client=Client("jongere-7", None),
+        question="?",
+        by="team-1",
+    )
+    app.give_consent(case_id, party=Party("jongere-7", Role.YOUTH), by="team-1")
+    app.appoint_chair(case_id, chair="vz-1", by="team-1")
+    day = app.get_case(case_id).requested_on
+    app.hold_meeting(
+        case_id, held_on=day, place="x", attendance=Attendance(True, True, None, ()), by="vz-1"
+    )
+    app.agree_workplan(
+        case_id,
+        meeting=1,
+        agreements=[Agreement("hv-1", "a\x00b", None, None)],
+        coordinator=None,
+        crisis_plan=False,
+        by="vz-1",
+    )
+    Projector(app, views).catch_up()
+    view = get_case_view(views, case_id)
+    assert view is not None
+    assert view.agreements[0].what in ("a\x00b", "a\ufffdb")  # SQLite keeps it; PostgreSQL cannot
