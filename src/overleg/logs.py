@@ -20,6 +20,18 @@ _SHARED: list[Any] = [
 ]
 
 
+class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is when a line is logged."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _: Any) -> None:
+        return
+
+
 def configure(level: str = "info") -> None:
     """Send structlog and standard logging output as JSON lines to standard error."""
     numeric = logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
@@ -29,7 +41,7 @@ def configure(level: str = "info") -> None:
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
         cache_logger_on_first_use=False,
     )
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _Stderr()
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=_SHARED,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -255,3 +256,20 @@ def test_the_public_form_takes_a_request_without_an_account(
     assert (case["channel"], case["status"]) == ("aanvraagformulier", "requested")
     professional = {**form, "requested_by": {"ref": "hv-1", "role": "professional"}}
     assert client.post("/intake", json=professional).status_code == 422
+
+
+def test_logs_are_json_with_a_request_id_and_nothing_personal(
+    walk: Walk, capsys: pytest.CaptureFixture[str]
+) -> None:
+    walk.up_to_chair()
+    assert walk.hold_meeting().status_code == 201
+    walk.client.get(f"/cases/{walk.case_id}", headers=walk.chair)
+    walk.send("PUT", "/chair", walk.team, {"chair": "jongere-1"})  # refused: a party
+    lines = [json.loads(x) for x in capsys.readouterr().err.splitlines() if x.startswith("{")]
+    requests = [x for x in lines if x["event"] == "request"]
+    assert len(requests) >= 6
+    assert all(len(x["request_id"]) == 16 for x in requests)
+    assert {x["route"] for x in requests} >= {"/cases", "/cases/{case_id}/meetings"}
+    logged = json.dumps(lines, ensure_ascii=False)
+    for personal in ("jongere-1", "hulpverlener-1", "CLB, zaal 2", REQUEST["question"]):
+        assert personal not in logged
