@@ -30,7 +30,21 @@ log = get_logger("overleg.api")
 class Problem(BaseModel):
     """An RFC 9457 problem detail."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "examples": [
+                {
+                    "type": "/problems/rule/chair-neutral",
+                    "title": "Conflict",
+                    "status": 409,
+                    "detail": "The chair must be neutral: jongere-17 is a party of this case",
+                    "instance": "/cases/6f1c2a9e-3d5b-4c8e-9a7f-0b1d2e3f4a5b/chair",
+                    "rule": "chair-neutral",
+                }
+            ]
+        },
+    )
 
     type: str = Field(
         default="about:blank", description="A URI reference naming the kind of problem"
