@@ -160,22 +160,42 @@ def export(
     case: Annotated[UUID | None, typer.Option(help="Only this case.")] = None,
 ) -> None:
     """Export the stored case events as a v1 event stream, in the order they were recorded."""
+    target = None if file == "-" else Path(file)
+    if target is not None and (target.is_dir() or not target.parent.is_dir()):
+        what = "is a directory" if target.is_dir() else "is in a folder that does not exist"
+        typer.echo(f"Cannot write the export to {file}: it {what}", err=True)
+        raise typer.Exit(2)
     application = _open_app()
     try:
-        if file == "-":
+        if target is None:
             count = write_stream(application, sys.stdout, case)
             sys.stdout.flush()
         else:
-            tmp = Path(file + ".partial")
-            with tmp.open("w", encoding="utf-8") as out:
-                count = write_stream(application, out, case)
-            os.replace(tmp, file)
+            count = _export_to(application, target, case)
     except LookupError as missing:
         typer.echo(str(missing), err=True)
         raise typer.Exit(1) from None
+    except BrokenPipeError:
+        # The reader stopped early (`overleg export - | head`): stop quietly, as Unix tools do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise typer.Exit(128 + signal.SIGPIPE) from None
     finally:
         application.close()
     typer.echo(f"Exported {count} event(s).", err=True)
+
+
+def _export_to(application: Overleg, target: Path, case: UUID | None) -> int:
+    """Write the export next to ``target`` and move it into place only when complete."""
+    partial = target.with_name(target.name + ".partial")
+    try:
+        with partial.open("w", encoding="utf-8") as out:
+            count = write_stream(application, out, case)
+        os.replace(partial, target)
+    except OSError as error:
+        partial.unlink(missing_ok=True)
+        typer.echo(f"Cannot write the export to {target}: {error.strerror}", err=True)
+        raise typer.Exit(2) from None
+    return count
 
 
 @contextmanager

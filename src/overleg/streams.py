@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import re
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     TypeAdapter,
@@ -141,8 +143,21 @@ class BottleneckReportedData(_Strict):
     description: Text
 
 
+_CANONICAL_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+def _canonical_case(value: object) -> object:
+    # The export writes ids in this one form; any other spelling would not round-trip.
+    if isinstance(value, str) and not _CANONICAL_UUID.match(value):
+        raise ValueError(
+            "a case id is a UUID written in lower case with hyphens, "
+            f"e.g. 6f1c2a9e-3d5b-4c8e-9a7f-0b1d2e3f4a5b, not {value!r}"
+        )
+    return value
+
+
 class _Line(_Strict):
-    case: UUID
+    case: Annotated[UUID, BeforeValidator(_canonical_case)]
     seq: Annotated[int, Field(ge=1)]
     at: AwareDatetime
     by: Annotated[str, Field(min_length=1), AfterValidator(no_nul)]
@@ -597,9 +612,16 @@ def _validate(
     progress: Progress,
 ) -> bool:
     """Check every line; spool the new events. Returns whether it stopped early."""
-    for number, raw in enumerate(lines, start=1):
-        progress.advance(len(raw))
+    for number, given in enumerate(lines, start=1):
+        progress.advance(len(given))
         report.lines = number
+        raw = given
+        if number == 1:  # a byte-order mark some editors write is not part of the JSON
+            raw = (
+                given.removeprefix(b"\xef\xbb\xbf")
+                if isinstance(given, bytes)
+                else given.removeprefix("\ufeff")
+            )
         if not raw.strip():
             continue
         try:
