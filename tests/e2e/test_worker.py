@@ -11,12 +11,13 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from overleg.application import Overleg
 from overleg.projections.runner import Projector
 from overleg.projections.statistics import annual_statistics
-from overleg.projections.store import ViewStore
+from overleg.projections.store import APPLICATION_NAME, ViewStore
 from overleg.storage import Database
 from overleg.streams import import_stream
 
@@ -128,3 +129,28 @@ def test_worker_killed_mid_way_resumes_exactly(
     )
     trail = reader.views.read("SELECT COUNT(*), COUNT(DISTINCT case_id) FROM audit_trail")[0]
     assert tuple(trail) == (len(lines), 1500)
+
+
+def test_the_worker_outlives_its_database_connections_being_cut(
+    reader: Projector, database_url: str
+) -> None:
+    if not database_url.startswith("postgresql"):
+        return  # SQLite has no server connections to cut
+    worker = _start_worker(database_url, batch=1000)
+    try:
+        import_stream(reader.app, _lines(20, seed=3))
+        _wait_for(lambda: _caught_up(reader), "the worker to catch up")
+        with psycopg.connect(Database.from_url(database_url).conninfo(), autocommit=True) as db:
+            cut = db.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE application_name = %s AND pid <> pg_backend_pid()",
+                (APPLICATION_NAME,),
+            ).fetchall()
+        assert cut, "no projection connections to cut"
+        import_stream(reader.app, _lines(35, seed=3))  # 15 new cases
+        _wait_for(lambda: _caught_up(reader), "the worker to reconnect and apply new events")
+    finally:
+        log = _stop(worker)
+    assert worker.returncode == 0, log
+    assert reader.views.read("SELECT COUNT(DISTINCT case_id) FROM audit_trail")[0][0] == 35
+    assert "catch_up_failed" in log

@@ -19,6 +19,7 @@ import psycopg
 from overleg.storage import Database
 
 Row = tuple[Any, ...]
+APPLICATION_NAME = "overleg-projections"  # how these connections show in pg_stat_activity
 
 
 class Tx(Protocol):
@@ -98,9 +99,22 @@ class ViewStore:
             )
             self._sqlite.execute("PRAGMA journal_mode=WAL")
         else:
-            options = f"-c search_path={database.schema}" if database.schema else ""
             database.ensure_schema()
-            self._pg = psycopg.connect(database.conninfo(), options=options)
+            self._pg = self._connect()
+
+    def _connect(self) -> psycopg.Connection[Row]:
+        options = f"-c search_path={self.database.schema}" if self.database.schema else ""
+        return psycopg.connect(
+            self.database.conninfo(), options=options, application_name=APPLICATION_NAME
+        )
+
+    def _postgres(self) -> psycopg.Connection[Row]:
+        """The connection, opened again when the server dropped it (a restart, say)."""
+        assert self._pg is not None
+        if self._pg.closed or self._pg.broken:
+            self._pg.close()
+            self._pg = self._connect()
+        return self._pg
 
     @contextmanager
     def transaction(self) -> Iterator[Tx]:
@@ -120,18 +134,25 @@ class ViewStore:
                     raise
                 conn.execute("COMMIT")
                 return
-            assert self._pg is not None
-            with self._pg.transaction():
-                yield _PostgresTx(self._pg)
+            pg = self._postgres()
+            with pg.transaction():
+                yield _PostgresTx(pg)
 
     def read(self, statement: str, params: Sequence[Any] = ()) -> list[Row]:
         """The rows of one query, outside any write transaction."""
         with self._lock:
             if self._sqlite is not None:
                 return list(self._sqlite.execute(statement, tuple(params)).fetchall())
-            assert self._pg is not None
-            with self._pg.transaction():
-                return self._pg.execute(_pg(statement), tuple(params)).fetchall()
+            for attempt in (1, 2):
+                pg = self._postgres()
+                try:
+                    with pg.transaction():
+                        return pg.execute(_pg(statement), tuple(params)).fetchall()
+                except psycopg.OperationalError:
+                    # A dropped connection shows on first use: a read is safe to repeat once.
+                    if attempt == 2 or not pg.broken:
+                        raise
+            raise AssertionError("unreachable")
 
     def close(self) -> None:
         """Close the connection."""

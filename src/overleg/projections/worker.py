@@ -15,6 +15,7 @@ from psycopg import sql
 
 from overleg.logs import get_logger
 from overleg.projections.runner import Projector
+from overleg.projections.store import APPLICATION_NAME
 
 log = get_logger("overleg.worker")
 
@@ -28,7 +29,9 @@ class Waker:
         database = projector.views.database
         channel = getattr(projector.app.recorder, "channel_name", None)
         if database.backend == "postgresql" and channel:
-            self._conn = psycopg.connect(database.conninfo(), autocommit=True)
+            self._conn = psycopg.connect(
+                database.conninfo(), autocommit=True, application_name=APPLICATION_NAME
+            )
             self._conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
 
     def wait(self, stop: threading.Event) -> None:
@@ -44,27 +47,55 @@ class Waker:
 
 
 def follow(projector: Projector, stop: threading.Event, poll: float = 1.0) -> None:
-    """Keep the projections current until ``stop`` is set."""
-    waker = Waker(projector, poll)
+    """Keep the projections current until ``stop`` is set.
+
+    When the store cannot be reached, or an event cannot be applied, the error is logged
+    and the work tried again after a growing pause (up to 30 s): a worker outlives a
+    database restart, and a projection never silently stops.
+    """
+    waker: Waker | None = None
+    failures = 0
+    caught_up = False
     try:
-        started = time.perf_counter()
-        applied = projector.catch_up()
-        log.info(
-            "caught_up",
-            events=applied,
-            seconds=round(time.perf_counter() - started, 3),
-            positions=projector.positions(),
-        )
         while not stop.is_set():
-            waker.wait(stop)
-            if stop.is_set():
-                break
-            applied = projector.catch_up()
-            if applied:
+            try:
+                if waker is None:
+                    waker = Waker(projector, poll)
+                elif caught_up:
+                    waker.wait(stop)
+                    if stop.is_set():
+                        break
+                started = time.perf_counter()
+                applied = projector.catch_up()
+            except Exception as error:  # logged, and tried again
+                failures += 1
+                pause = min(30.0, poll * 2 ** min(failures, 6))
+                log.error(
+                    "catch_up_failed",
+                    error_type=type(error).__name__,
+                    failures=failures,
+                    retry_in_seconds=round(pause, 2),
+                )
+                if waker is not None:
+                    waker.close()
+                    waker = None
+                stop.wait(pause)
+                continue
+            failures = 0
+            if not caught_up:
+                caught_up = True
+                log.info(
+                    "caught_up",
+                    events=applied,
+                    seconds=round(time.perf_counter() - started, 3),
+                    positions=projector.positions(),
+                )
+            elif applied:
                 log.info("applied", events=applied, positions=projector.positions())
     finally:
-        waker.close()
-        log.info("stopped", positions=projector.positions())
+        if waker is not None:
+            waker.close()
+        log.info("stopped")
 
 
 class BackgroundProjector:
