@@ -147,6 +147,10 @@ def test_a_figure_lists_the_meetings_it_counts_and_those_it_leaves_out(
         explain(views, 2015, "meetings.bogus")
     with pytest.raises(UnknownFigure):
         explain(views, 2015, "fully_registered.workplans.by_region.Gent")
+    for name in ("year", "programme", "meetings.by_region", ""):
+        with pytest.raises(UnknownFigure):
+            explain(views, 2015, name)
+    assert explain(views, 2015, "meetings", Programme.INTEGRALE_JEUGDHULP).value == 379
 
 
 def test_bottlenecks_per_theme_region_and_year(

@@ -67,6 +67,10 @@ def explain(
 ) -> Explanation:
     """Explain one figure of ``annual_statistics(year, programme)``, named by its JSON path."""
     path = figure.split(".")
+    if path[0] not in ("meetings", "fully_registered"):
+        raise UnknownFigure(_unknown(figure))
+    if len(path) == 1:  # a section names its total
+        path.append("total")
     stats = annual_statistics(views, year, programme)
     try:
         value = _lookup(stats, path)
