@@ -287,7 +287,7 @@ class CaseMachine(RuleBasedStateMachine):
             self.case = self.open_case(programme, None)
         else:
             assert not too_old
-        self.events.extend(self.case.collect_events())
+        self.events.extend(e for e in self.case.collect_events() if isinstance(e, Case.Event))
         self.programme = programme
         self.model = Model(requested_on=REQUESTED_ON, parties={REQUESTER.ref, CLIENT})
         self.give_consent(party)

@@ -107,11 +107,15 @@ def no_meeting_held(case: CaseFacts) -> None:
         )
 
 
+def _role(party: Party) -> str:
+    return party.role.value.replace("_", " ")
+
+
 def consent_not_standing(case: CaseFacts, party: Party) -> None:
     """A party consents once; again only after withdrawing."""
     if party in case.consents:
         raise ConsentAlreadyStanding(
-            f"{party.ref} ({party.role}) has already consented; "
+            f"{party.ref} ({_role(party)}) has already consented; "
             "consent can be given again only after it was withdrawn"
         )
 
@@ -119,7 +123,9 @@ def consent_not_standing(case: CaseFacts, party: Party) -> None:
 def consent_standing(case: CaseFacts, party: Party) -> None:
     """Only a standing consent can be withdrawn."""
     if party not in case.consents:
-        raise ConsentNotStanding(f"{party.ref} ({party.role}) has no standing consent to withdraw")
+        raise ConsentNotStanding(
+            f"{party.ref} ({_role(party)}) has no standing consent to withdraw"
+        )
 
 
 def chair_neutral(case: CaseFacts, chair: str) -> None:
