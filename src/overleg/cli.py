@@ -32,7 +32,7 @@ from overleg.aggregates.values import Programme, Region
 from overleg.api.auth import dev_private_key, issue_dev_token
 from overleg.application import Overleg
 from overleg.logs import configure as configure_logs
-from overleg.policies.access import StaffRole
+from overleg.policies.access import StaffRole, is_ref
 from overleg.projections.audit_trail import history as trail
 from overleg.projections.bottlenecks import bottleneck_report
 from overleg.projections.explain import UnknownFigure, explain
@@ -237,7 +237,7 @@ Format = Literal["table", "json", "csv"]
 
 @app.command()
 def stats(
-    year: Annotated[int, typer.Argument(help="Calendar year of the meetings.", min=1900)],
+    year: Annotated[int, typer.Argument(help="Calendar year of the meetings.", min=1900, max=2999)],
     programme: Annotated[
         str | None,
         typer.Option(help="integrale_jeugdhulp or lokaal_clientoverleg; all when left out."),
@@ -263,6 +263,10 @@ def stats(
     if chart is not None and chart.suffix.lower() not in CHART_SUFFIXES:
         typer.echo(f"--chart: the file must end in .png or .svg, not {chart.name!r}", err=True)
         raise typer.Exit(2)
+    if chart is not None and (chart.is_dir() or not chart.parent.is_dir()):
+        what = "is a directory" if chart.is_dir() else "is in a folder that does not exist"
+        typer.echo(f"--chart: cannot write {chart}: it {what}", err=True)
+        raise typer.Exit(2)
     with _projected() as (_, views, _projector):
         if explain_figure is not None:
             try:
@@ -281,7 +285,11 @@ def stats(
     else:
         _out().print(statistics_table(figures, registered))
     if chart is not None:
-        statistics_chart(figures, registered, chart)
+        try:
+            statistics_chart(figures, registered, chart)
+        except OSError as error:
+            typer.echo(f"--chart: cannot write {chart}: {error.strerror}", err=True)
+            raise typer.Exit(2) from None
         typer.echo(f"Chart written to {chart}", err=True)
 
 
@@ -294,7 +302,7 @@ def _format(value: str) -> Format:
 
 @app.command()
 def bottlenecks(
-    year: Annotated[int, typer.Argument(help="Calendar year of the reports.", min=1900)],
+    year: Annotated[int, typer.Argument(help="Calendar year of the reports.", min=1900, max=2999)],
     programme: Annotated[
         str | None,
         typer.Option(help="integrale_jeugdhulp or lokaal_clientoverleg; all when left out."),
@@ -394,7 +402,9 @@ def token(
     region: Annotated[
         str | None, typer.Option(help="For the continuity team: the region it works in.")
     ] = None,
-    hours: Annotated[float, typer.Option(help="How long the token is valid.", min=0.01)] = 8.0,
+    hours: Annotated[
+        float, typer.Option(help="How long the token is valid.", min=0.01, max=24 * 366)
+    ] = 8.0,
 ) -> None:
     """Print a development token that `overleg serve` accepts (without OVERLEG_JWKS_FILE)."""
     try:
@@ -403,6 +413,11 @@ def token(
         choices = ", ".join(r.value for r in StaffRole)
         typer.echo(f"--role: no role {role!r}; choose one of {choices}", err=True)
         raise typer.Exit(2) from None
+    if not is_ref(ref):
+        typer.echo(
+            f"--ref: {ref!r} is not a reference (letters, digits and . _ : @ / + -)", err=True
+        )
+        raise typer.Exit(2)
     if region is not None and region not in {r.value for r in Region}:
         typer.echo(f"--region: no region {region!r}", err=True)
         raise typer.Exit(2)

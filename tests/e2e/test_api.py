@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from api_client import REQUEST, Walk, auth, meeting_day, settings_for, today
 from fastapi.testclient import TestClient
 
+from overleg.api import records
 from overleg.api.app import create_app
 from overleg.settings import Settings
 
@@ -273,3 +276,90 @@ def test_logs_are_json_with_a_request_id_and_nothing_personal(
     logged = json.dumps(lines, ensure_ascii=False)
     for personal in ("jongere-1", "hulpverlener-1", "CLB, zaal 2", REQUEST["question"]):
         assert personal not in logged
+
+
+def test_reads_ignore_idempotency_keys_and_check_access_every_time(
+    walk: Walk, client: TestClient
+) -> None:
+    walk.up_to_chair()
+    key = {"Idempotency-Key": "read-1"}
+    assert client.get(f"/cases/{walk.case_id}", headers={**walk.chair, **key}).status_code == 200
+    walk.send("PUT", "/chair", walk.team, {"chair": "voorzitter-2"})
+    again = client.get(f"/cases/{walk.case_id}", headers={**walk.chair, **key})
+    assert again.status_code == 403
+    assert "Idempotency-Replayed" not in again.headers
+
+
+def test_a_key_whose_first_request_died_is_taken_over_after_its_lease(
+    walk: Walk, client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    walk.up_to_chair()
+    body = {"theme": "wachtlijst", "description": "x"}
+    first = walk.send("POST", "/bottlenecks", walk.chair, body, **{"Idempotency-Key": "k"})
+    assert first.status_code == 201
+    # A request that claimed its key and died before answering, as after a kill -9:
+    services = client.app.state.services  # type: ignore[attr-defined]
+    owner = "chair:voorzitter-1"
+    fingerprint = "f" * 64
+    assert records.claim(services.views, owner, "stuck", fingerprint).fresh
+    assert not records.claim(services.views, owner, "stuck", fingerprint).fresh  # in progress
+    monkeypatch.setattr(records, "KEY_LEASE", timedelta(0))
+    assert records.claim(services.views, owner, "stuck", fingerprint).fresh  # taken over
+
+
+def test_store_trouble_is_a_503_and_the_unexpected_a_500_with_a_request_id(
+    walk: Walk, client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    walk.request()
+    services = client.app.state.services  # type: ignore[attr-defined]
+
+    def busy(*_: object, **__: object) -> None:
+        raise sqlite3.OperationalError("database is locked")
+
+    monkeypatch.setattr(services.app, "get_case", busy)
+    answer = client.get(f"/cases/{walk.case_id}", headers=walk.team)
+    assert answer.status_code == 503
+    assert answer.headers["Retry-After"] == "1"
+
+    def broken(*_: object, **__: object) -> None:
+        raise RuntimeError("jongere-1 has a secret")
+
+    monkeypatch.setattr(services.app, "get_case", broken)
+    answer = client.get(f"/cases/{walk.case_id}", headers=walk.team)
+    assert answer.status_code == 500
+    assert answer.json()["request_id"] == answer.headers["X-Request-ID"]
+    assert "secret" not in answer.text
+
+
+def test_requests_stay_within_the_callers_scope(walk: Walk, client: TestClient) -> None:
+    limburg = {**REQUEST, "region": "Limburg"}
+    assert client.post("/cases", json=limburg, headers=walk.team).status_code == 403
+    professional = auth(walk.settings, "professional", "hulpverlener-1")
+    assert client.post("/cases", json=REQUEST, headers=professional).status_code == 201
+    for_someone_else = {**REQUEST, "requested_by": {"ref": "ouder-3", "role": "parent"}}
+    assert client.post("/cases", json=for_someone_else, headers=professional).status_code == 403
+    as_the_form = {**REQUEST, "channel": "aanvraagformulier"}
+    assert client.post("/cases", json=as_the_form, headers=walk.team).status_code == 403
+    assert client.get("/cases?chair=%00", headers=walk.team).status_code == 422
+    no_subject = auth(walk.settings, "team", "")
+    refused = client.get("/cases", headers=no_subject)
+    assert refused.status_code == 401
+    assert "subject" in refused.json()["detail"]
+
+
+def test_the_public_form_keeps_keys_per_request(client: TestClient) -> None:
+    form = {
+        "programme": "integrale_jeugdhulp",
+        "region": "Brussel",
+        "requested_by": {"ref": "ouder-9", "role": "parent"},
+        "client": {"ref": "jongere-9", "birth_date": None},
+        "question": "Help",
+    }
+    key = {"Idempotency-Key": "form-1", "Authorization": "Bearer expired.token.x"}
+    first = client.post("/intake", json=form, headers=key)
+    again = client.post("/intake", json=form, headers=key)
+    assert first.status_code == again.status_code == 202
+    assert first.json() == again.json()
+    other = client.post("/intake", json={**form, "question": "Anders"}, headers=key)
+    assert other.status_code == 202
+    assert other.json()["receipt"] != first.json()["receipt"]

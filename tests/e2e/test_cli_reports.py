@@ -120,3 +120,13 @@ def test_bottlenecks_and_rebuild(sample_store: str) -> None:
     unknown = run(sample_store, "rebuild", "nonsense")
     assert unknown.returncode == 2
     assert "case_view" in unknown.stderr
+
+
+def test_odd_years_and_chart_paths_exit_2_without_a_traceback(
+    sample_store: str, tmp_path: Path
+) -> None:
+    huge = run(sample_store, "stats", "99999999999999999999")
+    nowhere = run(sample_store, "stats", "2015", "--chart", str(tmp_path / "no" / "x.png"))
+    assert (huge.returncode, nowhere.returncode) == (2, 2)
+    assert "folder that does not exist" in nowhere.stderr
+    assert "Traceback" not in huge.stderr + nowhere.stderr

@@ -117,7 +117,10 @@ async def _request_context(
     structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(request_id=request_id)
     started = time.perf_counter()
-    response = await call_next(request)
+    try:
+        response = await call_next(request)
+    except Exception as error:  # answered here, so the answer keeps its request id
+        response = problems.unexpected(request, error)
     response.headers["X-Request-ID"] = request_id
     principal = getattr(request.state, "principal", None)
     route = request.scope.get("route")

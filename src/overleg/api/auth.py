@@ -19,7 +19,7 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from jwt.algorithms import OKPAlgorithm
 
-from overleg.policies.access import Principal, StaffRole
+from overleg.policies.access import Principal, StaffRole, is_ref
 
 ALGORITHMS = ["EdDSA", "ES256", "RS256"]
 DEV_ISSUER = "overleg-dev"
@@ -56,6 +56,8 @@ class TokenVerifier:
             role = StaffRole(str(claims.get("role")))
         except ValueError:
             raise InvalidToken("the token carries no known role") from None
+        if not isinstance(claims["sub"], str) or not is_ref(claims["sub"]):
+            raise InvalidToken("the token's subject (sub) is not a well-formed reference")
         region = claims.get("region")
         if region is not None and not isinstance(region, str):
             raise InvalidToken("the token's region is not text")

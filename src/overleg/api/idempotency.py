@@ -20,12 +20,17 @@ from starlette.concurrency import run_in_threadpool
 from overleg.api import records
 from overleg.api.auth import InvalidToken
 from overleg.api.problems import problem_response
+from overleg.logs import get_logger
 
+log = get_logger("overleg.api")
 MAX_KEY_LENGTH = 255
 KEPT_HEADERS = ("etag", "location", "content-type")
 
 
-def _owner(request: Request) -> str:
+def _owner(request: Request, fingerprint: str) -> str:
+    if request.url.path.startswith("/intake"):
+        # The public form has no account: a key is the sender's only for this very request.
+        return f"public:{fingerprint}"
     services = request.app.state.services
     authorization = request.headers.get("authorization", "")
     scheme, _, token = authorization.partition(" ")
@@ -46,7 +51,7 @@ class IdempotentRoute(APIRoute):
 
         async def handler(request: Request) -> Response:
             key = request.headers.get("idempotency-key")
-            if key is None:
+            if key is None or request.method in ("GET", "HEAD"):  # keys are for commands
                 return await run(request)
             key = key.strip().strip('"')
             if not 0 < len(key) <= MAX_KEY_LENGTH:
@@ -56,20 +61,21 @@ class IdempotentRoute(APIRoute):
                     "invalid-idempotency-key",
                     f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} characters",
                 )
-            owner = _owner(request)
-            if not owner:
-                return await run(request)  # the handler answers 401
             body = await request.body()
             fingerprint = hashlib.sha256(
                 b"\0".join(
                     [
                         request.method.encode(),
                         request.url.path.encode(),
+                        request.url.query.encode(),
                         request.headers.get("if-match", "").encode(),
                         body,
                     ]
                 )
             ).hexdigest()
+            owner = _owner(request, fingerprint)
+            if not owner:
+                return await run(request)  # the handler answers 401
             store = request.app.state.services.views
             claim = await run_in_threadpool(records.claim, store, owner, key, fingerprint)
             if not claim.same_request:
@@ -99,19 +105,17 @@ class IdempotentRoute(APIRoute):
             except BaseException:
                 await run_in_threadpool(records.release, store, owner, key)
                 raise
-            if 200 <= response.status_code < 300:
-                kept = {k: v for k, v in response.headers.items() if k in KEPT_HEADERS}
-                await run_in_threadpool(
-                    records.finish,
-                    store,
-                    owner,
-                    key,
-                    records.StoredResponse(
+            try:
+                if 200 <= response.status_code < 300:
+                    kept = {k: v for k, v in response.headers.items() if k in KEPT_HEADERS}
+                    stored = records.StoredResponse(
                         response.status_code, bytes(response.body).decode(), kept
-                    ),
-                )
-            else:
-                await run_in_threadpool(records.release, store, owner, key)
+                    )
+                    await run_in_threadpool(records.finish, store, owner, key, stored)
+                else:
+                    await run_in_threadpool(records.release, store, owner, key)
+            except Exception as error:  # the command is done: answer it, whatever the key
+                log.warning("idempotency_key_not_kept", error_type=type(error).__name__)
             return response
 
         return handler

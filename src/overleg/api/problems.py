@@ -8,9 +8,11 @@ data; the log has the details, without personal data.
 
 from __future__ import annotations
 
+import sqlite3
 from http import HTTPStatus
 from typing import Any
 
+import psycopg
 from eventsourcing.persistence import OperationalError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -168,7 +170,7 @@ def _busy(request: Request, error: Exception) -> JSONResponse:
     )
 
 
-def _unexpected(request: Request, error: Exception) -> JSONResponse:
+def unexpected(request: Request, error: Exception) -> JSONResponse:
     request_id = getattr(request.state, "request_id", None)
     log.error("unexpected_error", error_type=type(error).__name__, path=request.url.path)
     return problem_response(
@@ -189,8 +191,9 @@ def install(api: FastAPI) -> None:
     api.add_exception_handler(AccessDenied, _denied)
     api.add_exception_handler(ProblemError, _problem)
     api.add_exception_handler(HTTPException, _http)
-    api.add_exception_handler(OperationalError, _busy)
-    api.add_exception_handler(Exception, _unexpected)
+    for unavailable in (OperationalError, sqlite3.OperationalError, psycopg.OperationalError):
+        api.add_exception_handler(unavailable, _busy)
+    api.add_exception_handler(Exception, unexpected)
 
 
 def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:

@@ -16,6 +16,9 @@ from overleg.policies.access import Principal
 from overleg.projections.store import Tx, ViewStore
 
 KEY_LIFETIME = timedelta(hours=24)
+# A first request that has not answered within this time is taken to have died (a crash,
+# a kill): a retry may take its key over.
+KEY_LEASE = timedelta(seconds=60)
 
 
 def create_tables(store: ViewStore) -> None:
@@ -105,6 +108,14 @@ def claim(store: ViewStore, owner: str, key: str, fingerprint: str) -> KeyClaim:
         if inserted:
             return KeyClaim(fresh=True)
         found = _find(tx, owner, key)
+        if found is not None and found[1] is None and found[0] == fingerprint:
+            taken = tx.fetchall(
+                "UPDATE idempotency_key SET created_at = ? WHERE owner = ? AND key = ?"
+                " AND status IS NULL AND created_at < ? RETURNING key",
+                (now.isoformat(), owner, key, (now - KEY_LEASE).isoformat()),
+            )
+            if taken:
+                return KeyClaim(fresh=True)
     if found is None:  # expired and deleted by another request just now
         return KeyClaim(fresh=False)
     stored_fingerprint, status, body, headers = found

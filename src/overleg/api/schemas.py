@@ -9,14 +9,14 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from overleg.aggregates.values import Channel, Programme, Region, Role
+from overleg.policies.access import REF_PATTERN
 
 Ref = Annotated[
     str,
     Field(
         min_length=1,
         max_length=200,
-        # Letters (Latin), digits and . _ : @ / + -: an identifier, never free text.
-        pattern=r"^[A-Za-z0-9À-ÖØ-öø-ÿ._:@/+-]+$",
+        pattern=REF_PATTERN,
         description="Opaque reference of a person (a pseudonym or directory id), never a name",
         examples=["jongere-17"],
     ),

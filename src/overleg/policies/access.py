@@ -7,10 +7,13 @@ an auditor reads every case and changes nothing, an analyst sees figures, never 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
+
+from overleg.aggregates.values import Channel, Party, Role
 
 
 class StaffRole(StrEnum):
@@ -51,6 +54,17 @@ class CaseParts(Protocol):
     def parties(self) -> Collection[str]: ...
     @property
     def involved_professionals(self) -> Collection[str]: ...
+
+
+# A reference (a pseudonym or directory id): Latin letters, digits and . _ : @ / + -,
+# never free text.
+REF_PATTERN = r"^[A-Za-z0-9À-ÖØ-öø-ÿ._:@/+-]+$"
+_REF = re.compile(REF_PATTERN)
+
+
+def is_ref(value: str) -> bool:
+    """Whether ``value`` is a well-formed reference of at most 200 characters."""
+    return 0 < len(value) <= 200 and _REF.match(value) is not None
 
 
 # Which roles may record each command on an existing case.
@@ -114,10 +128,20 @@ def may_command(who: Principal, command: str, case: CaseParts) -> None:
         raise AccessDenied(f"{who.ref} ({who.role}) works on cases of another region")
 
 
-def may_request(who: Principal) -> None:
-    """Requests come from the continuity team or a professional (or the public form)."""
+def may_request(who: Principal, region: str, requested_by: Party, channel: str) -> None:
+    """Requests come from the continuity team (of the case's region) or a professional who
+    asks in their own name through the professionals' app; the public form has its own way in."""
     if who.role not in REQUESTERS:
         raise AccessDenied("Only the continuity team or a professional may submit a request")
+    if channel == Channel.FORM:
+        raise AccessDenied("Requests through the online form come in through the public form")
+    if who.role is StaffRole.TEAM and who.region not in (None, region):
+        raise AccessDenied(f"{who.ref} works on cases of {who.region}, not {region}")
+    if who.role is StaffRole.PROFESSIONAL and requested_by != Party(who.ref, Role.PROFESSIONAL):
+        raise AccessDenied(
+            "A professional submits a request in their own name (requested_by: your "
+            "reference, role professional)"
+        )
 
 
 def may_list_cases(who: Principal) -> None:

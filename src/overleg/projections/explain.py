@@ -93,12 +93,13 @@ def explain(
     where = f" in {region}" if region else ""
     which = programme.value if programme else "all programmes"
     if path[0] == "meetings":
-        return _meetings(figure, value, path, scope, f"{scope_year}{where} ({which})")
+        context = f"{scope_year}{where} ({which})"
+        return _meetings(figure, value, path, scope, context, stats["meetings"]["total"])
     return _registered(figure, value, path, scope, f"{year}{where} ({which})")
 
 
 def _meetings(
-    figure: str, value: Any, path: list[str], scope: list[MeetingRow], context: str
+    figure: str, value: Any, path: list[str], scope: list[MeetingRow], context: str, total: int
 ) -> Explanation:
     counts: Callable[[MeetingRow], bool] = lambda m: True  # noqa: E731
     meaning = f"meetings held in {context}"
@@ -107,8 +108,8 @@ def _meetings(
         counts, meaning, reason = (lambda m: m.meeting == 1), f"first {meaning}", "follow-up"
     elif path[1] == "follow_up":
         counts, meaning, reason = (lambda m: m.meeting > 1), f"follow-up {meaning}", "first"
-    if path[-1] == "pct":
-        meaning = f"share of all {meaning} ({len(scope)} meetings)"
+    if path[-1] == "pct":  # a region's share of all meetings of the year, every region
+        meaning = f"{meaning}, as a share of all {total} meetings of the year in every region"
     explanation = Explanation(figure, value, meaning)
     for m in scope:
         if counts(m):

@@ -95,7 +95,7 @@ class ViewStore:
                 Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
             # Autocommit mode: transactions are opened explicitly (BEGIN IMMEDIATE).
             self._sqlite = sqlite3.connect(
-                path, timeout=30, isolation_level=None, check_same_thread=False
+                path, timeout=10, isolation_level=None, check_same_thread=False
             )
             self._sqlite.execute("PRAGMA journal_mode=WAL")
         else:

@@ -43,7 +43,7 @@ from overleg.api.schemas import (
     WorkplanIn,
 )
 from overleg.policies import access
-from overleg.policies.access import Principal, StaffRole
+from overleg.policies.access import REF_PATTERN, Principal, StaffRole
 from overleg.projections.audit_trail import summary
 from overleg.projections.case_view import CaseFilter, CaseView, Status, list_cases, view_of
 
@@ -73,7 +73,9 @@ def _request_id(request: Request) -> str:
 )
 def submit_request(body: RequestIn, who: Caller, svc: Svc, response: Response) -> Recorded:
     """Open a case with a request, for the continuity team or a professional."""
-    access.may_request(who)
+    access.may_request(
+        who, body.region.value, Party(body.requested_by.ref, body.requested_by.role), body.channel
+    )
     case = svc.app.request(
         case_id=uuid.uuid4(),
         programme=body.programme,
@@ -348,8 +350,8 @@ async def list_(
     status: Status | None = None,
     region: Region | None = None,
     programme: Programme | None = None,
-    chair: str | None = None,
-    coordinator: str | None = None,
+    chair: Annotated[str | None, Query(pattern=REF_PATTERN, max_length=200)] = None,
+    coordinator: Annotated[str | None, Query(pattern=REF_PATTERN, max_length=200)] = None,
     overdue: Annotated[
         bool, Query(description="Only cases whose scheduled follow-up is overdue")
     ] = False,
