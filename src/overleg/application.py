@@ -102,10 +102,19 @@ class Overleg(Application[UUID]):
 
     def case_events(self, case_id: UUID) -> list[Case.Event]:
         """Every event of one case, in order."""
-        events = [e for e in self.events.get(case_id) if isinstance(e, Case.Event)]
+        events = self.replay(case_id)[1]
         if not events:
             raise CaseNotFound(case_id)
         return events
+
+    def replay(self, case_id: UUID) -> tuple[Case | None, list[Case.Event]]:
+        """The case as its events make it, and those events, from one read of the store
+        (``None`` and no events for an unknown case)."""
+        events = [e for e in self.events.get(case_id) if isinstance(e, Case.Event)]
+        case: Case | None = None
+        for event in events:
+            case = event.mutate(case)
+        return case, events
 
     # -- commands -----------------------------------------------------------------------
 

@@ -11,8 +11,9 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 from uuid import UUID
 
 import typer
@@ -161,10 +162,8 @@ def export(
 ) -> None:
     """Export the stored case events as a v1 event stream, in the order they were recorded."""
     target = None if file == "-" else Path(file)
-    if target is not None and (target.is_dir() or not target.parent.is_dir()):
-        what = "is a directory" if target.is_dir() else "is in a folder that does not exist"
-        typer.echo(f"Cannot write the export to {file}: it {what}", err=True)
-        raise typer.Exit(2)
+    if target is not None:
+        _refuse_unwritable(target, "Cannot write the export to")
     application = _open_app()
     try:
         if target is None:
@@ -221,28 +220,41 @@ def _out() -> Console:
     return Console(width=None if sys.stdout.isatty() else 240, highlight=False)
 
 
-def _programme(value: str | None) -> Programme | None:
-    if value is None:
-        return None
-    try:
-        return Programme(value)
-    except ValueError:
-        choices = ", ".join(p.value for p in Programme)
-        typer.echo(f"--programme: no programme {value!r}; choose one of {choices}", err=True)
-        raise typer.Exit(2) from None
+class Shape(StrEnum):
+    """How a report is printed."""
+
+    TABLE = "table"
+    JSON = "json"
+    CSV = "csv"
 
 
-Format = Literal["table", "json", "csv"]
+class TrailShape(StrEnum):
+    """How a history is printed."""
+
+    TABLE = "table"
+    JSON = "json"
+
+
+ProgrammeOption = Annotated[
+    Programme | None,
+    typer.Option(help="integrale_jeugdhulp or lokaal_clientoverleg; all when left out."),
+]
+ShapeOption = Annotated[Shape, typer.Option("--format", "-f", help="table, json or csv.")]
+
+
+def _refuse_unwritable(path: Path, saying: str) -> None:
+    """Exit 2 before any work when ``path`` cannot be a file to write."""
+    if path.is_dir() or not path.parent.is_dir():
+        why = "is a directory" if path.is_dir() else "is in a folder that does not exist"
+        typer.echo(f"{saying} {path}: it {why}", err=True)
+        raise typer.Exit(2)
 
 
 @app.command()
 def stats(
     year: Annotated[int, typer.Argument(help="Calendar year of the meetings.", min=1900, max=2999)],
-    programme: Annotated[
-        str | None,
-        typer.Option(help="integrale_jeugdhulp or lokaal_clientoverleg; all when left out."),
-    ] = None,
-    format: Annotated[str, typer.Option("--format", "-f", help="table, json or csv.")] = "table",
+    programme: ProgrammeOption = None,
+    shape: ShapeOption = Shape.TABLE,
     chart: Annotated[
         Path | None,
         typer.Option(help="Also draw meetings and rates per region to FILE.png or FILE.svg."),
@@ -258,29 +270,25 @@ def stats(
     ] = None,
 ) -> None:
     """Annual statistics per region, counted over the year's (fully registered) meetings."""
-    chosen = _programme(programme)
-    shape = _format(format)
-    if chart is not None and chart.suffix.lower() not in CHART_SUFFIXES:
-        typer.echo(f"--chart: the file must end in .png or .svg, not {chart.name!r}", err=True)
-        raise typer.Exit(2)
-    if chart is not None and (chart.is_dir() or not chart.parent.is_dir()):
-        what = "is a directory" if chart.is_dir() else "is in a folder that does not exist"
-        typer.echo(f"--chart: cannot write {chart}: it {what}", err=True)
-        raise typer.Exit(2)
+    if chart is not None:
+        if chart.suffix.lower() not in CHART_SUFFIXES:
+            typer.echo(f"--chart: the file must end in .png or .svg, not {chart.name!r}", err=True)
+            raise typer.Exit(2)
+        _refuse_unwritable(chart, "--chart: cannot write")
     with _projected() as (_, views, _projector):
         if explain_figure is not None:
             try:
-                explanation = explain(views, year, explain_figure, chosen)
+                explanation = explain(views, year, explain_figure, programme)
             except UnknownFigure as unknown:
                 typer.echo(str(unknown), err=True)
                 raise typer.Exit(2) from None
             typer.echo(explanation_text(explanation))
             return
-        figures = annual_statistics(views, year, chosen)
-        registered = registered_by_region(meetings_of(views, year, chosen))
-    if shape == "json":
+        figures = annual_statistics(views, year, programme)
+        registered = registered_by_region(meetings_of(views, year, programme))
+    if shape is Shape.JSON:
         typer.echo(json.dumps(figures, ensure_ascii=False, indent=2))
-    elif shape == "csv":
+    elif shape is Shape.CSV:
         typer.echo(statistics_csv(figures, registered), nl=False)
     else:
         _out().print(statistics_table(figures, registered))
@@ -293,30 +301,18 @@ def stats(
         typer.echo(f"Chart written to {chart}", err=True)
 
 
-def _format(value: str) -> Format:
-    if value not in ("table", "json", "csv"):
-        typer.echo(f"--format: choose table, json or csv, not {value!r}", err=True)
-        raise typer.Exit(2)
-    return value  # type: ignore[return-value]
-
-
 @app.command()
 def bottlenecks(
     year: Annotated[int, typer.Argument(help="Calendar year of the reports.", min=1900, max=2999)],
-    programme: Annotated[
-        str | None,
-        typer.Option(help="integrale_jeugdhulp or lokaal_clientoverleg; all when left out."),
-    ] = None,
-    format: Annotated[str, typer.Option("--format", "-f", help="table, json or csv.")] = "table",
+    programme: ProgrammeOption = None,
+    shape: ShapeOption = Shape.TABLE,
 ) -> None:
     """Reported bottlenecks (policy information) per theme and region."""
-    chosen = _programme(programme)
-    shape = _format(format)
     with _projected() as (_, views, _projector):
-        report = bottleneck_report(views, year, chosen)
-    if shape == "json":
+        report = bottleneck_report(views, year, programme)
+    if shape is Shape.JSON:
         typer.echo(json.dumps(report, ensure_ascii=False, indent=2))
-    elif shape == "csv":
+    elif shape is Shape.CSV:
         typer.echo(bottleneck_csv(report), nl=False)
     else:
         _out().print(bottleneck_table(report))
@@ -325,16 +321,17 @@ def bottlenecks(
 @app.command()
 def history(
     case: Annotated[UUID, typer.Argument(help="The case id.")],
-    format: Annotated[str, typer.Option("--format", "-f", help="table or json.")] = "table",
+    shape: Annotated[
+        TrailShape, typer.Option("--format", "-f", help="table or json.")
+    ] = TrailShape.TABLE,
 ) -> None:
     """A case's audit trail: every event in order, when, by whom and what happened."""
-    shape = _format(format)
     with _projected() as (_, views, _projector):
         entries = trail(views, case)
     if not entries:
         typer.echo(f"No case {case}", err=True)
         raise typer.Exit(1)
-    if shape == "json":
+    if shape is TrailShape.JSON:
         typer.echo(json.dumps([asdict(e) for e in entries], ensure_ascii=False, indent=2))
     else:
         _out().print(history_table(str(case), entries))

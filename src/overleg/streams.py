@@ -652,10 +652,7 @@ def _mark_broken(tracks: dict[UUID, _CaseTrack], case: str) -> None:
 
 
 def _load(app: Overleg, case_id: UUID) -> _CaseTrack:
-    events = [e for e in app.events.get(case_id) if isinstance(e, Case.Event)]
-    case: Case | None = None
-    for event in events:
-        case = event.mutate(case)
+    case, events = app.replay(case_id)
     return _CaseTrack(
         case=case,
         stored_version=len(events),

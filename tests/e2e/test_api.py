@@ -316,7 +316,7 @@ def test_store_trouble_is_a_503_and_the_unexpected_a_500_with_a_request_id(
     def busy(*_: object, **__: object) -> None:
         raise sqlite3.OperationalError("database is locked")
 
-    monkeypatch.setattr(services.app, "get_case", busy)
+    monkeypatch.setattr(services.app, "replay", busy)
     answer = client.get(f"/cases/{walk.case_id}", headers=walk.team)
     assert answer.status_code == 503
     assert answer.headers["Retry-After"] == "1"
@@ -324,7 +324,7 @@ def test_store_trouble_is_a_503_and_the_unexpected_a_500_with_a_request_id(
     def broken(*_: object, **__: object) -> None:
         raise RuntimeError("jongere-1 has a secret")
 
-    monkeypatch.setattr(services.app, "get_case", broken)
+    monkeypatch.setattr(services.app, "replay", broken)
     answer = client.get(f"/cases/{walk.case_id}", headers=walk.team)
     assert answer.status_code == 500
     assert answer.json()["request_id"] == answer.headers["X-Request-ID"]

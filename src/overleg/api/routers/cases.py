@@ -42,6 +42,7 @@ from overleg.api.schemas import (
     WithdrawIn,
     WorkplanIn,
 )
+from overleg.application import CaseNotFound
 from overleg.policies import access
 from overleg.policies.access import REF_PATTERN, Principal, StaffRole
 from overleg.projections.audit_trail import summary
@@ -288,8 +289,11 @@ def _case_out(view: CaseView, today: datetime) -> CaseOut:
 
 
 def _readable(svc: Svc, who: Principal, case_id: UUID) -> list[Case.Event]:
-    access.may_read_case(who, svc.app.get_case(case_id))
-    return svc.app.case_events(case_id)
+    case, events = svc.app.replay(case_id)  # one read serves the check and the answer
+    if case is None:
+        raise CaseNotFound(case_id)
+    access.may_read_case(who, case)
+    return events
 
 
 @router.get(
