@@ -5,13 +5,18 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import psycopg
 import pytest
 from psycopg import sql
 
+from overleg.adapters.eventstore import Database
+from overleg.adapters.views import ViewStore
+from overleg.aggregates.values import Programme
 from overleg.application import Overleg
-from overleg.storage import Database
+from overleg.projections.bottlenecks import bottleneck_report
+from overleg.projections.statistics import annual_statistics
 
 POSTGRES_URL = os.environ.get(
     "OVERLEG_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
@@ -63,3 +68,17 @@ def store(database_url: str) -> Iterator[Overleg]:
 def reopen(database_url: str) -> Overleg:
     """A second, independent application on the same store (as another process would be)."""
     return Overleg(Database.from_url(database_url))
+
+
+def statistics_json(
+    views: ViewStore, year: int, programme: Programme | None = None
+) -> dict[str, Any]:
+    """The annual statistics as the JSON the command prints and the API returns."""
+    return annual_statistics(views, year, programme).model_dump(mode="json")
+
+
+def bottlenecks_json(
+    views: ViewStore, year: int, programme: Programme | None = None
+) -> dict[str, Any]:
+    """The bottleneck report as the JSON the command prints and the API returns."""
+    return bottleneck_report(views, year, programme).model_dump(mode="json")

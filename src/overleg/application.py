@@ -1,28 +1,38 @@
-"""The overleg application: one method per use case, on an eventsourcing event store."""
+"""The overleg application: one path for every command, and the reads of a case's events."""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+import uuid
+from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, assert_never
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcoding
 
-from overleg.aggregates.case import Case
-from overleg.aggregates.values import (
-    Agreement,
-    Attendance,
-    Channel,
-    Client,
-    Party,
-    Programme,
-    Region,
+from overleg.adapters.eventstore import Database, EventLog, translating
+from overleg.aggregates.case import Case, CaseEvent, is_case_event
+from overleg.aggregates.errors import RequestMustComeFirst
+from overleg.commands import (
+    AgreeWorkplan,
+    AppointChair,
+    CloseCase,
+    Command,
+    CompleteRegistration,
+    Decline,
+    GiveConsent,
+    HoldMeeting,
+    ReportBottleneck,
+    ScheduleFollowUp,
+    SubmitRequest,
+    WithdrawConsent,
 )
-from overleg.storage import Database
+from overleg.policies import access
+from overleg.policies.access import Caller
 
 Clock = Callable[[], datetime]
 
@@ -63,13 +73,94 @@ class StaleCase(Exception):
         self.case_id, self.expected, self.actual = case_id, expected, actual
 
 
+def execute(case: Case | None, command: Command, at: datetime, by: str) -> Case:
+    """Carry out one command on a case (``None``: no case yet), as recorded ``at`` by ``by``.
+
+    The case's rules apply: a refused command raises a ``CaseRuleBroken`` and the case keeps
+    no new event. The service's use case and the stream importer both come through here.
+    """
+    if isinstance(command, SubmitRequest):
+        if case is not None:
+            raise RequestMustComeFirst("A case starts with its request, and only once")
+        assert command.case_id is not None, "the use case or the stream names the new case"
+        return Case.request(
+            id=command.case_id,
+            programme=command.programme,
+            region=command.region,
+            requested_by=command.requested_by,
+            channel=command.channel,
+            client=command.client,
+            question=command.question,
+            at=at,
+            by=by,
+        )
+    if case is None:
+        raise RequestMustComeFirst(
+            f"A case starts with its request; this case has none before this "
+            f"{type(command).__name__}"
+        )
+    match command:
+        case Decline(reason=reason):
+            case.decline(reason=reason, at=at, by=by)
+        case GiveConsent(party=party):
+            case.give_consent(party=party, at=at, by=by)
+        case WithdrawConsent(party=party, reason=reason):
+            case.withdraw_consent(party=party, reason=reason, at=at, by=by)
+        case AppointChair(chair=chair):
+            case.appoint_chair(chair=chair, at=at, by=by)
+        case HoldMeeting():
+            number = len(case.meetings) + 1 if command.meeting is None else command.meeting
+            case.hold_meeting(
+                meeting=number,
+                held_on=command.held_on,
+                place=command.place,
+                attendance=command.attendance,
+                at=at,
+                by=by,
+            )
+        case AgreeWorkplan():
+            case.agree_workplan(
+                meeting=command.meeting,
+                agreements=command.agreements,
+                coordinator=command.coordinator,
+                crisis_plan=command.crisis_plan,
+                at=at,
+                by=by,
+            )
+        case CompleteRegistration(meeting=meeting):
+            case.complete_registration(meeting=meeting, at=at, by=by)
+        case ScheduleFollowUp(on=on):
+            case.schedule_follow_up(on=on, at=at, by=by)
+        case ReportBottleneck(theme=theme, description=description):
+            case.report_bottleneck(theme=theme, description=description, at=at, by=by)
+        case CloseCase(reason=reason):
+            case.close(reason=reason, at=at, by=by)
+        case _:
+            assert_never(command)
+    return case
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a command recorded: the case as it is now, and the new events."""
+
+    case: Case
+    events: tuple[CaseEvent, ...]
+
+    @property
+    def event_types(self) -> tuple[str, ...]:
+        """The names of the recorded events (``MeetingHeld``, …)."""
+        return tuple(type(e).__name__ for e in self.events)
+
+
 class Overleg(Application[UUID]):
-    """The use cases of the client-consultation service."""
+    """The client-consultation service: commands in, events stored, cases read back."""
 
     name = "overleg"
 
     def __init__(self, database: Database, clock: Clock = utc_now) -> None:
-        database.ensure_schema()
+        with translating():
+            database.ensure_schema()
         self.database = database
         self.clock = clock
         # SQLite has one writer at a time; waiting here, rather than inside the connection
@@ -77,220 +168,82 @@ class Overleg(Application[UUID]):
         self._writes: AbstractContextManager[Any] = (
             threading.Lock() if database.backend == "sqlite" else nullcontext()
         )
-        super().__init__(env=database.eventsourcing_env())
-
-    def save(self, *objs: Any, **kwargs: Any) -> Any:
-        """Record new events of the given aggregates (one writer at a time on SQLite)."""
-        with self._writes:
-            return super().save(*objs, **kwargs)
+        with translating():
+            super().__init__(env=database.eventsourcing_env())
+        self.event_log = EventLog(self.recorder, self.mapper)
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
         transcoder.register(DateAsISO())
 
-    # -- queries ------------------------------------------------------------------------
+    # -- commands -----------------------------------------------------------------------
+
+    def handle(
+        self, command: Command, caller: Caller, expected_version: int | None = None
+    ) -> Outcome:
+        """Carry out one command for ``caller``: load the case once, authorise on it, run
+        the command, and save its events (only if the case is still at the version seen).
+
+        Raises ``AccessDenied``, ``CaseNotFound``, ``StaleCase``, a ``CaseRuleBroken`` or
+        ``StoreUnavailable``; in each case nothing was recorded.
+        """
+        at = self.clock()
+        with translating():
+            if isinstance(command, SubmitRequest):
+                access.may_request(caller, command)
+                if command.case_id is None:
+                    command = replace(command, case_id=uuid.uuid4())
+                case = execute(None, command, at, caller.ref)
+                seen = 0
+            else:
+                if not isinstance(caller, access.Principal):
+                    raise access.AccessDenied("The public form can only submit a request")
+                found, _ = self.replay(command.case_id)
+                if found is None:
+                    raise CaseNotFound(command.case_id)
+                case = found
+                access.may_command(caller, command, case)
+                if expected_version is not None and case.version != expected_version:
+                    raise StaleCase(command.case_id, expected_version, case.version)
+                seen = case.version
+                execute(case, command, at, caller.ref)
+            events = tuple(e for e in case.collect_events() if is_case_event(e))
+            # A concurrent writer that saved the same version first makes this save fail
+            # on the store's unique key, so exactly one of two racing commands is recorded.
+            try:
+                with self._writes:
+                    self.save(*events)
+            except IntegrityError:
+                current, _ = self.replay(case.id)
+                raise StaleCase(case.id, seen, 0 if current is None else current.version) from None
+        return Outcome(case, events)
+
+    # -- reads --------------------------------------------------------------------------
 
     def get_case(self, case_id: UUID) -> Case:
         """The case as its events make it now."""
-        try:
-            case: object = self.repository.get(case_id)
-        except AggregateNotFoundError:
-            raise CaseNotFound(case_id) from None
+        with translating():
+            try:
+                case: object = self.repository.get(case_id)
+            except AggregateNotFoundError:
+                raise CaseNotFound(case_id) from None
         if not isinstance(case, Case):
             raise CaseNotFound(case_id)
         return case
 
-    def case_events(self, case_id: UUID) -> list[Case.Event]:
+    def case_events(self, case_id: UUID) -> list[CaseEvent]:
         """Every event of one case, in order."""
         events = self.replay(case_id)[1]
         if not events:
             raise CaseNotFound(case_id)
         return events
 
-    def replay(self, case_id: UUID) -> tuple[Case | None, list[Case.Event]]:
+    def replay(self, case_id: UUID) -> tuple[Case | None, list[CaseEvent]]:
         """The case as its events make it, and those events, from one read of the store
         (``None`` and no events for an unknown case)."""
-        events = [e for e in self.events.get(case_id) if isinstance(e, Case.Event)]
+        with translating():
+            events = [e for e in self.events.get(case_id) if is_case_event(e)]
         case: Case | None = None
         for event in events:
             case = event.mutate(case)
         return case, events
-
-    # -- commands -----------------------------------------------------------------------
-
-    def request(
-        self,
-        *,
-        case_id: UUID,
-        programme: Programme,
-        region: Region,
-        requested_by: Party,
-        channel: Channel,
-        client: Client,
-        question: str,
-        by: str,
-    ) -> Case:
-        """Open a case with a request."""
-        case = Case.request(
-            id=case_id,
-            programme=programme,
-            region=region,
-            requested_by=requested_by,
-            channel=channel,
-            client=client,
-            question=question,
-            at=self.clock(),
-            by=by,
-        )
-        self.save(case)
-        return case
-
-    def decline(
-        self, case_id: UUID, *, reason: str, by: str, expected_version: int | None = None
-    ) -> Case:
-        """Decline a request."""
-        return self._change(
-            case_id, expected_version, lambda c, at: c.decline(reason=reason, at=at, by=by)
-        )
-
-    def give_consent(
-        self, case_id: UUID, *, party: Party, by: str, expected_version: int | None = None
-    ) -> Case:
-        """Record a party's consent."""
-        return self._change(
-            case_id, expected_version, lambda c, at: c.give_consent(party=party, at=at, by=by)
-        )
-
-    def withdraw_consent(
-        self,
-        case_id: UUID,
-        *,
-        party: Party,
-        reason: str | None,
-        by: str,
-        expected_version: int | None = None,
-    ) -> Case:
-        """Withdraw a party's standing consent."""
-        return self._change(
-            case_id,
-            expected_version,
-            lambda c, at: c.withdraw_consent(party=party, reason=reason, at=at, by=by),
-        )
-
-    def appoint_chair(
-        self, case_id: UUID, *, chair: str, by: str, expected_version: int | None = None
-    ) -> Case:
-        """Appoint the neutral chair."""
-        return self._change(
-            case_id, expected_version, lambda c, at: c.appoint_chair(chair=chair, at=at, by=by)
-        )
-
-    def hold_meeting(
-        self,
-        case_id: UUID,
-        *,
-        held_on: date,
-        place: str,
-        attendance: Attendance,
-        by: str,
-        expected_version: int | None = None,
-    ) -> Case:
-        """Register the next meeting of the case."""
-        return self._change(
-            case_id,
-            expected_version,
-            lambda c, at: c.hold_meeting(
-                meeting=len(c.meetings) + 1,
-                held_on=held_on,
-                place=place,
-                attendance=attendance,
-                at=at,
-                by=by,
-            ),
-        )
-
-    def agree_workplan(
-        self,
-        case_id: UUID,
-        *,
-        meeting: int,
-        agreements: Sequence[Agreement],
-        coordinator: str | None,
-        crisis_plan: bool,
-        by: str,
-        expected_version: int | None = None,
-    ) -> Case:
-        """Record a meeting's workplan."""
-        return self._change(
-            case_id,
-            expected_version,
-            lambda c, at: c.agree_workplan(
-                meeting=meeting,
-                agreements=agreements,
-                coordinator=coordinator,
-                crisis_plan=crisis_plan,
-                at=at,
-                by=by,
-            ),
-        )
-
-    def complete_registration(
-        self, case_id: UUID, *, meeting: int, by: str, expected_version: int | None = None
-    ) -> Case:
-        """Mark a meeting as fully registered."""
-        return self._change(
-            case_id,
-            expected_version,
-            lambda c, at: c.complete_registration(meeting=meeting, at=at, by=by),
-        )
-
-    def schedule_follow_up(
-        self, case_id: UUID, *, on: date, by: str, expected_version: int | None = None
-    ) -> Case:
-        """Schedule a follow-up meeting."""
-        return self._change(
-            case_id, expected_version, lambda c, at: c.schedule_follow_up(on=on, at=at, by=by)
-        )
-
-    def report_bottleneck(
-        self,
-        case_id: UUID,
-        *,
-        theme: str,
-        description: str,
-        by: str,
-        expected_version: int | None = None,
-    ) -> Case:
-        """Report a structural bottleneck."""
-        return self._change(
-            case_id,
-            expected_version,
-            lambda c, at: c.report_bottleneck(theme=theme, description=description, at=at, by=by),
-        )
-
-    def close_case(
-        self, case_id: UUID, *, reason: str, by: str, expected_version: int | None = None
-    ) -> Case:
-        """Close a case."""
-        return self._change(
-            case_id, expected_version, lambda c, at: c.close(reason=reason, at=at, by=by)
-        )
-
-    def _change(
-        self,
-        case_id: UUID,
-        expected_version: int | None,
-        command: Callable[[Case, datetime], Any],
-    ) -> Case:
-        case = self.get_case(case_id)
-        if expected_version is not None and case.version != expected_version:
-            raise StaleCase(case_id, expected_version, case.version)
-        seen = case.version
-        command(case, self.clock())
-        # A concurrent writer that saved the same version first makes this save fail
-        # on the store's unique key, so exactly one of two racing commands is recorded.
-        try:
-            self.save(case)
-        except IntegrityError:
-            raise StaleCase(case_id, seen, self.get_case(case_id).version) from None
-        return case

@@ -29,17 +29,19 @@ from rich.progress import (
 )
 
 from overleg import __version__
+from overleg.adapters.eventstore import DatabaseURLError, StoreUnavailable
 from overleg.aggregates.values import Programme, Region
+from overleg.aggregates.vocabulary import is_ref
 from overleg.api.auth import dev_private_key, issue_dev_token
 from overleg.application import Overleg
+from overleg.bootstrap import Services, bootstrap, read_settings
 from overleg.logs import configure as configure_logs
-from overleg.policies.access import StaffRole, is_ref
+from overleg.policies.access import StaffRole
 from overleg.projections.audit_trail import history as trail
 from overleg.projections.bottlenecks import bottleneck_report
 from overleg.projections.explain import UnknownFigure, explain
-from overleg.projections.runner import CATCH_UP_BATCH, NAMES, Projector, UnknownProjection
+from overleg.projections.runner import CATCH_UP_BATCH, NAMES, UnknownProjection
 from overleg.projections.statistics import annual_statistics, meetings_of, registered_by_region
-from overleg.projections.store import ViewStore
 from overleg.projections.worker import follow
 from overleg.reports import (
     CHART_SUFFIXES,
@@ -52,7 +54,6 @@ from overleg.reports import (
     statistics_table,
 )
 from overleg.settings import Settings
-from overleg.storage import Database, DatabaseURLError
 from overleg.streams import StreamRefused, import_stream, write_stream
 
 app = typer.Typer(
@@ -65,18 +66,29 @@ app = typer.Typer(
 err = Console(stderr=True, highlight=False)
 
 
-def _open_app() -> Overleg:
-    settings = Settings()
+@contextmanager
+def _opened(settings: Settings | None = None) -> Iterator[Services]:
+    """The event store and its projections, closed when the command ends.
+
+    A database URL that cannot be understood exits 2; a store that cannot be reached or
+    stops answering exits 3; both with a message, never a traceback.
+    """
+    settings = settings or read_settings()
     try:
-        database = Database.from_url(settings.database_url)
+        services = bootstrap(settings)
     except DatabaseURLError as error:
         typer.echo(f"OVERLEG_DATABASE_URL: {error}", err=True)
         raise typer.Exit(2) from None
-    try:
-        return Overleg(database)
     except Exception as error:  # the store cannot be reached or opened: say so, no trace
-        typer.echo(f"Cannot open the event store ({database.backend}): {error}", err=True)
+        typer.echo(f"Cannot open the event store: {error}", err=True)
         raise typer.Exit(3) from None
+    try:
+        yield services
+    except StoreUnavailable as error:
+        typer.echo(f"The event store stopped answering: {error.detail}", err=True)
+        raise typer.Exit(3) from None
+    finally:
+        services.close()
 
 
 class _Bar:
@@ -135,17 +147,15 @@ def import_(
             raise typer.Exit(2)
         source = path.open("rb")
         size = path.stat().st_size
-    application = _open_app()
     try:
-        with _progress(quiet) as bar:
-            report = import_stream(application, source, progress=bar, size=size)
+        with _opened() as services, _progress(quiet) as bar:
+            report = import_stream(services.app, source, progress=bar, size=size)
     except StreamRefused as refused:
         typer.echo(str(refused), err=True)
         raise typer.Exit(1) from None
     finally:
         if source is not sys.stdin.buffer:
             source.close()
-        application.close()
     typer.echo(
         f"Imported {report.new_events} new event(s) of {report.cases} case(s) "
         f"from {report.lines} line(s); {report.already_stored} were already stored.",
@@ -164,13 +174,13 @@ def export(
     target = None if file == "-" else Path(file)
     if target is not None:
         _refuse_unwritable(target, "Cannot write the export to")
-    application = _open_app()
     try:
-        if target is None:
-            count = write_stream(application, sys.stdout, case)
-            sys.stdout.flush()
-        else:
-            count = _export_to(application, target, case)
+        with _opened() as services:
+            if target is None:
+                count = write_stream(services.app, sys.stdout, case)
+                sys.stdout.flush()
+            else:
+                count = _export_to(services.app, target, case)
     except LookupError as missing:
         typer.echo(str(missing), err=True)
         raise typer.Exit(1) from None
@@ -178,8 +188,6 @@ def export(
         # The reader stopped early (`overleg export - | head`): stop quietly, as Unix tools do.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         raise typer.Exit(128 + signal.SIGPIPE) from None
-    finally:
-        application.close()
     typer.echo(f"Exported {count} event(s).", err=True)
 
 
@@ -198,21 +206,13 @@ def _export_to(application: Overleg, target: Path, case: UUID | None) -> int:
 
 
 @contextmanager
-def _projected(catch_up: bool = True) -> Iterator[tuple[Overleg, ViewStore, Projector]]:
+def _projected(catch_up: bool = True) -> Iterator[Services]:
     """The event store with its projections, brought up to date first (exact figures)."""
-    application = _open_app()
-    views: ViewStore | None = None
-    try:
-        views = ViewStore(application.database)
-        projector = Projector(application, views)
+    with _opened() as services:
         if catch_up:
             with _progress(quiet=False) as bar:
-                projector.catch_up(progress=bar)
-        yield application, views, projector
-    finally:
-        if views is not None:
-            views.close()
-        application.close()
+                services.projector.catch_up(progress=bar)
+        yield services
 
 
 def _out() -> Console:
@@ -275,7 +275,8 @@ def stats(
             typer.echo(f"--chart: the file must end in .png or .svg, not {chart.name!r}", err=True)
             raise typer.Exit(2)
         _refuse_unwritable(chart, "--chart: cannot write")
-    with _projected() as (_, views, _projector):
+    with _projected() as services:
+        views = services.views
         if explain_figure is not None:
             try:
                 explanation = explain(views, year, explain_figure, programme)
@@ -287,7 +288,7 @@ def stats(
         figures = annual_statistics(views, year, programme)
         registered = registered_by_region(meetings_of(views, year, programme))
     if shape is Shape.JSON:
-        typer.echo(json.dumps(figures, ensure_ascii=False, indent=2))
+        typer.echo(json.dumps(figures.model_dump(mode="json"), ensure_ascii=False, indent=2))
     elif shape is Shape.CSV:
         typer.echo(statistics_csv(figures, registered), nl=False)
     else:
@@ -308,10 +309,10 @@ def bottlenecks(
     shape: ShapeOption = Shape.TABLE,
 ) -> None:
     """Reported bottlenecks (policy information) per theme and region."""
-    with _projected() as (_, views, _projector):
-        report = bottleneck_report(views, year, programme)
+    with _projected() as services:
+        report = bottleneck_report(services.views, year, programme)
     if shape is Shape.JSON:
-        typer.echo(json.dumps(report, ensure_ascii=False, indent=2))
+        typer.echo(json.dumps(report.model_dump(mode="json"), ensure_ascii=False, indent=2))
     elif shape is Shape.CSV:
         typer.echo(bottleneck_csv(report), nl=False)
     else:
@@ -326,8 +327,8 @@ def history(
     ] = TrailShape.TABLE,
 ) -> None:
     """A case's audit trail: every event in order, when, by whom and what happened."""
-    with _projected() as (_, views, _projector):
-        entries = trail(views, case)
+    with _projected() as services:
+        entries = trail(services.views, case)
     if not entries:
         typer.echo(f"No case {case}", err=True)
         raise typer.Exit(1)
@@ -349,9 +350,9 @@ def rebuild(
     if name is not None and name not in NAMES:
         typer.echo(str(UnknownProjection(name)), err=True)
         raise typer.Exit(2)
-    with _projected(catch_up=False) as (_, _views, projector), _progress(quiet) as bar:
+    with _projected(catch_up=False) as services, _progress(quiet) as bar:
         started = time.perf_counter()
-        applied = projector.rebuild(None if name is None else [name], progress=bar)
+        applied = services.projector.rebuild(None if name is None else [name], progress=bar)
     typer.echo(
         f"Rebuilt {name or ', '.join(NAMES)} from {applied} event(s) "
         f"in {time.perf_counter() - started:.1f} s.",
@@ -369,14 +370,14 @@ def worker(
     ] = CATCH_UP_BATCH,
 ) -> None:
     """Keep the projections up to date: catch up, then follow new events until stopped."""
-    settings = Settings()
+    settings = read_settings()
     configure_logs(settings.log_level)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    with _projected(catch_up=False) as (_, _views, projector):
-        projector.batch_size = batch
-        follow(projector, stop, poll)
+    with _opened(settings) as services:
+        services.projector.batch_size = batch
+        follow(services.projector, stop, poll)
 
 
 @app.command()
@@ -418,7 +419,7 @@ def token(
     if region is not None and region not in {r.value for r in Region}:
         typer.echo(f"--region: no region {region!r}", err=True)
         raise typer.Exit(2)
-    settings = Settings()
+    settings = read_settings()
     typer.echo(
         issue_dev_token(
             dev_private_key(settings.dev_key_file),

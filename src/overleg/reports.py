@@ -6,14 +6,15 @@ import csv
 import io
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from rich import box
 from rich.table import Table
 
+from overleg.aggregates.values import Region
 from overleg.projections.audit_trail import TrailEntry
+from overleg.projections.bottlenecks import BottleneckReport
 from overleg.projections.explain import Explanation
-from overleg.projections.statistics import OUTCOMES, REGIONS, pct
+from overleg.projections.statistics import OUTCOMES, Statistics, pct
 
 OUTCOME_LABELS = {
     "youth_present": "youth present",
@@ -24,20 +25,20 @@ OUTCOME_LABELS = {
 CHART_SUFFIXES = (".png", ".svg")
 
 
-def _title(stats: dict[str, Any]) -> str:
-    programme = stats["programme"] or "all programmes"
-    return f"Client consultations (cliëntoverleg) {stats['year']}, {programme}"
+def _title(stats: Statistics) -> str:
+    programme = stats.programme.value if stats.programme else "all programmes"
+    return f"Client consultations (cliëntoverleg) {stats.year}, {programme}"
 
 
-def statistics_table(stats: dict[str, Any], registered: dict[str, int]) -> Table:
+def statistics_table(stats: Statistics, registered: dict[Region, int]) -> Table:
     """The statistics as the annual report shows them: regions as rows, a total row."""
-    meetings, fully = stats["meetings"], stats["fully_registered"]
+    meetings, fully = stats.meetings, stats.fully_registered
     table = Table(
         title=_title(stats),
         caption=(
-            f"{meetings['total']} meetings: {meetings['first']} first, "
-            f"{meetings['follow_up']} follow-up; {meetings['previous_year_total']} in "
-            f"{stats['year'] - 1}. Attendance and outcomes count the {fully['total']} fully "
+            f"{meetings.total} meetings: {meetings.first} first, "
+            f"{meetings.follow_up} follow-up; {meetings.previous_year_total} in "
+            f"{stats.year - 1}. Attendance and outcomes count the {fully.total} fully "
             "registered meetings; percentages of the total row are of those."
         ),
         box=box.SIMPLE_HEAD,
@@ -45,114 +46,118 @@ def statistics_table(stats: dict[str, Any], registered: dict[str, int]) -> Table
     table.add_column("region")
     for header in ("meetings", "%", "fully registered", *OUTCOME_LABELS.values()):
         table.add_column(header, justify="right")
-    for region in REGIONS:
+    for region in Region:
         table.add_row(
-            region,
-            str(meetings["by_region"][region]["count"]),
-            f"{meetings['by_region'][region]['pct']:.1f}",
+            region.value,
+            str(meetings.by_region[region].count),
+            f"{meetings.by_region[region].pct:.1f}",
             str(registered[region]),
-            *(str(fully[name]["by_region"][region]) for name in OUTCOMES),
+            *(str(stats.outcome(name).by_region[region]) for name in OUTCOMES),
         )
     table.add_section()
     table.add_row(
         "total",
-        str(meetings["total"]),
+        str(meetings.total),
         "",
-        str(fully["total"]),
-        *(f"{fully[name]['total']} ({fully[name]['pct']:.1f} %)" for name in OUTCOMES),
+        str(fully.total),
+        *(f"{stats.outcome(name).total} ({stats.outcome(name).pct:.1f} %)" for name in OUTCOMES),
         style="bold",
     )
     return table
 
 
-def statistics_csv(stats: dict[str, Any], registered: dict[str, int]) -> str:
+def statistics_csv(stats: Statistics, registered: dict[Region, int]) -> str:
     """The statistics table as CSV: one row per region and a total row."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    meetings, fully = stats["meetings"], stats["fully_registered"]
+    meetings, fully = stats.meetings, stats.fully_registered
     writer.writerow(
         ["year", "programme", "region", "meetings", "meetings_pct", "fully_registered"]
         + [column for name in OUTCOMES for column in (name, f"{name}_pct")]
     )
-    programme = stats["programme"] or ""
-    for region in REGIONS:
+    programme = stats.programme.value if stats.programme else ""
+    for region in Region:
         base = registered[region]
         writer.writerow(
-            [stats["year"], programme, region, meetings["by_region"][region]["count"]]
-            + [f"{meetings['by_region'][region]['pct']:.1f}", base]
+            [stats.year, programme, region.value, meetings.by_region[region].count]
+            + [f"{meetings.by_region[region].pct:.1f}", base]
             + [
                 value
                 for name in OUTCOMES
                 for value in (
-                    fully[name]["by_region"][region],
-                    f"{pct(fully[name]['by_region'][region], base):.1f}",
+                    stats.outcome(name).by_region[region],
+                    f"{pct(stats.outcome(name).by_region[region], base):.1f}",
                 )
             ]
         )
     writer.writerow(
-        [stats["year"], programme, "total", meetings["total"], "100.0", fully["total"]]
-        + [v for name in OUTCOMES for v in (fully[name]["total"], f"{fully[name]['pct']:.1f}")]
+        [stats.year, programme, "total", meetings.total, "100.0", fully.total]
+        + [
+            v
+            for name in OUTCOMES
+            for v in (stats.outcome(name).total, f"{stats.outcome(name).pct:.1f}")
+        ]
     )
     return out.getvalue()
 
 
-def statistics_chart(stats: dict[str, Any], registered: dict[str, int], path: Path) -> None:
+def statistics_chart(stats: Statistics, registered: dict[Region, int], path: Path) -> None:
     """Meetings per region, and attendance and outcome rates per region, as PNG or SVG."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    meetings, fully = stats["meetings"], stats["fully_registered"]
+    meetings, fully = stats.meetings, stats.fully_registered
+    regions = [r.value for r in Region]
     fig, (left, right) = plt.subplots(1, 2, figsize=(14, 5.5), layout="constrained")
-    counts = [meetings["by_region"][r]["count"] for r in REGIONS]
-    bars = left.bar(REGIONS, counts, color="#3b6ea5")
+    counts = [meetings.by_region[r].count for r in Region]
+    bars = left.bar(regions, counts, color="#3b6ea5")
     left.bar_label(bars)
-    left.set_title(f"Meetings per region ({meetings['total']} in all)")
+    left.set_title(f"Meetings per region ({meetings.total} in all)")
     left.set_ylabel("meetings")
     left.tick_params(axis="x", labelrotation=30)
     width = 0.2
     for k, name in enumerate(OUTCOMES):
-        rates = [pct(fully[name]["by_region"][r], registered[r]) for r in REGIONS]
-        positions = [i + (k - 1.5) * width for i in range(len(REGIONS))]
+        rates = [pct(stats.outcome(name).by_region[r], registered[r]) for r in Region]
+        positions = [i + (k - 1.5) * width for i in range(len(regions))]
         right.bar(positions, rates, width, label=OUTCOME_LABELS[name])
-    right.set_xticks(range(len(REGIONS)), REGIONS, rotation=30)
+    right.set_xticks(range(len(regions)), regions, rotation=30)
     right.set_ylim(0, 100)
     right.set_ylabel("% of the region's fully registered meetings")
-    right.set_title(f"Attendance and outcomes ({fully['total']} fully registered meetings)")
+    right.set_title(f"Attendance and outcomes ({fully.total} fully registered meetings)")
     right.legend(loc="upper left", fontsize="small")
     fig.suptitle(_title(stats))
     fig.savefig(path)
     plt.close(fig)
 
 
-def bottleneck_table(report: dict[str, Any]) -> Table:
+def bottleneck_table(report: BottleneckReport) -> Table:
     """Bottlenecks per theme (rows) and region (columns)."""
-    programme = report["programme"] or "all programmes"
+    programme = report.programme.value if report.programme else "all programmes"
     table = Table(
-        title=f"Reported bottlenecks {report['year']}, {programme}",
-        caption=f"{report['total']} bottleneck(s) reported",
+        title=f"Reported bottlenecks {report.year}, {programme}",
+        caption=f"{report.total} bottleneck(s) reported",
         box=box.SIMPLE_HEAD,
     )
     table.add_column("theme")
-    for region in REGIONS:
-        table.add_column(region, justify="right")
+    for region in Region:
+        table.add_column(region.value, justify="right")
     table.add_column("total", justify="right")
-    for row in report["themes"]:
-        table.add_row(row["theme"], *(str(row["by_region"][r]) for r in REGIONS), str(row["total"]))
+    for row in report.themes:
+        table.add_row(row.theme, *(str(row.by_region[r]) for r in Region), str(row.total))
     return table
 
 
-def bottleneck_csv(report: dict[str, Any]) -> str:
+def bottleneck_csv(report: BottleneckReport) -> str:
     """Bottlenecks as CSV: one row per theme."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["year", "programme", "theme", *REGIONS, "total"])
-    for row in report["themes"]:
+    writer.writerow(["year", "programme", "theme", *(r.value for r in Region), "total"])
+    programme = report.programme.value if report.programme else ""
+    for row in report.themes:
         writer.writerow(
-            [report["year"], report["programme"] or "", row["theme"]]
-            + [row["by_region"][r] for r in REGIONS]
-            + [row["total"]]
+            [report.year, programme, row.theme] + [row.by_region[r] for r in Region] + [row.total]
         )
     return out.getvalue()
 

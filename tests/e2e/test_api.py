@@ -12,7 +12,7 @@ import pytest
 from api_client import REQUEST, Walk, auth, meeting_day, settings_for, today
 from fastapi.testclient import TestClient
 
-from overleg.api import records
+from overleg.adapters import records
 from overleg.api.app import create_app
 from overleg.settings import Settings
 
@@ -301,10 +301,10 @@ def test_a_key_whose_first_request_died_is_taken_over_after_its_lease(
     services = client.app.state.services  # type: ignore[attr-defined]
     owner = "chair:voorzitter-1"
     fingerprint = "f" * 64
-    assert records.claim(services.views, owner, "stuck", fingerprint).fresh
-    assert not records.claim(services.views, owner, "stuck", fingerprint).fresh  # in progress
+    assert services.keys.claim(owner, "stuck", fingerprint).fresh
+    assert not services.keys.claim(owner, "stuck", fingerprint).fresh  # in progress
     monkeypatch.setattr(records, "KEY_LEASE", timedelta(0))
-    assert records.claim(services.views, owner, "stuck", fingerprint).fresh  # taken over
+    assert services.keys.claim(owner, "stuck", fingerprint).fresh  # taken over
 
 
 def test_store_trouble_is_a_503_and_the_unexpected_a_500_with_a_request_id(
@@ -316,7 +316,8 @@ def test_store_trouble_is_a_503_and_the_unexpected_a_500_with_a_request_id(
     def busy(*_: object, **__: object) -> None:
         raise sqlite3.OperationalError("database is locked")
 
-    monkeypatch.setattr(services.app, "replay", busy)
+    # The driver's error, where the event store meets it: the service says 503, not 500.
+    monkeypatch.setattr(services.app.events, "get", busy)
     answer = client.get(f"/cases/{walk.case_id}", headers=walk.team)
     assert answer.status_code == 503
     assert answer.headers["Retry-After"] == "1"

@@ -14,11 +14,13 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from conftest import statistics_json
+from overleg.adapters.eventstore import Database
+from overleg.adapters.views import APPLICATION_NAME, ViewStore
 from overleg.application import Overleg
+from overleg.bootstrap import Services, bootstrap
 from overleg.projections.runner import Projector
-from overleg.projections.statistics import annual_statistics
-from overleg.projections.store import APPLICATION_NAME, ViewStore
-from overleg.storage import Database
+from overleg.settings import Settings
 from overleg.streams import import_stream
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
@@ -50,15 +52,13 @@ def _wait_for(condition: Callable[[], bool], what: str, timeout: float = 60) -> 
 
 
 @pytest.fixture
-def reader(database_url: str) -> Iterator[Projector]:
+def reader(database_url: str) -> Iterator[Services]:
     """The test's own view of the store: it reads positions and figures, it applies nothing."""
-    app = Overleg(Database.from_url(database_url))
-    views = ViewStore(app.database)
+    services = bootstrap(Settings(database_url=database_url, projections="worker"))
     try:
-        yield Projector(app, views)
+        yield services
     finally:
-        views.close()
-        app.close()
+        services.close()
 
 
 def _expected(lines: list[str], tmp_path: Path) -> dict[int, object]:
@@ -67,16 +67,16 @@ def _expected(lines: list[str], tmp_path: Path) -> dict[int, object]:
     views = ViewStore(app.database)
     try:
         import_stream(app, lines)
-        Projector(app, views).catch_up()
-        return {year: annual_statistics(views, year) for year in YEARS}
+        Projector(app.event_log, views).catch_up()
+        return {year: statistics_json(views, year) for year in YEARS}
     finally:
         views.close()
         app.close()
 
 
-def _caught_up(reader: Projector) -> bool:
-    head = reader.app.recorder.max_notification_id() or 0
-    return all(position == head for position in reader.positions().values())
+def _caught_up(reader: Services) -> bool:
+    head = reader.app.event_log.head()
+    return all(position == head for position in reader.projector.positions().values())
 
 
 def _stop(worker: subprocess.Popen[bytes]) -> str:
@@ -85,7 +85,7 @@ def _stop(worker: subprocess.Popen[bytes]) -> str:
     return stderr.decode()
 
 
-def test_worker_follows_new_events_live(reader: Projector, database_url: str) -> None:
+def test_worker_follows_new_events_live(reader: Services, database_url: str) -> None:
     worker = _start_worker(database_url, batch=1000)
     try:
         lines = _lines(40, seed=7)
@@ -104,17 +104,20 @@ def test_worker_follows_new_events_live(reader: Projector, database_url: str) ->
 
 
 def test_worker_killed_mid_way_resumes_exactly(
-    reader: Projector, database_url: str, tmp_path: Path
+    reader: Services, database_url: str, tmp_path: Path
 ) -> None:
     lines = _lines(1500, seed=11)
     import_stream(reader.app, lines)
-    head = reader.app.recorder.max_notification_id() or 0
+    head = reader.app.event_log.head()
     worker = _start_worker(database_url, batch=25)
-    _wait_for(lambda: min(reader.positions().values()) >= head // 4, "the worker to get under way")
+    _wait_for(
+        lambda: min(reader.projector.positions().values()) >= head // 4,
+        "the worker to get under way",
+    )
     worker.send_signal(signal.SIGKILL)
     worker.wait(timeout=30)
     assert worker.returncode == -signal.SIGKILL
-    stopped_at = reader.positions()
+    stopped_at = reader.projector.positions()
     assert all(0 < position < head for position in stopped_at.values()), stopped_at
 
     restarted = _start_worker(database_url, batch=25)
@@ -124,7 +127,7 @@ def test_worker_killed_mid_way_resumes_exactly(
         log = _stop(restarted)
     assert restarted.returncode == 0, log
 
-    assert {year: annual_statistics(reader.views, year) for year in YEARS} == _expected(
+    assert {year: statistics_json(reader.views, year) for year in YEARS} == _expected(
         lines, tmp_path
     )
     trail = reader.views.read("SELECT COUNT(*), COUNT(DISTINCT case_id) FROM audit_trail")[0]
@@ -132,7 +135,7 @@ def test_worker_killed_mid_way_resumes_exactly(
 
 
 def test_the_worker_outlives_its_database_connections_being_cut(
-    reader: Projector, database_url: str
+    reader: Services, database_url: str
 ) -> None:
     if not database_url.startswith("postgresql"):
         return  # SQLite has no server connections to cut

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 from uuid import UUID
 
@@ -13,6 +13,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from overleg.adapters.views import ViewStore, flag
+from overleg.aggregates.case import EVENT_CLASSES
 from overleg.aggregates.values import (
     Agreement,
     Attendance,
@@ -24,10 +26,17 @@ from overleg.aggregates.values import (
     Role,
 )
 from overleg.application import Overleg
+from overleg.commands import (
+    AgreeWorkplan,
+    AppointChair,
+    GiveConsent,
+    HoldMeeting,
+    SubmitRequest,
+)
+from overleg.policies.access import Principal, StaffRole
 from overleg.projections.audit_trail import history
 from overleg.projections.case_view import get_case_view
 from overleg.projections.runner import Projector
-from overleg.projections.store import ViewStore, flag
 from overleg.streams import import_stream
 from strategies import valid_streams, with_fresh_ids
 
@@ -180,7 +189,7 @@ def test_projections_equal_a_plain_fold(
 ) -> None:
     app, views = projected
     import_stream(app, [json.dumps(line) for line in stream])
-    Projector(app, views, batch_size=batch).catch_up()
+    Projector(app.event_log, views, batch_size=batch).catch_up()
     cases = sorted({line["case"] for line in stream})
 
     for case_id, want in fold_case_views(stream).items():
@@ -249,31 +258,104 @@ def test_a_nul_character_that_reached_the_store_never_stalls_a_projection(
 ) -> None:
     app, views = projected
     case_id = UUID(int=7)
-    app.request(
-        case_id=case_id,
-        programme=Programme.INTEGRALE_JEUGDHULP,
-        region=Region.LIMBURG,
-        requested_by=Party("ouder-7", Role.PARENT),
-        channel=Channel.PHONE,
-        client=Client("jongere-7", None),
-        question="?",
-        by="team-1",
+    team = Principal("team-1", StaffRole.TEAM)
+    chair = Principal("vz-1", StaffRole.CHAIR)
+    app.handle(
+        SubmitRequest(
+            programme=Programme.INTEGRALE_JEUGDHULP,
+            region=Region.LIMBURG,
+            requested_by=Party("ouder-7", Role.PARENT),
+            channel=Channel.PHONE,
+            client=Client("jongere-7", None),
+            question="?",
+            case_id=case_id,
+        ),
+        team,
     )
-    app.give_consent(case_id, party=Party("jongere-7", Role.YOUTH), by="team-1")
-    app.appoint_chair(case_id, chair="vz-1", by="team-1")
+    app.handle(GiveConsent(case_id, Party("jongere-7", Role.YOUTH)), team)
+    app.handle(AppointChair(case_id, "vz-1"), team)
     day = app.get_case(case_id).requested_on
-    app.hold_meeting(
-        case_id, held_on=day, place="x", attendance=Attendance(True, True, None, ()), by="vz-1"
+    app.handle(HoldMeeting(case_id, day, "x", Attendance(True, True, None, ())), chair)
+    app.handle(
+        AgreeWorkplan(
+            case_id,
+            meeting=1,
+            agreements=[Agreement("hv-1", "a\x00b", None, None)],
+            coordinator=None,
+            crisis_plan=False,
+        ),
+        chair,
     )
-    app.agree_workplan(
-        case_id,
-        meeting=1,
-        agreements=[Agreement("hv-1", "a\x00b", None, None)],
-        coordinator=None,
-        crisis_plan=False,
-        by="vz-1",
-    )
-    Projector(app, views).catch_up()
+    Projector(app.event_log, views).catch_up()
     view = get_case_view(views, case_id)
     assert view is not None
     assert view.agreements[0].what in ("a\x00b", "a\ufffdb")  # SQLite keeps it; PostgreSQL cannot
+
+
+def _every_event_type() -> Lines:
+    """Two cases that between them record every event type of the case."""
+    one, two = str(UUID(int=11)), str(UUID(int=12))
+
+    def line(case: str, seq: int, kind: str, data: dict[str, Any]) -> dict[str, Any]:
+        at = datetime(2015, 3, 1 + seq, 10, tzinfo=UTC).isoformat()
+        return {"case": case, "seq": seq, "type": kind, "at": at, "by": "team-1", "data": data}
+
+    request = {
+        "programme": "integrale_jeugdhulp",
+        "region": "Limburg",
+        "requested_by": {"ref": "ouder-1", "role": "parent"},
+        "channel": "telefoon",
+        "client": {"ref": "jongere-1", "birth_date": None},
+        "question": "?",
+    }
+    youth = {"ref": "jongere-1", "role": "youth"}
+    steps = [
+        ("Requested", request),
+        ("ConsentGiven", {"party": youth}),
+        ("ConsentWithdrawn", {"party": youth, "reason": None}),
+        ("ConsentGiven", {"party": youth}),
+        ("ChairAppointed", {"chair": "vz-1"}),
+        (
+            "MeetingHeld",
+            {
+                "meeting": 1,
+                "held_on": "2015-03-10",
+                "place": "x",
+                "attendance": {
+                    "youth": True,
+                    "parents": False,
+                    "trusted_person": None,
+                    "professionals": ["hv-1"],
+                },
+            },
+        ),
+        (
+            "WorkplanAgreed",
+            {
+                "meeting": 1,
+                "agreements": [{"who": "hv-1", "what": "x", "due": None, "domain": None}],
+                "coordinator": "hv-1",
+                "crisis_plan": True,
+            },
+        ),
+        ("RegistrationCompleted", {"meeting": 1}),
+        ("FollowUpScheduled", {"on": "2015-06-01"}),
+        ("BottleneckReported", {"theme": "wachtlijst", "description": "x"}),
+        ("CaseClosed", {"reason": "x"}),
+    ]
+    lines = [line(one, seq, kind, data) for seq, (kind, data) in enumerate(steps, start=1)]
+    lines += [line(two, 1, "Requested", request), line(two, 2, "RequestDeclined", {"reason": "x"})]
+    return lines
+
+
+def test_every_stored_event_type_is_projected(projected: tuple[Overleg, ViewStore]) -> None:
+    app, views = projected
+    stream = _every_event_type()
+    assert {line["type"] for line in stream} == {cls.__name__ for cls in EVENT_CLASSES}
+    import_stream(app, [json.dumps(line) for line in stream])
+    projector = Projector(app.event_log, views)
+    projector.catch_up()
+    assert set(projector.positions().values()) == {app.event_log.head()}
+    trail = views.read("SELECT type, COUNT(*) FROM audit_trail GROUP BY type")
+    assert {kind for kind, _ in trail} == {cls.__name__ for cls in EVENT_CLASSES}
+    assert sum(int(count) for _, count in trail) == len(stream)

@@ -13,13 +13,12 @@ from typing import Any
 
 import pytest
 
+from conftest import bottlenecks_json, statistics_json
+from overleg.adapters.views import ViewStore
 from overleg.aggregates.values import Programme
 from overleg.application import Overleg
-from overleg.projections.bottlenecks import bottleneck_report
 from overleg.projections.explain import NOT_REGISTERED, UnknownFigure, explain
 from overleg.projections.runner import Projector
-from overleg.projections.statistics import annual_statistics
-from overleg.projections.store import ViewStore
 from overleg.streams import import_stream
 from report2015 import IJH, REGIONS, Report, counted, report_2015
 
@@ -83,10 +82,10 @@ def assert_reference(stats: dict[str, Any]) -> None:
 
 
 def assert_all_figures(views: ViewStore, report: Report) -> None:
-    assert_reference(annual_statistics(views, 2015, Programme.INTEGRALE_JEUGDHULP))
+    assert_reference(statistics_json(views, 2015, Programme.INTEGRALE_JEUGDHULP))
     for year in (2014, 2015, 2016):
         for programme in (None, *Programme):
-            got = annual_statistics(views, year, programme)
+            got = statistics_json(views, year, programme)
             assert got == counted(report, year, None if programme is None else programme.value)
 
 
@@ -99,14 +98,14 @@ def test_the_2015_report_is_reproduced_exactly(
     store: Overleg, views: ViewStore, report: Report
 ) -> None:
     import_stream(store, dumps(report.lines))
-    Projector(store, views).catch_up()
+    Projector(store.event_log, views).catch_up()
     assert_all_figures(views, report)
 
 
 def test_incrementally_and_after_a_rebuild_the_figures_and_tables_are_the_same(
     store: Overleg, views: ViewStore, report: Report
 ) -> None:
-    projector = Projector(store, views, batch_size=37)
+    projector = Projector(store.event_log, views, batch_size=37)
     lines = report.lines
     step = len(lines) // 10 + 1
     for start in range(0, len(lines), step):
@@ -123,7 +122,7 @@ def test_a_figure_lists_the_meetings_it_counts_and_those_it_leaves_out(
     store: Overleg, views: ViewStore, report: Report
 ) -> None:
     import_stream(store, dumps(report.lines))
-    Projector(store, views).catch_up()
+    Projector(store.event_log, views).catch_up()
     youth = explain(
         views,
         2015,
@@ -157,10 +156,10 @@ def test_bottlenecks_per_theme_region_and_year(
     store: Overleg, views: ViewStore, report: Report
 ) -> None:
     import_stream(store, dumps(report.lines))
-    Projector(store, views).catch_up()
+    Projector(store.event_log, views).catch_up()
     for year in (2014, 2015, 2016):
         want = Counter((theme, region) for _, region, theme, y in report.bottlenecks if y == year)
-        got = bottleneck_report(views, year)
+        got = bottlenecks_json(views, year)
         assert {
             (row["theme"], region): count
             for row in got["themes"]

@@ -11,13 +11,12 @@ from typing import Any
 import pytest
 
 import reference2015 as ref
+from conftest import bottlenecks_json, statistics_json
+from overleg.adapters.views import ViewStore
 from overleg.aggregates.values import Programme
 from overleg.application import Overleg
-from overleg.projections.bottlenecks import bottleneck_report
 from overleg.projections.explain import NOT_REGISTERED, UnknownFigure, explain
 from overleg.projections.runner import Projector
-from overleg.projections.statistics import annual_statistics
-from overleg.projections.store import ViewStore
 from overleg.streams import import_stream
 
 IJH = Programme.INTEGRALE_JEUGDHULP
@@ -41,16 +40,16 @@ def views(store: Overleg) -> Iterator[ViewStore]:
 def imported(store: Overleg, views: ViewStore, stream: list[dict[str, Any]]) -> ViewStore:
     """The whole stream imported in one go and projected."""
     import_stream(store, [json.dumps(line, ensure_ascii=False) for line in stream])
-    Projector(store, views).catch_up()
+    Projector(store.event_log, views).catch_up()
     return views
 
 
 def assert_every_figure(views: ViewStore) -> None:
-    assert annual_statistics(views, 2015, IJH) == ref.EXPECTED_2015
+    assert statistics_json(views, 2015, IJH) == ref.EXPECTED_2015
     for year in YEARS:
         for programme in PROGRAMMES:
             wanted = ref.figures(year, None if programme is None else programme.value)
-            assert annual_statistics(views, year, programme) == wanted, (year, programme)
+            assert statistics_json(views, year, programme) == wanted, (year, programme)
 
 
 def tables(views: ViewStore, projector: Projector) -> dict[str, list[tuple[Any, ...]]]:
@@ -125,7 +124,7 @@ def test_one_import_reproduces_every_figure_of_the_report(
     imported: ViewStore, stream: list[dict[str, Any]]
 ) -> None:
     assert_every_figure(imported)
-    everything = annual_statistics(imported, 2015)
+    everything = statistics_json(imported, 2015)
     assert everything["programme"] is None
     assert everything["meetings"]["total"] == 379 + meetings_held_2015(stream, ref.LCO)
 
@@ -133,14 +132,14 @@ def test_one_import_reproduces_every_figure_of_the_report(
 def test_an_import_in_chunks_gives_the_same_figures_and_a_rebuild_the_same_tables(
     store: Overleg, views: ViewStore, stream: list[dict[str, Any]]
 ) -> None:
-    projector = Projector(store, views, batch_size=37)
+    projector = Projector(store.event_log, views, batch_size=37)
     step = len(stream) // 10 + 1
     for start in range(0, len(stream), step):
         chunk = [json.dumps(line).encode() for line in stream[start : start + step]]
         assert import_stream(store, chunk).new_events == len(chunk)
         projector.catch_up()
         so_far = meetings_held_2015(stream[: start + step], ref.IJH)
-        assert annual_statistics(views, 2015, IJH)["meetings"]["total"] == so_far
+        assert statistics_json(views, 2015, IJH)["meetings"]["total"] == so_far
     assert_every_figure(views)
     built = tables(views, projector)
     assert sum(len(rows) for rows in built.values()) > len(stream)
@@ -148,7 +147,7 @@ def test_an_import_in_chunks_gives_the_same_figures_and_a_rebuild_the_same_table
     assert projector.rebuild() == len(stream)
     assert tables(views, projector) == built
     assert_every_figure(views)
-    head = store.recorder.max_notification_id()
+    head = store.event_log.head()
     assert set(projector.positions().values()) == {head}
 
 
@@ -180,7 +179,7 @@ def test_explain_names_the_meetings_behind_antwerpens_young_people_present(
 def test_the_bottleneck_report_counts_per_theme_region_and_year(imported: ViewStore) -> None:
     for year in YEARS:
         for programme in PROGRAMMES:
-            report = bottleneck_report(imported, year, programme)
+            report = bottlenecks_json(imported, year, programme)
             got = Counter(
                 {
                     (row["theme"], region): count

@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 from psycopg import sql
 
 from conftest import reopen
+from overleg.adapters.eventstore import Database
 from overleg.application import Overleg
-from overleg.storage import Database
 from overleg.streams import LineProblem, StreamRefused, export_stream, import_stream
 from strategies import valid_streams
 
@@ -435,6 +435,27 @@ MALFORMED: list[tuple[str, Breaker, str]] = [
         with_data(3, {"party": {"ref": "ouder-a", "role": "buur"}}),
         "data.party.role",
     ),
+    (
+        "a-name-where-a-reference-belongs",
+        with_data(3, {"party": {"ref": "Lotte Peeters (12 jaar)", "role": "parent"}}),
+        "data.party.ref: Value error, a reference is a pseudonym or directory id",
+    ),
+    ("a-name-as-recorder", with_key(3, "by", "Jan Janssens"), "by: Value error, a reference"),
+    (
+        "text-too-long",
+        lambda ls: with_data(3, {"reason": "x" * 10_001})(with_key(3, "type", "CaseClosed")(ls)),
+        "data.reason: String should have at most 10000 characters",
+    ),
+    (
+        "instant-beyond-every-calendar",
+        with_key(3, "at", "9999-12-31T23:59:59-14:00"),
+        "at: Value error, an instant lies between",
+    ),
+    (
+        "date-out-of-range",
+        lambda ls: with_data(3, {"on": "0001-01-01"})(with_key(3, "type", "FollowUpScheduled")(ls)),
+        "data.on: Value error, a date lies between",
+    ),
 ]
 
 
@@ -451,6 +472,20 @@ def test_a_malformed_line_is_refused_naming_the_line(
     assert_names(problems[0], 3, lines[2].get("case"), fragment)
     # The case's later lines are not blamed for it, as long as the line names its case.
     assert len(problems) == 1 or lines[2].get("case") != CASE, problems
+
+
+def test_a_name_as_the_clients_reference_is_refused_naming_the_line(store: Overleg) -> None:
+    """A name must not enter the store through an import; the API refuses it too."""
+    lines = base_case()
+    lines[0] = {
+        **lines[0],
+        "data": {
+            **lines[0]["data"],
+            "client": {"ref": "Lotte Peeters (12 jaar)", "birth_date": "2004-05-06"},
+        },
+    }
+    problems = refused(store, encoded(lines))
+    assert_names(problems[0], 1, CASE, "data.client.ref", "never free text such as a name")
 
 
 def test_a_line_cut_in_half_is_refused_as_invalid_json(store: Overleg) -> None:

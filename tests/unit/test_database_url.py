@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from overleg.storage import Database, DatabaseURLError
+from overleg.adapters.eventstore import Database, DatabaseURLError
 
 
 def test_sqlite_url_names_a_relative_file() -> None:

@@ -46,8 +46,9 @@ from overleg.aggregates.values import (
     Region,
     Role,
 )
+from overleg.application import execute
 from overleg.policies import rules
-from overleg.streams import apply_line, parse_line
+from overleg.streams import StreamLine, command_of, parse_line
 
 CASE_ID = UUID("6f1c0e2a-3b4d-4e5f-8a9b-0c1d2e3f4a5b")
 CET = timezone(timedelta(hours=1))
@@ -251,6 +252,11 @@ def test_every_rule_has_its_own_stable_name() -> None:
 
 
 # -- Requested ---------------------------------------------------------------------------------
+
+
+def apply_line(case: Case | None, line: StreamLine) -> Case:
+    """A stream line carried out as the importer does: the command it records, at its `at`."""
+    return execute(case, command_of(line), line.at, line.by)
 
 
 def stream_line(kind: str, data: dict[str, Any]) -> Any:

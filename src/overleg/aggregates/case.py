@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, datetime
-from typing import Any
+from typing import Any, ClassVar, TypeGuard, get_args
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
@@ -64,6 +64,7 @@ class Case(Aggregate):
         that brings old stored states up to date as they are read.
         """
 
+        TOPIC: ClassVar[str]
         class_version = 1
         recorded_by: str
 
@@ -344,3 +345,28 @@ class Case(Aggregate):
 
     def _record(self, event_class: type[Case.Event], at: datetime, by: str, **fields: Any) -> None:
         self.trigger_event(event_class, timestamp=at, recorded_by=by, **fields)
+
+
+# Every event a case can record. Readers dispatch with ``match`` over this union and end in
+# ``assert_never``, so the type checker names every reader a new event type is missing from.
+CaseEvent = (
+    Case.Requested
+    | Case.RequestDeclined
+    | Case.ConsentGiven
+    | Case.ConsentWithdrawn
+    | Case.ChairAppointed
+    | Case.MeetingHeld
+    | Case.WorkplanAgreed
+    | Case.RegistrationCompleted
+    | Case.FollowUpScheduled
+    | Case.BottleneckReported
+    | Case.CaseClosed
+)
+EVENT_CLASSES: tuple[type[Case.Event], ...] = get_args(CaseEvent)
+# The stored topics of the case's events: what the projections and the export read.
+EVENT_TOPICS: tuple[str, ...] = tuple(cls.TOPIC for cls in EVENT_CLASSES)
+
+
+def is_case_event(event: object) -> TypeGuard[CaseEvent]:
+    """Whether a stored event is one of the case's events."""
+    return isinstance(event, EVENT_CLASSES)

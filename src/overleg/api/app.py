@@ -12,19 +12,13 @@ import structlog
 from fastapi import FastAPI, Request, Response
 
 from overleg import __version__
-from overleg.api import problems, records
-from overleg.api.auth import TokenVerifier, dev_private_key, load_jwks, public_jwks
-from overleg.api.deps import Services
+from overleg.api import problems
 from overleg.api.routers import cases, figures, intake
 from overleg.api.schemas import Health
-from overleg.application import Overleg
+from overleg.bootstrap import Services, bootstrap, read_settings
 from overleg.logs import configure as configure_logs
 from overleg.logs import get_logger
-from overleg.projections.runner import Projector
-from overleg.projections.store import ViewStore
-from overleg.projections.worker import BackgroundProjector
 from overleg.settings import Settings
-from overleg.storage import Database
 
 log = get_logger("overleg.api")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
@@ -43,46 +37,22 @@ the request, through consent and a neutral chair, to meetings, workplans and fol
 """
 
 
-def verifier_for(config: Settings) -> TokenVerifier:
-    """Production: the configured key set. Development: the local key's public half."""
-    if config.jwks_file is not None:
-        return TokenVerifier(load_jwks(config.jwks_file), config.jwt_issuer, config.jwt_audience)
-    jwks = public_jwks(dev_private_key(config.dev_key_file))
-    log.warning("development_tokens", detail="no OVERLEG_JWKS_FILE: accepting local dev tokens")
-    return TokenVerifier(jwks, config.jwt_issuer, config.jwt_audience)
-
-
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the service; the event store is opened when it starts and closed when it stops."""
 
     @asynccontextmanager
     async def lifespan(api: FastAPI) -> AsyncIterator[None]:
-        config = settings or Settings()
+        config = settings or read_settings()
         configure_logs(config.log_level)
-        application = Overleg(Database.from_url(config.database_url))
-        views = ViewStore(application.database)
-        records.create_tables(views)
-        inline = config.projections_inline(application.database.backend)
-        background = None
-        if inline:
-            background = BackgroundProjector(
-                Projector(application, ViewStore(application.database))
-            )
-            background.start()
-        api.state.services = Services(
-            app=application,
-            views=views,
-            projector=Projector(application, views),
-            verifier=verifier_for(config),
-            inline_projections=inline,
-        )
+        services = bootstrap(config, follow=True)
         try:
+            services.reads  # noqa: B018 - the service's own tables exist before requests
+            services.keys  # noqa: B018
+            services.verifier  # noqa: B018 - a broken key set stops the start, not a request
+            api.state.services = services
             yield
         finally:
-            if background is not None:
-                background.close()
-            views.close()
-            application.close()
+            services.close()
 
     api = FastAPI(
         title="overleg",
@@ -101,7 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def health(request: Request) -> Health:
         """Whether the service runs and its event store answers."""
         services: Services = request.app.state.services
-        services.app.recorder.max_notification_id()
+        services.app.event_log.head()
         return Health(status="ok", version=__version__, backend=services.app.database.backend)
 
     return api

@@ -19,7 +19,8 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from jwt.algorithms import OKPAlgorithm
 
-from overleg.policies.access import Principal, StaffRole, is_ref
+from overleg.aggregates.vocabulary import is_ref
+from overleg.policies.access import Principal, StaffRole
 
 ALGORITHMS = ["EdDSA", "ES256", "RS256"]
 DEV_ISSUER = "overleg-dev"

@@ -2,35 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from overleg.api.auth import InvalidToken, TokenVerifier
+from overleg.api.auth import InvalidToken
 from overleg.api.problems import ProblemError
-from overleg.application import Overleg
+from overleg.bootstrap import Services
 from overleg.policies.access import Principal
-from overleg.projections.runner import Projector
-from overleg.projections.store import ViewStore
-
-
-@dataclass
-class Services:
-    """Everything the handlers use, built once when the service starts."""
-
-    app: Overleg
-    views: ViewStore
-    projector: Projector
-    verifier: TokenVerifier
-    inline_projections: bool
-
-    def fresh_views(self) -> ViewStore:
-        """The projections, brought up to date first when this process keeps them."""
-        if self.inline_projections:
-            self.projector.catch_up()
-        return self.views
 
 
 def services(request: Request) -> Services:

@@ -17,7 +17,7 @@ from fastapi import Request, Response
 from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 
-from overleg.api import records
+from overleg.adapters.records import StoredResponse
 from overleg.api.auth import InvalidToken
 from overleg.api.problems import problem_response
 from overleg.logs import get_logger
@@ -76,8 +76,8 @@ class IdempotentRoute(APIRoute):
             owner = _owner(request, fingerprint)
             if not owner:
                 return await run(request)  # the handler answers 401
-            store = request.app.state.services.views
-            claim = await run_in_threadpool(records.claim, store, owner, key, fingerprint)
+            keys = request.app.state.services.keys
+            claim = await run_in_threadpool(keys.claim, owner, key, fingerprint)
             if not claim.same_request:
                 return problem_response(
                     request,
@@ -103,17 +103,17 @@ class IdempotentRoute(APIRoute):
             try:
                 response = await run(request)
             except BaseException:
-                await run_in_threadpool(records.release, store, owner, key)
+                await run_in_threadpool(keys.release, owner, key)
                 raise
             try:
                 if 200 <= response.status_code < 300:
                     kept = {k: v for k, v in response.headers.items() if k in KEPT_HEADERS}
-                    stored = records.StoredResponse(
+                    stored = StoredResponse(
                         response.status_code, bytes(response.body).decode(), kept
                     )
-                    await run_in_threadpool(records.finish, store, owner, key, stored)
+                    await run_in_threadpool(keys.finish, owner, key, stored)
                 else:
-                    await run_in_threadpool(records.release, store, owner, key)
+                    await run_in_threadpool(keys.release, owner, key)
             except Exception as error:  # the command is done: answer it, whatever the key
                 log.warning("idempotency_key_not_kept", error_type=type(error).__name__)
             return response

@@ -8,18 +8,16 @@ data; the log has the details, without personal data.
 
 from __future__ import annotations
 
-import sqlite3
 from http import HTTPStatus
 from typing import Any
 
-import psycopg
-from eventsourcing.persistence import OperationalError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
 
+from overleg.adapters.eventstore import StoreUnavailable
 from overleg.aggregates.errors import CaseRuleBroken
 from overleg.application import CaseNotFound, StaleCase
 from overleg.logs import get_logger
@@ -160,7 +158,9 @@ def _http(request: Request, error: Exception) -> JSONResponse:
 
 
 def _busy(request: Request, error: Exception) -> JSONResponse:
-    log.warning("store_busy", error_type=type(error).__name__, path=request.url.path)
+    assert isinstance(error, StoreUnavailable)
+    cause = type(error.__cause__).__name__ if error.__cause__ else None
+    log.warning("store_unavailable", error_type=cause, path=request.url.path)
     return problem_response(
         request,
         503,
@@ -191,8 +191,7 @@ def install(api: FastAPI) -> None:
     api.add_exception_handler(AccessDenied, _denied)
     api.add_exception_handler(ProblemError, _problem)
     api.add_exception_handler(HTTPException, _http)
-    for unavailable in (OperationalError, sqlite3.OperationalError, psycopg.OperationalError):
-        api.add_exception_handler(unavailable, _busy)
+    api.add_exception_handler(StoreUnavailable, _busy)
     api.add_exception_handler(Exception, unexpected)
 
 

@@ -2,29 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from overleg.aggregates.values import Channel, Programme, Region, Role
-from overleg.policies.access import REF_PATTERN
-
-Ref = Annotated[
-    str,
-    Field(
-        min_length=1,
-        max_length=200,
-        pattern=REF_PATTERN,
-        description="Opaque reference of a person (a pseudonym or directory id), never a name",
-        examples=["jongere-17"],
-    ),
-]
-# Text is anything a person types, but the NUL character (U+0000), which no store keeps.
-NO_NUL = r"^[^\x00]*$"
-Text = Annotated[str, Field(max_length=10_000, pattern=NO_NUL)]
-ShortText = Annotated[str, Field(min_length=1, max_length=200, pattern=NO_NUL)]
+from overleg.aggregates.vocabulary import Day, Ref, ShortText, Text
+from overleg.policies.access import StaffRole
+from overleg.projections.case_view import Status
 
 
 class In(BaseModel):
@@ -40,7 +27,7 @@ class PartyIn(In):
 
 class ClientIn(In):
     ref: Ref
-    birth_date: date | None = Field(description="Date of birth, when known")
+    birth_date: Day | None = Field(description="Date of birth, when known")
 
 
 class RequestIn(In):
@@ -172,15 +159,15 @@ class MeetingIn(In):
             ]
         }
     )
-    held_on: date
+    held_on: Day
     place: Text
     attendance: AttendanceIn
 
 
 class AgreementIn(In):
     who: Ref
-    what: Annotated[str, Field(min_length=1, max_length=2000, pattern=NO_NUL)]
-    due: date | None = None
+    what: Text
+    due: Day | None = None
     domain: ShortText | None = Field(default=None, description="Life domain, e.g. onderwijs")
 
 
@@ -210,7 +197,7 @@ class WorkplanIn(In):
 
 class FollowUpIn(In):
     model_config = ConfigDict(json_schema_extra={"examples": [{"on": "2026-06-01"}]})
-    on: date
+    on: Day
 
 
 class BottleneckIn(In):
@@ -244,15 +231,15 @@ class Recorded(BaseModel):
 
 class ConsentOut(BaseModel):
     ref: str
-    role: str
-    given_at: str
+    role: Role
+    given_at: datetime
 
 
 class AgreementOut(BaseModel):
     meeting: int
     who: str
     what: str
-    due: str | None
+    due: date | None
     domain: str | None
 
 
@@ -290,18 +277,18 @@ class CaseOut(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [CASE_EXAMPLE]})
     case_id: str
     version: int
-    programme: str
-    region: str
-    channel: str
-    requested_at: str
-    status: str
+    programme: Programme
+    region: Region
+    channel: Channel
+    requested_at: datetime
+    status: Status
     chair: str | None
     coordinator: str | None
     meetings_held: int
-    last_meeting_on: str | None
-    next_follow_up_on: str | None
+    last_meeting_on: date | None
+    next_follow_up_on: date | None
     follow_up_overdue: bool
-    ended: str | None
+    ended: Status | None
     consents: list[ConsentOut]
     open_agreements: list[AgreementOut]
 
@@ -337,7 +324,7 @@ class HistoryEntry(BaseModel):
     )
     seq: int
     type: str
-    at: str
+    at: datetime
     by: str
     summary: str
 
@@ -357,9 +344,9 @@ class CaseReadOut(BaseModel):
         }
     )
     reader: str
-    role: str
+    role: StaffRole
     what: str
-    at: str
+    at: datetime
     request_id: str
 
 

@@ -7,13 +7,26 @@ an auditor reads every case and changes nothing, an analyst sees figures, never 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Collection
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol
+from typing import Protocol, assert_never
 
 from overleg.aggregates.values import Channel, Party, Role
+from overleg.commands import (
+    AgreeWorkplan,
+    AppointChair,
+    CaseCommand,
+    CloseCase,
+    CompleteRegistration,
+    Decline,
+    GiveConsent,
+    HoldMeeting,
+    ReportBottleneck,
+    ScheduleFollowUp,
+    SubmitRequest,
+    WithdrawConsent,
+)
 
 
 class StaffRole(StrEnum):
@@ -33,6 +46,18 @@ class Principal:
     ref: str
     role: StaffRole
     region: str | None = None
+
+
+@dataclass(frozen=True)
+class PublicForm:
+    """The public request form: no account, it may only submit a request."""
+
+    ref: str = "aanvraagformulier"  # recorded as who recorded the request
+
+
+# Whoever gives a command: a signed-in user, or the public form.
+Caller = Principal | PublicForm
+FORM_ROLES = frozenset({Role.YOUTH, Role.PARENT, Role.TRUSTED_PERSON, Role.SUPPORT_FIGURE})
 
 
 class AccessDenied(Exception):
@@ -56,42 +81,38 @@ class CaseParts(Protocol):
     def involved_professionals(self) -> Collection[str]: ...
 
 
-# A reference (a pseudonym or directory id): Latin letters, digits and . _ : @ / + -,
-# never free text.
-REF_PATTERN = r"^[A-Za-z0-9À-ÖØ-öø-ÿ._:@/+-]+$"
-_REF = re.compile(REF_PATTERN)
+TEAM_ONLY = frozenset({StaffRole.TEAM})
+CHAIR_ONLY = frozenset({StaffRole.CHAIR})
+TEAM_OR_CHAIR = frozenset({StaffRole.TEAM, StaffRole.CHAIR})
 
 
-def is_ref(value: str) -> bool:
-    """Whether ``value`` is a well-formed reference of at most 200 characters."""
-    return 0 < len(value) <= 200 and _REF.match(value) is not None
+def who_may(command: CaseCommand) -> tuple[frozenset[StaffRole], str]:
+    """Which roles may record a command on an existing case, and what it does in words."""
+    match command:
+        case Decline():
+            return TEAM_ONLY, "decline a request"
+        case AppointChair():
+            return TEAM_ONLY, "appoint the chair"
+        case GiveConsent():
+            return TEAM_OR_CHAIR, "record a consent"
+        case WithdrawConsent():
+            return TEAM_OR_CHAIR, "withdraw a consent"
+        case HoldMeeting():
+            return CHAIR_ONLY, "register a meeting"
+        case AgreeWorkplan():
+            return CHAIR_ONLY, "record a workplan"
+        case CompleteRegistration():
+            return CHAIR_ONLY, "complete a registration"
+        case ScheduleFollowUp():
+            return CHAIR_ONLY, "schedule a follow-up"
+        case ReportBottleneck():
+            return CHAIR_ONLY, "report a bottleneck"
+        case CloseCase():
+            return TEAM_OR_CHAIR, "close a case"
+        case _:
+            assert_never(command)
 
 
-# Which roles may record each command on an existing case.
-COMMANDS: dict[str, frozenset[StaffRole]] = {
-    "decline": frozenset({StaffRole.TEAM}),
-    "appoint_chair": frozenset({StaffRole.TEAM}),
-    "give_consent": frozenset({StaffRole.TEAM, StaffRole.CHAIR}),
-    "withdraw_consent": frozenset({StaffRole.TEAM, StaffRole.CHAIR}),
-    "hold_meeting": frozenset({StaffRole.CHAIR}),
-    "agree_workplan": frozenset({StaffRole.CHAIR}),
-    "complete_registration": frozenset({StaffRole.CHAIR}),
-    "schedule_follow_up": frozenset({StaffRole.CHAIR}),
-    "report_bottleneck": frozenset({StaffRole.CHAIR}),
-    "close": frozenset({StaffRole.TEAM, StaffRole.CHAIR}),
-}
-ACTIONS = {
-    "decline": "decline a request",
-    "appoint_chair": "appoint the chair",
-    "give_consent": "record a consent",
-    "withdraw_consent": "withdraw a consent",
-    "hold_meeting": "register a meeting",
-    "agree_workplan": "record a workplan",
-    "complete_registration": "complete a registration",
-    "schedule_follow_up": "schedule a follow-up",
-    "report_bottleneck": "report a bottleneck",
-    "close": "close a case",
-}
 REQUESTERS = frozenset({StaffRole.TEAM, StaffRole.PROFESSIONAL})
 FIGURE_READERS = frozenset({StaffRole.ANALYST, StaffRole.AUDITOR, StaffRole.TEAM})
 
@@ -116,25 +137,35 @@ def may_read_case(who: Principal, case: CaseParts) -> None:
         raise AccessDenied(f"{who.ref} ({who.role}) has no part in this case")
 
 
-def may_command(who: Principal, command: str, case: CaseParts) -> None:
+def may_command(who: Principal, command: CaseCommand, case: CaseParts) -> None:
     """Recording on a case needs a role that does this, and a part in the case."""
-    allowed = COMMANDS[command]
+    allowed, action = who_may(command)
     if who.role not in allowed:
         roles = " or ".join(sorted(allowed))
-        raise AccessDenied(f"Only a {roles} may {ACTIONS[command]}")
+        raise AccessDenied(f"Only a {roles} may {action}")
     if not _part_in(who, case):
         if who.role is StaffRole.CHAIR:
             raise AccessDenied(f"{who.ref} is not the chair of this case")
         raise AccessDenied(f"{who.ref} ({who.role}) works on cases of another region")
 
 
-def may_request(who: Principal, region: str, requested_by: Party, channel: str) -> None:
-    """Requests come from the continuity team (of the case's region) or a professional who
-    asks in their own name through the professionals' app; the public form has its own way in."""
+def may_request(who: Caller, command: SubmitRequest) -> None:
+    """Requests come from the continuity team (of the case's region), a professional who
+    asks in their own name through the professionals' app, or anyone through the public form,
+    which only young people, parents, trusted persons and support figures use."""
+    requested_by, channel = command.requested_by, command.channel
+    if isinstance(who, PublicForm):
+        if channel is not Channel.FORM or requested_by.role not in FORM_ROLES:
+            raise AccessDenied(
+                "The public form takes requests of a young person, a parent, a trusted "
+                "person or a support figure"
+            )
+        return
     if who.role not in REQUESTERS:
         raise AccessDenied("Only the continuity team or a professional may submit a request")
-    if channel == Channel.FORM:
+    if channel is Channel.FORM:
         raise AccessDenied("Requests through the online form come in through the public form")
+    region = command.region.value
     if who.role is StaffRole.TEAM and who.region not in (None, region):
         raise AccessDenied(f"{who.ref} works on cases of {who.region}, not {region}")
     if who.role is StaffRole.PROFESSIONAL and requested_by != Party(who.ref, Role.PROFESSIONAL):

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, assert_never
 from uuid import UUID
 
-from overleg.aggregates.case import Case
+from overleg.adapters.views import Tx, ViewStore
+from overleg.aggregates.case import Case, CaseEvent
 from overleg.projections.base import Projection
-from overleg.projections.store import Tx, ViewStore
 
 
 def _presence(label: str, present: bool | None) -> str:
@@ -18,50 +18,52 @@ def _presence(label: str, present: bool | None) -> str:
     return f"{label} {'present' if present else 'absent'}"
 
 
-def summary(event: Case.Event) -> str:
+def summary(event: CaseEvent) -> str:
     """One line a chair or auditor reads: what the event recorded.
 
     References (pseudonyms) are shown; free text (questions, reasons, places,
     agreements) is not, so the trail can be read without exposing case content.
     """
-    p = getattr(event, "personal", {})
-    if isinstance(event, Case.Requested):
-        return (
-            f"Consultation requested ({event.programme}, {event.region}) by a "
-            f"{event.requester_role.replace('_', ' ')} via {event.channel}"
-        )
-    if isinstance(event, Case.RequestDeclined):
-        return "Request declined; the case ends"
-    if isinstance(event, Case.ConsentGiven):
-        return f"Consent given by {p['ref']} ({event.role.replace('_', ' ')})"
-    if isinstance(event, Case.ConsentWithdrawn):
-        return f"Consent withdrawn by {p['ref']} ({event.role.replace('_', ' ')})"
-    if isinstance(event, Case.ChairAppointed):
-        return f"Chair appointed: {p['chair']}"
-    if isinstance(event, Case.MeetingHeld):
-        kind = "first meeting" if event.meeting == 1 else "follow-up meeting"
-        return (
-            f"Meeting {event.meeting} ({kind}) held on {event.held_on.isoformat()}: "
-            f"{_presence('young person', event.youth)}, {_presence('parents', event.parents)}, "
-            f"{_presence('trusted person', event.trusted_person)}, "
-            f"{event.professionals_present} professional(s)"
-        )
-    if isinstance(event, Case.WorkplanAgreed):
-        coordinator = p["coordinator"] or "none"
-        crisis = ", with crisis plan" if event.crisis_plan else ""
-        return (
-            f"Workplan of meeting {event.meeting} agreed: {event.agreement_count} "
-            f"agreement(s), coordinator {coordinator}{crisis}"
-        )
-    if isinstance(event, Case.RegistrationCompleted):
-        return f"Registration of meeting {event.meeting} completed"
-    if isinstance(event, Case.FollowUpScheduled):
-        return f"Follow-up meeting scheduled on {event.on.isoformat()}"
-    if isinstance(event, Case.BottleneckReported):
-        return f"Bottleneck reported (theme: {event.theme})"
-    if isinstance(event, Case.CaseClosed):
-        return "Case closed"
-    return type(event).__name__
+    match event:
+        case Case.Requested():
+            return (
+                f"Consultation requested ({event.programme}, {event.region}) by a "
+                f"{event.requester_role.replace('_', ' ')} via {event.channel}"
+            )
+        case Case.RequestDeclined():
+            return "Request declined; the case ends"
+        case Case.ConsentGiven(personal=p):
+            return f"Consent given by {p['ref']} ({event.role.replace('_', ' ')})"
+        case Case.ConsentWithdrawn(personal=p):
+            return f"Consent withdrawn by {p['ref']} ({event.role.replace('_', ' ')})"
+        case Case.ChairAppointed(personal=p):
+            return f"Chair appointed: {p['chair']}"
+        case Case.MeetingHeld():
+            kind = "first meeting" if event.meeting == 1 else "follow-up meeting"
+            return (
+                f"Meeting {event.meeting} ({kind}) held on {event.held_on.isoformat()}: "
+                f"{_presence('young person', event.youth)}, "
+                f"{_presence('parents', event.parents)}, "
+                f"{_presence('trusted person', event.trusted_person)}, "
+                f"{event.professionals_present} professional(s)"
+            )
+        case Case.WorkplanAgreed(personal=p):
+            coordinator = p["coordinator"] or "none"
+            crisis = ", with crisis plan" if event.crisis_plan else ""
+            return (
+                f"Workplan of meeting {event.meeting} agreed: {event.agreement_count} "
+                f"agreement(s), coordinator {coordinator}{crisis}"
+            )
+        case Case.RegistrationCompleted():
+            return f"Registration of meeting {event.meeting} completed"
+        case Case.FollowUpScheduled():
+            return f"Follow-up meeting scheduled on {event.on.isoformat()}"
+        case Case.BottleneckReported():
+            return f"Bottleneck reported (theme: {event.theme})"
+        case Case.CaseClosed():
+            return "Case closed"
+        case _:
+            assert_never(event)
 
 
 @dataclass(frozen=True)
@@ -90,7 +92,7 @@ class AuditTrail(Projection):
             " PRIMARY KEY (case_id, seq))"
         )
 
-    def apply(self, tx: Tx, events: Sequence[Case.Event]) -> None:
+    def apply(self, tx: Tx, events: Sequence[CaseEvent]) -> None:
         tx.executemany(
             "INSERT INTO audit_trail (case_id, seq, type, at, recorded_by, summary)"
             " VALUES (?, ?, ?, ?, ?, ?)",

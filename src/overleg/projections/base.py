@@ -4,10 +4,26 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from typing import ClassVar
+from typing import ClassVar, Protocol
 
-from overleg.aggregates.case import Case
-from overleg.projections.store import Tx
+from overleg.adapters.views import Tx
+from overleg.aggregates.case import CaseEvent
+
+
+class EventReader(Protocol):
+    """Where projections read the case events from, in the order they were recorded."""
+
+    # The store's notification channel new events are announced on (PostgreSQL), or None.
+    channel: str | None
+
+    def head(self) -> int:
+        """The position (notification id) of the last recorded event; 0 when none."""
+        ...
+
+    def read(self, after: int, limit: int) -> tuple[int, list[tuple[int, CaseEvent]]]:
+        """Up to ``limit`` events after position ``after``, with their positions, and the
+        position of the last one read (``after`` when there was none)."""
+        ...
 
 
 class Projection(ABC):
@@ -28,7 +44,7 @@ class Projection(ABC):
         """Create the projection's tables (and indexes) if they do not exist."""
 
     @abstractmethod
-    def apply(self, tx: Tx, events: Sequence[Case.Event]) -> None:
+    def apply(self, tx: Tx, events: Sequence[CaseEvent]) -> None:
         """Apply a batch of events, in order."""
 
     def drop(self, tx: Tx) -> None:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, assert_never
 
-from overleg.aggregates.case import Case
-from overleg.aggregates.values import Programme
+from pydantic import BaseModel, ConfigDict, Field
+
+from overleg.adapters.views import Tx, ViewStore
+from overleg.aggregates.case import Case, CaseEvent
+from overleg.aggregates.values import Programme, Region
 from overleg.projections.base import Projection
-from overleg.projections.statistics import REGIONS
-from overleg.projections.store import Tx, ViewStore
 
 
 class Bottlenecks(Projection):
@@ -33,32 +34,77 @@ class Bottlenecks(Projection):
         )
         tx.execute("CREATE INDEX IF NOT EXISTS bottleneck_year ON bottleneck (year)")
 
-    def apply(self, tx: Tx, events: Sequence[Case.Event]) -> None:
+    def apply(self, tx: Tx, events: Sequence[CaseEvent]) -> None:
         for e in events:
-            if isinstance(e, Case.Requested):
-                tx.execute(
-                    "INSERT INTO bottleneck_case (case_id, programme, region) VALUES (?, ?, ?)",
-                    (str(e.originator_id), e.programme, e.region),
-                )
-            elif isinstance(e, Case.BottleneckReported):
-                day = e.timestamp.date()
-                tx.execute(
-                    "INSERT INTO bottleneck (case_id, seq, programme, region, reported_on,"
-                    " year, theme) SELECT case_id, ?, programme, region, ?, ?, ?"
-                    " FROM bottleneck_case WHERE case_id = ?",
-                    (
-                        e.originator_version,
-                        day.isoformat(),
-                        day.year,
-                        e.theme,
-                        str(e.originator_id),
-                    ),
-                )
+            match e:
+                case Case.Requested():
+                    tx.execute(
+                        "INSERT INTO bottleneck_case (case_id, programme, region) VALUES (?, ?, ?)",
+                        (str(e.originator_id), e.programme, e.region),
+                    )
+                case Case.BottleneckReported():
+                    day = e.timestamp.date()
+                    tx.execute(
+                        "INSERT INTO bottleneck (case_id, seq, programme, region, reported_on,"
+                        " year, theme) SELECT case_id, ?, programme, region, ?, ?, ?"
+                        " FROM bottleneck_case WHERE case_id = ?",
+                        (
+                            e.originator_version,
+                            day.isoformat(),
+                            day.year,
+                            e.theme,
+                            str(e.originator_id),
+                        ),
+                    )
+                case (
+                    Case.RequestDeclined()
+                    | Case.ConsentGiven()
+                    | Case.ConsentWithdrawn()
+                    | Case.ChairAppointed()
+                    | Case.MeetingHeld()
+                    | Case.WorkplanAgreed()
+                    | Case.RegistrationCompleted()
+                    | Case.FollowUpScheduled()
+                    | Case.CaseClosed()
+                ):
+                    pass
+                case _:
+                    assert_never(e)
+
+
+class ThemeRow(BaseModel):
+    """How often one theme was reported, in all and per region."""
+
+    theme: str
+    total: int
+    by_region: dict[Region, int]
+
+
+class BottleneckReport(BaseModel):
+    """Bottlenecks reported in a year, per theme, most reported first."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "year": 2015,
+                    "programme": None,
+                    "total": 3,
+                    "themes": [{"theme": "wachtlijst", "total": 3, "by_region": {"Limburg": 3}}],
+                }
+            ]
+        }
+    )
+
+    year: int
+    programme: Programme | None = Field(description="null: all programmes")
+    total: int
+    themes: list[ThemeRow]
 
 
 def bottleneck_report(
     views: ViewStore, year: int, programme: Programme | None = None
-) -> dict[str, Any]:
+) -> BottleneckReport:
     """Bottlenecks reported in ``year`` per theme and region, most reported theme first."""
     sql = "SELECT theme, region, COUNT(*) FROM bottleneck WHERE year = ?"
     params: list[Any] = [year]
@@ -66,17 +112,14 @@ def bottleneck_report(
         sql += " AND programme = ?"
         params.append(programme.value)
     sql += " GROUP BY theme, region"
-    themes: dict[str, dict[str, int]] = {}
+    themes: dict[str, dict[Region, int]] = {}
     for theme, region, count in views.read(sql, params):
-        themes.setdefault(theme, dict.fromkeys(REGIONS, 0))[region] = int(count)
+        themes.setdefault(theme, dict.fromkeys(Region, 0))[Region(region)] = int(count)
     ordered = sorted(themes.items(), key=lambda item: (-sum(item[1].values()), item[0]))
     rows = [
-        {"theme": theme, "total": sum(by_region.values()), "by_region": by_region}
+        ThemeRow(theme=theme, total=sum(by_region.values()), by_region=by_region)
         for theme, by_region in ordered
     ]
-    return {
-        "year": year,
-        "programme": None if programme is None else programme.value,
-        "total": sum(sum(by_region.values()) for by_region in themes.values()),
-        "themes": rows,
-    }
+    return BottleneckReport(
+        year=year, programme=programme, total=sum(row.total for row in rows), themes=rows
+    )

@@ -6,12 +6,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import UTC, date
 from enum import StrEnum
-from typing import Any, ClassVar
+from typing import Any, ClassVar, assert_never
 from uuid import UUID
 
-from overleg.aggregates.case import Case
+from overleg.adapters.views import Row, Tx, ViewStore, boolean
+from overleg.aggregates.case import Case, CaseEvent
 from overleg.projections.base import Projection, chunks, placeholders
-from overleg.projections.store import Row, Tx, ViewStore, boolean
 
 Fetch = Callable[[str, Sequence[Any]], list[Row]]
 
@@ -111,55 +111,57 @@ _COLUMNS = [
 _FLAGS = ("last_meeting_workplan", "last_meeting_registered")
 
 
-def _fold(views: dict[str, CaseView], e: Case.Event) -> None:
+def _fold(views: dict[str, CaseView], e: CaseEvent) -> None:
     case_id = str(e.originator_id)
     at = e.timestamp.isoformat()
-    # Kept in UTC so that ordering by it is ordering in time, whatever the offsets.
-    at_utc = e.timestamp.astimezone(UTC).isoformat()
     if isinstance(e, Case.Requested):
         views[case_id] = CaseView(
             case_id, 0, e.programme, e.region, e.channel, at, Status.REQUESTED
         )
-        view = views[case_id]
-        view.participants.update((e.personal["requester_ref"], e.personal["client_ref"]))
+        views[case_id].participants.update((e.personal["requester_ref"], e.personal["client_ref"]))
     view = views[case_id]
     view.version = e.originator_version
-    view.updated_at = at_utc
-    p: dict[str, Any] = getattr(e, "personal", {})
-    if isinstance(e, Case.RequestDeclined):
-        view.ended, view.next_follow_up_on, view.agreements = Status.DECLINED, None, []
-    elif isinstance(e, Case.CaseClosed):
-        view.ended, view.next_follow_up_on, view.agreements = Status.CLOSED, None, []
-    elif isinstance(e, Case.ConsentGiven):
-        view.consents.append(Consent(p["ref"], e.role, at))
-        view.participants.add(p["ref"])
-    elif isinstance(e, Case.ConsentWithdrawn):
-        view.consents = [c for c in view.consents if (c.ref, c.role) != (p["ref"], e.role)]
-    elif isinstance(e, Case.ChairAppointed):
-        view.chair = p["chair"]
-    elif isinstance(e, Case.MeetingHeld):
-        view.meetings_held = e.meeting
-        view.last_meeting_on = e.held_on.isoformat()
-        view.last_meeting_workplan = view.last_meeting_registered = False
-        view.next_follow_up_on = None  # the scheduled follow-up took place
-        view.participants.update(p["professionals"])
-    elif isinstance(e, Case.WorkplanAgreed):
-        if e.meeting == view.meetings_held:
-            view.last_meeting_workplan = True
-        if view.workplan_meeting is None or e.meeting >= view.workplan_meeting:
-            view.workplan_meeting = e.meeting
-            view.agreements = [
-                OpenAgreement(e.meeting, n, a["who"], a["what"], a["due"], a["domain"])
-                for n, a in enumerate(p["agreements"], start=1)
-            ]
-            if p["coordinator"] is not None:
-                view.coordinator = p["coordinator"]
-        view.participants.update(a["who"] for a in p["agreements"])
-    elif isinstance(e, Case.RegistrationCompleted):
-        if e.meeting == view.meetings_held:
-            view.last_meeting_registered = True
-    elif isinstance(e, Case.FollowUpScheduled):
-        view.next_follow_up_on = e.on.isoformat()
+    # Kept in UTC so that ordering by it is ordering in time, whatever the offsets.
+    view.updated_at = e.timestamp.astimezone(UTC).isoformat()
+    match e:
+        case Case.Requested() | Case.BottleneckReported():
+            pass
+        case Case.RequestDeclined():
+            view.ended, view.next_follow_up_on, view.agreements = Status.DECLINED, None, []
+        case Case.CaseClosed():
+            view.ended, view.next_follow_up_on, view.agreements = Status.CLOSED, None, []
+        case Case.ConsentGiven(personal=p):
+            view.consents.append(Consent(p["ref"], e.role, at))
+            view.participants.add(p["ref"])
+        case Case.ConsentWithdrawn(personal=p):
+            view.consents = [c for c in view.consents if (c.ref, c.role) != (p["ref"], e.role)]
+        case Case.ChairAppointed(personal=p):
+            view.chair = p["chair"]
+        case Case.MeetingHeld(personal=p):
+            view.meetings_held = e.meeting
+            view.last_meeting_on = e.held_on.isoformat()
+            view.last_meeting_workplan = view.last_meeting_registered = False
+            view.next_follow_up_on = None  # the scheduled follow-up took place
+            view.participants.update(p["professionals"])
+        case Case.WorkplanAgreed(personal=p):
+            if e.meeting == view.meetings_held:
+                view.last_meeting_workplan = True
+            if view.workplan_meeting is None or e.meeting >= view.workplan_meeting:
+                view.workplan_meeting = e.meeting
+                view.agreements = [
+                    OpenAgreement(e.meeting, n, a["who"], a["what"], a["due"], a["domain"])
+                    for n, a in enumerate(p["agreements"], start=1)
+                ]
+                if p["coordinator"] is not None:
+                    view.coordinator = p["coordinator"]
+            view.participants.update(a["who"] for a in p["agreements"])
+        case Case.RegistrationCompleted():
+            if e.meeting == view.meetings_held:
+                view.last_meeting_registered = True
+        case Case.FollowUpScheduled():
+            view.next_follow_up_on = e.on.isoformat()
+        case _:
+            assert_never(e)
     view.status = view.derive_status()
 
 
@@ -209,7 +211,7 @@ class CaseViews(Projection):
             "CREATE INDEX IF NOT EXISTS case_view_participant_ref ON case_view_participant (ref)"
         )
 
-    def apply(self, tx: Tx, events: Sequence[Case.Event]) -> None:
+    def apply(self, tx: Tx, events: Sequence[CaseEvent]) -> None:
         touched = list(dict.fromkeys(str(e.originator_id) for e in events))
         views = _load(tx.fetchall, touched)
         for e in events:
@@ -276,7 +278,7 @@ def _load(fetch: Fetch, case_ids: Sequence[str]) -> dict[str, CaseView]:
     return views
 
 
-def view_of(events: Sequence[Case.Event]) -> CaseView:
+def view_of(events: Sequence[CaseEvent]) -> CaseView:
     """The view of one case folded straight from its events (what the projection stores)."""
     views: dict[str, CaseView] = {}
     for e in events:

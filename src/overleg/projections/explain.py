@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from overleg.adapters.views import ViewStore
 from overleg.aggregates.values import Programme
 from overleg.projections.statistics import (
     OUTCOMES,
@@ -14,7 +15,6 @@ from overleg.projections.statistics import (
     annual_statistics,
     meetings_of,
 )
-from overleg.projections.store import ViewStore
 
 _COUNTED = {
     "youth_present": "where the young person was present",
@@ -40,7 +40,7 @@ class Explanation:
     """A figure, the meetings it counts, and the meetings of its scope it leaves out."""
 
     figure: str
-    value: Any
+    value: int | float
     meaning: str
     counted: list[MeetingRow] = field(default_factory=list)
     left_out: list[tuple[MeetingRow, str]] = field(default_factory=list)
@@ -71,7 +71,7 @@ def explain(
         raise UnknownFigure(_unknown(figure))
     if len(path) == 1:  # a section names its total
         path.append("total")
-    stats = annual_statistics(views, year, programme)
+    stats = annual_statistics(views, year, programme).model_dump(mode="json")
     try:
         value = _lookup(stats, path)
     except KeyError:

@@ -11,15 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from overleg.aggregates.case import Case
-from overleg.application import Overleg
+from overleg.adapters.views import Tx, ViewStore
+from overleg.progress import Progress
 from overleg.projections.audit_trail import AuditTrail
-from overleg.projections.base import Projection, placeholders
+from overleg.projections.base import EventReader, Projection, placeholders
 from overleg.projections.bottlenecks import Bottlenecks
 from overleg.projections.case_view import CaseViews
 from overleg.projections.statistics import AnnualStatistics
-from overleg.projections.store import Tx, ViewStore
-from overleg.streams import CASE_TOPICS, Progress
 
 PROJECTIONS: tuple[type[Projection], ...] = (CaseViews, AuditTrail, AnnualStatistics, Bottlenecks)
 NAMES = tuple(p.name for p in PROJECTIONS)
@@ -38,8 +36,10 @@ class UnknownProjection(ValueError):
 class Projector:
     """Applies new events of an event store to its projections."""
 
-    def __init__(self, app: Overleg, views: ViewStore, batch_size: int = CATCH_UP_BATCH) -> None:
-        self.app = app
+    def __init__(
+        self, reader: EventReader, views: ViewStore, batch_size: int = CATCH_UP_BATCH
+    ) -> None:
+        self.reader = reader
         self.views = views
         self.batch_size = batch_size
         self.projections = {p.name: p() for p in PROJECTIONS}
@@ -82,7 +82,7 @@ class Projector:
 
     def behind(self) -> int:
         """How many notifications the slowest projection still has to read (at most)."""
-        head = self.app.recorder.max_notification_id() or 0
+        head = self.reader.head()
         return max(0, head - min(self.positions().values(), default=0))
 
     def catch_up(self, names: Sequence[str] | None = None, progress: Progress | None = None) -> int:
@@ -109,21 +109,12 @@ class Projector:
         """One transaction: lock the positions, apply the next batch, advance them."""
         with self.views.transaction() as tx:
             positions = self._lock(tx, [p.name for p in chosen])
-            start = min(positions.values()) + 1
-            notifications = self.app.recorder.select_notifications(
-                start=start, limit=self.batch_size, topics=CASE_TOPICS
-            )
-            if not notifications:
+            last, events = self.reader.read(min(positions.values()), self.batch_size)
+            if not events:
                 return 0, 0
-            events = [(n.id, self.app.mapper.to_domain_event(n)) for n in notifications]
-            last = notifications[-1].id
             applied = 0
             for projection in chosen:
-                new = [
-                    e
-                    for nid, e in events
-                    if nid > positions[projection.name] and isinstance(e, Case.Event)
-                ]
+                new = [e for position, e in events if position > positions[projection.name]]
                 if new:
                     projection.apply(tx, new)
                     applied = max(applied, len(new))
@@ -131,7 +122,7 @@ class Projector:
                     "UPDATE projection_position SET position = ? WHERE name = ?",
                     (last, projection.name),
                 )
-            return len(notifications), applied
+            return len(events), applied
 
     def _lock(self, tx: Tx, names: list[str]) -> dict[str, int]:
         lock = " FOR UPDATE" if tx.dialect == "postgresql" else ""

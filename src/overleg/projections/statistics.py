@@ -10,14 +10,40 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any, ClassVar
+from typing import Any, ClassVar, assert_never
 
-from overleg.aggregates.case import Case
+from pydantic import BaseModel, ConfigDict, Field
+
+from overleg.adapters.views import Tx, ViewStore, boolean, flag
+from overleg.aggregates.case import Case, CaseEvent
 from overleg.aggregates.values import Programme, Region
 from overleg.projections.base import Projection
-from overleg.projections.store import Tx, ViewStore, boolean, flag
 
 REGIONS = tuple(region.value for region in Region)
+
+STATISTICS_EXAMPLE: dict[str, Any] = {
+    "year": 2015,
+    "programme": "integrale_jeugdhulp",
+    "meetings": {
+        "total": 379,
+        "first": 265,
+        "follow_up": 114,
+        "previous_year_total": 252,
+        "by_region": {"Antwerpen": {"count": 119, "pct": 31.4}},
+    },
+    "fully_registered": {
+        "total": 336,
+        "youth_present": {"total": 108, "pct": 32.1, "by_region": {"Antwerpen": 58}},
+        "parents_present": {"total": 239, "pct": 71.1, "by_region": {"Antwerpen": 82}},
+        "workplans": {"total": 210, "pct": 62.5, "by_region": {"Antwerpen": 68}},
+        "coordinators": {
+            "total": 203,
+            "pct": 60.4,
+            "pct_of_workplans": 96.7,
+            "by_region": {"Antwerpen": 68},
+        },
+    },
+}
 
 # The outcome figures counted over fully registered meetings, and the column behind each.
 OUTCOMES = {
@@ -53,43 +79,56 @@ class AnnualStatistics(Projection):
         )
         tx.execute("CREATE INDEX IF NOT EXISTS stats_meeting_year ON stats_meeting (year)")
 
-    def apply(self, tx: Tx, events: Sequence[Case.Event]) -> None:
+    def apply(self, tx: Tx, events: Sequence[CaseEvent]) -> None:
         for e in events:
             case_id = str(e.originator_id)
-            if isinstance(e, Case.Requested):
-                tx.execute(
-                    "INSERT INTO stats_case (case_id, programme, region) VALUES (?, ?, ?)",
-                    (case_id, e.programme, e.region),
-                )
-            elif isinstance(e, Case.MeetingHeld):
-                tx.execute(
-                    "INSERT INTO stats_meeting (case_id, meeting, programme, region, held_on,"
-                    " year, youth, parents, workplan, coordinator, registered)"
-                    " SELECT case_id, ?, programme, region, ?, ?, ?, ?, ?, ?, ?"
-                    " FROM stats_case WHERE case_id = ?",
-                    (
-                        e.meeting,
-                        e.held_on.isoformat(),
-                        e.held_on.year,
-                        e.youth,
-                        e.parents,
-                        False,
-                        False,
-                        False,
-                        case_id,
-                    ),
-                )
-            elif isinstance(e, Case.WorkplanAgreed):
-                tx.execute(
-                    "UPDATE stats_meeting SET workplan = ?, coordinator = ?"
-                    " WHERE case_id = ? AND meeting = ?",
-                    (True, e.coordinator_appointed, case_id, e.meeting),
-                )
-            elif isinstance(e, Case.RegistrationCompleted):
-                tx.execute(
-                    "UPDATE stats_meeting SET registered = ? WHERE case_id = ? AND meeting = ?",
-                    (True, case_id, e.meeting),
-                )
+            match e:
+                case Case.Requested():
+                    tx.execute(
+                        "INSERT INTO stats_case (case_id, programme, region) VALUES (?, ?, ?)",
+                        (case_id, e.programme, e.region),
+                    )
+                case Case.MeetingHeld():
+                    tx.execute(
+                        "INSERT INTO stats_meeting (case_id, meeting, programme, region,"
+                        " held_on, year, youth, parents, workplan, coordinator, registered)"
+                        " SELECT case_id, ?, programme, region, ?, ?, ?, ?, ?, ?, ?"
+                        " FROM stats_case WHERE case_id = ?",
+                        (
+                            e.meeting,
+                            e.held_on.isoformat(),
+                            e.held_on.year,
+                            e.youth,
+                            e.parents,
+                            False,
+                            False,
+                            False,
+                            case_id,
+                        ),
+                    )
+                case Case.WorkplanAgreed():
+                    tx.execute(
+                        "UPDATE stats_meeting SET workplan = ?, coordinator = ?"
+                        " WHERE case_id = ? AND meeting = ?",
+                        (True, e.coordinator_appointed, case_id, e.meeting),
+                    )
+                case Case.RegistrationCompleted():
+                    tx.execute(
+                        "UPDATE stats_meeting SET registered = ? WHERE case_id = ? AND meeting = ?",
+                        (True, case_id, e.meeting),
+                    )
+                case (
+                    Case.RequestDeclined()
+                    | Case.ConsentGiven()
+                    | Case.ConsentWithdrawn()
+                    | Case.ChairAppointed()
+                    | Case.FollowUpScheduled()
+                    | Case.BottleneckReported()
+                    | Case.CaseClosed()
+                ):
+                    pass  # the figures do not count these
+                case _:
+                    assert_never(e)
 
 
 def pct(part: int, whole: int) -> float:
@@ -158,56 +197,133 @@ def count_of(views: ViewStore, year: int, programme: Programme | None) -> int:
     return int(views.read(sql, params)[0][0])
 
 
-def _by_region(rows: Sequence[MeetingRow]) -> dict[str, int]:
-    counts = dict.fromkeys(REGIONS, 0)
+def _by_region(rows: Sequence[MeetingRow]) -> dict[Region, int]:
+    counts = dict.fromkeys(Region, 0)
     for row in rows:
-        counts[row.region] += 1
+        counts[Region(row.region)] += 1
     return counts
 
 
+class RegionShare(BaseModel):
+    """A region's meetings and their share of all meetings of the year."""
+
+    count: int
+    pct: float
+
+
+class MeetingFigures(BaseModel):
+    """Meetings held in the year: first and follow-up, the year before, per region."""
+
+    total: int
+    first: int
+    follow_up: int
+    previous_year_total: int
+    by_region: dict[Region, RegionShare]
+
+
+class Outcome(BaseModel):
+    """Fully registered meetings with one outcome (attendance, workplan)."""
+
+    total: int
+    pct: float = Field(description="% of the fully registered meetings")
+    by_region: dict[Region, int]
+
+
+class CoordinatorOutcome(BaseModel):
+    """Fully registered meetings whose workplan names a coordinator (hulpcoördinator)."""
+
+    total: int
+    pct: float = Field(description="% of the fully registered meetings")
+    pct_of_workplans: float = Field(description="% of the meetings with a workplan")
+    by_region: dict[Region, int]
+
+
+class RegisteredFigures(BaseModel):
+    """Attendance and outcomes, counted over the fully registered meetings."""
+
+    total: int
+    youth_present: Outcome
+    parents_present: Outcome
+    workplans: Outcome
+    coordinators: CoordinatorOutcome
+
+
+class Statistics(BaseModel):
+    """The annual figures, as the event-stream contract defines them."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [STATISTICS_EXAMPLE]})
+
+    year: int
+    programme: Programme | None = Field(description="null: all programmes")
+    meetings: MeetingFigures
+    fully_registered: RegisteredFigures
+
+    def outcome(self, name: str) -> Outcome | CoordinatorOutcome:
+        """One of the outcome figures by its name (a key of ``OUTCOMES``)."""
+        found: Outcome | CoordinatorOutcome = getattr(self.fully_registered, name)
+        return found
+
+
 def figures(
-    meetings: Sequence[MeetingRow], previous_year_total: int, year: int, programme: str | None
-) -> dict[str, Any]:
-    """The contract's statistics object, counted from the year's meetings."""
+    meetings: Sequence[MeetingRow],
+    previous_year_total: int,
+    year: int,
+    programme: Programme | None,
+) -> Statistics:
+    """The contract's statistics, counted from the year's meetings."""
     total = len(meetings)
     registered = [m for m in meetings if m.registered]
     fully = len(registered)
-    outcome: dict[str, Any] = {}
-    for name in OUTCOMES:
-        counted = [m for m in registered if m.counts_in(name)]
-        outcome[name] = {"total": len(counted), "pct": pct(len(counted), fully)}
-        if name == "coordinators":
-            outcome[name]["pct_of_workplans"] = pct(len(counted), outcome["workplans"]["total"])
-        outcome[name]["by_region"] = _by_region(counted)
-    return {
-        "year": year,
-        "programme": programme,
-        "meetings": {
-            "total": total,
-            "first": sum(1 for m in meetings if m.meeting == 1),
-            "follow_up": sum(1 for m in meetings if m.meeting > 1),
-            "previous_year_total": previous_year_total,
-            "by_region": {
-                region: {"count": count, "pct": pct(count, total)}
+
+    def counted(name: str) -> list[MeetingRow]:
+        return [m for m in registered if m.counts_in(name)]
+
+    def outcome(name: str) -> Outcome:
+        rows = counted(name)
+        return Outcome(total=len(rows), pct=pct(len(rows), fully), by_region=_by_region(rows))
+
+    workplans = outcome("workplans")
+    coordinators = counted("coordinators")
+    return Statistics(
+        year=year,
+        programme=programme,
+        meetings=MeetingFigures(
+            total=total,
+            first=sum(1 for m in meetings if m.meeting == 1),
+            follow_up=sum(1 for m in meetings if m.meeting > 1),
+            previous_year_total=previous_year_total,
+            by_region={
+                region: RegionShare(count=count, pct=pct(count, total))
                 for region, count in _by_region(meetings).items()
             },
-        },
-        "fully_registered": {"total": fully, **outcome},
-    }
+        ),
+        fully_registered=RegisteredFigures(
+            total=fully,
+            youth_present=outcome("youth_present"),
+            parents_present=outcome("parents_present"),
+            workplans=workplans,
+            coordinators=CoordinatorOutcome(
+                total=len(coordinators),
+                pct=pct(len(coordinators), fully),
+                pct_of_workplans=pct(len(coordinators), workplans.total),
+                by_region=_by_region(coordinators),
+            ),
+        ),
+    )
 
 
 def annual_statistics(
     views: ViewStore, year: int, programme: Programme | None = None
-) -> dict[str, Any]:
+) -> Statistics:
     """The statistics of ``year`` exactly as ``overleg stats --format json`` prints them."""
     return figures(
         meetings_of(views, year, programme),
         count_of(views, year - 1, programme),
         year,
-        None if programme is None else programme.value,
+        programme,
     )
 
 
-def registered_by_region(meetings: Sequence[MeetingRow]) -> dict[str, int]:
+def registered_by_region(meetings: Sequence[MeetingRow]) -> dict[Region, int]:
     """Fully registered meetings per region (the base of each region's rates)."""
     return _by_region([m for m in meetings if m.registered])

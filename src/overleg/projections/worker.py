@@ -13,9 +13,9 @@ import time
 import psycopg
 from psycopg import sql
 
+from overleg.adapters.views import APPLICATION_NAME
 from overleg.logs import get_logger
 from overleg.projections.runner import Projector
-from overleg.projections.store import APPLICATION_NAME
 
 log = get_logger("overleg.worker")
 
@@ -27,7 +27,7 @@ class Waker:
         self.poll = poll
         self._conn: psycopg.Connection[tuple[object, ...]] | None = None
         database = projector.views.database
-        channel = getattr(projector.app.recorder, "channel_name", None)
+        channel = projector.reader.channel
         if database.backend == "postgresql" and channel:
             self._conn = psycopg.connect(
                 database.conninfo(), autocommit=True, application_name=APPLICATION_NAME

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Annotated
@@ -11,7 +10,7 @@ from uuid import UUID
 from fastapi import APIRouter, Path, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from overleg.aggregates.case import Case
+from overleg.aggregates.case import Case, CaseEvent
 from overleg.aggregates.values import (
     Agreement,
     Attendance,
@@ -20,7 +19,7 @@ from overleg.aggregates.values import (
     Programme,
     Region,
 )
-from overleg.api import records
+from overleg.aggregates.vocabulary import REF_MAX_LENGTH, REF_PATTERN
 from overleg.api.deps import Caller, Svc, Version
 from overleg.api.idempotency import IdempotentRoute
 from overleg.api.problems import responses
@@ -36,59 +35,71 @@ from overleg.api.schemas import (
     FollowUpIn,
     HistoryEntry,
     MeetingIn,
+    PartyIn,
     ReasonIn,
     Recorded,
     RequestIn,
     WithdrawIn,
     WorkplanIn,
 )
-from overleg.application import CaseNotFound
+from overleg.application import CaseNotFound, Outcome
+from overleg.commands import (
+    AgreeWorkplan,
+    AppointChair,
+    CloseCase,
+    CompleteRegistration,
+    Decline,
+    GiveConsent,
+    HoldMeeting,
+    ReportBottleneck,
+    ScheduleFollowUp,
+    SubmitRequest,
+    WithdrawConsent,
+)
 from overleg.policies import access
-from overleg.policies.access import REF_PATTERN, Principal, StaffRole
+from overleg.policies.access import Principal, StaffRole
 from overleg.projections.audit_trail import summary
 from overleg.projections.case_view import CaseFilter, CaseView, Status, list_cases, view_of
 
 router = APIRouter(prefix="/cases", tags=["cases"], route_class=IdempotentRoute)
 
-COMMAND_PROBLEMS = responses(401, 403, 404, 409, 412, 422, 428)
+COMMAND_PROBLEMS = responses(401, 403, 404, 409, 412, 422, 428, 503)
+Meeting = Annotated[int, Path(ge=1, le=10_000, description="The meeting's number in the case")]
 
 
-def _recorded(case: Case, response: Response, event: str) -> Recorded:
-    response.headers["ETag"] = f'"{case.version}"'
-    return Recorded(case_id=str(case.id), version=case.version, recorded=event)
+def _answer(outcome: Outcome, response: Response) -> Recorded:
+    """What a command recorded, its ETag the case's new version."""
+    response.headers["ETag"] = f'"{outcome.case.version}"'
+    return Recorded(
+        case_id=str(outcome.case.id),
+        version=outcome.case.version,
+        recorded=outcome.event_types[-1],
+    )
 
 
-def _authorised(svc: Svc, who: Principal, case_id: UUID, command: str) -> None:
-    access.may_command(who, command, svc.app.get_case(case_id))
-
-
-def _request_id(request: Request) -> str:
-    return str(getattr(request.state, "request_id", ""))
+def _party(body: PartyIn) -> Party:
+    return Party(body.ref, body.role)
 
 
 @router.post(
     "",
     status_code=201,
     summary="Submit a request (aanvraag)",
-    responses=responses(401, 403, 409, 422),
+    responses=responses(401, 403, 409, 422, 503),
 )
 def submit_request(body: RequestIn, who: Caller, svc: Svc, response: Response) -> Recorded:
     """Open a case with a request, for the continuity team or a professional."""
-    access.may_request(
-        who, body.region.value, Party(body.requested_by.ref, body.requested_by.role), body.channel
-    )
-    case = svc.app.request(
-        case_id=uuid.uuid4(),
+    command = SubmitRequest(
         programme=body.programme,
         region=body.region,
-        requested_by=Party(body.requested_by.ref, body.requested_by.role),
+        requested_by=_party(body.requested_by),
         channel=body.channel,
         client=Client(body.client.ref, body.client.birth_date),
         question=body.question,
-        by=who.ref,
     )
-    response.headers["Location"] = f"/cases/{case.id}"
-    return _recorded(case, response, "Requested")
+    answer = _answer(svc.app.handle(command, who), response)
+    response.headers["Location"] = f"/cases/{answer.case_id}"
+    return answer
 
 
 @router.post("/{case_id}/decline", summary="Decline the request", responses=COMMAND_PROBLEMS)
@@ -96,9 +107,7 @@ def decline(
     case_id: UUID, body: ReasonIn, who: Caller, svc: Svc, version: Version, response: Response
 ) -> Recorded:
     """The continuity team declines a request; only before any meeting. The case ends."""
-    _authorised(svc, who, case_id, "decline")
-    case = svc.app.decline(case_id, reason=body.reason, by=who.ref, expected_version=version)
-    return _recorded(case, response, "RequestDeclined")
+    return _answer(svc.app.handle(Decline(case_id, body.reason), who, version), response)
 
 
 @router.post("/{case_id}/consents", summary="Record a consent", responses=COMMAND_PROBLEMS)
@@ -106,10 +115,7 @@ def give_consent(
     case_id: UUID, body: ConsentIn, who: Caller, svc: Svc, version: Version, response: Response
 ) -> Recorded:
     """A party consents to the consultation (toestemming)."""
-    _authorised(svc, who, case_id, "give_consent")
-    party = Party(body.party.ref, body.party.role)
-    case = svc.app.give_consent(case_id, party=party, by=who.ref, expected_version=version)
-    return _recorded(case, response, "ConsentGiven")
+    return _answer(svc.app.handle(GiveConsent(case_id, _party(body.party)), who, version), response)
 
 
 @router.post(
@@ -119,15 +125,8 @@ def withdraw_consent(
     case_id: UUID, body: WithdrawIn, who: Caller, svc: Svc, version: Version, response: Response
 ) -> Recorded:
     """A party withdraws a standing consent."""
-    _authorised(svc, who, case_id, "withdraw_consent")
-    case = svc.app.withdraw_consent(
-        case_id,
-        party=Party(body.party.ref, body.party.role),
-        reason=body.reason,
-        by=who.ref,
-        expected_version=version,
-    )
-    return _recorded(case, response, "ConsentWithdrawn")
+    command = WithdrawConsent(case_id, _party(body.party), body.reason)
+    return _answer(svc.app.handle(command, who, version), response)
 
 
 @router.put("/{case_id}/chair", summary="Appoint the chair", responses=COMMAND_PROBLEMS)
@@ -135,9 +134,7 @@ def appoint_chair(
     case_id: UUID, body: ChairIn, who: Caller, svc: Svc, version: Version, response: Response
 ) -> Recorded:
     """The continuity team appoints a neutral chair; a later appointment replaces the chair."""
-    _authorised(svc, who, case_id, "appoint_chair")
-    case = svc.app.appoint_chair(case_id, chair=body.chair, by=who.ref, expected_version=version)
-    return _recorded(case, response, "ChairAppointed")
+    return _answer(svc.app.handle(AppointChair(case_id, body.chair), who, version), response)
 
 
 @router.post(
@@ -150,18 +147,18 @@ def hold_meeting(
     case_id: UUID, body: MeetingIn, who: Caller, svc: Svc, version: Version, response: Response
 ) -> Recorded:
     """The chair registers a held meeting and its attendance; it gets the next number."""
-    _authorised(svc, who, case_id, "hold_meeting")
     a = body.attendance
-    case = svc.app.hold_meeting(
+    command = HoldMeeting(
         case_id,
         held_on=body.held_on,
         place=body.place,
         attendance=Attendance(a.youth, a.parents, a.trusted_person, tuple(a.professionals)),
-        by=who.ref,
-        expected_version=version,
     )
-    response.headers["Location"] = f"/cases/{case.id}/meetings/{len(case.meetings)}"
-    return _recorded(case, response, "MeetingHeld")
+    outcome = svc.app.handle(command, who, version)
+    held = outcome.events[-1]
+    assert isinstance(held, Case.MeetingHeld)
+    response.headers["Location"] = f"/cases/{case_id}/meetings/{held.meeting}"
+    return _answer(outcome, response)
 
 
 @router.put(
@@ -171,7 +168,7 @@ def hold_meeting(
 )
 def agree_workplan(
     case_id: UUID,
-    meeting: Annotated[int, Path(ge=1, le=10_000)],
+    meeting: Meeting,
     body: WorkplanIn,
     who: Caller,
     svc: Svc,
@@ -179,17 +176,14 @@ def agree_workplan(
     response: Response,
 ) -> Recorded:
     """The workplan of a meeting: agreements, the coordinator (hulpcoördinator), crisis plan."""
-    _authorised(svc, who, case_id, "agree_workplan")
-    case = svc.app.agree_workplan(
+    command = AgreeWorkplan(
         case_id,
         meeting=meeting,
         agreements=[Agreement(a.who, a.what, a.due, a.domain) for a in body.agreements],
         coordinator=body.coordinator,
         crisis_plan=body.crisis_plan,
-        by=who.ref,
-        expected_version=version,
     )
-    return _recorded(case, response, "WorkplanAgreed")
+    return _answer(svc.app.handle(command, who, version), response)
 
 
 @router.post(
@@ -198,19 +192,10 @@ def agree_workplan(
     responses=COMMAND_PROBLEMS,
 )
 def complete_registration(
-    case_id: UUID,
-    meeting: Annotated[int, Path(ge=1, le=10_000)],
-    who: Caller,
-    svc: Svc,
-    version: Version,
-    response: Response,
+    case_id: UUID, meeting: Meeting, who: Caller, svc: Svc, version: Version, response: Response
 ) -> Recorded:
     """Mark a meeting as fully registered (it then counts in the attendance figures)."""
-    _authorised(svc, who, case_id, "complete_registration")
-    case = svc.app.complete_registration(
-        case_id, meeting=meeting, by=who.ref, expected_version=version
-    )
-    return _recorded(case, response, "RegistrationCompleted")
+    return _answer(svc.app.handle(CompleteRegistration(case_id, meeting), who, version), response)
 
 
 @router.post(
@@ -220,9 +205,7 @@ def schedule_follow_up(
     case_id: UUID, body: FollowUpIn, who: Caller, svc: Svc, version: Version, response: Response
 ) -> Recorded:
     """Schedule a follow-up meeting (vervolgoverleg)."""
-    _authorised(svc, who, case_id, "schedule_follow_up")
-    case = svc.app.schedule_follow_up(case_id, on=body.on, by=who.ref, expected_version=version)
-    return _recorded(case, response, "FollowUpScheduled")
+    return _answer(svc.app.handle(ScheduleFollowUp(case_id, body.on), who, version), response)
 
 
 @router.post(
@@ -232,23 +215,11 @@ def schedule_follow_up(
     responses=COMMAND_PROBLEMS,
 )
 def report_bottleneck(
-    case_id: UUID,
-    body: BottleneckIn,
-    who: Caller,
-    svc: Svc,
-    version: Version,
-    response: Response,
+    case_id: UUID, body: BottleneckIn, who: Caller, svc: Svc, version: Version, response: Response
 ) -> Recorded:
     """Report a structural, cross-case bottleneck (knelpunt) as policy information."""
-    _authorised(svc, who, case_id, "report_bottleneck")
-    case = svc.app.report_bottleneck(
-        case_id,
-        theme=body.theme,
-        description=body.description,
-        by=who.ref,
-        expected_version=version,
-    )
-    return _recorded(case, response, "BottleneckReported")
+    command = ReportBottleneck(case_id, body.theme, body.description)
+    return _answer(svc.app.handle(command, who, version), response)
 
 
 @router.post("/{case_id}/close", summary="Close the case", responses=COMMAND_PROBLEMS)
@@ -256,9 +227,7 @@ def close_case(
     case_id: UUID, body: ReasonIn, who: Caller, svc: Svc, version: Version, response: Response
 ) -> Recorded:
     """Close the case."""
-    _authorised(svc, who, case_id, "close")
-    case = svc.app.close_case(case_id, reason=body.reason, by=who.ref, expected_version=version)
-    return _recorded(case, response, "CaseClosed")
+    return _answer(svc.app.handle(CloseCase(case_id, body.reason), who, version), response)
 
 
 # -- queries ---------------------------------------------------------------------------------
@@ -288,7 +257,11 @@ def _case_out(view: CaseView, today: datetime) -> CaseOut:
     )
 
 
-def _readable(svc: Svc, who: Principal, case_id: UUID) -> list[Case.Event]:
+def _request_id(request: Request) -> str:
+    return str(getattr(request.state, "request_id", ""))
+
+
+def _readable(svc: Svc, who: Principal, case_id: UUID) -> list[CaseEvent]:
     case, events = svc.app.replay(case_id)  # one read serves the check and the answer
     if case is None:
         raise CaseNotFound(case_id)
@@ -299,12 +272,12 @@ def _readable(svc: Svc, who: Principal, case_id: UUID) -> list[Case.Event]:
 @router.get(
     "/{case_id}",
     summary="Where a case stands now",
-    responses=responses(401, 403, 404, 422),
+    responses=responses(401, 403, 404, 422, 503),
 )
 def get_case(case_id: UUID, request: Request, who: Caller, svc: Svc, response: Response) -> CaseOut:
     """The case view; its ETag is the case version to send as If-Match with a change."""
     events = _readable(svc, who, case_id)
-    records.record_reads(svc.views, who, [str(case_id)], "case", _request_id(request))
+    svc.reads.record(who, [str(case_id)], "case", _request_id(request))
     view = view_of(events)
     response.headers["ETag"] = f'"{view.version}"'
     return _case_out(view, svc.app.clock())
@@ -313,17 +286,17 @@ def get_case(case_id: UUID, request: Request, who: Caller, svc: Svc, response: R
 @router.get(
     "/{case_id}/history",
     summary="A case's history (audit trail)",
-    responses=responses(401, 403, 404, 422),
+    responses=responses(401, 403, 404, 422, 503),
 )
 def history(case_id: UUID, request: Request, who: Caller, svc: Svc) -> list[HistoryEntry]:
     """Every event of the case in order: when, by whom, and what happened."""
     events = _readable(svc, who, case_id)
-    records.record_reads(svc.views, who, [str(case_id)], "history", _request_id(request))
+    svc.reads.record(who, [str(case_id)], "history", _request_id(request))
     return [
         HistoryEntry(
             seq=e.originator_version,
             type=type(e).__name__,
-            at=e.timestamp.isoformat(),
+            at=e.timestamp,
             by=e.recorded_by,
             summary=summary(e),
         )
@@ -334,7 +307,7 @@ def history(case_id: UUID, request: Request, who: Caller, svc: Svc) -> list[Hist
 @router.get(
     "/{case_id}/reads",
     summary="Who read a case (auditors)",
-    responses=responses(401, 403, 404, 422),
+    responses=responses(401, 403, 404, 422, 503),
 )
 def reads(case_id: UUID, who: Caller, svc: Svc) -> list[CaseReadOut]:
     """Every recorded read of the case's data: who, what, when, in which request."""
@@ -342,11 +315,11 @@ def reads(case_id: UUID, who: Caller, svc: Svc) -> list[CaseReadOut]:
     svc.app.get_case(case_id)
     return [
         CaseReadOut(reader=r.reader, role=r.role, what=r.what, at=r.at, request_id=r.request_id)
-        for r in records.reads_of(svc.views, str(case_id))
+        for r in svc.reads.of(str(case_id))
     ]
 
 
-@router.get("", summary="List cases", responses=responses(401, 403, 422))
+@router.get("", summary="List cases", responses=responses(401, 403, 422, 503))
 async def list_(
     request: Request,
     who: Caller,
@@ -354,8 +327,10 @@ async def list_(
     status: Status | None = None,
     region: Region | None = None,
     programme: Programme | None = None,
-    chair: Annotated[str | None, Query(pattern=REF_PATTERN, max_length=200)] = None,
-    coordinator: Annotated[str | None, Query(pattern=REF_PATTERN, max_length=200)] = None,
+    chair: Annotated[str | None, Query(pattern=REF_PATTERN, max_length=REF_MAX_LENGTH)] = None,
+    coordinator: Annotated[
+        str | None, Query(pattern=REF_PATTERN, max_length=REF_MAX_LENGTH)
+    ] = None,
     overdue: Annotated[
         bool, Query(description="Only cases whose scheduled follow-up is overdue")
     ] = False,
@@ -378,9 +353,7 @@ async def list_(
         lambda: list_cases(svc.fresh_views(), where, offset=offset, limit=limit)
     )
     ids = [v.case_id for v in page.items]
-    await run_in_threadpool(
-        records.record_reads, svc.views, who, ids, "case list", _request_id(request)
-    )
+    await run_in_threadpool(svc.reads.record, who, ids, "case list", _request_id(request))
     return CaseList(
         items=[_case_out(v, today) for v in page.items],
         total=page.total,

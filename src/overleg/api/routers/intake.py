@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
-
 from fastapi import APIRouter
 
 from overleg.aggregates.values import Channel, Client, Party, Role
@@ -11,17 +9,17 @@ from overleg.api.deps import Svc
 from overleg.api.idempotency import IdempotentRoute
 from overleg.api.problems import responses
 from overleg.api.schemas import IntakeIn, Receipt
+from overleg.commands import SubmitRequest
+from overleg.policies.access import PublicForm
 
 router = APIRouter(prefix="/intake", tags=["intake"], route_class=IdempotentRoute)
-
-FORM = "aanvraagformulier"  # who records requests that come in through the form
 
 
 @router.post(
     "",
     status_code=202,
     summary="Submit the online request form",
-    responses=responses(409, 422),
+    responses=responses(409, 422, 503),
 )
 def submit(body: IntakeIn, svc: Svc) -> Receipt:
     """A young person, parent, trusted person or support figure asks for a consultation.
@@ -29,15 +27,13 @@ def submit(body: IntakeIn, svc: Svc) -> Receipt:
     No account is needed. The answer is a receipt reference to quote when contacting the
     continuity team; nothing of the request can be read back through it.
     """
-    case_id = uuid.uuid4()
-    svc.app.request(
-        case_id=case_id,
+    command = SubmitRequest(
         programme=body.programme,
         region=body.region,
         requested_by=Party(body.requested_by.ref, Role(body.requested_by.role.value)),
         channel=Channel.FORM,
         client=Client(body.client.ref, body.client.birth_date),
         question=body.question,
-        by=FORM,
     )
-    return Receipt(receipt=str(case_id), received=True)
+    outcome = svc.app.handle(command, PublicForm())
+    return Receipt(receipt=str(outcome.case.id), received=True)

@@ -1,14 +1,56 @@
-"""Where events are stored: the database URL, the event store's set-up, and atomic bulk writes."""
+"""The event store: the database URL, the store's set-up, reading the log, atomic bulk writes.
+
+The event-sourcing library keeps the events; this module is the one place that knows its
+recorders' private methods and the database drivers' errors.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from eventsourcing.persistence import ApplicationRecorder, StoredEvent
+import psycopg
+from eventsourcing.persistence import (
+    ApplicationRecorder,
+    InterfaceError,
+    Mapper,
+    OperationalError,
+    StoredEvent,
+)
+
+from overleg.aggregates.case import EVENT_TOPICS, CaseEvent, is_case_event
+
+
+class StoreUnavailable(Exception):
+    """The store is unreachable, or too busy to answer in time; nothing was recorded."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+# The drivers' and the library's ways of saying the database cannot be reached or is busy.
+UNAVAILABLE: tuple[type[Exception], ...] = (
+    OperationalError,
+    InterfaceError,
+    psycopg.OperationalError,
+    psycopg.InterfaceError,
+    sqlite3.OperationalError,
+)
+
+
+@contextmanager
+def translating() -> Iterator[None]:
+    """Turn a driver's "cannot reach the store" into ``StoreUnavailable``."""
+    try:
+        yield
+    except UNAVAILABLE as error:
+        raise StoreUnavailable(f"{type(error).__name__}: {error}") from error
 
 
 class DatabaseURLError(ValueError):
@@ -121,6 +163,47 @@ def _redacted(url: str) -> str:
     if parts.password:
         return url.replace(f":{parts.password}@", ":***@")
     return url
+
+
+class EventLog:
+    """The case events of a store in the order they were recorded (notification ids)."""
+
+    def __init__(self, recorder: ApplicationRecorder, mapper: Mapper[Any]) -> None:
+        self.recorder = recorder
+        self.mapper = mapper
+        # PostgreSQL announces new events on a channel that a worker can LISTEN to.
+        self.channel: str | None = getattr(recorder, "channel_name", None)
+
+    def head(self) -> int:
+        """The notification id of the last recorded event (0 when there is none)."""
+        with translating():
+            return self.recorder.max_notification_id() or 0
+
+    def read(self, after: int, limit: int) -> tuple[int, list[tuple[int, CaseEvent]]]:
+        """Up to ``limit`` case events recorded after notification id ``after``, with their
+        ids, and the id of the last notification read (``after`` when there was none)."""
+        with translating():
+            notifications = self.recorder.select_notifications(
+                start=after + 1, limit=limit, topics=EVENT_TOPICS
+            )
+        events: list[tuple[int, CaseEvent]] = []
+        for notification in notifications:
+            event = self.mapper.to_domain_event(notification)
+            if is_case_event(event):
+                events.append((notification.id, event))
+        last = notifications[-1].id if notifications else after
+        return last, events
+
+    def all(self, page: int = 1000) -> Iterator[CaseEvent]:
+        """Every case event, oldest first."""
+        after = 0
+        while True:
+            last, events = self.read(after, page)
+            for _, event in events:
+                yield event
+            if last == after:
+                return
+            after = last
 
 
 def insert_atomically(

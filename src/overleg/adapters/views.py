@@ -1,4 +1,4 @@
-"""The projections' own tables, in the event store's database, and their transactions.
+"""The tables of projections and service records, in the event store's database.
 
 Projections live beside the events (the same SQLite file, or the same PostgreSQL schema) in
 tables of their own. SQL is written once with ``?`` placeholders and portable types; the
@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 import psycopg
 
-from overleg.storage import Database
+from overleg.adapters.eventstore import Database, translating
 
 Row = tuple[Any, ...]
 APPLICATION_NAME = "overleg-projections"  # how these connections show in pg_stat_activity
@@ -99,8 +99,9 @@ class ViewStore:
             )
             self._sqlite.execute("PRAGMA journal_mode=WAL")
         else:
-            database.ensure_schema()
-            self._pg = self._connect()
+            with translating():
+                database.ensure_schema()
+                self._pg = self._connect()
 
     def _connect(self) -> psycopg.Connection[Row]:
         options = f"-c search_path={self.database.schema}" if self.database.schema else ""
@@ -122,8 +123,9 @@ class ViewStore:
 
         On SQLite it holds the database's write lock from its start, so two processes
         catching up never interleave; on PostgreSQL the tracking rows are locked instead.
+        A store that cannot be reached raises ``StoreUnavailable``.
         """
-        with self._lock:
+        with translating(), self._lock:
             if self._sqlite is not None:
                 conn = self._sqlite
                 conn.execute("BEGIN IMMEDIATE")
@@ -140,7 +142,7 @@ class ViewStore:
 
     def read(self, statement: str, params: Sequence[Any] = ()) -> list[Row]:
         """The rows of one query, outside any write transaction."""
-        with self._lock:
+        with translating(), self._lock:
             if self._sqlite is not None:
                 return list(self._sqlite.execute(statement, tuple(params)).fetchall())
             for attempt in (1, 2):

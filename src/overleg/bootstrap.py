@@ -1,0 +1,121 @@
+"""The composition root: settings, stores, projector and token verifier, built once.
+
+The service's lifespan, every ``overleg`` command and the tests build what they use here,
+so each is put together the same way and ``Settings`` is read in this one place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from overleg.adapters.eventstore import Database
+from overleg.adapters.records import IdempotencyKeys, ReadLog
+from overleg.adapters.views import ViewStore
+from overleg.api.auth import TokenVerifier, dev_private_key, load_jwks, public_jwks
+from overleg.application import Clock, Overleg, utc_now
+from overleg.logs import get_logger
+from overleg.projections.runner import Projector
+from overleg.projections.worker import BackgroundProjector
+from overleg.settings import Settings
+
+log = get_logger("overleg.bootstrap")
+
+
+def read_settings() -> Settings:
+    """The configuration, from ``OVERLEG_*`` environment variables (the one place)."""
+    return Settings()
+
+
+def verifier_for(settings: Settings) -> TokenVerifier:
+    """Production: the configured key set. Development: the local key's public half."""
+    if settings.jwks_file is not None:
+        return TokenVerifier(
+            load_jwks(settings.jwks_file), settings.jwt_issuer, settings.jwt_audience
+        )
+    jwks = public_jwks(dev_private_key(settings.dev_key_file))
+    log.warning("development_tokens", detail="no OVERLEG_JWKS_FILE: accepting local dev tokens")
+    return TokenVerifier(jwks, settings.jwt_issuer, settings.jwt_audience)
+
+
+@dataclass
+class Services:
+    """Everything the service and the commands use, opened once and closed once."""
+
+    settings: Settings
+    app: Overleg
+    views: ViewStore
+    inline_projections: bool
+    background: BackgroundProjector | None = None
+    _closed: bool = field(default=False, repr=False)
+
+    @cached_property
+    def projector(self) -> Projector:
+        """Keeps the projections current (creates their tables when first needed)."""
+        return Projector(self.app.event_log, self.views)
+
+    @cached_property
+    def reads(self) -> ReadLog:
+        """Who read which case (auditors' read log)."""
+        return ReadLog(self.views)
+
+    @cached_property
+    def keys(self) -> IdempotencyKeys:
+        """The idempotency keys of commands."""
+        return IdempotencyKeys(self.views)
+
+    @cached_property
+    def verifier(self) -> TokenVerifier:
+        """Verifies bearer tokens (built when first needed: only the service needs it)."""
+        return verifier_for(self.settings)
+
+    def fresh_views(self) -> ViewStore:
+        """The projections, brought up to date first when this process keeps them."""
+        if self.inline_projections:
+            self.projector.catch_up()
+        return self.views
+
+    def close(self) -> None:
+        """Stop the projections' thread and close every connection."""
+        if self._closed:
+            return
+        self._closed = True
+        if self.background is not None:
+            self.background.close()
+        self.views.close()
+        self.app.close()
+
+
+def bootstrap(
+    settings: Settings | None = None,
+    *,
+    follow: bool = False,
+    clock: Clock = utc_now,
+) -> Services:
+    """Open the event store and the projections of ``settings`` (read from the environment
+    when not given). ``follow``: keep the projections current in a thread of this process,
+    when the settings say this process does that (``OVERLEG_PROJECTIONS``)."""
+    settings = settings or read_settings()
+    app = Overleg(Database.from_url(settings.database_url), clock=clock)
+    views: ViewStore | None = None
+    try:
+        views = ViewStore(app.database)
+        inline = settings.projections_inline(app.database.backend)
+        services = Services(
+            settings=settings,
+            app=app,
+            views=views,
+            inline_projections=inline,
+        )
+        if follow and inline:
+            # Its own connection: the thread writes while requests read.
+            services.background = BackgroundProjector(
+                Projector(app.event_log, ViewStore(app.database))
+            )
+            services.background.start()
+    except BaseException:
+        if views is not None:
+            views.close()
+        app.close()
+        raise
+    return services

@@ -1,0 +1,342 @@
+"""Import of case histories from the event stream (JSON Lines, one event a line).
+
+An import validates the whole stream (against the case rules and what the store holds)
+before it writes anything, then writes every new event in one transaction. Memory grows
+with the number of cases in the stream, not with the number of lines: validated events wait
+in a temporary spool file.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+import tempfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from uuid import UUID
+
+from eventsourcing.persistence import IntegrityError, StoredEvent
+from pydantic import ValidationError
+
+from overleg.adapters.eventstore import insert_atomically, translating
+from overleg.aggregates.case import Case, CaseEvent, is_case_event
+from overleg.aggregates.errors import CaseRuleBroken
+from overleg.application import Overleg, execute
+from overleg.progress import Progress, Silent
+from overleg.streams.contract import LINE_TYPES, StreamLine, parse_line
+from overleg.streams.mapping import command_of, dumps_line, event_line
+
+# -- errors and reports -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LineProblem:
+    """What is wrong with one line of a stream."""
+
+    line: int
+    case: str | None
+    problem: str
+    rule: str | None = None
+
+    def __str__(self) -> str:
+        where = f"line {self.line}"
+        if self.case:
+            where += f", case {self.case}"
+        rule = f" [{self.rule}]" if self.rule else ""
+        return f"{where}:{rule} {self.problem}"
+
+
+class StreamRefused(Exception):
+    """The stream was not imported; nothing of it was written."""
+
+    def __init__(self, problems: list[LineProblem], *, truncated: bool = False) -> None:
+        self.problems = problems
+        self.truncated = truncated
+        more = " (stopped looking after these)" if truncated else ""
+        lines = "\n".join(f"  {p}" for p in problems)
+        super().__init__(
+            f"The stream was not imported; nothing was written. "
+            f"{len(problems)} problem(s){more}:\n{lines}"
+        )
+
+
+@dataclass
+class ImportReport:
+    """What an import did."""
+
+    lines: int = 0
+    cases: int = 0
+    new_events: int = 0
+    already_stored: int = 0
+
+
+# -- import ---------------------------------------------------------------------------------
+
+MAX_PROBLEMS = 20
+BATCH = 2000
+
+
+@dataclass
+class _CaseTrack:
+    """An import's running knowledge of one case."""
+
+    case: Case | None
+    stored_version: int
+    last_seq: int = 0
+    stored: dict[int, CaseEvent] = field(default_factory=dict)
+    broken: bool = False
+
+
+def _describe(error: ValidationError, raw: bytes | str) -> tuple[str | None, str]:
+    """The case of a malformed line (when it can be read) and what is wrong with it."""
+    case: str | None = None
+    try:
+        loaded = json.loads(raw)
+        if isinstance(loaded, dict) and isinstance(loaded.get("case"), str):
+            case = loaded["case"]
+    except ValueError:
+        pass
+    parts = []
+    for detail in error.errors()[:3]:
+        kind = detail["type"]
+        loc = [str(x) for x in detail["loc"]]
+        if loc and loc[0] in LINE_TYPES:
+            loc = loc[1:]  # the union's tag, not a key of the line
+        where = ".".join(loc)
+        if kind == "json_invalid":
+            parts.append(f"not valid JSON ({detail['msg'].removeprefix('Invalid JSON: ')})")
+        elif kind == "union_tag_invalid":
+            given = detail.get("ctx", {}).get("tag", "?")
+            parts.append(f"unknown event type {given!r}; expected one of {', '.join(LINE_TYPES)}")
+        elif kind == "union_tag_not_found":
+            parts.append("missing key 'type'")
+        elif kind == "extra_forbidden":
+            parts.append(f"unknown key {where!r}")
+        elif kind == "missing":
+            parts.append(f"missing key {where!r}")
+        elif kind == "model_type" and not loc:
+            parts.append("a line must be a JSON object")
+        else:
+            parts.append(f"{where}: {detail['msg']}" if where else detail["msg"])
+    return case, "; ".join(parts)
+
+
+def _differences(line: StreamLine, stored: CaseEvent) -> list[str]:
+    stored_line = parse_line(dumps_line(event_line(stored)))
+    keys = [k for k in ("type", "at", "by") if getattr(line, k) != getattr(stored_line, k)]
+    if line.type != stored_line.type:
+        return keys
+    new = line.data.model_dump(mode="json")
+    old = stored_line.data.model_dump(mode="json")
+    keys += [f"data.{k}" for k in new if new[k] != old.get(k)]
+    return keys
+
+
+class _Spool:
+    """Validated events waiting to be written, on disk rather than in memory."""
+
+    def __init__(self) -> None:
+        self.file = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the spool
+        self.batch: list[StoredEvent] = []
+        self.count = 0
+
+    def add(self, stored: StoredEvent) -> None:
+        self.batch.append(stored)
+        self.count += 1
+        if len(self.batch) >= BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.batch:
+            pickle.dump(self.batch, self.file, protocol=pickle.HIGHEST_PROTOCOL)
+            self.batch = []
+
+    def batches(self) -> Iterator[list[StoredEvent]]:
+        self.flush()
+        self.file.seek(0)
+        while True:
+            try:
+                yield pickle.load(self.file)  # noqa: S301 - our own temporary file
+            except EOFError:
+                return
+
+    def close(self) -> None:
+        self.file.close()
+
+
+def import_stream(
+    app: Overleg,
+    lines: Iterable[bytes | str],
+    *,
+    progress: Progress | None = None,
+    size: int | None = None,
+) -> ImportReport:
+    """Validate a whole stream, then write its new events in one transaction.
+
+    Raises ``StreamRefused`` (nothing written) when any line is malformed, breaks a rule,
+    is out of order, or conflicts with what the store holds. ``size`` (bytes, when known)
+    sizes the progress bar.
+    """
+    progress = progress or Silent()
+    report = ImportReport()
+    problems: list[LineProblem] = []
+    tracks: dict[UUID, _CaseTrack] = {}
+    spool = _Spool()
+    try:
+        progress.phase("validating", size)
+        truncated = _validate(app, lines, tracks, spool, problems, report, progress)
+        if problems:
+            raise StreamRefused(problems, truncated=truncated)
+        report.cases = len(tracks)
+        report.new_events = spool.count
+        if spool.count:
+            progress.phase("writing", spool.count)
+            try:
+                with translating():
+                    insert_atomically(app.recorder, _advancing(spool.batches(), progress))
+            except IntegrityError as error:
+                raise StreamRefused(
+                    [
+                        LineProblem(
+                            0,
+                            None,
+                            "another writer added events to a case of this stream while it "
+                            f"was being imported ({error}); run the import again",
+                            "concurrent-write",
+                        )
+                    ]
+                ) from error
+    finally:
+        spool.close()
+    return report
+
+
+def _advancing(
+    batches: Iterator[list[StoredEvent]], progress: Progress
+) -> Iterator[list[StoredEvent]]:
+    for batch in batches:
+        yield batch
+        progress.advance(len(batch))
+
+
+def _validate(
+    app: Overleg,
+    lines: Iterable[bytes | str],
+    tracks: dict[UUID, _CaseTrack],
+    spool: _Spool,
+    problems: list[LineProblem],
+    report: ImportReport,
+    progress: Progress,
+) -> bool:
+    """Check every line; spool the new events. Returns whether it stopped early."""
+    for number, given in enumerate(lines, start=1):
+        progress.advance(len(given))
+        report.lines = number
+        raw = given
+        if number == 1:  # a byte-order mark some editors write is not part of the JSON
+            raw = (
+                given.removeprefix(b"\xef\xbb\xbf")
+                if isinstance(given, bytes)
+                else given.removeprefix("\ufeff")
+            )
+        if not raw.strip():
+            continue
+        try:
+            line = parse_line(raw)
+        except ValidationError as error:
+            case, problem = _describe(error, raw)
+            problems.append(LineProblem(number, case, problem))
+            if case is not None:
+                _mark_broken(tracks, case)
+        else:
+            problem_found = _check_line(app, number, line, tracks, spool, report)
+            if problem_found is not None:
+                problems.append(problem_found)
+        if len(problems) >= MAX_PROBLEMS:
+            return True
+    return False
+
+
+def _mark_broken(tracks: dict[UUID, _CaseTrack], case: str) -> None:
+    try:
+        case_id = UUID(case)
+    except ValueError:
+        return
+    track = tracks.get(case_id)
+    if track is None:
+        track = tracks[case_id] = _CaseTrack(case=None, stored_version=0)
+    track.broken = True
+
+
+def _load(app: Overleg, case_id: UUID) -> _CaseTrack:
+    case, events = app.replay(case_id)
+    return _CaseTrack(
+        case=case,
+        stored_version=len(events),
+        stored={e.originator_version: e for e in events},
+    )
+
+
+def _check_line(
+    app: Overleg,
+    number: int,
+    line: StreamLine,
+    tracks: dict[UUID, _CaseTrack],
+    spool: _Spool,
+    report: ImportReport,
+) -> LineProblem | None:
+    track = tracks.get(line.case)
+    if track is None:
+        track = tracks[line.case] = _load(app, line.case)
+    if track.broken:
+        return None  # the case's first problem was reported; later lines follow from it
+    case_ref = str(line.case)
+
+    def refuse(problem: str, rule: str | None = None) -> LineProblem:
+        track.broken = True
+        track.stored.clear()
+        return LineProblem(number, case_ref, problem, rule)
+
+    expected = track.last_seq + 1 if track.last_seq else None
+    if expected is None:
+        if line.seq > track.stored_version + 1:
+            return refuse(
+                f"seq {line.seq} leaves a gap: the case has {track.stored_version} stored "
+                f"event(s) and no earlier line, so the next seq is {track.stored_version + 1}",
+                "seq-contiguous",
+            )
+        # Lines before the first one of this stream are no longer needed for comparison.
+        for seq in [s for s in track.stored if s < line.seq]:
+            del track.stored[seq]
+    elif line.seq < expected:
+        return refuse(
+            f"seq {line.seq} comes after seq {track.last_seq} of the same case: "
+            "a case's lines must be in order, without repeats",
+            "seq-order",
+        )
+    elif line.seq > expected:
+        return refuse(f"seq {line.seq} leaves a gap: expected seq {expected}", "seq-contiguous")
+    track.last_seq = line.seq
+
+    if line.seq <= track.stored_version:
+        stored = track.stored.pop(line.seq)
+        differences = _differences(line, stored)
+        if differences:
+            return refuse(
+                f"seq {line.seq} is already stored with different content "
+                f"(differs in {', '.join(differences)})",
+                "conflict",
+            )
+        report.already_stored += 1
+        return None
+
+    try:
+        track.case = execute(track.case, command_of(line), line.at, line.by)
+    except CaseRuleBroken as broken:
+        if track.case is not None:
+            track.case.collect_events()  # nothing of the refused command is kept
+        return refuse(f"{line.type}: {broken.message}", broken.rule)
+    for event in track.case.collect_events():
+        if is_case_event(event):
+            spool.add(app.mapper.to_stored_event(event))
+    return None
