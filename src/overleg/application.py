@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
-from typing import Any, assert_never
+from typing import Protocol, assert_never, cast
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcoding
 
-from overleg.adapters.eventstore import Database, EventLog, translating
+from overleg.adapters.eventstore import (
+    UNAVAILABLE,
+    Database,
+    EventLog,
+    StoreUnavailable,
+    translating,
+)
+from overleg.adapters.recorders import KEY_LIFETIME, CommandEntry, OutcomeUnknown
 from overleg.aggregates.case import Case, CaseEvent, is_case_event
 from overleg.aggregates.errors import RequestMustComeFirst
 from overleg.commands import (
@@ -35,6 +42,8 @@ from overleg.policies import access
 from overleg.policies.access import Caller
 
 Clock = Callable[[], datetime]
+# What a second attempt at a write whose commit may have landed can still run into.
+UNCERTAIN: tuple[type[Exception], ...] = (OutcomeUnknown, StoreUnavailable, *UNAVAILABLE)
 
 
 def utc_now() -> datetime:
@@ -142,15 +151,67 @@ def execute(case: Case | None, command: Command, at: datetime, by: str) -> Case:
 
 @dataclass(frozen=True)
 class Outcome:
-    """What a command recorded: the case as it is now, and the new events."""
+    """What a command recorded: the case, its version now, and the new events.
 
-    case: Case
+    ``replayed``: the command had been recorded before (the same idempotency key and
+    request), and these are the events it recorded then; nothing new was written.
+    """
+
+    case_id: UUID
+    version: int
     events: tuple[CaseEvent, ...]
+    replayed: bool = False
 
     @property
     def event_types(self) -> tuple[str, ...]:
         """The names of the recorded events (``MeetingHeld``, …)."""
         return tuple(type(e).__name__ for e in self.events)
+
+
+@dataclass(frozen=True)
+class CommandKey:
+    """Who gave a command, under which idempotency key, and a fingerprint of the request.
+
+    ``given``: the caller chose the key (a retry carries it again); otherwise the service
+    made it for this one command.
+    """
+
+    owner: str
+    key: str
+    fingerprint: str = ""
+    given: bool = False
+
+
+class KeyReused(Exception):
+    """An idempotency key that already stands for another request; nothing was written."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(
+            f"The Idempotency-Key {key!r} was used for a different request; use a new key"
+        )
+        self.key = key
+
+
+class CommandOutcomeUnknown(Exception):
+    """The store stopped answering while the command was being committed, and did not come
+    back in time to tell whether it was: the same request with the same key will tell."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(
+            "The event store stopped answering while this command was being recorded; it may "
+            f"or may not have been recorded. Send the same request with Idempotency-Key {key} "
+            "to find out: if it was recorded you get its answer, otherwise it is recorded now."
+        )
+        self.key = key
+
+
+class CommandRecorder(Protocol):
+    """What the use case needs of the store's recorder beyond the library's."""
+
+    timeout: float
+
+    def find_command(self, owner: str, key: str) -> CommandEntry | None: ...
+    def forget_command(self, owner: str, key: str) -> None: ...
 
 
 class Overleg(Application[UUID]):
@@ -163,13 +224,14 @@ class Overleg(Application[UUID]):
             database.ensure_schema()
         self.database = database
         self.clock = clock
+        self.timeout = database.timeout
         # SQLite has one writer at a time; waiting here, rather than inside the connection
         # pool, keeps readers flowing while many requests write at once.
-        self._writes: AbstractContextManager[Any] = (
-            threading.Lock() if database.backend == "sqlite" else nullcontext()
-        )
+        self._writes = threading.Lock() if database.backend == "sqlite" else None
         with translating():
             super().__init__(env=database.eventsourcing_env())
+        self.commands: CommandRecorder = cast(CommandRecorder, self.recorder)
+        self.commands.timeout = database.timeout
         self.event_log = EventLog(self.recorder, self.mapper)
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
@@ -179,16 +241,28 @@ class Overleg(Application[UUID]):
     # -- commands -----------------------------------------------------------------------
 
     def handle(
-        self, command: Command, caller: Caller, expected_version: int | None = None
+        self,
+        command: Command,
+        caller: Caller,
+        expected_version: int | None = None,
+        key: CommandKey | None = None,
     ) -> Outcome:
         """Carry out one command for ``caller``: load the case once, authorise on it, run
-        the command, and save its events (only if the case is still at the version seen).
+        the command, and save its events (only if the case is still at the version seen),
+        together with the command's key, in one transaction.
 
-        Raises ``AccessDenied``, ``CaseNotFound``, ``StaleCase``, a ``CaseRuleBroken`` or
-        ``StoreUnavailable``; in each case nothing was recorded.
+        A command whose key was recorded before answers what it recorded then. Raises
+        ``AccessDenied``, ``CaseNotFound``, ``StaleCase``, a ``CaseRuleBroken``,
+        ``KeyReused`` or ``StoreUnavailable``, and in each case nothing was recorded; or
+        ``CommandOutcomeUnknown`` when the store went away in the middle of the commit.
         """
         at = self.clock()
+        key = key or CommandKey(owner="service", key=uuid.uuid4().hex)
         with translating():
+            if key.given:
+                earlier = self._earlier(key, at)
+                if earlier is not None:
+                    return earlier
             if isinstance(command, SubmitRequest):
                 access.may_request(caller, command)
                 if command.case_id is None:
@@ -208,15 +282,78 @@ class Overleg(Application[UUID]):
                 seen = case.version
                 execute(case, command, at, caller.ref)
             events = tuple(e for e in case.collect_events() if is_case_event(e))
-            # A concurrent writer that saved the same version first makes this save fail
-            # on the store's unique key, so exactly one of two racing commands is recorded.
+            entry = CommandEntry(
+                key.owner, key.key, key.fingerprint, case.id, seen + 1, case.version, at
+            )
+            return self._store(events, entry)
+
+    def _earlier(self, key: CommandKey, now: datetime) -> Outcome | None:
+        """What a command sent before under this key recorded, if it was."""
+        found = self.commands.find_command(key.owner, key.key)
+        if found is None:
+            return None
+        if found.recorded_at < now - KEY_LIFETIME:
+            self.commands.forget_command(key.owner, key.key)  # expired: the key is free
+            return None
+        if found.fingerprint != key.fingerprint:
+            raise KeyReused(key.key)
+        return self._replayed(found)
+
+    def _replayed(self, entry: CommandEntry) -> Outcome:
+        stored = self.events.get(entry.case_id, gt=entry.first_version - 1, lte=entry.last_version)
+        events = tuple(e for e in stored if is_case_event(e))
+        return Outcome(entry.case_id, entry.last_version, events, replayed=True)
+
+    def _store(self, events: tuple[CaseEvent, ...], entry: CommandEntry) -> Outcome:
+        """Save the events with their command's entry; settle every unclear failure by
+        reading the entry back, so an answer never contradicts what the store holds."""
+        try:
+            self._save(events, entry)
+        except IntegrityError:
+            return self._settle(entry)
+        except OutcomeUnknown:
+            return self._confirm(events, entry)
+        return Outcome(entry.case_id, entry.last_version, events)
+
+    def _confirm(self, events: tuple[CaseEvent, ...], entry: CommandEntry) -> Outcome:
+        # The commit may have landed. Writing the same again either stores it now, or fails
+        # on the entry's key because it had landed: then the entry says so.
+        deadline = time.monotonic() + self.timeout
+        while True:
             try:
-                with self._writes:
-                    self.save(*events)
+                self._save(events, entry)
             except IntegrityError:
-                current, _ = self.replay(case.id)
-                raise StaleCase(case.id, seen, 0 if current is None else current.version) from None
-        return Outcome(case, events)
+                return self._settle(entry)
+            except UNCERTAIN:
+                if time.monotonic() >= deadline:
+                    raise CommandOutcomeUnknown(entry.key) from None
+                time.sleep(0.2)
+            else:
+                return Outcome(entry.case_id, entry.last_version, events)
+
+    def _settle(self, entry: CommandEntry) -> Outcome:
+        """After the store refused the write on a key: this command's own earlier commit,
+        a concurrent identical request, another request with the key, or another writer
+        that recorded this version first."""
+        found = self.commands.find_command(entry.owner, entry.key)
+        if found is not None:
+            if found.fingerprint != entry.fingerprint:
+                raise KeyReused(entry.key)
+            return self._replayed(found)
+        current, _ = self.replay(entry.case_id)
+        actual = 0 if current is None else current.version
+        raise StaleCase(entry.case_id, entry.first_version - 1, actual)
+
+    def _save(self, events: tuple[CaseEvent, ...], entry: CommandEntry) -> None:
+        if self._writes is None:
+            self.save(*events, command=entry)
+            return
+        if not self._writes.acquire(timeout=self.timeout):
+            raise StoreUnavailable("the store is busy with other writes")
+        try:
+            self.save(*events, command=entry)
+        finally:
+            self._writes.release()
 
     # -- reads --------------------------------------------------------------------------
 

@@ -6,11 +6,11 @@ so each is put together the same way and ``Settings`` is read in this one place.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 from overleg.adapters.eventstore import Database
-from overleg.adapters.records import IdempotencyKeys, ReadLog
+from overleg.adapters.records import ReadLog
 from overleg.adapters.views import ViewStore
 from overleg.api.auth import TokenVerifier, dev_private_key, load_jwks, public_jwks
 from overleg.application import Clock, Overleg, utc_now
@@ -60,11 +60,6 @@ class Services:
         return ReadLog(self.views)
 
     @cached_property
-    def keys(self) -> IdempotencyKeys:
-        """The idempotency keys of commands."""
-        return IdempotencyKeys(self.views)
-
-    @cached_property
     def verifier(self) -> TokenVerifier:
         """Verifies bearer tokens (built when first needed: only the service needs it)."""
         return verifier_for(self.settings)
@@ -96,7 +91,8 @@ def bootstrap(
     when not given). ``follow``: keep the projections current in a thread of this process,
     when the settings say this process does that (``OVERLEG_PROJECTIONS``)."""
     settings = settings or read_settings()
-    app = Overleg(Database.from_url(settings.database_url), clock=clock)
+    database = replace(Database.from_url(settings.database_url), timeout=settings.store_timeout)
+    app = Overleg(database, clock=clock)
     views: ViewStore | None = None
     try:
         views = ViewStore(app.database)

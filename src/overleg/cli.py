@@ -48,7 +48,9 @@ from overleg.reports import (
     bottleneck_csv,
     bottleneck_table,
     explanation_text,
+    failure_table,
     history_table,
+    projection_table,
     statistics_chart,
     statistics_csv,
     statistics_table,
@@ -358,6 +360,30 @@ def rebuild(
         f"in {time.perf_counter() - started:.1f} s.",
         err=True,
     )
+
+
+@app.command("projections")
+def projections_status(
+    failures: Annotated[
+        bool, typer.Option("--failures", help="List every event a projection set aside.")
+    ] = False,
+) -> None:
+    """How far each projection is, and the events any could not apply (exit 1 if any)."""
+    with _opened() as services:
+        projector = services.projector
+        head = services.app.event_log.head()
+        positions = projector.positions()
+        failed = projector.failures()
+    _out().print(projection_table(positions, head, failed))
+    if failures and failed:
+        _out().print(failure_table(failed))
+    if failed:
+        typer.echo(
+            f"{len(failed)} event(s) could not be applied and were set aside"
+            + ("" if failures else "; --failures lists them"),
+            err=True,
+        )
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -14,6 +14,7 @@ from overleg.aggregates.values import Region
 from overleg.projections.audit_trail import TrailEntry
 from overleg.projections.bottlenecks import BottleneckReport
 from overleg.projections.explain import Explanation
+from overleg.projections.runner import Failure
 from overleg.projections.statistics import OUTCOMES, Statistics, pct
 
 OUTCOME_LABELS = {
@@ -191,3 +192,26 @@ def explanation_text(explanation: Explanation) -> str:
             for m, why in explanation.left_out
         ]
     return "\n".join(lines)
+
+
+def projection_table(positions: dict[str, int], head: int, failed: Sequence[Failure]) -> Table:
+    """Each projection: its position, how far behind the store, events it set aside."""
+    table = Table(title=f"Projections (the store is at position {head})", box=box.SIMPLE_HEAD)
+    for header in ("projection", "position", "behind", "set aside"):
+        table.add_column(header, justify="left" if header == "projection" else "right")
+    for name, position in positions.items():
+        aside = sum(1 for f in failed if f.projection == name)
+        table.add_row(name, str(position), str(max(0, head - position)), str(aside))
+    return table
+
+
+def failure_table(failed: Sequence[Failure]) -> Table:
+    """The events projections could not apply: where they are and what went wrong."""
+    table = Table(title="Events set aside", box=box.SIMPLE_HEAD)
+    for header in ("projection", "position", "case", "seq", "event", "error", "at"):
+        table.add_column(header)
+    for f in failed:
+        table.add_row(
+            f.projection, str(f.position), f.case_id, str(f.seq), f.event_type, f.error, f.at
+        )
+    return table

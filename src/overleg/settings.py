@@ -44,6 +44,43 @@ class Settings(BaseSettings):
         ),
     )
 
+    store_timeout: float = Field(
+        default=5.0,
+        gt=0,
+        le=300,
+        description=(
+            "Seconds a request may wait for the event store (to connect, for a lock, while it "
+            "is down) before it answers 503 with Retry-After"
+        ),
+    )
+    body_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        le=600,
+        description="Seconds a client may take to send a request body before it gets 408",
+    )
+    max_body_bytes: int = Field(
+        default=1_000_000,
+        ge=1_000,
+        le=100_000_000,
+        description="The largest request body accepted; a larger one gets 413 unread",
+    )
+
+    intake_rate_limit: str = Field(
+        default="30/minute",
+        description=(
+            "How many public request forms one client address may send (e.g. 30/minute, "
+            "500/day); more get 429 with Retry-After"
+        ),
+    )
+    signin_failure_rate_limit: str = Field(
+        default="20/minute",
+        description=(
+            "How many requests with a missing or invalid bearer token one client address "
+            "may send; more get 429 with Retry-After"
+        ),
+    )
+
     def projections_inline(self, backend: str) -> bool:
         """Whether the service itself keeps the projections current."""
         if self.projections == "auto":

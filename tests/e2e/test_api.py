@@ -5,14 +5,15 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterator
-from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from api_client import REQUEST, Walk, auth, meeting_day, settings_for, today
+from eventsourcing.persistence import IntegrityError
 from fastapi.testclient import TestClient
 
-from overleg.adapters import records
+from overleg.adapters.recorders import OutcomeUnknown
 from overleg.api.app import create_app
 from overleg.settings import Settings
 
@@ -290,21 +291,101 @@ def test_reads_ignore_idempotency_keys_and_check_access_every_time(
     assert "Idempotency-Replayed" not in again.headers
 
 
-def test_a_key_whose_first_request_died_is_taken_over_after_its_lease(
-    walk: Walk, client: TestClient, monkeypatch: pytest.MonkeyPatch
+def test_a_command_without_a_key_gets_one_and_a_retry_with_it_records_nothing(
+    walk: Walk,
 ) -> None:
     walk.up_to_chair()
     body = {"theme": "wachtlijst", "description": "x"}
-    first = walk.send("POST", "/bottlenecks", walk.chair, body, **{"Idempotency-Key": "k"})
+    first = walk.send("POST", "/bottlenecks", walk.chair, body)
     assert first.status_code == 201
-    # A request that claimed its key and died before answering, as after a kill -9:
+    key = first.headers["Idempotency-Key"]
+    walk.version -= 1  # the same request again, as a client whose answer was lost sends it
+    again = walk.send("POST", "/bottlenecks", walk.chair, body, **{"Idempotency-Key": key})
+    assert (again.status_code, again.json()) == (201, first.json())
+    assert again.headers["Idempotency-Replayed"] == "true"
+    assert _events(walk) == 4
+
+
+class LostAnswers:
+    """The store commits, then the answer of the commit is lost (a connection cut at the
+    commit): the service sees ``error`` although the events are stored. After ``times``
+    such answers, writes go through again; with ``down``, the store stays away instead."""
+
+    def __init__(self, real: Any, error: Exception, times: int = 1, down: bool = False) -> None:
+        self.real, self.error, self.times, self.down = real, error, times, down
+        self.lost = 0
+
+    def __call__(self, stored_events: Any, **kwargs: Any) -> Any:
+        if self.lost >= self.times:
+            return self.real(stored_events, **kwargs)
+        if self.lost == 0 or not self.down:
+            self.real(stored_events, **kwargs)
+        self.lost += 1
+        raise self.error
+
+
+def _lose_answers(
+    monkeypatch: pytest.MonkeyPatch, client: TestClient, lost: LostAnswers
+) -> LostAnswers:
+    recorder = client.app.state.services.app.recorder  # type: ignore[attr-defined]
+    monkeypatch.setattr(recorder, "insert_events", lost)
+    return lost
+
+
+@pytest.mark.parametrize(
+    "error",
+    [OutcomeUnknown("server closed the connection unexpectedly"), IntegrityError("duplicate")],
+    ids=["commit-answer-lost", "retried-into-its-own-key"],
+)
+def test_a_stored_write_whose_answer_was_lost_is_answered_as_stored(
+    walk: Walk, client: TestClient, monkeypatch: pytest.MonkeyPatch, error: Exception
+) -> None:
+    walk.up_to_chair()
+    recorder = client.app.state.services.app.recorder  # type: ignore[attr-defined]
+    lost = _lose_answers(monkeypatch, client, LostAnswers(recorder.insert_events, error))
+    body = {"theme": "wachtlijst", "description": "x"}
+    answer = walk.send("POST", "/bottlenecks", walk.chair, body)
+    assert lost.lost == 1
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["version"] == 4
+    assert _events(walk) == 4  # stored once, and said so
+
+    lost.lost, lost.times = 0, 1
+    created = client.post("/cases", json=REQUEST, headers=walk.team)  # no If-Match to lean on
+    assert lost.lost == 1
+    assert created.status_code == 201, created.text
+    again = client.post(
+        "/cases",
+        json=REQUEST,
+        headers={**walk.team, "Idempotency-Key": created.headers["Idempotency-Key"]},
+    )
+    assert again.json() == created.json()
+    assert again.headers["Idempotency-Replayed"] == "true"
+    listed = client.get("/cases", headers=walk.team).json()
+    assert listed["total"] == 2  # the walk's case and this one: no twin
+
+
+def test_a_write_whose_outcome_stays_unknown_says_so_and_a_retry_settles_it(
+    walk: Walk, client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    walk.up_to_chair()
     services = client.app.state.services  # type: ignore[attr-defined]
-    owner = "chair:voorzitter-1"
-    fingerprint = "f" * 64
-    assert services.keys.claim(owner, "stuck", fingerprint).fresh
-    assert not services.keys.claim(owner, "stuck", fingerprint).fresh  # in progress
-    monkeypatch.setattr(records, "KEY_LEASE", timedelta(0))
-    assert services.keys.claim(owner, "stuck", fingerprint).fresh  # taken over
+    monkeypatch.setattr(services.app, "timeout", 0.3)
+    gone = OutcomeUnknown("the store went away at the commit")
+    _lose_answers(
+        monkeypatch, client, LostAnswers(services.app.recorder.insert_events, gone, 10**6, True)
+    )
+    body = {"theme": "wachtlijst", "description": "x"}
+    unknown = walk.send("POST", "/bottlenecks", walk.chair, body)
+    assert unknown.status_code == 503
+    assert unknown.json()["type"] == "/problems/outcome-unknown"
+    assert unknown.headers["Retry-After"] == "1"
+    key = unknown.headers["Idempotency-Key"]
+    monkeypatch.undo()  # the store is back
+    settled = walk.send("POST", "/bottlenecks", walk.chair, body, **{"Idempotency-Key": key})
+    assert settled.status_code == 201, settled.text
+    assert settled.headers["Idempotency-Replayed"] == "true"
+    assert _events(walk) == 4
 
 
 def test_store_trouble_is_a_503_and_the_unexpected_a_500_with_a_request_id(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 from uuid import UUID
 
@@ -359,3 +359,34 @@ def test_every_stored_event_type_is_projected(projected: tuple[Overleg, ViewStor
     trail = views.read("SELECT type, COUNT(*) FROM audit_trail GROUP BY type")
     assert {kind for kind, _ in trail} == {cls.__name__ for cls in EVENT_CLASSES}
     assert sum(int(count) for _, count in trail) == len(stream)
+
+
+def test_an_event_a_projection_cannot_apply_is_set_aside_and_the_others_go_on(
+    projected: tuple[Overleg, ViewStore],
+) -> None:
+    app, views = projected
+    stream = _every_event_type()
+    first, later = stream[:10], stream[10:]  # case one up to its bottleneck; then the rest
+    import_stream(app, [json.dumps(line) for line in first])
+    # An event stored before instants had limits: its UTC instant lies beyond the calendar
+    # (9999-12-31T23:59:59-14:00), so the case view cannot compute with it.
+    case = app.get_case(UUID(first[0]["case"]))
+    case.close(
+        reason="x", at=datetime(9999, 12, 31, 23, 59, 59, tzinfo=timezone(-timedelta(hours=14))),
+        by="team-1",
+    )  # fmt: skip
+    app.save(case)
+    import_stream(app, [json.dumps(line) for line in later if line["case"] != first[0]["case"]])
+
+    projector = Projector(app.event_log, views, batch_size=4)
+    projector.catch_up()
+    assert set(projector.positions().values()) == {app.event_log.head()}, "a projection stalled"
+    (failure,) = projector.failures()
+    assert (failure.projection, failure.case_id, failure.seq) == ("case_view", str(case.id), 11)
+    assert (failure.event_type, failure.error) == ("CaseClosed", "OverflowError")
+    other = get_case_view(views, UUID(later[-1]["case"]))
+    assert other is not None and other.status == "declined"  # later events of others applied
+    trail = views.read("SELECT COUNT(*) FROM audit_trail")[0][0]
+    assert trail == len(first) + 1 + 2  # the audit trail could keep every event, even that one
+    projector.rebuild(["case_view"])
+    assert [f.seq for f in projector.failures()] == [11]  # a rebuild meets it again, once

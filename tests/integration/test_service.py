@@ -14,4 +14,11 @@ def test_health_answers_once_the_store_is_open(database_url: str) -> None:
     with TestClient(create_app(Settings(database_url=database_url))) as client:
         response = client.get("/health")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "version": __version__, "backend": backend}
+    health = response.json()
+    assert {k: health[k] for k in ("status", "version", "backend")} == {
+        "status": "ok",
+        "version": __version__,
+        "backend": backend,
+    }
+    assert health["failed_events"] == 0
+    assert set(health["projections"]) == {"case_view", "audit_trail", "statistics", "bottlenecks"}

@@ -69,6 +69,10 @@ class Database:
     password: str = ""
     dbname: str = ""
     schema: str = ""
+    # How long a request waits for the store (to connect, for a lock, while it is down)
+    # before it gives up; and how long a transaction may sit idle (a long import's does).
+    timeout: float = 5.0
+    idle_in_transaction: float = 5.0
 
     @classmethod
     def from_url(cls, url: str) -> Database:
@@ -112,24 +116,32 @@ class Database:
 
     def eventsourcing_env(self) -> dict[str, str]:
         """The environment an eventsourcing application is configured with."""
+        seconds = str(max(1, round(self.timeout)))
         if self.backend == "sqlite":
             if self.sqlite_path != ":memory:":
                 Path(self.sqlite_path).expanduser().parent.mkdir(parents=True, exist_ok=True)
             return {
                 "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+                "APPLICATION_RECORDER_TOPIC": "overleg.adapters.recorders:SQLiteEventRecorder",
                 "SQLITE_DBNAME": self.sqlite_path,
-                "SQLITE_LOCK_TIMEOUT": "10",
+                "SQLITE_LOCK_TIMEOUT": seconds,
             }
         return {
             "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "APPLICATION_RECORDER_TOPIC": "overleg.adapters.recorders:PostgresEventRecorder",
             "POSTGRES_DBNAME": self.dbname,
             "POSTGRES_HOST": self.host,
             "POSTGRES_PORT": str(self.port),
             "POSTGRES_USER": self.user,
             "POSTGRES_PASSWORD": self.password,
             "POSTGRES_SCHEMA": self.schema,
-            "POSTGRES_CONNECT_TIMEOUT": "10",
-            "POSTGRES_LOCK_TIMEOUT": "10",
+            "POSTGRES_CONNECT_TIMEOUT": seconds,
+            "POSTGRES_LOCK_TIMEOUT": seconds,
+            # A pooled connection that died with the server is found out before it is used.
+            "POSTGRES_PRE_PING": "y",
+            "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": str(
+                max(1, round(self.idle_in_transaction))
+            ),
         }
 
     def ensure_schema(self) -> None:
@@ -139,7 +151,11 @@ class Database:
         import psycopg
         from psycopg import sql
 
-        with psycopg.connect(self.conninfo(), autocommit=True) as conn:
+        from overleg.adapters.recorders import SCHEMA_LOCK
+
+        with psycopg.connect(self.conninfo()) as conn, conn.transaction():
+            # Several processes starting at once would otherwise race on the catalogue.
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
             conn.execute(
                 sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema))
             )
@@ -154,7 +170,7 @@ class Database:
             user=self.user,
             password=self.password or None,
             dbname=self.dbname,
-            connect_timeout=10,
+            connect_timeout=max(1, round(self.timeout)),
         )
 
 

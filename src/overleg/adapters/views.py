@@ -10,13 +10,14 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
 import psycopg
 
-from overleg.adapters.eventstore import Database, translating
+from overleg.adapters.eventstore import Database, StoreUnavailable, translating
+from overleg.adapters.recorders import SCHEMA_LOCK
 
 Row = tuple[Any, ...]
 APPLICATION_NAME = "overleg-projections"  # how these connections show in pg_stat_activity
@@ -30,6 +31,14 @@ class Tx(Protocol):
     def execute(self, statement: str, params: Sequence[Any] = ()) -> None: ...
     def executemany(self, statement: str, rows: Sequence[Sequence[Any]]) -> None: ...
     def fetchall(self, statement: str, params: Sequence[Any] = ()) -> list[Row]: ...
+    def savepoint(self) -> AbstractContextManager[None]:
+        """A part of the transaction that is undone alone when its block raises."""
+        ...
+
+    def schema_changes(self) -> None:
+        """Take the schema lock for the rest of the transaction (PostgreSQL): processes
+        that start at once create their tables one after the other."""
+        ...
 
 
 class _SQLiteTx:
@@ -48,6 +57,20 @@ class _SQLiteTx:
     def fetchall(self, statement: str, params: Sequence[Any] = ()) -> list[Row]:
         return list(self.conn.execute(statement, tuple(params)).fetchall())
 
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        self.conn.execute("SAVEPOINT part")
+        try:
+            yield
+        except BaseException:
+            self.conn.execute("ROLLBACK TO part")
+            self.conn.execute("RELEASE part")
+            raise
+        self.conn.execute("RELEASE part")
+
+    def schema_changes(self) -> None:
+        return None  # the transaction holds SQLite's write lock already
+
 
 class _PostgresTx:
     dialect = "postgresql"
@@ -65,6 +88,14 @@ class _PostgresTx:
 
     def fetchall(self, statement: str, params: Sequence[Any] = ()) -> list[Row]:
         return self.conn.execute(_pg(statement), tuple(params)).fetchall()
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        with self.conn.transaction():  # nested: a savepoint
+            yield
+
+    def schema_changes(self) -> None:
+        self.conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
 
 
 def _pg(statement: str) -> str:
@@ -95,7 +126,7 @@ class ViewStore:
                 Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
             # Autocommit mode: transactions are opened explicitly (BEGIN IMMEDIATE).
             self._sqlite = sqlite3.connect(
-                path, timeout=10, isolation_level=None, check_same_thread=False
+                path, timeout=database.timeout, isolation_level=None, check_same_thread=False
             )
             self._sqlite.execute("PRAGMA journal_mode=WAL")
         else:
@@ -104,7 +135,10 @@ class ViewStore:
                 self._pg = self._connect()
 
     def _connect(self) -> psycopg.Connection[Row]:
-        options = f"-c search_path={self.database.schema}" if self.database.schema else ""
+        # Waiting for a lock is bounded like every wait for the store.
+        options = f"-c lock_timeout={round(self.database.timeout * 1000)}"
+        if self.database.schema:
+            options += f" -c search_path={self.database.schema}"
         return psycopg.connect(
             self.database.conninfo(), options=options, application_name=APPLICATION_NAME
         )
@@ -125,7 +159,7 @@ class ViewStore:
         catching up never interleave; on PostgreSQL the tracking rows are locked instead.
         A store that cannot be reached raises ``StoreUnavailable``.
         """
-        with translating(), self._lock:
+        with translating(), self._turn():
             if self._sqlite is not None:
                 conn = self._sqlite
                 conn.execute("BEGIN IMMEDIATE")
@@ -142,7 +176,7 @@ class ViewStore:
 
     def read(self, statement: str, params: Sequence[Any] = ()) -> list[Row]:
         """The rows of one query, outside any write transaction."""
-        with translating(), self._lock:
+        with translating(), self._turn():
             if self._sqlite is not None:
                 return list(self._sqlite.execute(statement, tuple(params)).fetchall())
             for attempt in (1, 2):
@@ -155,6 +189,17 @@ class ViewStore:
                     if attempt == 2 or not pg.broken:
                         raise
             raise AssertionError("unreachable")
+
+    @contextmanager
+    def _turn(self) -> Iterator[None]:
+        """This process's turn on the one connection, waited for no longer than a request
+        waits for the store."""
+        if not self._lock.acquire(timeout=self.database.timeout):
+            raise StoreUnavailable("the projections' connection is busy")
+        try:
+            yield
+        finally:
+            self._lock.release()
 
     def close(self) -> None:
         """Close the connection."""

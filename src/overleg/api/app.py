@@ -14,7 +14,7 @@ from fastapi import FastAPI, Request, Response
 from overleg import __version__
 from overleg.api import problems
 from overleg.api.routers import cases, figures, intake
-from overleg.api.schemas import Health
+from overleg.api.schemas import Health, ProjectionHealth
 from overleg.bootstrap import Services, bootstrap, read_settings
 from overleg.logs import configure as configure_logs
 from overleg.logs import get_logger
@@ -47,7 +47,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         services = bootstrap(config, follow=True)
         try:
             services.reads  # noqa: B018 - the service's own tables exist before requests
-            services.keys  # noqa: B018
             services.verifier  # noqa: B018 - a broken key set stops the start, not a request
             api.state.services = services
             yield
@@ -69,10 +68,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @api.get("/health", tags=["service"])
     def health(request: Request) -> Health:
-        """Whether the service runs and its event store answers."""
+        """Whether the service runs and its event store answers, and how far each projection
+        is behind it."""
         services: Services = request.app.state.services
-        services.app.event_log.head()
-        return Health(status="ok", version=__version__, backend=services.app.database.backend)
+        head = services.app.event_log.head()
+        projector = services.projector
+        return Health(
+            status="ok",
+            version=__version__,
+            backend=services.app.database.backend,
+            projections={
+                name: ProjectionHealth(position=position, behind=max(0, head - position))
+                for name, position in projector.positions().items()
+            },
+            failed_events=len(projector.failures()),
+        )
 
     return api
 

@@ -19,7 +19,7 @@ from starlette.exceptions import HTTPException
 
 from overleg.adapters.eventstore import StoreUnavailable
 from overleg.aggregates.errors import CaseRuleBroken
-from overleg.application import CaseNotFound, StaleCase
+from overleg.application import CaseNotFound, CommandOutcomeUnknown, KeyReused, StaleCase
 from overleg.logs import get_logger
 from overleg.policies.access import AccessDenied
 
@@ -170,6 +170,23 @@ def _busy(request: Request, error: Exception) -> JSONResponse:
     )
 
 
+def _key_reused(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, KeyReused)
+    return problem_response(request, 422, "idempotency-key-reused", str(error))
+
+
+def _outcome_unknown(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, CommandOutcomeUnknown)
+    log.warning("outcome_unknown", path=request.url.path)
+    return problem_response(
+        request,
+        503,
+        "outcome-unknown",
+        str(error),
+        headers={"Retry-After": "1", "Idempotency-Key": error.key},
+    )
+
+
 def unexpected(request: Request, error: Exception) -> JSONResponse:
     request_id = getattr(request.state, "request_id", None)
     log.error("unexpected_error", error_type=type(error).__name__, path=request.url.path)
@@ -192,6 +209,8 @@ def install(api: FastAPI) -> None:
     api.add_exception_handler(ProblemError, _problem)
     api.add_exception_handler(HTTPException, _http)
     api.add_exception_handler(StoreUnavailable, _busy)
+    api.add_exception_handler(KeyReused, _key_reused)
+    api.add_exception_handler(CommandOutcomeUnknown, _outcome_unknown)
     api.add_exception_handler(Exception, unexpected)
 
 

@@ -350,12 +350,33 @@ class CaseReadOut(BaseModel):
     request_id: str
 
 
+class ProjectionHealth(BaseModel):
+    """How far one projection is behind the event store."""
+
+    position: int = Field(description="The position of the last event it applied")
+    behind: int = Field(description="Events recorded since, not yet applied")
+
+
 class Health(BaseModel):
-    """The service is up and its event store answers."""
+    """The service is up and its event store answers; how current the projections are."""
 
     model_config = ConfigDict(
-        json_schema_extra={"examples": [{"status": "ok", "version": "0.1.0", "backend": "sqlite"}]}
+        json_schema_extra={
+            "examples": [
+                {
+                    "status": "ok",
+                    "version": "0.1.0",
+                    "backend": "sqlite",
+                    "projections": {"case_view": {"position": 97, "behind": 0}},
+                    "failed_events": 0,
+                }
+            ]
+        }
     )
     status: str
     version: str
     backend: str
+    projections: dict[str, ProjectionHealth]
+    failed_events: int = Field(
+        description="Events a projection could not apply and set aside (overleg projections)"
+    )

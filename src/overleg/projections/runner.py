@@ -10,14 +10,21 @@ at once are serialised on those rows (on SQLite, on the database's write lock).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
 
+from overleg.adapters.eventstore import UNAVAILABLE
 from overleg.adapters.views import Tx, ViewStore
+from overleg.aggregates.case import CaseEvent
+from overleg.logs import get_logger
 from overleg.progress import Progress
 from overleg.projections.audit_trail import AuditTrail
 from overleg.projections.base import EventReader, Projection, placeholders
 from overleg.projections.bottlenecks import Bottlenecks
 from overleg.projections.case_view import CaseViews
 from overleg.projections.statistics import AnnualStatistics
+
+log = get_logger("overleg.projections")
 
 PROJECTIONS: tuple[type[Projection], ...] = (CaseViews, AuditTrail, AnnualStatistics, Bottlenecks)
 NAMES = tuple(p.name for p in PROJECTIONS)
@@ -31,6 +38,19 @@ class UnknownProjection(ValueError):
 
     def __init__(self, name: str) -> None:
         super().__init__(f"No projection {name!r}; the projections are {', '.join(NAMES)}")
+
+
+@dataclass(frozen=True)
+class Failure:
+    """An event a projection could not apply: set aside, so the others go on."""
+
+    projection: str
+    position: int
+    case_id: str
+    seq: int
+    event_type: str
+    error: str
+    at: str
 
 
 class Projector:
@@ -48,9 +68,16 @@ class Projector:
     def _set_up(self) -> None:
         """Create what is missing; rebuild from zero a projection stored at another version."""
         with self.views.transaction() as tx:
+            tx.schema_changes()
             tx.execute(
                 "CREATE TABLE IF NOT EXISTS projection_position ("
                 " name TEXT PRIMARY KEY, version INTEGER NOT NULL, position BIGINT NOT NULL)"
+            )
+            tx.execute(
+                "CREATE TABLE IF NOT EXISTS projection_failure ("
+                " projection TEXT NOT NULL, position BIGINT NOT NULL, case_id TEXT NOT NULL,"
+                " seq INTEGER NOT NULL, event_type TEXT NOT NULL, error TEXT NOT NULL,"
+                " at TEXT NOT NULL, PRIMARY KEY (projection, position))"
             )
             stored = {
                 name: int(version)
@@ -70,6 +97,7 @@ class Projector:
     def _reset(self, tx: Tx, projection: Projection) -> None:
         projection.drop(tx)
         projection.create(tx)
+        tx.execute("DELETE FROM projection_failure WHERE projection = ?", (projection.name,))
         tx.execute(
             "UPDATE projection_position SET position = 0, version = ? WHERE name = ?",
             (projection.version, projection.name),
@@ -114,15 +142,69 @@ class Projector:
                 return 0, 0
             applied = 0
             for projection in chosen:
-                new = [e for position, e in events if position > positions[projection.name]]
+                new = [(p, e) for p, e in events if p > positions[projection.name]]
                 if new:
-                    projection.apply(tx, new)
+                    self._apply(tx, projection, new)
                     applied = max(applied, len(new))
                 tx.execute(
                     "UPDATE projection_position SET position = ? WHERE name = ?",
                     (last, projection.name),
                 )
             return len(events), applied
+
+    def _apply(self, tx: Tx, projection: Projection, events: list[tuple[int, CaseEvent]]) -> None:
+        """Apply a batch; when one of its events cannot be applied, apply them one at a
+        time and set that one aside as failed, so one event never stops every other."""
+        try:
+            with tx.savepoint():
+                projection.apply(tx, [e for _, e in events])
+            return
+        except UNAVAILABLE:
+            raise  # the store went away: the whole batch is tried again later
+        except Exception:  # noqa: S110 - found below, event by event
+            pass
+        for position, event in events:
+            try:
+                with tx.savepoint():
+                    projection.apply(tx, [event])
+            except UNAVAILABLE:
+                raise
+            except Exception as error:
+                self._set_aside(tx, projection, position, event, error)
+
+    def _set_aside(
+        self, tx: Tx, projection: Projection, position: int, event: CaseEvent, error: Exception
+    ) -> None:
+        # Only the error's kind is kept: its message could quote case data.
+        log.error(
+            "event_not_projected",
+            projection=projection.name,
+            case_id=str(event.originator_id),
+            seq=event.originator_version,
+            position=position,
+            error_type=type(error).__name__,
+        )
+        tx.execute(
+            "INSERT INTO projection_failure (projection, position, case_id, seq, event_type,"
+            " error, at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            (
+                projection.name,
+                position,
+                str(event.originator_id),
+                event.originator_version,
+                type(event).__name__,
+                type(error).__name__,
+                datetime.now(UTC).isoformat(),
+            ),
+        )
+
+    def failures(self) -> list[Failure]:
+        """Every event a projection could not apply, oldest first."""
+        rows = self.views.read(
+            "SELECT projection, position, case_id, seq, event_type, error, at"
+            " FROM projection_failure ORDER BY position, projection"
+        )
+        return [Failure(r[0], int(r[1]), r[2], int(r[3]), r[4], r[5], r[6]) for r in rows]
 
     def _lock(self, tx: Tx, names: list[str]) -> dict[str, int]:
         lock = " FOR UPDATE" if tx.dialect == "postgresql" else ""

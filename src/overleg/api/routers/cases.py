@@ -21,7 +21,7 @@ from overleg.aggregates.values import (
 )
 from overleg.aggregates.vocabulary import REF_MAX_LENGTH, REF_PATTERN
 from overleg.api.deps import Caller, Svc, Version
-from overleg.api.idempotency import IdempotentRoute
+from overleg.api.idempotency import StaffKey
 from overleg.api.problems import responses
 from overleg.api.schemas import (
     AgreementOut,
@@ -42,11 +42,12 @@ from overleg.api.schemas import (
     WithdrawIn,
     WorkplanIn,
 )
-from overleg.application import CaseNotFound, Outcome
+from overleg.application import CaseNotFound, CommandKey, Outcome
 from overleg.commands import (
     AgreeWorkplan,
     AppointChair,
     CloseCase,
+    Command,
     CompleteRegistration,
     Decline,
     GiveConsent,
@@ -61,18 +62,33 @@ from overleg.policies.access import Principal, StaffRole
 from overleg.projections.audit_trail import summary
 from overleg.projections.case_view import CaseFilter, CaseView, Status, list_cases, view_of
 
-router = APIRouter(prefix="/cases", tags=["cases"], route_class=IdempotentRoute)
+router = APIRouter(prefix="/cases", tags=["cases"])
 
 COMMAND_PROBLEMS = responses(401, 403, 404, 409, 412, 422, 428, 503)
 Meeting = Annotated[int, Path(ge=1, le=10_000, description="The meeting's number in the case")]
 
 
-def _answer(outcome: Outcome, response: Response) -> Recorded:
+def _run(
+    svc: Svc,
+    command: Command,
+    who: Principal,
+    version: int | None,
+    key: CommandKey,
+    response: Response,
+) -> Recorded:
+    """Carry out one command and answer what it recorded."""
+    return _answer(svc.app.handle(command, who, version, key), key, response)
+
+
+def _answer(outcome: Outcome, key: CommandKey, response: Response) -> Recorded:
     """What a command recorded, its ETag the case's new version."""
-    response.headers["ETag"] = f'"{outcome.case.version}"'
+    response.headers["ETag"] = f'"{outcome.version}"'
+    response.headers["Idempotency-Key"] = key.key
+    if outcome.replayed:
+        response.headers["Idempotency-Replayed"] = "true"
     return Recorded(
-        case_id=str(outcome.case.id),
-        version=outcome.case.version,
+        case_id=str(outcome.case_id),
+        version=outcome.version,
         recorded=outcome.event_types[-1],
     )
 
@@ -87,7 +103,9 @@ def _party(body: PartyIn) -> Party:
     summary="Submit a request (aanvraag)",
     responses=responses(401, 403, 409, 422, 503),
 )
-def submit_request(body: RequestIn, who: Caller, svc: Svc, response: Response) -> Recorded:
+def submit_request(
+    body: RequestIn, who: Caller, svc: Svc, key: StaffKey, response: Response
+) -> Recorded:
     """Open a case with a request, for the continuity team or a professional."""
     command = SubmitRequest(
         programme=body.programme,
@@ -97,44 +115,68 @@ def submit_request(body: RequestIn, who: Caller, svc: Svc, response: Response) -
         client=Client(body.client.ref, body.client.birth_date),
         question=body.question,
     )
-    answer = _answer(svc.app.handle(command, who), response)
+    answer = _run(svc, command, who, None, key, response)
     response.headers["Location"] = f"/cases/{answer.case_id}"
     return answer
 
 
 @router.post("/{case_id}/decline", summary="Decline the request", responses=COMMAND_PROBLEMS)
 def decline(
-    case_id: UUID, body: ReasonIn, who: Caller, svc: Svc, version: Version, response: Response
+    case_id: UUID,
+    body: ReasonIn,
+    who: Caller,
+    svc: Svc,
+    version: Version,
+    key: StaffKey,
+    response: Response,
 ) -> Recorded:
     """The continuity team declines a request; only before any meeting. The case ends."""
-    return _answer(svc.app.handle(Decline(case_id, body.reason), who, version), response)
+    return _run(svc, Decline(case_id, body.reason), who, version, key, response)
 
 
 @router.post("/{case_id}/consents", summary="Record a consent", responses=COMMAND_PROBLEMS)
 def give_consent(
-    case_id: UUID, body: ConsentIn, who: Caller, svc: Svc, version: Version, response: Response
+    case_id: UUID,
+    body: ConsentIn,
+    who: Caller,
+    svc: Svc,
+    version: Version,
+    key: StaffKey,
+    response: Response,
 ) -> Recorded:
     """A party consents to the consultation (toestemming)."""
-    return _answer(svc.app.handle(GiveConsent(case_id, _party(body.party)), who, version), response)
+    return _run(svc, GiveConsent(case_id, _party(body.party)), who, version, key, response)
 
 
 @router.post(
     "/{case_id}/consents/withdraw", summary="Withdraw a consent", responses=COMMAND_PROBLEMS
 )
 def withdraw_consent(
-    case_id: UUID, body: WithdrawIn, who: Caller, svc: Svc, version: Version, response: Response
+    case_id: UUID,
+    body: WithdrawIn,
+    who: Caller,
+    svc: Svc,
+    version: Version,
+    key: StaffKey,
+    response: Response,
 ) -> Recorded:
     """A party withdraws a standing consent."""
     command = WithdrawConsent(case_id, _party(body.party), body.reason)
-    return _answer(svc.app.handle(command, who, version), response)
+    return _run(svc, command, who, version, key, response)
 
 
 @router.put("/{case_id}/chair", summary="Appoint the chair", responses=COMMAND_PROBLEMS)
 def appoint_chair(
-    case_id: UUID, body: ChairIn, who: Caller, svc: Svc, version: Version, response: Response
+    case_id: UUID,
+    body: ChairIn,
+    who: Caller,
+    svc: Svc,
+    version: Version,
+    key: StaffKey,
+    response: Response,
 ) -> Recorded:
     """The continuity team appoints a neutral chair; a later appointment replaces the chair."""
-    return _answer(svc.app.handle(AppointChair(case_id, body.chair), who, version), response)
+    return _run(svc, AppointChair(case_id, body.chair), who, version, key, response)
 
 
 @router.post(
@@ -144,7 +186,13 @@ def appoint_chair(
     responses=COMMAND_PROBLEMS,
 )
 def hold_meeting(
-    case_id: UUID, body: MeetingIn, who: Caller, svc: Svc, version: Version, response: Response
+    case_id: UUID,
+    body: MeetingIn,
+    who: Caller,
+    svc: Svc,
+    version: Version,
+    key: StaffKey,
+    response: Response,
 ) -> Recorded:
     """The chair registers a held meeting and its attendance; it gets the next number."""
     a = body.attendance
@@ -154,11 +202,11 @@ def hold_meeting(
         place=body.place,
         attendance=Attendance(a.youth, a.parents, a.trusted_person, tuple(a.professionals)),
     )
-    outcome = svc.app.handle(command, who, version)
+    outcome = svc.app.handle(command, who, version, key)
     held = outcome.events[-1]
     assert isinstance(held, Case.MeetingHeld)
     response.headers["Location"] = f"/cases/{case_id}/meetings/{held.meeting}"
-    return _answer(outcome, response)
+    return _answer(outcome, key, response)
 
 
 @router.put(
@@ -173,6 +221,7 @@ def agree_workplan(
     who: Caller,
     svc: Svc,
     version: Version,
+    key: StaffKey,
     response: Response,
 ) -> Recorded:
     """The workplan of a meeting: agreements, the coordinator (hulpcoördinator), crisis plan."""
@@ -183,7 +232,7 @@ def agree_workplan(
         coordinator=body.coordinator,
         crisis_plan=body.crisis_plan,
     )
-    return _answer(svc.app.handle(command, who, version), response)
+    return _run(svc, command, who, version, key, response)
 
 
 @router.post(
@@ -192,20 +241,32 @@ def agree_workplan(
     responses=COMMAND_PROBLEMS,
 )
 def complete_registration(
-    case_id: UUID, meeting: Meeting, who: Caller, svc: Svc, version: Version, response: Response
+    case_id: UUID,
+    meeting: Meeting,
+    who: Caller,
+    svc: Svc,
+    version: Version,
+    key: StaffKey,
+    response: Response,
 ) -> Recorded:
     """Mark a meeting as fully registered (it then counts in the attendance figures)."""
-    return _answer(svc.app.handle(CompleteRegistration(case_id, meeting), who, version), response)
+    return _run(svc, CompleteRegistration(case_id, meeting), who, version, key, response)
 
 
 @router.post(
     "/{case_id}/follow-up", summary="Schedule a follow-up meeting", responses=COMMAND_PROBLEMS
 )
 def schedule_follow_up(
-    case_id: UUID, body: FollowUpIn, who: Caller, svc: Svc, version: Version, response: Response
+    case_id: UUID,
+    body: FollowUpIn,
+    who: Caller,
+    svc: Svc,
+    version: Version,
+    key: StaffKey,
+    response: Response,
 ) -> Recorded:
     """Schedule a follow-up meeting (vervolgoverleg)."""
-    return _answer(svc.app.handle(ScheduleFollowUp(case_id, body.on), who, version), response)
+    return _run(svc, ScheduleFollowUp(case_id, body.on), who, version, key, response)
 
 
 @router.post(
@@ -215,19 +276,31 @@ def schedule_follow_up(
     responses=COMMAND_PROBLEMS,
 )
 def report_bottleneck(
-    case_id: UUID, body: BottleneckIn, who: Caller, svc: Svc, version: Version, response: Response
+    case_id: UUID,
+    body: BottleneckIn,
+    who: Caller,
+    svc: Svc,
+    version: Version,
+    key: StaffKey,
+    response: Response,
 ) -> Recorded:
     """Report a structural, cross-case bottleneck (knelpunt) as policy information."""
     command = ReportBottleneck(case_id, body.theme, body.description)
-    return _answer(svc.app.handle(command, who, version), response)
+    return _run(svc, command, who, version, key, response)
 
 
 @router.post("/{case_id}/close", summary="Close the case", responses=COMMAND_PROBLEMS)
 def close_case(
-    case_id: UUID, body: ReasonIn, who: Caller, svc: Svc, version: Version, response: Response
+    case_id: UUID,
+    body: ReasonIn,
+    who: Caller,
+    svc: Svc,
+    version: Version,
+    key: StaffKey,
+    response: Response,
 ) -> Recorded:
     """Close the case."""
-    return _answer(svc.app.handle(CloseCase(case_id, body.reason), who, version), response)
+    return _run(svc, CloseCase(case_id, body.reason), who, version, key, response)
 
 
 # -- queries ---------------------------------------------------------------------------------

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 
 from overleg.aggregates.values import Channel, Client, Party, Role
 from overleg.api.deps import Svc
-from overleg.api.idempotency import IdempotentRoute
+from overleg.api.idempotency import PublicKey
 from overleg.api.problems import responses
 from overleg.api.schemas import IntakeIn, Receipt
 from overleg.commands import SubmitRequest
 from overleg.policies.access import PublicForm
 
-router = APIRouter(prefix="/intake", tags=["intake"], route_class=IdempotentRoute)
+router = APIRouter(prefix="/intake", tags=["intake"])
 
 
 @router.post(
@@ -21,7 +21,7 @@ router = APIRouter(prefix="/intake", tags=["intake"], route_class=IdempotentRout
     summary="Submit the online request form",
     responses=responses(409, 422, 503),
 )
-def submit(body: IntakeIn, svc: Svc) -> Receipt:
+def submit(body: IntakeIn, svc: Svc, key: PublicKey, response: Response) -> Receipt:
     """A young person, parent, trusted person or support figure asks for a consultation.
 
     No account is needed. The answer is a receipt reference to quote when contacting the
@@ -35,5 +35,8 @@ def submit(body: IntakeIn, svc: Svc) -> Receipt:
         client=Client(body.client.ref, body.client.birth_date),
         question=body.question,
     )
-    outcome = svc.app.handle(command, PublicForm())
-    return Receipt(receipt=str(outcome.case.id), received=True)
+    outcome = svc.app.handle(command, PublicForm(), None, key)
+    response.headers["Idempotency-Key"] = key.key
+    if outcome.replayed:
+        response.headers["Idempotency-Replayed"] = "true"
+    return Receipt(receipt=str(outcome.case_id), received=True)
