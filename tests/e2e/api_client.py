@@ -23,12 +23,17 @@ REQUEST: dict[str, Any] = {
 }
 
 
-def settings_for(database_url: str, tmp_path: Path) -> Settings:
-    return Settings(
-        database_url=database_url,
-        dev_key_file=tmp_path / "dev-key.jwk",
-        projections="inline",
-    )
+def settings_for(database_url: str, tmp_path: Path, **changes: Any) -> Settings:
+    """A test's own settings; the rate limits are raised out of the way of tests that send
+    many requests (tests/e2e/test_limits.py sets them low to see them work)."""
+    given: dict[str, Any] = {
+        "database_url": database_url,
+        "dev_key_file": tmp_path / "dev-key.jwk",
+        "projections": "inline",
+        "intake_rate_limit": "100000/minute",
+        "signin_failure_rate_limit": "100000/minute",
+    }
+    return Settings(**(given | changes))
 
 
 def auth(settings: Settings, role: str, ref: str, region: str | None = None) -> dict[str, str]:

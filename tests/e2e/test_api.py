@@ -445,3 +445,89 @@ def test_the_public_form_keeps_keys_per_request(client: TestClient) -> None:
     other = client.post("/intake", json={**form, "question": "Anders"}, headers=key)
     assert other.status_code == 202
     assert other.json()["receipt"] != first.json()["receipt"]
+
+
+def test_a_body_that_is_not_json_gets_400_and_writes_nothing(
+    walk: Walk, client: TestClient
+) -> None:
+    walk.up_to_chair()
+    json_type = {"Content-Type": "application/json"}
+    for body in (b'{"theme": "wachtlijst", "description": ', b"\xff\xfe{}"):
+        refused = walk.client.post(
+            f"/cases/{walk.case_id}/bottlenecks",
+            content=body,
+            headers={**walk.chair, **json_type, "If-Match": f'"{walk.version}"'},
+        )
+        assert refused.status_code == 400, refused.text
+        assert refused.headers["content-type"] == "application/problem+json"
+        assert refused.json()["type"] == "/problems/malformed-body"
+    assert client.post("/intake", content=b"\x80", headers=json_type).status_code == 400
+    assert _events(walk) == 3
+
+
+def test_an_unsupported_method_gets_405_naming_every_method_of_the_path(
+    walk: Walk, client: TestClient
+) -> None:
+    walk.request()
+    for method, path, allowed in [
+        ("OPTIONS", "/cases", "GET, POST"),
+        ("DELETE", "/cases", "GET, POST"),
+        ("PATCH", f"/cases/{walk.case_id}", "GET"),
+        ("POST", f"/cases/{walk.case_id}/chair", "PUT"),
+        ("GET", "/intake", "POST"),
+    ]:
+        refused = client.request(method, path, headers=walk.team)
+        assert refused.status_code == 405, (method, path)
+        assert refused.headers["Allow"] == allowed, (method, path)
+        assert refused.json()["type"] == "/problems/method-not-allowed"
+
+
+def test_the_openapi_description_declares_each_problem_with_an_example_and_its_headers(
+    client: TestClient,
+) -> None:
+    described = client.get("/openapi.json").json()
+    assert "HTTPValidationError" not in described["components"]["schemas"]
+    operations = {
+        f"{method.upper()} {path}": operation
+        for path, methods in described["paths"].items()
+        for method, operation in methods.items()
+    }
+    for name, operation in operations.items():
+        for status, answer in operation["responses"].items():
+            assert answer["headers"]["X-Request-ID"]["required"] is True, (name, status)
+            if int(status) < 400:
+                continue
+            assert list(answer["content"]) == ["application/problem+json"], (name, status)
+            examples = answer["content"]["application/problem+json"]["examples"]
+            assert examples, (name, status)
+            for example in examples.values():
+                assert example["value"]["status"] == int(status), (name, status)
+                assert example["value"]["type"].startswith("/problems/"), (name, status)
+        assert {"408", "413", "500"} <= set(operation["responses"]), name
+        for parameter in operation.get("parameters", []):
+            assert {"type": "null"} not in parameter["schema"].get("anyOf", []), (name, parameter)
+
+    change = operations["PUT /cases/{case_id}/chair"]["responses"]
+    assert set(change) == {
+        "200", "400", "401", "403", "404", "408", "409", "412", "413", "422", "428", "429",
+        "500", "503",
+    }  # fmt: skip
+    assert change["200"]["headers"]["ETag"]["required"] is True
+    assert change["412"]["headers"]["ETag"]["required"] is True
+    assert change["429"]["headers"]["Retry-After"]["required"] is True
+    assert change["503"]["headers"]["Retry-After"]["required"] is True
+    assert change["503"]["headers"]["Idempotency-Key"]["required"] is False
+    kinds = set(change["422"]["content"]["application/problem+json"]["examples"])
+    assert kinds == {"invalid-input", "idempotency-key-reused"}
+    created = operations["POST /cases"]["responses"]["201"]["headers"]
+    assert {"Location", "ETag", "Idempotency-Key"} <= {
+        n for n, h in created.items() if h["required"]
+    }
+    assert created["Idempotency-Replayed"]["required"] is False
+    intake = operations["POST /intake"]["responses"]
+    assert intake["429"]["headers"]["Retry-After"]["required"] is True
+    assert "401" not in intake and "401" in operations["GET /cases"]["responses"]
+    assert (
+        "400"
+        not in operations["POST /cases/{case_id}/meetings/{meeting}/registration"]["responses"]
+    )  # it takes no body

@@ -1,47 +1,90 @@
-"""Generated requests for every operation of /openapi.json: no 5xx, no answer that breaks it."""
+"""Generated requests for every operation of /openapi.json, as every role: each answer is one
+the description declares, with its headers and schema, and valid and invalid data are told apart.
+
+The short form of `scripts/conformance` (all phases, 200 examples per operation, against a
+real server), with its configuration and its Idempotency-Key hook: a few valid and invalid
+examples per operation and role, in-process.
+"""
 
 from __future__ import annotations
 
+import importlib.util
 import os
-import uuid
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import schemathesis
 from api_client import auth, settings_for
-from hypothesis import HealthCheck, given, settings
-from schemathesis.config import PositiveDataAcceptanceConfig
+from hypothesis import HealthCheck, given, note, settings
+from schemathesis.config import SchemathesisConfig
+from schemathesis.generation import GenerationMode
+from schemathesis.python import asgi
 
 from overleg.api.app import create_app
 
-EXAMPLES_PER_OPERATION = int(os.environ.get("OVERLEG_FUZZ_EXAMPLES", "10"))
+EXAMPLES_PER_OPERATION = int(os.environ.get("OVERLEG_FUZZ_EXAMPLES", "3"))
+PLACEHOLDER = {"Authorization": "Bearer token-of-the-role"}
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "conformance.py"
 
 
-def test_no_operation_answers_5xx_or_breaks_its_schema(database_url: str, tmp_path: Path) -> None:
+def _conformance() -> ModuleType:
+    """scripts/conformance.py: its checks' configuration, and its hook (registered on load)."""
+    spec = importlib.util.spec_from_file_location("conformance", SCRIPT)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+CONFORMANCE = _conformance()
+
+
+def test_every_operation_answers_as_described_to_every_role(
+    database_url: str, tmp_path: Path
+) -> None:
     config = settings_for(database_url, tmp_path)
-    schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(config))
-    # A valid request can still be refused by the case itself: a stale If-Match (412).
-    schema.config.checks.positive_data_acceptance = PositiveDataAcceptanceConfig(
-        expected_statuses=["2xx", "3xx", "401", "403", "404", "409", "412", "429"]
+    app = create_app(config)
+    schema = schemathesis.openapi.from_asgi(
+        "/openapi.json", app, config=SchemathesisConfig.from_str(CONFORMANCE.CONFIG)
     )
-    headers = auth(config, "team", "team-fuzz")  # may submit requests and read any case
+    tokens = {
+        role: None if role == "none" else auth(config, role, f"{role}-fuzz")["Authorization"]
+        for role in CONFORMANCE.ROLES
+    }
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) >= 15
+    assert len(operations) >= 19
+    try:
+        with asgi.get_client(app) as client:  # one running app for all the requests
+            for operation in operations:
+                for mode in _modes(operation):
+                    # Each case is generated once and sent as every role: generated with a
+                    # token to be replaced, so that no case is meant to lack one.
+                    generated = operation.as_strategy(generation_mode=mode, headers=PLACEHOLDER)
 
-    for operation in operations:
+                    @given(case=generated)
+                    @settings(
+                        max_examples=EXAMPLES_PER_OPERATION,
+                        deadline=None,
+                        database=None,
+                        suppress_health_check=list(HealthCheck),
+                    )
+                    def call(case: Any) -> None:
+                        for role, token in tokens.items():
+                            note(f"as {role}")
+                            if token is None:
+                                case.headers.pop("Authorization", None)
+                            else:
+                                case.headers["Authorization"] = token
+                            case.call_and_validate(session=client)
 
-        @given(case=operation.as_strategy())
-        @settings(
-            max_examples=EXAMPLES_PER_OPERATION,
-            deadline=None,
-            database=None,
-            suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
-        )
-        def call(case: Any) -> None:
-            # A client sends each new request with a key of its own (a reused key answers
-            # 422 by design: the same key stands for one request only).
-            if case.headers and "Idempotency-Key" in case.headers:
-                case.headers["Idempotency-Key"] = uuid.uuid4().hex
-            case.call_and_validate(headers=headers)
+                    call()
+    finally:
+        asgi.shutdown_lifespans()
 
-        call()
+
+def _modes(operation: Any) -> list[GenerationMode]:
+    """Valid data for every operation; invalid data where there is something to get wrong."""
+    if operation.body or any(True for _ in operation.iter_parameters()):
+        return [GenerationMode.POSITIVE, GenerationMode.NEGATIVE]
+    return [GenerationMode.POSITIVE]

@@ -12,7 +12,9 @@ import structlog
 from fastapi import FastAPI, Request, Response
 
 from overleg import __version__
-from overleg.api import problems
+from overleg.api import headers, openapi, problems
+from overleg.api.bodies import BodyLimits
+from overleg.api.ratelimits import RateLimits
 from overleg.api.routers import cases, figures, intake
 from overleg.api.schemas import Health, ProjectionHealth
 from overleg.bootstrap import Services, bootstrap, read_settings
@@ -21,7 +23,7 @@ from overleg.logs import get_logger
 from overleg.settings import Settings
 
 log = get_logger("overleg.api")
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+_REQUEST_ID = re.compile(headers.REQUEST_ID_PATTERN)
 
 DESCRIPTION = """
 Client consultations (cliëntoverleg) in Flemish youth care and local social services: from
@@ -32,17 +34,22 @@ the request, through consent and a neutral chair, to meetings, workplans and fol
 * **Changes** to a case need `If-Match` with the case's ETag (its version); a stale version
   gets 412 and nothing is written.
 * **Retries**: send an `Idempotency-Key` with a command; a retry returns the first response.
-* **Errors** are RFC 9457 problem details naming the broken rule or the invalid field.
+* **Errors** are RFC 9457 problem details naming the broken rule or the invalid field; each
+  operation lists every status it can answer, with an example of each kind of problem.
+* **Limits**: a request body of at most `OVERLEG_MAX_BODY_BYTES` (413), sent within
+  `OVERLEG_BODY_TIMEOUT` seconds (408); per client address, at most
+  `OVERLEG_INTAKE_RATE_LIMIT` request forms and `OVERLEG_SIGNIN_FAILURE_RATE_LIMIT` requests
+  without a valid bearer token (429 with `Retry-After`).
 * **Confidentiality**: you read only cases you have a part in; every read is recorded.
 """
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the service; the event store is opened when it starts and closed when it stops."""
+    config = settings or read_settings()
 
     @asynccontextmanager
     async def lifespan(api: FastAPI) -> AsyncIterator[None]:
-        config = settings or read_settings()
         configure_logs(config.log_level)
         services = bootstrap(config, follow=True)
         try:
@@ -59,14 +66,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Client consultations (cliëntoverleg) in youth care and local social services.",
         description=DESCRIPTION,
         lifespan=lifespan,
+        responses=problems.responses(*openapi.EVERY_OPERATION),
     )
+    api.state.rate_limits = RateLimits.from_settings(config)
     problems.install(api)
+    openapi.install(api)
+    # Added first, so it runs inside the request context: its refusals carry a request id.
+    api.add_middleware(BodyLimits, max_bytes=config.max_body_bytes, timeout=config.body_timeout)
     api.middleware("http")(_request_context)
     api.include_router(intake.router)
     api.include_router(cases.router)
     api.include_router(figures.router)
 
-    @api.get("/health", tags=["service"])
+    @api.get("/health", tags=["service"], responses=problems.responses(problems.STORE_BUSY))
     def health(request: Request) -> Health:
         """Whether the service runs and its event store answers, and how far each projection
         is behind it."""

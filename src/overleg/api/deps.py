@@ -8,7 +8,14 @@ from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from overleg.api.auth import InvalidToken
-from overleg.api.problems import ProblemError
+from overleg.api.problems import (
+    IF_MATCH_REQUIRED,
+    SIGN_IN_LIMITED,
+    STALE_VERSION,
+    UNAUTHORIZED,
+    ProblemError,
+)
+from overleg.api.ratelimits import Limits, RateLimits, client_address
 from overleg.bootstrap import Services
 from overleg.policies.access import Principal
 
@@ -18,6 +25,10 @@ def services(request: Request) -> Services:
     return found
 
 
+# What the caller and the expected version can be refused with, for the OpenAPI description.
+SIGN_IN_PROBLEMS = (UNAUTHORIZED, SIGN_IN_LIMITED)
+VERSION_PROBLEMS = (IF_MATCH_REQUIRED, STALE_VERSION)
+
 _bearer = HTTPBearer(auto_error=False, description="A bearer token (JWT) of your organisation")
 
 
@@ -25,26 +36,39 @@ def principal(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     svc: Annotated[Services, Depends(services)],
+    limits: Limits,
 ) -> Principal:
-    """The verified caller; 401 without a valid bearer token."""
+    """The verified caller; 401 without a valid bearer token, and 429 instead once the
+    caller's address sent more such requests than ``OVERLEG_SIGNIN_FAILURE_RATE_LIMIT``.
+
+    A valid token is never held up: tokens are signed, so the limit is not there against
+    guessing one but against floods of bad ones, and colleagues behind the same address
+    keep working while somebody's script sends an expired token."""
     if credentials is None:
-        raise ProblemError(
-            401,
-            "unauthorized",
+        raise _refused(
+            request,
+            limits,
             "This needs a bearer token: Authorization: Bearer <token>",
-            headers={"WWW-Authenticate": "Bearer"},
+            "Bearer",
         )
     try:
         who = svc.verifier.verify(credentials.credentials)
     except InvalidToken as invalid:
-        raise ProblemError(
-            401,
-            "unauthorized",
+        raise _refused(
+            request,
+            limits,
             f"The bearer token is not valid: {invalid}",
-            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+            'Bearer error="invalid_token"',
         ) from None
     request.state.principal = who
     return who
+
+
+def _refused(request: Request, limits: RateLimits, detail: str, challenge: str) -> ProblemError:
+    too_many = limits.sign_in_failures.hit(client_address(request))
+    if too_many is not None:
+        return too_many
+    return UNAUTHORIZED.error(detail, {"WWW-Authenticate": challenge})
 
 
 def expected_version(

@@ -4,10 +4,15 @@ Every refusal names what is wrong: the broken rule (``rule``), the invalid field
 (``errors``), or the version the case is at (``current_version``). An unexpected error
 answers 500 with a request id to quote and nothing of its message, which could carry case
 data; the log has the details, without personal data.
+
+Each kind of problem the service gives is a ``Kind`` below, with the example and the
+headers the OpenAPI description declares for it: what is answered and what is described
+come from the same place.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
 
@@ -16,15 +21,18 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
+from starlette.routing import Match
 
 from overleg.adapters.eventstore import StoreUnavailable
 from overleg.aggregates.errors import CaseRuleBroken
+from overleg.api import headers
 from overleg.application import CaseNotFound, CommandOutcomeUnknown, KeyReused, StaleCase
 from overleg.logs import get_logger
 from overleg.policies.access import AccessDenied
 
 PROBLEM_JSON = "application/problem+json"
 log = get_logger("overleg.api")
+_CASE = "/cases/6f1c2a9e-3d5b-4c8e-9a7f-0b1d2e3f4a5b"
 
 
 class Problem(BaseModel):
@@ -39,7 +47,7 @@ class Problem(BaseModel):
                     "title": "Conflict",
                     "status": 409,
                     "detail": "The chair must be neutral: jongere-17 is a party of this case",
-                    "instance": "/cases/6f1c2a9e-3d5b-4c8e-9a7f-0b1d2e3f4a5b/chair",
+                    "instance": f"{_CASE}/chair",
                     "rule": "chair-neutral",
                 }
             ]
@@ -53,23 +61,6 @@ class Problem(BaseModel):
     status: int = Field(description="The HTTP status code")
     detail: str | None = Field(default=None, description="What went wrong this time")
     instance: str | None = Field(default=None, description="The request path")
-
-
-class ProblemError(Exception):
-    """Raised by handlers and dependencies to answer with a problem."""
-
-    def __init__(
-        self,
-        status: int,
-        kind: str,
-        detail: str,
-        headers: dict[str, str] | None = None,
-        **extensions: Any,
-    ) -> None:
-        super().__init__(detail)
-        self.status, self.kind, self.detail = status, kind, detail
-        self.headers = headers or {}
-        self.extensions = extensions
 
 
 def problem_response(
@@ -97,23 +88,231 @@ def problem_response(
     )
 
 
-IF_MATCH_REQUIRED = 'A change to a case needs If-Match with the ETag of the case you read, e.g. "5"'
+@dataclass(frozen=True)
+class Kind:
+    """One kind of problem: its status and type, when it is given, the headers that come
+    with it, and the example the OpenAPI description shows."""
+
+    name: str
+    status: int
+    when: str
+    detail: str
+    instance: str
+    extensions: dict[str, Any] = field(default_factory=dict)
+    headers: tuple[str, ...] = ()
+    optional_headers: tuple[str, ...] = ()
+    type: str = ""
+
+    @property
+    def kind(self) -> str:
+        """The part of the type after ``/problems/``."""
+        return self.type or self.name
+
+    @property
+    def example(self) -> dict[str, Any]:
+        return {
+            "type": f"/problems/{self.kind}",
+            "title": HTTPStatus(self.status).phrase,
+            "status": self.status,
+            "detail": self.detail,
+            "instance": self.instance,
+            **self.extensions,
+        }
+
+    def answer(
+        self,
+        request: Request,
+        detail: str,
+        headers: dict[str, str] | None = None,
+        **extensions: Any,
+    ) -> JSONResponse:
+        """This problem, as the answer to ``request``."""
+        return problem_response(request, self.status, self.kind, detail, headers, **extensions)
+
+    def error(
+        self, detail: str, headers: dict[str, str] | None = None, **extensions: Any
+    ) -> ProblemError:
+        """This problem, to raise from a handler or a dependency."""
+        return ProblemError(self.status, self.kind, detail, headers, **extensions)
+
+
+MALFORMED_BODY = Kind(
+    "malformed-body",
+    400,
+    "the body is not JSON text (UTF-8)",
+    "The body is not JSON: Expecting ',' delimiter (line 1, column 18)",
+    "/cases",
+)
+UNAUTHORIZED = Kind(
+    "unauthorized",
+    401,
+    "no bearer token, or one that is not valid",
+    "The bearer token is not valid: Signature has expired",
+    "/cases",
+    headers=(headers.WWW_AUTHENTICATE,),
+)
+FORBIDDEN = Kind(
+    "forbidden",
+    403,
+    "the role may not do this, or the caller has no part in the case",
+    "Only a chair may register a meeting",
+    f"{_CASE}/meetings",
+)
+NOT_FOUND = Kind("not-found", 404, "no such case", f"No case {_CASE[7:]}", _CASE)
+REQUEST_TIMEOUT = Kind(
+    "request-timeout",
+    408,
+    "the body did not arrive in time (OVERLEG_BODY_TIMEOUT); the connection is closed",
+    "The request body did not arrive within 10 seconds",
+    "/intake",
+)
+RULE_BROKEN = Kind(
+    "rule",
+    409,
+    "a rule of the case is broken; `rule` names it",
+    "The chair must be neutral: jongere-17 is a party of this case",
+    f"{_CASE}/chair",
+    {"rule": "chair-neutral"},
+    type="rule/chair-neutral",
+)
+STALE_VERSION = Kind(
+    "stale-version",
+    412,
+    "If-Match names another version than the case's; `current_version` and the ETag say "
+    "which it is at, and nothing was written",
+    f"Case {_CASE[7:]} is at version 5, not 4: reload it and try again",
+    f"{_CASE}/meetings/1/registration",
+    {"current_version": 5},
+    headers=(headers.ETAG,),
+)
+CONTENT_TOO_LARGE = Kind(
+    "content-too-large",
+    413,
+    "the body is larger than the service takes (OVERLEG_MAX_BODY_BYTES); it is not read and "
+    "the connection is closed",
+    "The request body is larger than 1000000 bytes",
+    "/intake",
+)
+INVALID_INPUT = Kind(
+    "invalid-input",
+    422,
+    "a body, parameter or header is not what the operation takes; `errors` lists each",
+    "body.held_on: Input should be a valid date or datetime, invalid character in year",
+    f"{_CASE}/meetings",
+    {
+        "errors": [
+            {
+                "where": "body.held_on",
+                "problem": "Input should be a valid date or datetime, invalid character in year",
+                "type": "date_from_datetime_parsing",
+            }
+        ]
+    },
+)
+KEY_REUSED = Kind(
+    "idempotency-key-reused",
+    422,
+    "the Idempotency-Key was used for another request",
+    "The Idempotency-Key 'meeting-1' was used for a different request; use a new key",
+    f"{_CASE}/meetings",
+)
+IF_MATCH_REQUIRED = Kind(
+    "if-match-required",
+    428,
+    "a change to a case without If-Match (or with one that is not a single ETag)",
+    'A change to a case needs If-Match with the ETag of the case you read, e.g. "5"',
+    f"{_CASE}/chair",
+)
+INTAKE_LIMITED = Kind(
+    "intake-rate-limited",
+    429,
+    "this address sent more request forms than OVERLEG_INTAKE_RATE_LIMIT allows",
+    "Too many request forms from your address (at most 30 per 1 minute); try again later",
+    "/intake",
+    headers=(headers.RETRY_AFTER,),
+    type="too-many-requests",
+)
+SIGN_IN_LIMITED = Kind(
+    "sign-in-rate-limited",
+    429,
+    "this address sent more requests without a valid bearer token than "
+    "OVERLEG_SIGNIN_FAILURE_RATE_LIMIT allows",
+    "Too many requests without a valid bearer token from your address (at most 20 per 1 "
+    "minute); try again later",
+    "/cases",
+    headers=(headers.RETRY_AFTER,),
+    type="too-many-requests",
+)
+INTERNAL_ERROR = Kind(
+    "internal-error",
+    500,
+    "anything unexpected; only a `request_id` to quote (also in X-Request-ID)",
+    "Something went wrong on our side. Quote the request id when you report it.",
+    "/cases",
+    {"request_id": "b7c1d0e2a3f44e5d"},
+)
+STORE_BUSY = Kind(
+    "store-busy",
+    503,
+    "the event store is unreachable, locked or overloaded; nothing was recorded",
+    "The event store is busy or unreachable; nothing was recorded. Try again shortly.",
+    "/cases",
+    headers=(headers.RETRY_AFTER,),
+)
+OUTCOME_UNKNOWN = Kind(
+    "outcome-unknown",
+    503,
+    "the store went away while the command was committed; the same request with the "
+    "Idempotency-Key given tells whether it was recorded",
+    "The event store stopped answering while this command was being recorded; it may or may "
+    "not have been recorded. Send the same request with Idempotency-Key 7d0c1c9e-meeting-1 "
+    "to find out: if it was recorded you get its answer, otherwise it is recorded now.",
+    f"{_CASE}/meetings",
+    headers=(headers.RETRY_AFTER, headers.IDEMPOTENCY_KEY),
+)
+
+
+class ProblemError(Exception):
+    """Raised by handlers and dependencies to answer with a problem."""
+
+    def __init__(
+        self,
+        status: int,
+        kind: str,
+        detail: str,
+        headers: dict[str, str] | None = None,
+        **extensions: Any,
+    ) -> None:
+        super().__init__(detail)
+        self.status, self.kind, self.detail = status, kind, detail
+        self.headers = headers or {}
+        self.extensions = extensions
+
+
+IF_MATCH_REQUIRED_DETAIL = IF_MATCH_REQUIRED.detail
+MALFORMED_BODY_DETAIL = "The body is not JSON text in UTF-8"
 
 
 def _validation(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, RequestValidationError)
-    if any(tuple(e["loc"]) == ("header", "if-match") for e in error.errors()):
-        return problem_response(request, 428, "if-match-required", IF_MATCH_REQUIRED)
+    found = error.errors()
+    if any(tuple(e["loc"]) == ("header", "if-match") for e in found):
+        return IF_MATCH_REQUIRED.answer(request, IF_MATCH_REQUIRED_DETAIL)
+    not_json = [e for e in found if e["type"] == "json_invalid"]
+    if not_json:  # not JSON at all, rather than JSON that is not what the operation takes
+        reason = not_json[0].get("ctx", {}).get("error")
+        detail = f"The body is not JSON: {reason}" if reason else MALFORMED_BODY_DETAIL
+        return MALFORMED_BODY.answer(request, detail)
     errors = [
         {
             "where": ".".join(str(part) for part in e["loc"]),
             "problem": e["msg"],
             "type": e["type"],
         }
-        for e in error.errors()
+        for e in found
     ]
     summary = "; ".join(f"{e['where']}: {e['problem']}" for e in errors[:5])
-    return problem_response(request, 422, "invalid-input", summary, errors=errors)
+    return INVALID_INPUT.answer(request, summary, errors=errors)
 
 
 def _rule(request: Request, error: Exception) -> JSONResponse:
@@ -123,23 +322,18 @@ def _rule(request: Request, error: Exception) -> JSONResponse:
 
 def _stale(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, StaleCase)
-    return problem_response(
-        request,
-        412,
-        "stale-version",
-        str(error),
-        headers={"ETag": f'"{error.actual}"'},
-        current_version=error.actual,
+    return STALE_VERSION.answer(
+        request, str(error), {"ETag": f'"{error.actual}"'}, current_version=error.actual
     )
 
 
 def _not_found(request: Request, error: Exception) -> JSONResponse:
-    return problem_response(request, 404, "not-found", str(error))
+    return NOT_FOUND.answer(request, str(error))
 
 
 def _denied(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, AccessDenied)
-    return problem_response(request, 403, "forbidden", error.message)
+    return FORBIDDEN.answer(request, error.message)
 
 
 def _problem(request: Request, error: Exception) -> JSONResponse:
@@ -149,54 +343,57 @@ def _problem(request: Request, error: Exception) -> JSONResponse:
     )
 
 
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route of the request's path answers, not only the first route's:
+    those the router matches fully."""
+    routes = request.app.router.routes
+    return [
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes
+        )
+    ]
+
+
 def _http(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, HTTPException)
+    given = dict(error.headers or {})
+    if error.status_code == 400:  # the framework could not read the body as JSON text
+        return MALFORMED_BODY.answer(request, MALFORMED_BODY_DETAIL, given)
+    if error.status_code == 405:
+        given["Allow"] = ", ".join(allowed_methods(request))
     kind = HTTPStatus(error.status_code).phrase.lower().replace(" ", "-")
-    return problem_response(
-        request, error.status_code, kind, str(error.detail), dict(error.headers or {})
-    )
+    return problem_response(request, error.status_code, kind, str(error.detail), given)
 
 
 def _busy(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, StoreUnavailable)
     cause = type(error.__cause__).__name__ if error.__cause__ else None
     log.warning("store_unavailable", error_type=cause, path=request.url.path)
-    return problem_response(
-        request,
-        503,
-        "store-busy",
-        "The event store is busy or unreachable; nothing was recorded. Try again shortly.",
-        headers={"Retry-After": "1"},
-    )
+    return STORE_BUSY.answer(request, STORE_BUSY.detail, {"Retry-After": "1"})
 
 
 def _key_reused(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, KeyReused)
-    return problem_response(request, 422, "idempotency-key-reused", str(error))
+    return KEY_REUSED.answer(request, str(error))
 
 
 def _outcome_unknown(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, CommandOutcomeUnknown)
     log.warning("outcome_unknown", path=request.url.path)
-    return problem_response(
-        request,
-        503,
-        "outcome-unknown",
-        str(error),
-        headers={"Retry-After": "1", "Idempotency-Key": error.key},
+    return OUTCOME_UNKNOWN.answer(
+        request, str(error), {"Retry-After": "1", "Idempotency-Key": error.key}
     )
 
 
 def unexpected(request: Request, error: Exception) -> JSONResponse:
     request_id = getattr(request.state, "request_id", None)
     log.error("unexpected_error", error_type=type(error).__name__, path=request.url.path)
-    return problem_response(
-        request,
-        500,
-        "internal-error",
-        "Something went wrong on our side. Quote the request id when you report it.",
-        request_id=request_id,
-    )
+    return INTERNAL_ERROR.answer(request, INTERNAL_ERROR.detail, request_id=request_id)
 
 
 def install(api: FastAPI) -> None:
@@ -214,13 +411,27 @@ def install(api: FastAPI) -> None:
     api.add_exception_handler(Exception, unexpected)
 
 
-def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI entries for the problems an endpoint can answer with."""
-    return {
-        status: {
-            "model": Problem,
-            "description": HTTPStatus(status).phrase,
-            "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+def responses(*kinds: Kind) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for the problems an operation can answer with: per status, an example
+    of each kind and the headers that come with them."""
+    by_status: dict[int, list[Kind]] = {}
+    for kind in kinds:
+        by_status.setdefault(kind.status, []).append(kind)
+    entries: dict[int | str, dict[str, Any]] = {}
+    for status, group in sorted(by_status.items()):
+        always = set.intersection(*(set(k.headers) for k in group))
+        sometimes = {h for k in group for h in (*k.headers, *k.optional_headers)} - always
+        whens = "; or ".join(k.when for k in group)
+        entry: dict[str, Any] = {
+            "description": f"{HTTPStatus(status).phrase}: {whens}",
+            "content": {
+                PROBLEM_JSON: {
+                    "schema": {"$ref": "#/components/schemas/Problem"},
+                    "examples": {k.name: {"summary": k.when, "value": k.example} for k in group},
+                }
+            },
         }
-        for status in statuses
-    }
+        if always or sometimes:
+            entry["headers"] = headers.declare(tuple(sorted(always)), tuple(sorted(sometimes)))
+        entries[status] = entry
+    return entries

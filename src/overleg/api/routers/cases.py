@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Path, Query, Request, Response
@@ -20,9 +20,20 @@ from overleg.aggregates.values import (
     Region,
 )
 from overleg.aggregates.vocabulary import REF_MAX_LENGTH, REF_PATTERN
-from overleg.api.deps import Caller, Svc, Version
+from overleg.api import headers
+from overleg.api.deps import SIGN_IN_PROBLEMS, VERSION_PROBLEMS, Caller, Svc, Version
 from overleg.api.idempotency import StaffKey
-from overleg.api.problems import responses
+from overleg.api.problems import (
+    FORBIDDEN,
+    INVALID_INPUT,
+    KEY_REUSED,
+    MALFORMED_BODY,
+    NOT_FOUND,
+    OUTCOME_UNKNOWN,
+    RULE_BROKEN,
+    STORE_BUSY,
+    responses,
+)
 from overleg.api.schemas import (
     AgreementOut,
     BottleneckIn,
@@ -64,7 +75,27 @@ from overleg.projections.case_view import CaseFilter, CaseView, Status, list_cas
 
 router = APIRouter(prefix="/cases", tags=["cases"])
 
-COMMAND_PROBLEMS = responses(401, 403, 404, 409, 412, 422, 428, 503)
+READ = (*SIGN_IN_PROBLEMS, FORBIDDEN, INVALID_INPUT, STORE_BUSY)
+REQUEST = (*READ, MALFORMED_BODY, RULE_BROKEN, KEY_REUSED, OUTCOME_UNKNOWN)
+CHANGE = (*REQUEST, *VERSION_PROBLEMS, NOT_FOUND)  # a command on an existing case
+CHANGE_WITHOUT_BODY = tuple(kind for kind in CHANGE if kind is not MALFORMED_BODY)
+RECORDED = (headers.ETAG, headers.IDEMPOTENCY_KEY)
+REPLAYED = (headers.IDEMPOTENCY_REPLAYED,)
+
+
+def _changed(
+    status: int = 200, *, located: bool = False, body: bool = True
+) -> dict[int | str, Any]:
+    """The answers of a command on a case: what it recorded, or each problem it can meet."""
+    required = (*RECORDED, headers.LOCATION) if located else RECORDED
+    return {
+        **headers.success(
+            status, "Recorded; the ETag is the case's new version", required, REPLAYED
+        ),
+        **responses(*(CHANGE if body else CHANGE_WITHOUT_BODY)),
+    }
+
+
 Meeting = Annotated[int, Path(ge=1, le=10_000, description="The meeting's number in the case")]
 
 
@@ -101,7 +132,15 @@ def _party(body: PartyIn) -> Party:
     "",
     status_code=201,
     summary="Submit a request (aanvraag)",
-    responses=responses(401, 403, 409, 422, 503),
+    responses={
+        **headers.success(
+            201,
+            "Recorded: a case is opened; Location is the case, its ETag the version",
+            (*RECORDED, headers.LOCATION),
+            REPLAYED,
+        ),
+        **responses(*REQUEST),
+    },
 )
 def submit_request(
     body: RequestIn, who: Caller, svc: Svc, key: StaffKey, response: Response
@@ -120,7 +159,7 @@ def submit_request(
     return answer
 
 
-@router.post("/{case_id}/decline", summary="Decline the request", responses=COMMAND_PROBLEMS)
+@router.post("/{case_id}/decline", summary="Decline the request", responses=_changed())
 def decline(
     case_id: UUID,
     body: ReasonIn,
@@ -134,7 +173,7 @@ def decline(
     return _run(svc, Decline(case_id, body.reason), who, version, key, response)
 
 
-@router.post("/{case_id}/consents", summary="Record a consent", responses=COMMAND_PROBLEMS)
+@router.post("/{case_id}/consents", summary="Record a consent", responses=_changed())
 def give_consent(
     case_id: UUID,
     body: ConsentIn,
@@ -148,9 +187,7 @@ def give_consent(
     return _run(svc, GiveConsent(case_id, _party(body.party)), who, version, key, response)
 
 
-@router.post(
-    "/{case_id}/consents/withdraw", summary="Withdraw a consent", responses=COMMAND_PROBLEMS
-)
+@router.post("/{case_id}/consents/withdraw", summary="Withdraw a consent", responses=_changed())
 def withdraw_consent(
     case_id: UUID,
     body: WithdrawIn,
@@ -165,7 +202,7 @@ def withdraw_consent(
     return _run(svc, command, who, version, key, response)
 
 
-@router.put("/{case_id}/chair", summary="Appoint the chair", responses=COMMAND_PROBLEMS)
+@router.put("/{case_id}/chair", summary="Appoint the chair", responses=_changed())
 def appoint_chair(
     case_id: UUID,
     body: ChairIn,
@@ -183,7 +220,7 @@ def appoint_chair(
     "/{case_id}/meetings",
     status_code=201,
     summary="Register a held meeting",
-    responses=COMMAND_PROBLEMS,
+    responses=_changed(201, located=True),
 )
 def hold_meeting(
     case_id: UUID,
@@ -212,7 +249,7 @@ def hold_meeting(
 @router.put(
     "/{case_id}/meetings/{meeting}/workplan",
     summary="Record a meeting's workplan",
-    responses=COMMAND_PROBLEMS,
+    responses=_changed(),
 )
 def agree_workplan(
     case_id: UUID,
@@ -238,7 +275,7 @@ def agree_workplan(
 @router.post(
     "/{case_id}/meetings/{meeting}/registration",
     summary="Complete a meeting's registration",
-    responses=COMMAND_PROBLEMS,
+    responses=_changed(body=False),
 )
 def complete_registration(
     case_id: UUID,
@@ -253,9 +290,7 @@ def complete_registration(
     return _run(svc, CompleteRegistration(case_id, meeting), who, version, key, response)
 
 
-@router.post(
-    "/{case_id}/follow-up", summary="Schedule a follow-up meeting", responses=COMMAND_PROBLEMS
-)
+@router.post("/{case_id}/follow-up", summary="Schedule a follow-up meeting", responses=_changed())
 def schedule_follow_up(
     case_id: UUID,
     body: FollowUpIn,
@@ -273,7 +308,7 @@ def schedule_follow_up(
     "/{case_id}/bottlenecks",
     status_code=201,
     summary="Report a bottleneck",
-    responses=COMMAND_PROBLEMS,
+    responses=_changed(201),
 )
 def report_bottleneck(
     case_id: UUID,
@@ -289,7 +324,7 @@ def report_bottleneck(
     return _run(svc, command, who, version, key, response)
 
 
-@router.post("/{case_id}/close", summary="Close the case", responses=COMMAND_PROBLEMS)
+@router.post("/{case_id}/close", summary="Close the case", responses=_changed())
 def close_case(
     case_id: UUID,
     body: ReasonIn,
@@ -345,7 +380,10 @@ def _readable(svc: Svc, who: Principal, case_id: UUID) -> list[CaseEvent]:
 @router.get(
     "/{case_id}",
     summary="Where a case stands now",
-    responses=responses(401, 403, 404, 422, 503),
+    responses={
+        **headers.success(200, "The case; its ETag is its version", (headers.ETAG,)),
+        **responses(*READ, NOT_FOUND),
+    },
 )
 def get_case(case_id: UUID, request: Request, who: Caller, svc: Svc, response: Response) -> CaseOut:
     """The case view; its ETag is the case version to send as If-Match with a change."""
@@ -359,7 +397,7 @@ def get_case(case_id: UUID, request: Request, who: Caller, svc: Svc, response: R
 @router.get(
     "/{case_id}/history",
     summary="A case's history (audit trail)",
-    responses=responses(401, 403, 404, 422, 503),
+    responses=responses(*READ, NOT_FOUND),
 )
 def history(case_id: UUID, request: Request, who: Caller, svc: Svc) -> list[HistoryEntry]:
     """Every event of the case in order: when, by whom, and what happened."""
@@ -380,7 +418,7 @@ def history(case_id: UUID, request: Request, who: Caller, svc: Svc) -> list[Hist
 @router.get(
     "/{case_id}/reads",
     summary="Who read a case (auditors)",
-    responses=responses(401, 403, 404, 422, 503),
+    responses=responses(*READ, NOT_FOUND),
 )
 def reads(case_id: UUID, who: Caller, svc: Svc) -> list[CaseReadOut]:
     """Every recorded read of the case's data: who, what, when, in which request."""
@@ -392,7 +430,7 @@ def reads(case_id: UUID, who: Caller, svc: Svc) -> list[CaseReadOut]:
     ]
 
 
-@router.get("", summary="List cases", responses=responses(401, 403, 422, 503))
+@router.get("", summary="List cases", responses=responses(*READ))
 async def list_(
     request: Request,
     who: Caller,

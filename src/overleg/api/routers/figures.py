@@ -8,21 +8,22 @@ from fastapi import APIRouter, Path
 from starlette.concurrency import run_in_threadpool
 
 from overleg.aggregates.values import Programme
-from overleg.api.deps import Caller, Svc
-from overleg.api.problems import responses
+from overleg.api.deps import SIGN_IN_PROBLEMS, Caller, Svc
+from overleg.api.problems import FORBIDDEN, INVALID_INPUT, STORE_BUSY, responses
 from overleg.policies import access
 from overleg.projections.bottlenecks import BottleneckReport, bottleneck_report
 from overleg.projections.statistics import Statistics, annual_statistics
 
 router = APIRouter(tags=["figures"])
 
+FIGURES_PROBLEMS = responses(*SIGN_IN_PROBLEMS, FORBIDDEN, INVALID_INPUT, STORE_BUSY)
 Year = Annotated[int, Path(ge=1900, le=2999, description="Calendar year")]
 
 
 @router.get(
     "/statistics/{year}",
     summary="Annual statistics",
-    responses=responses(401, 403, 422, 503),
+    responses=FIGURES_PROBLEMS,
 )
 async def statistics(
     year: Year, who: Caller, svc: Svc, programme: Programme | None = None
@@ -36,7 +37,7 @@ async def statistics(
 @router.get(
     "/bottlenecks/{year}",
     summary="Reported bottlenecks",
-    responses=responses(401, 403, 422, 503),
+    responses=FIGURES_PROBLEMS,
 )
 async def bottlenecks(
     year: Year, who: Caller, svc: Svc, programme: Programme | None = None

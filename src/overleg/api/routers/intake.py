@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Depends, Response
 
 from overleg.aggregates.values import Channel, Client, Party, Role
+from overleg.api import headers
 from overleg.api.deps import Svc
 from overleg.api.idempotency import PublicKey
-from overleg.api.problems import responses
+from overleg.api.problems import (
+    INTAKE_LIMITED,
+    INVALID_INPUT,
+    MALFORMED_BODY,
+    OUTCOME_UNKNOWN,
+    RULE_BROKEN,
+    STORE_BUSY,
+    responses,
+)
+from overleg.api.ratelimits import intake_allowance
 from overleg.api.schemas import IntakeIn, Receipt
 from overleg.commands import SubmitRequest
 from overleg.policies.access import PublicForm
@@ -19,7 +29,18 @@ router = APIRouter(prefix="/intake", tags=["intake"])
     "",
     status_code=202,
     summary="Submit the online request form",
-    responses=responses(409, 422, 503),
+    responses={
+        **headers.success(
+            202,
+            "Received: quote the receipt when you contact the continuity team",
+            (headers.IDEMPOTENCY_KEY,),
+            (headers.IDEMPOTENCY_REPLAYED,),
+        ),
+        **responses(
+            MALFORMED_BODY, RULE_BROKEN, INVALID_INPUT, INTAKE_LIMITED, STORE_BUSY, OUTCOME_UNKNOWN
+        ),
+    },
+    dependencies=[Depends(intake_allowance)],
 )
 def submit(body: IntakeIn, svc: Svc, key: PublicKey, response: Response) -> Receipt:
     """A young person, parent, trusted person or support figure asks for a consultation.

@@ -1,0 +1,105 @@
+"""Rate limits per client address: the public request form, and requests without a valid token.
+
+Counted with the ``limits`` library in a moving window: at most N in any span of the limit's
+length, so there is no burst of twice the limit at the turn of a fixed window. The counts
+live in the memory of the process (``memory://``): with several processes, each keeps its
+own. The library can keep them in a shared store instead (``redis://``, ``memcached://``,
+…; see docs/api.md), which ``RateLimits.from_settings(..., storage=URI)`` takes.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from limits import RateLimitItem, parse
+from limits.storage import storage_from_string
+from limits.strategies import MovingWindowRateLimiter, RateLimiter
+
+from overleg.api.problems import INTAKE_LIMITED, SIGN_IN_LIMITED, Kind, ProblemError
+from overleg.settings import Settings
+
+IN_MEMORY = "memory://"
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """One limit (e.g. 30/minute) on one kind of request, counted per client address."""
+
+    name: str
+    item: RateLimitItem
+    limiter: RateLimiter
+    refusal: Kind
+    what: str
+
+    def hit(self, address: str) -> ProblemError | None:
+        """Count one request of ``address``; the 429 to answer when it is one too many."""
+        if self.limiter.hit(self.item, self.name, address):
+            return None
+        reset_at, _ = self.limiter.get_window_stats(self.item, self.name, address)
+        wait = max(1, math.ceil(reset_at - time.time()))
+        detail = (
+            f"Too many {self.what} from your address (at most {self.item}); try again in {wait} s"
+        )
+        return self.refusal.error(detail, {"Retry-After": str(wait)})
+
+
+@dataclass(frozen=True)
+class RateLimits:
+    """The limits of one running service."""
+
+    intake: RateLimit
+    sign_in_failures: RateLimit
+
+    @classmethod
+    def from_settings(cls, settings: Settings, storage: str = IN_MEMORY) -> RateLimits:
+        """The limits the settings name; a limit that cannot be read stops the start."""
+        limiter = MovingWindowRateLimiter(storage_from_string(storage))
+        return cls(
+            intake=RateLimit(
+                "intake",
+                _parse("OVERLEG_INTAKE_RATE_LIMIT", settings.intake_rate_limit),
+                limiter,
+                INTAKE_LIMITED,
+                "request forms",
+            ),
+            sign_in_failures=RateLimit(
+                "sign-in-failure",
+                _parse("OVERLEG_SIGNIN_FAILURE_RATE_LIMIT", settings.signin_failure_rate_limit),
+                limiter,
+                SIGN_IN_LIMITED,
+                "requests without a valid bearer token",
+            ),
+        )
+
+
+def _parse(variable: str, value: str) -> RateLimitItem:
+    try:
+        return parse(value)
+    except ValueError:
+        raise ValueError(
+            f"{variable}={value!r} is not a rate limit such as 30/minute or 500/day"
+        ) from None
+
+
+def client_address(request: Request) -> str:
+    """The address limits are counted for (behind a trusted proxy: the forwarded one)."""
+    return request.client.host if request.client else "unknown"
+
+
+def rate_limits(request: Request) -> RateLimits:
+    found: RateLimits = request.app.state.rate_limits
+    return found
+
+
+Limits = Annotated[RateLimits, Depends(rate_limits)]
+
+
+def intake_allowance(request: Request, limits: Limits) -> None:
+    """Count a request form of the caller's address; 429 past the limit."""
+    refused = limits.intake.hit(client_address(request))
+    if refused is not None:
+        raise refused
