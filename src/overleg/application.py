@@ -23,7 +23,7 @@ from overleg.adapters.eventstore import (
 )
 from overleg.adapters.recorders import KEY_LIFETIME, CommandEntry, OutcomeUnknown
 from overleg.aggregates.case import Case, CaseEvent, is_case_event
-from overleg.aggregates.errors import RequestMustComeFirst
+from overleg.aggregates.errors import CaseRuleBroken, RequestMustComeFirst
 from overleg.commands import (
     AgreeWorkplan,
     AppointChair,
@@ -38,9 +38,11 @@ from overleg.commands import (
     SubmitRequest,
     WithdrawConsent,
 )
+from overleg.logs import get_logger
 from overleg.policies import access
 from overleg.policies.access import Caller
 
+log = get_logger("overleg.application")
 Clock = Callable[[], datetime]
 # What a second attempt at a write whose commit may have landed can still run into.
 UNCERTAIN: tuple[type[Exception], ...] = (OutcomeUnknown, StoreUnavailable, *UNAVAILABLE)
@@ -263,29 +265,43 @@ class Overleg(Application[UUID]):
                 earlier = self._earlier(key, at)
                 if earlier is not None:
                     return earlier
-            if isinstance(command, SubmitRequest):
-                access.may_request(caller, command)
-                if command.case_id is None:
-                    command = replace(command, case_id=uuid.uuid4())
-                case = execute(None, command, at, caller.ref)
-                seen = 0
-            else:
-                if not isinstance(caller, access.Principal):
-                    raise access.AccessDenied("The public form can only submit a request")
-                found, _ = self.replay(command.case_id)
-                if found is None:
-                    raise CaseNotFound(command.case_id)
-                case = found
-                access.may_command(caller, command, case)
-                if expected_version is not None and case.version != expected_version:
-                    raise StaleCase(command.case_id, expected_version, case.version)
-                seen = case.version
-                execute(case, command, at, caller.ref)
+            try:
+                case, seen = self._run(command, caller, expected_version, at)
+            except (StaleCase, CaseRuleBroken):
+                # A retry can overtake its own first attempt: that one may have committed
+                # after the look above, and this attempt then finds the case already past
+                # the version it names, or the fact already recorded. The key tells.
+                earlier = self._earlier(key, at) if key.given else None
+                if earlier is not None:
+                    return earlier
+                raise
             events = tuple(e for e in case.collect_events() if is_case_event(e))
             entry = CommandEntry(
                 key.owner, key.key, key.fingerprint, case.id, seen + 1, case.version, at
             )
             return self._store(events, entry)
+
+    def _run(
+        self, command: Command, caller: Caller, expected_version: int | None, at: datetime
+    ) -> tuple[Case, int]:
+        """Load the case, authorise, check the version and run the command; the case with
+        its new events, and the version it was at."""
+        if isinstance(command, SubmitRequest):
+            access.may_request(caller, command)
+            if command.case_id is None:
+                command = replace(command, case_id=uuid.uuid4())
+            return execute(None, command, at, caller.ref), 0
+        if not isinstance(caller, access.Principal):
+            raise access.AccessDenied("The public form can only submit a request")
+        found, _ = self.replay(command.case_id)
+        if found is None:
+            raise CaseNotFound(command.case_id)
+        access.may_command(caller, command, found)
+        if expected_version is not None and found.version != expected_version:
+            raise StaleCase(command.case_id, expected_version, found.version)
+        seen = found.version
+        execute(found, command, at, caller.ref)
+        return found, seen
 
     def _earlier(self, key: CommandKey, now: datetime) -> Outcome | None:
         """What a command sent before under this key recorded, if it was."""
@@ -317,18 +333,27 @@ class Overleg(Application[UUID]):
 
     def _confirm(self, events: tuple[CaseEvent, ...], entry: CommandEntry) -> Outcome:
         # The commit may have landed. Writing the same again either stores it now, or fails
-        # on the entry's key because it had landed: then the entry says so.
+        # on the entry's key because it had landed: then the entry says so. Until the store
+        # has said one or the other, the outcome stays unknown (never "nothing recorded").
         deadline = time.monotonic() + self.timeout
         while True:
             try:
-                self._save(events, entry)
-            except IntegrityError:
-                return self._settle(entry)
+                try:
+                    self._save(events, entry)
+                except IntegrityError:
+                    settled = self._settle(entry)
+                    log.warning("commit_cut", case_id=str(entry.case_id), outcome="had_landed")
+                    return settled
             except UNCERTAIN:
                 if time.monotonic() >= deadline:
+                    log.warning("commit_cut", case_id=str(entry.case_id), outcome="unknown")
                     raise CommandOutcomeUnknown(entry.key) from None
                 time.sleep(0.2)
+            except (StaleCase, KeyReused):
+                log.warning("commit_cut", case_id=str(entry.case_id), outcome="had_not_landed")
+                raise
             else:
+                log.warning("commit_cut", case_id=str(entry.case_id), outcome="stored_again")
                 return Outcome(entry.case_id, entry.last_version, events)
 
     def _settle(self, entry: CommandEntry) -> Outcome:

@@ -9,8 +9,10 @@ command was stored.
 Reads and writes retry a store that cannot be reached for at most ``timeout`` seconds, then
 give up with the driver's error (which the rest of overleg sees as ``StoreUnavailable``). A
 write whose commit may or may not have landed raises ``OutcomeUnknown`` instead of being
-tried again blindly. Creating tables takes a PostgreSQL advisory lock, so several processes
-that start at once on an empty database do not trip over each other.
+tried again blindly. The connection pool opens connections again within a fraction of a
+second of the server's return. Creating tables takes a PostgreSQL advisory lock, so several
+processes that start at once on an empty database do not trip over each other, and is
+skipped when they exist, so a process that starts beside busy writers takes no table lock.
 """
 
 from __future__ import annotations
@@ -30,9 +32,15 @@ from eventsourcing.persistence import (
     OperationalError,
     StoredEvent,
 )
-from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+from eventsourcing.postgres import (
+    ConnectionPool,
+    PostgresApplicationRecorder,
+    PostgresDatastore,
+)
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteDatastore
+from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
+from psycopg_pool.base import AttemptWithBackoff
 
 T = TypeVar("T")
 
@@ -49,6 +57,12 @@ UNREACHABLE: tuple[type[Exception], ...] = (
     psycopg.OperationalError,
     psycopg.InterfaceError,
 )
+
+
+# How soon the connection pool tries again to open a connection the server refused: from
+# 0.1 s, doubling, but never more than this. The pool's own pause doubles up to minutes, so a
+# database back after a few seconds would otherwise wait about as long again for its clients.
+RECONNECT_PAUSE = 0.5
 
 
 class OutcomeUnknown(Exception):
@@ -89,6 +103,14 @@ def _entry(row: Sequence[Any]) -> CommandEntry:
 
 
 _COLUMNS = "owner, key, fingerprint, case_id, first_version, last_version, recorded_at"
+
+# How many of the named relations and the named type exist in the schema.
+_EXISTING = (
+    "SELECT (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+    "  WHERE n.nspname = %(schema)s AND c.relname = ANY(%(relations)s))"
+    " + (SELECT count(*) FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace"
+    "  WHERE n.nspname = %(schema)s AND t.typname = %(type)s) AS found"
+)
 
 
 def within(timeout: float, attempt: Callable[[], T], retry_on: tuple[type[Exception], ...]) -> T:
@@ -193,6 +215,53 @@ class SQLiteEventRecorder(SQLiteApplicationRecorder, _Purging):
             c.execute("DELETE FROM command_log WHERE owner = ? AND key = ?", (owner, key))
 
 
+class _Reconnect(AttemptWithBackoff):
+    """The pool's attempts to reconnect: soon and often, while the server is away."""
+
+    INITIAL_DELAY = 0.1
+
+    def update_delay(self, now: float) -> None:
+        super().update_delay(now)
+        self.delay = min(self.delay, RECONNECT_PAUSE)
+
+
+class PromptPool(ConnectionPool[psycopg.Connection[DictRow]]):
+    """The library's connection pool, quick to recover when the server comes back.
+
+    It opens a lost connection again within ``RECONNECT_PAUSE`` of the server's return, and
+    when it finds one connection dropped it checks all its idle ones at once (a restarted
+    server dropped every one of them) instead of finding them one by one, with a growing
+    pause after each."""
+
+    def _add_connection(self, attempt: AttemptWithBackoff | None, growing: bool = False) -> None:
+        super()._add_connection(attempt or _Reconnect(timeout=self.reconnect_timeout), growing)
+
+    def _check_connection(self, conn: psycopg.Connection[DictRow]) -> None:
+        try:
+            super()._check_connection(conn)
+        except Exception:
+            self.check()
+            raise
+
+
+def _prompt_pool(datastore: PostgresDatastore) -> None:
+    """Give the datastore a ``PromptPool`` in place of its own (not yet opened) pool."""
+    pool = datastore.pool
+    datastore.pool = PromptPool(
+        get_password_func=pool.get_password_func,
+        connection_class=pool.connection_class,
+        kwargs=pool.kwargs,
+        min_size=pool.min_size,
+        max_size=pool.max_size,
+        open=False,
+        configure=datastore.after_connect_func(),
+        timeout=pool.timeout,
+        max_waiting=pool.max_waiting,
+        max_lifetime=pool.max_lifetime,
+        check=PromptPool.check_connection if datastore.pre_ping else None,
+    )
+
+
 class PostgresEventRecorder(PostgresApplicationRecorder, _Purging):
     """The library's PostgreSQL recorder with the command log, bounded waits, safe set-up."""
 
@@ -202,6 +271,8 @@ class PostgresEventRecorder(PostgresApplicationRecorder, _Purging):
     def __init__(
         self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events"
     ) -> None:
+        if not isinstance(datastore.pool, PromptPool):
+            _prompt_pool(datastore)
         super().__init__(datastore, events_table_name=events_table_name)
         schema = Identifier(self.datastore.schema)
         self.command_log = SQL("{schema}.command_log").format(schema=schema)
@@ -220,7 +291,33 @@ class PostgresEventRecorder(PostgresApplicationRecorder, _Purging):
 
     def create_table(self) -> None:
         with schema_lock(self.datastore):
+            if self._tables_exist():
+                # Nothing to create. The library's statements would still lock the tables
+                # (CREATE INDEX IF NOT EXISTS takes a share lock before it looks), against the
+                # writers of the processes already running: a process (re)started under load
+                # could then deadlock with them and fail to start.
+                self.datastore.register_type_adapters()
+                return
             super().create_table()
+
+    def _tables_exist(self) -> bool:
+        """Whether every table, index and type the set-up creates is there (a table or index
+        added to ``sql_create_statements`` belongs in this list too)."""
+        relations = [
+            self.events_table_name,
+            self.notification_id_index_name,
+            "command_log",
+            "command_log_recorded_at",
+        ]
+        params = {
+            "schema": self.datastore.schema,
+            "relations": relations,
+            "type": self.stored_event_type_name,
+        }
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(_EXISTING, params)
+            row = curs.fetchone()
+        return row is not None and int(row["found"]) == len(relations) + 1
 
     def _insert_events(
         self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
@@ -255,9 +352,11 @@ class PostgresEventRecorder(PostgresApplicationRecorder, _Purging):
             try:
                 with self.datastore.get_connection() as conn, conn.transaction():
                     with conn.cursor() as curs:
-                        self._insert_events(curs, stored_events, **kwargs)
+                        # The events' table lock first, the command row after: the order in
+                        # which the tables' set-up locks them too.
                         self._insert_stored_events(curs, stored_events, **kwargs)
                         ids = self._fetch_ids_after_insert_events(curs, stored_events)
+                        self._insert_events(curs, stored_events, **kwargs)
                     committing = True  # what fails from here on is the commit itself
                 return ids
             except UNREACHABLE as error:
