@@ -57,6 +57,7 @@ from overleg.reports import (
 )
 from overleg.settings import Settings
 from overleg.streams import StreamRefused, import_stream, write_stream
+from overleg.streams.importer import read_lines
 
 app = typer.Typer(
     name="overleg",
@@ -151,7 +152,7 @@ def import_(
         size = path.stat().st_size
     try:
         with _opened() as services, _progress(quiet) as bar:
-            report = import_stream(services.app, source, progress=bar, size=size)
+            report = import_stream(services.app, read_lines(source), progress=bar, size=size)
     except StreamRefused as refused:
         typer.echo(str(refused), err=True)
         raise typer.Exit(1) from None

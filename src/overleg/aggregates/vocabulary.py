@@ -11,7 +11,13 @@ import re
 from datetime import UTC, date, datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, AwareDatetime, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    Strict,
+    StringConstraints,
+)
 
 # A reference (a pseudonym or directory id): Latin letters, digits and . _ : @ / + -, never
 # free text such as a name with spaces or brackets.
@@ -51,6 +57,39 @@ def _no_nul(value: str) -> str:
     # No person types U+0000, and PostgreSQL text cannot hold it.
     if "\x00" in value:
         raise ValueError("text cannot contain the NUL character (U+0000)")
+    return value
+
+
+# Days and instants are ISO 8601 text. A parser also reads a string of digits as seconds
+# since 1970, and a fraction finer than a microsecond it cuts off: either would be stored
+# as another value than was given, and would not come back the same from an export.
+ISO_DAY = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+ISO_INSTANT = re.compile(
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:[.,]([0-9]+))?)?"
+    r"(?:[Zz]|[+-][0-9]{2}:?[0-9]{2})$"
+)
+
+
+def _iso_day(value: object) -> object:
+    if isinstance(value, date):
+        return value
+    if not isinstance(value, str) or not ISO_DAY.match(value):
+        raise ValueError("a date is written YYYY-MM-DD")
+    return value
+
+
+def _iso_instant(value: object) -> object:
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str):
+        raise ValueError("an instant is written in ISO 8601 with its UTC offset")
+    written = ISO_INSTANT.match(value)
+    if written is None:
+        raise ValueError(
+            "an instant is written in ISO 8601 with its UTC offset, e.g. 2015-03-02T10:00:00+01:00"
+        )
+    if written.group(1) and written.group(1)[6:].strip("0"):
+        raise ValueError("an instant is kept to the microsecond: at most 6 digits of a second")
     return value
 
 
@@ -101,7 +140,14 @@ ShortText = Annotated[
 DAY_PATTERN = r"^(19[0-9]{2}|2[0-9]{3})-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"
 Day = Annotated[
     date,
+    BeforeValidator(_iso_day),
+    Strict(False),  # the text is checked above; what remains is reading it
     AfterValidator(_day_in_range),
     Field(json_schema_extra={"pattern": DAY_PATTERN}),
 ]
-Instant = Annotated[AwareDatetime, AfterValidator(_instant_in_range)]
+Instant = Annotated[
+    datetime,
+    BeforeValidator(_iso_instant),
+    Strict(False),  # the text is checked above; what remains is reading it
+    AfterValidator(_instant_in_range),
+]

@@ -12,7 +12,7 @@ import re
 from typing import Annotated, Literal, get_args
 from uuid import UUID
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError
 
 from overleg.aggregates.values import Channel, Programme, Region, Role
 from overleg.aggregates.vocabulary import Day, Instant, Ref, ShortText, Text
@@ -108,9 +108,10 @@ _CANONICAL_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-
 def _canonical_case(value: object) -> object:
     # The export writes ids in this one form; any other spelling would not round-trip.
     if isinstance(value, str) and not _CANONICAL_UUID.match(value):
+        shown = value if len(value) <= 60 else f"{value[:60]}…"
         raise ValueError(
             "a case id is a UUID written in lower case with hyphens, "
-            f"e.g. 6f1c2a9e-3d5b-4c8e-9a7f-0b1d2e3f4a5b, not {value!r}"
+            f"e.g. 6f1c2a9e-3d5b-4c8e-9a7f-0b1d2e3f4a5b, not {shown!r}"
         )
     return value
 
@@ -200,3 +201,18 @@ LINE_TYPES: tuple[str, ...] = tuple(
 def parse_line(raw: bytes | str) -> StreamLine:
     """Parse one stream line; raises pydantic's ``ValidationError``."""
     return LINE.validate_json(raw)
+
+
+class _CaseOnly(BaseModel):
+    model_config = ConfigDict(extra="ignore", strict=True)
+
+    case: str
+
+
+def case_of(raw: bytes | str) -> str | None:
+    """The case a line names, when it is a JSON object with a text ``case``, whatever else
+    is wrong with it (read by the same parser, within the same limits, as ``parse_line``)."""
+    try:
+        return _CaseOnly.model_validate_json(raw).case
+    except ValidationError:
+        return None

@@ -3,16 +3,19 @@
 An import validates the whole stream (against the case rules and what the store holds)
 before it writes anything, then writes every new event in one transaction. Memory grows
 with the number of cases in the stream, not with the number of lines: validated events wait
-in a temporary spool file.
+in a temporary spool file, and of a case's stored events only a 16-byte digest is kept to
+compare the stream's lines with.
 """
 
 from __future__ import annotations
 
-import json
+import hashlib
 import pickle
 import tempfile
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from datetime import UTC
+from typing import BinaryIO
 from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError, StoredEvent
@@ -23,7 +26,7 @@ from overleg.aggregates.case import Case, CaseEvent, is_case_event
 from overleg.aggregates.errors import CaseRuleBroken
 from overleg.application import Overleg, execute
 from overleg.progress import Progress, Silent
-from overleg.streams.contract import LINE_TYPES, StreamLine, parse_line
+from overleg.streams.contract import LINE_TYPES, StreamLine, case_of, parse_line
 from overleg.streams.mapping import command_of, dumps_line, event_line
 
 # -- errors and reports -------------------------------------------------------------------
@@ -74,39 +77,80 @@ class ImportReport:
 
 MAX_PROBLEMS = 20
 BATCH = 2000
+# No valid line comes near this: the longest the contract's limits allow (200 agreements of
+# 10,000 characters, each written as a 12-byte escape) is about 25 MB.
+MAX_LINE_BYTES = 64 * 1024 * 1024
+
+
+def read_lines(source: BinaryIO, limit: int = MAX_LINE_BYTES) -> Iterator[bytes]:
+    """The lines of a stream file, each with its line feed. A line longer than ``limit``
+    bytes comes cut to ``limit + 1`` (the importer refuses it); the rest of it is skipped
+    without being held in memory."""
+    while line := source.readline(limit + 1):
+        if len(line) > limit and not line.endswith(b"\n"):
+            while (rest := source.readline(1 << 20)) and not rest.endswith(b"\n"):
+                pass
+        yield line
+
+
+DIGEST_SIZE = 16
+
+
+def fingerprint(line: StreamLine) -> bytes:
+    """A digest of what a line says: equal for lines of equal content, whatever their key
+    order, spelling or the UTC offset of their `at`."""
+    content = line.model_dump_json(exclude={"at"}).encode()
+    instant = line.at.astimezone(UTC).isoformat().encode()
+    return hashlib.blake2b(content + b"|" + instant, digest_size=DIGEST_SIZE).digest()
 
 
 @dataclass
 class _CaseTrack:
-    """An import's running knowledge of one case."""
+    """An import's running knowledge of one case.
+
+    ``digests`` holds the fingerprints of the stored events from seq ``first_stored`` on,
+    one after the other: enough to tell whether a line repeats a stored event, a fraction
+    of the events' size. The event itself is read again only when a line differs from it.
+    """
 
     case: Case | None
     stored_version: int
     last_seq: int = 0
-    stored: dict[int, CaseEvent] = field(default_factory=dict)
+    first_stored: int = 1
+    digests: bytes = b""
     broken: bool = False
 
+    def digest_of(self, seq: int) -> bytes:
+        start = (seq - self.first_stored) * DIGEST_SIZE
+        return self.digests[start : start + DIGEST_SIZE]
 
-def _describe(error: ValidationError, raw: bytes | str) -> tuple[str | None, str]:
-    """The case of a malformed line (when it can be read) and what is wrong with it."""
-    case: str | None = None
-    try:
-        loaded = json.loads(raw)
-        if isinstance(loaded, dict) and isinstance(loaded.get("case"), str):
-            case = loaded["case"]
-    except ValueError:
-        pass
+
+def _shown(text: str, limit: int = 60) -> str:
+    """A value quoted in a problem, cut short: a line may hold megabytes of it."""
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text):,} characters)"
+
+
+# More problems than this in one line are counted, not listed one by one: listing a line
+# of a million unknown keys would take longer than any stream should.
+MAX_DETAILS = 1000
+
+
+def _describe(error: ValidationError) -> str:
+    """What is wrong with a malformed line."""
+    count = error.error_count()
+    if count > MAX_DETAILS:
+        return f"{count:,} keys or values of this line are not as the contract defines them"
     parts = []
-    for detail in error.errors()[:3]:
+    for detail in error.errors(include_url=False, include_input=False)[:3]:
         kind = detail["type"]
-        loc = [str(x) for x in detail["loc"]]
+        loc = [_shown(str(x)) for x in detail["loc"]]
         if loc and loc[0] in LINE_TYPES:
             loc = loc[1:]  # the union's tag, not a key of the line
         where = ".".join(loc)
         if kind == "json_invalid":
             parts.append(f"not valid JSON ({detail['msg'].removeprefix('Invalid JSON: ')})")
         elif kind == "union_tag_invalid":
-            given = detail.get("ctx", {}).get("tag", "?")
+            given = _shown(str(detail.get("ctx", {}).get("tag", "?")))
             parts.append(f"unknown event type {given!r}; expected one of {', '.join(LINE_TYPES)}")
         elif kind == "union_tag_not_found":
             parts.append("missing key 'type'")
@@ -118,7 +162,9 @@ def _describe(error: ValidationError, raw: bytes | str) -> tuple[str | None, str
             parts.append("a line must be a JSON object")
         else:
             parts.append(f"{where}: {detail['msg']}" if where else detail["msg"])
-    return case, "; ".join(parts)
+    if count > 3:
+        parts.append(f"and {count - 3:,} more")
+    return "; ".join(parts)
 
 
 def _differences(line: StreamLine, stored: CaseEvent) -> list[str]:
@@ -219,6 +265,11 @@ def _advancing(
         progress.advance(len(batch))
 
 
+def _too_long(raw: bytes | str) -> bool:
+    ends = raw.endswith(b"\n") if isinstance(raw, bytes) else raw.endswith("\n")
+    return len(raw) - ends > MAX_LINE_BYTES
+
+
 def _validate(
     app: Overleg,
     lines: Iterable[bytes | str],
@@ -241,17 +292,29 @@ def _validate(
             )
         if not raw.strip():
             continue
-        try:
-            line = parse_line(raw)
-        except ValidationError as error:
-            case, problem = _describe(error, raw)
-            problems.append(LineProblem(number, case, problem))
-            if case is not None:
-                _mark_broken(tracks, case)
+        if _too_long(raw):
+            problems.append(
+                LineProblem(
+                    number,
+                    None,
+                    f"the line is longer than {MAX_LINE_BYTES:,} bytes; no event of the "
+                    "contract comes near that",
+                )
+            )
         else:
-            problem_found = _check_line(app, number, line, tracks, spool, report)
-            if problem_found is not None:
-                problems.append(problem_found)
+            try:
+                line = parse_line(raw)
+            except ValidationError as error:
+                case = case_of(raw)
+                problems.append(
+                    LineProblem(number, None if case is None else _shown(case), _describe(error))
+                )
+                if case is not None:
+                    _mark_broken(tracks, case)
+            else:
+                problem_found = _check_line(app, number, line, tracks, spool, report)
+                if problem_found is not None:
+                    problems.append(problem_found)
         if len(problems) >= MAX_PROBLEMS:
             return True
     return False
@@ -268,13 +331,24 @@ def _mark_broken(tracks: dict[UUID, _CaseTrack], case: str) -> None:
     track.broken = True
 
 
-def _load(app: Overleg, case_id: UUID) -> _CaseTrack:
+def _load(app: Overleg, case_id: UUID, first_seq: int) -> _CaseTrack:
+    """What an import needs of a stored case: its state, and the digests of its events from
+    ``first_seq`` (the seq of the stream's first line of it) on."""
     case, events = app.replay(case_id)
+    compared = [e for e in events if e.originator_version >= first_seq]
     return _CaseTrack(
         case=case,
         stored_version=len(events),
-        stored={e.originator_version: e for e in events},
+        first_stored=first_seq,
+        digests=b"".join(fingerprint(parse_line(dumps_line(event_line(e)))) for e in compared),
     )
+
+
+def _stored_event(app: Overleg, case_id: UUID, seq: int) -> CaseEvent:
+    """One stored event, read again to say how a line differs from it."""
+    with translating():
+        found = [e for e in app.events.get(case_id, gt=seq - 1, lte=seq) if is_case_event(e)]
+    return found[0]
 
 
 def _check_line(
@@ -287,14 +361,14 @@ def _check_line(
 ) -> LineProblem | None:
     track = tracks.get(line.case)
     if track is None:
-        track = tracks[line.case] = _load(app, line.case)
+        track = tracks[line.case] = _load(app, line.case, line.seq)
     if track.broken:
         return None  # the case's first problem was reported; later lines follow from it
     case_ref = str(line.case)
 
     def refuse(problem: str, rule: str | None = None) -> LineProblem:
         track.broken = True
-        track.stored.clear()
+        track.digests = b""
         return LineProblem(number, case_ref, problem, rule)
 
     expected = track.last_seq + 1 if track.last_seq else None
@@ -305,9 +379,6 @@ def _check_line(
                 f"event(s) and no earlier line, so the next seq is {track.stored_version + 1}",
                 "seq-contiguous",
             )
-        # Lines before the first one of this stream are no longer needed for comparison.
-        for seq in [s for s in track.stored if s < line.seq]:
-            del track.stored[seq]
     elif line.seq < expected:
         return refuse(
             f"seq {line.seq} comes after seq {track.last_seq} of the same case: "
@@ -319,14 +390,17 @@ def _check_line(
     track.last_seq = line.seq
 
     if line.seq <= track.stored_version:
-        stored = track.stored.pop(line.seq)
-        differences = _differences(line, stored)
-        if differences:
-            return refuse(
-                f"seq {line.seq} is already stored with different content "
-                f"(differs in {', '.join(differences)})",
-                "conflict",
-            )
+        if fingerprint(line) != track.digest_of(line.seq):
+            # The digests differ: the stored event, read again, says where (and decides).
+            differences = _differences(line, _stored_event(app, line.case, line.seq))
+            if differences:
+                return refuse(
+                    f"seq {line.seq} is already stored with different content "
+                    f"(differs in {', '.join(differences)})",
+                    "conflict",
+                )
+        if line.seq == track.stored_version:
+            track.digests = b""  # every stored event was met
         report.already_stored += 1
         return None
 
