@@ -1,5 +1,8 @@
 """Stream fuzzing: valid v1 streams, mutated, imported as `overleg import` does, all checked.
 
+The generator's model is the v1 rule set, and its instants reach the year 2999: its stores
+therefore keep every case on the v1 rules (``OVERLEG_V2_FROM`` after the last instant).
+
 Each stream is generated from a seed and its number: one to six valid cases (dates, instants
 and offsets up to the edges of their ranges, texts and references up to their limits, any
 script), interleaved, sometimes re-sending or continuing cases the store already holds. Most
@@ -1599,6 +1602,10 @@ class Violation:
     detail: str
 
 
+# After every instant the generator writes: each case keeps the v1 rules it models.
+V1_ONLY = "3000-01-02T00:00:00+00:00"
+
+
 class Store:
     """An event store built as the `overleg` command builds it, and what it accepted."""
 
@@ -1612,7 +1619,9 @@ class Store:
         else:
             self.schema = f"fuzz_{name}"
             self.url = f"{server}{'&' if '?' in server else '?'}schema={self.schema}"
-        self.services: Services = bootstrap(Settings(database_url=self.url))
+        self.services: Services = bootstrap(
+            Settings(database_url=self.url, v2_from=datetime.fromisoformat(V1_ONLY))
+        )
         self.app = self.services.app
         self.history = History()
         self.blobs: list[bytes] = []  # every stream it accepted, in order
@@ -1702,7 +1711,7 @@ def run_overleg(url: str, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k not in ("FORCE_COLOR", "CLICOLOR_FORCE")}
     done = subprocess.run(
         [str(OVERLEG), *args],
-        env={**env, "OVERLEG_DATABASE_URL": url},
+        env={**env, "OVERLEG_DATABASE_URL": url, "OVERLEG_V2_FROM": V1_ONLY},
         capture_output=True,
         timeout=600,
         check=False,

@@ -27,13 +27,21 @@ from overleg.aggregates.errors import CaseRuleBroken, RequestMustComeFirst
 from overleg.commands import (
     AgreeWorkplan,
     AppointChair,
+    CancelMeeting,
     CloseCase,
     Command,
     CompleteRegistration,
+    CorrectAttendance,
     Decline,
+    DesignateCoordinator,
     GiveConsent,
     HoldMeeting,
+    PlanMeeting,
+    RecordPreparation,
+    ReopenCase,
     ReportBottleneck,
+    RetractMeeting,
+    ReviseWorkplan,
     ScheduleFollowUp,
     SubmitRequest,
     WithdrawConsent,
@@ -41,6 +49,7 @@ from overleg.commands import (
 from overleg.logs import get_logger
 from overleg.policies import access
 from overleg.policies.access import Caller
+from overleg.policies.rulesets import DEFAULT_V2_FROM, in_force
 
 log = get_logger("overleg.application")
 Clock = Callable[[], datetime]
@@ -84,33 +93,60 @@ class StaleCase(Exception):
         self.case_id, self.expected, self.actual = case_id, expected, actual
 
 
-def execute(case: Case | None, command: Command, at: datetime, by: str) -> Case:
+def execute(
+    case: Case | None,
+    command: Command,
+    at: datetime,
+    by: str,
+    v2_from: datetime = DEFAULT_V2_FROM,
+) -> Case:
     """Carry out one command on a case (``None``: no case yet), as recorded ``at`` by ``by``.
 
-    The case's rules apply: a refused command raises a ``CaseRuleBroken`` and the case keeps
-    no new event. The service's use case and the stream importer both come through here.
+    The case's rules apply: a refused command raises a ``CaseRuleBroken`` that names the rule
+    and the case's rule set, and the case keeps no new event. A new case keeps the rule set
+    in force at ``at`` (v2 from ``v2_from`` on). The service's use case and the stream
+    importer both come through here.
     """
     if isinstance(command, SubmitRequest):
         if case is not None:
             raise RequestMustComeFirst("A case starts with its request, and only once")
         assert command.case_id is not None, "the use case or the stream names the new case"
-        return Case.request(
-            id=command.case_id,
-            programme=command.programme,
-            region=command.region,
-            requested_by=command.requested_by,
-            channel=command.channel,
-            client=command.client,
-            question=command.question,
-            at=at,
-            by=by,
-        )
+        rule_set = in_force(at, v2_from)
+        try:
+            return Case.request(
+                id=command.case_id,
+                programme=command.programme,
+                region=command.region,
+                requested_by=command.requested_by,
+                channel=command.channel,
+                client=command.client,
+                question=command.question,
+                municipality=command.municipality,
+                goal=command.goal,
+                rule_set=rule_set,
+                at=at,
+                by=by,
+            )
+        except CaseRuleBroken as broken:
+            broken.rule_set = rule_set.value
+            raise
     if case is None:
         raise RequestMustComeFirst(
             f"A case starts with its request; this case has none before this "
             f"{type(command).__name__}"
         )
+    try:
+        _carry_out(case, command, at, by)
+    except CaseRuleBroken as broken:
+        broken.rule_set = case.rule_set.value
+        raise
+    return case
+
+
+def _carry_out(case: Case, command: Command, at: datetime, by: str) -> None:
     match command:
+        case SubmitRequest():
+            raise RequestMustComeFirst("A case starts with its request, and only once")
         case Decline(reason=reason):
             case.decline(reason=reason, at=at, by=by)
         case GiveConsent(party=party):
@@ -120,7 +156,7 @@ def execute(case: Case | None, command: Command, at: datetime, by: str) -> Case:
         case AppointChair(chair=chair):
             case.appoint_chair(chair=chair, at=at, by=by)
         case HoldMeeting():
-            number = len(case.meetings) + 1 if command.meeting is None else command.meeting
+            number = case.numbering.next if command.meeting is None else command.meeting
             case.hold_meeting(
                 meeting=number,
                 held_on=command.held_on,
@@ -135,6 +171,7 @@ def execute(case: Case | None, command: Command, at: datetime, by: str) -> Case:
                 agreements=command.agreements,
                 coordinator=command.coordinator,
                 crisis_plan=command.crisis_plan,
+                crisis_steps=command.crisis_steps,
                 at=at,
                 by=by,
             )
@@ -146,9 +183,53 @@ def execute(case: Case | None, command: Command, at: datetime, by: str) -> Case:
             case.report_bottleneck(theme=theme, description=description, at=at, by=by)
         case CloseCase(reason=reason):
             case.close(reason=reason, at=at, by=by)
+        case PlanMeeting():
+            number = case.numbering.next if command.meeting is None else command.meeting
+            case.plan_meeting(
+                meeting=number,
+                on=command.on,
+                place=command.place,
+                goal=command.goal,
+                invited=command.invited,
+                not_invited=command.not_invited,
+                at=at,
+                by=by,
+            )
+        case CancelMeeting(meeting=meeting, reason=reason):
+            case.cancel_meeting(meeting=meeting, reason=reason, at=at, by=by)
+        case RecordPreparation():
+            case.record_preparation(
+                meeting=command.meeting,
+                checklist=command.checklist,
+                prepared_by=command.prepared_by,
+                at=at,
+                by=by,
+            )
+        case DesignateCoordinator(coordinator=coordinator, chosen_by_client=chosen):
+            case.designate_coordinator(
+                coordinator=coordinator, chosen_by_client=chosen, at=at, by=by
+            )
+        case CorrectAttendance(meeting=meeting, attendance=attendance, reason=reason):
+            case.correct_attendance(
+                meeting=meeting, attendance=attendance, reason=reason, at=at, by=by
+            )
+        case ReviseWorkplan():
+            case.revise_workplan(
+                meeting=command.meeting,
+                agreements=command.agreements,
+                coordinator=command.coordinator,
+                crisis_plan=command.crisis_plan,
+                crisis_steps=command.crisis_steps,
+                reason=command.reason,
+                at=at,
+                by=by,
+            )
+        case RetractMeeting(meeting=meeting, reason=reason):
+            case.retract_meeting(meeting=meeting, reason=reason, at=at, by=by)
+        case ReopenCase(reason=reason):
+            case.reopen(reason=reason, at=at, by=by)
         case _:
             assert_never(command)
-    return case
 
 
 @dataclass(frozen=True)
@@ -221,7 +302,10 @@ class Overleg(Application[UUID]):
 
     name = "overleg"
 
-    def __init__(self, database: Database, clock: Clock = utc_now) -> None:
+    def __init__(
+        self, database: Database, clock: Clock = utc_now, v2_from: datetime = DEFAULT_V2_FROM
+    ) -> None:
+        self.v2_from = v2_from
         with translating():
             database.ensure_schema()
         self.database = database
@@ -290,7 +374,7 @@ class Overleg(Application[UUID]):
             access.may_request(caller, command)
             if command.case_id is None:
                 command = replace(command, case_id=uuid.uuid4())
-            return execute(None, command, at, caller.ref), 0
+            return execute(None, command, at, caller.ref, self.v2_from), 0
         if not isinstance(caller, access.Principal):
             raise access.AccessDenied("The public form can only submit a request")
         found, _ = self.replay(command.case_id)
@@ -300,7 +384,7 @@ class Overleg(Application[UUID]):
         if expected_version is not None and found.version != expected_version:
             raise StaleCase(command.case_id, expected_version, found.version)
         seen = found.version
-        execute(found, command, at, caller.ref)
+        execute(found, command, at, caller.ref, self.v2_from)
         return found, seen
 
     def _earlier(self, key: CommandKey, now: datetime) -> Outcome | None:

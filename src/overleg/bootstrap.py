@@ -92,7 +92,7 @@ def bootstrap(
     when the settings say this process does that (``OVERLEG_PROJECTIONS``)."""
     settings = settings or read_settings()
     database = replace(Database.from_url(settings.database_url), timeout=settings.store_timeout)
-    app = Overleg(database, clock=clock)
+    app = Overleg(database, clock=clock, v2_from=settings.v2_from)
     views: ViewStore | None = None
     try:
         views = ViewStore(app.database)

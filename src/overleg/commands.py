@@ -8,8 +8,8 @@ recorded are not part of it: the use case, or the stream line, says that.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import date
 from uuid import UUID
 
@@ -18,6 +18,7 @@ from overleg.aggregates.values import (
     Attendance,
     Channel,
     Client,
+    Invitee,
     Party,
     Programme,
     Region,
@@ -38,6 +39,8 @@ class SubmitRequest:
     client: Client
     question: str
     case_id: UUID | None = None
+    municipality: str | None = None  # contract v2: the client's municipality
+    goal: str | None = None  # contract v2: what the client wants the consultation to achieve
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +96,7 @@ class AgreeWorkplan:
     agreements: Sequence[Agreement]
     coordinator: str | None
     crisis_plan: bool
+    crisis_steps: Sequence[str] | None = None  # the crisis plan, when given as steps
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +132,91 @@ class CloseCase:
     reason: str
 
 
+# -- contract v2 ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PlanMeeting:
+    """Plan a meeting, or re-plan one not yet held; ``meeting`` ``None`` takes the next
+    number."""
+
+    case_id: UUID
+    on: date
+    place: str | None
+    invited: Sequence[Invitee]
+    not_invited: Sequence[str]
+    goal: str | None = None
+    meeting: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CancelMeeting:
+    """Cancel a planned meeting not yet held (and the scheduled follow-up date)."""
+
+    case_id: UUID
+    meeting: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class RecordPreparation:
+    """Record how a planned (or the next) meeting was prepared."""
+
+    case_id: UUID
+    meeting: int
+    checklist: Mapping[str, bool | None] = field(default_factory=dict)
+    prepared_by: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DesignateCoordinator:
+    """Designate the case's spilfiguur / hulpcoördinator."""
+
+    case_id: UUID
+    coordinator: str
+    chosen_by_client: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CorrectAttendance:
+    """Replace a held meeting's attendance, recorded wrongly."""
+
+    case_id: UUID
+    meeting: int
+    attendance: Attendance
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReviseWorkplan:
+    """Replace a meeting's workplan (also after its registration)."""
+
+    case_id: UUID
+    meeting: int
+    agreements: Sequence[Agreement]
+    coordinator: str | None
+    crisis_plan: bool
+    reason: str
+    crisis_steps: Sequence[str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RetractMeeting:
+    """Retract a meeting recorded in error."""
+
+    case_id: UUID
+    meeting: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReopenCase:
+    """Reopen a closed case."""
+
+    case_id: UUID
+    reason: str
+
+
 # Every command on an existing case; with ``SubmitRequest``, every command there is.
 CaseCommand = (
     Decline
@@ -140,5 +229,13 @@ CaseCommand = (
     | ScheduleFollowUp
     | ReportBottleneck
     | CloseCase
+    | PlanMeeting
+    | CancelMeeting
+    | RecordPreparation
+    | DesignateCoordinator
+    | CorrectAttendance
+    | ReviseWorkplan
+    | RetractMeeting
+    | ReopenCase
 )
 Command = SubmitRequest | CaseCommand

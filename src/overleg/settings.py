@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -80,6 +81,28 @@ class Settings(BaseSettings):
             "may send; more get 429 with Retry-After"
         ),
     )
+
+    v2_from: datetime = Field(
+        default=datetime.fromisoformat("2026-01-01T00:00:00+01:00"),
+        description=(
+            "The instant contract v2's rules take effect (ISO 8601 with UTC offset): a case "
+            "requested from then on keeps the v2 rule set, an earlier one the v1 rule set"
+        ),
+    )
+    bottleneck_themes_file: Path | None = Field(
+        default=None,
+        description=(
+            "The analysts' list of bottleneck themes, one a line; unset: the list that comes "
+            "with overleg (any other theme is counted as 'andere')"
+        ),
+    )
+
+    @field_validator("v2_from")
+    @classmethod
+    def _with_offset(cls, value: datetime) -> datetime:
+        if value.utcoffset() is None:
+            raise ValueError("give the instant with its UTC offset, e.g. 2026-01-01T00:00:00+01:00")
+        return value
 
     def projections_inline(self, backend: str) -> bool:
         """Whether the service itself keeps the projections current."""

@@ -102,7 +102,10 @@ def test_a_broken_rule_is_a_409_naming_it_and_writes_nothing(walk: Walk) -> None
     assert refused.headers["content-type"] == "application/problem+json"
     problem = refused.json()
     assert problem["rule"] == "consent-required"
-    assert "consent of the young person or a parent" in problem["detail"]
+    # A case requested today keeps the v2 rules: the client, a legal representative or,
+    # for a minor in integrale jeugdhulp, a parent must consent.
+    assert problem["rule_set"] == "v2"
+    assert "consent of the client, a legal representative or a parent" in problem["detail"]
     assert _events(walk) == 2
 
 

@@ -414,8 +414,8 @@ def test_a_broken_rule_is_refused_naming_the_line_the_case_and_the_rule(
 MALFORMED: list[tuple[str, Breaker, str]] = [
     (
         "unknown-type",
-        with_key(3, "type", "MeetingCancelled"),
-        "unknown event type 'MeetingCancelled'",
+        with_key(3, "type", "MeetingMoved"),
+        "unknown event type 'MeetingMoved'",
     ),
     (
         "unknown-key-in-data",

@@ -14,26 +14,35 @@ import pytest
 from overleg.aggregates import errors
 from overleg.aggregates.case import Case
 from overleg.aggregates.errors import (
+    AtOutOfOrder,
     AttendanceUnknown,
     CaseEnded,
     CaseRuleBroken,
     ChairNotNeutral,
     ChairRequired,
+    ClientAttendanceTwice,
     ClientTooOld,
     ConsentAlreadyStanding,
     ConsentNotStanding,
     ConsentRequired,
     CoordinatorIsChair,
     CoordinatorNotPresent,
+    CoordinatorNotProfessional,
     DeclineAfterMeeting,
     FollowUpBeforeLastMeeting,
     FollowUpWithoutMeeting,
+    HeldInFuture,
+    InviteeConflict,
     MeetingBeforeRequest,
     MeetingNotHeld,
+    MeetingNotPlanned,
     MeetingOutOfSequence,
     RegistrationAlreadyCompleted,
+    ReopenWithoutClose,
+    RequesterRoleNotAllowed,
     RequestMustComeFirst,
     WorkplanAlreadyAgreed,
+    WorkplanMissing,
     WorkplanWithoutAgreements,
 )
 from overleg.aggregates.values import (
@@ -91,6 +100,16 @@ RULE_NAMES: dict[type[CaseRuleBroken], str] = {
     AttendanceUnknown: "attendance-known",
     FollowUpWithoutMeeting: "follow-up-after-meeting",
     FollowUpBeforeLastMeeting: "follow-up-date",
+    # contract v2
+    RequesterRoleNotAllowed: "requester-role",
+    InviteeConflict: "invited-or-not",
+    MeetingNotPlanned: "meeting-planned",
+    WorkplanMissing: "workplan-exists",
+    CoordinatorNotProfessional: "coordinator",
+    ReopenWithoutClose: "reopen-after-close",
+    HeldInFuture: "held-not-in-future",
+    AtOutOfOrder: "at-order",
+    ClientAttendanceTwice: "attendance-client",
 }
 
 Command = Callable[[Case], None]

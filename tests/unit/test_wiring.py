@@ -13,13 +13,21 @@ from overleg.aggregates.values import Attendance, Party, Role
 from overleg.commands import (
     AgreeWorkplan,
     AppointChair,
+    CancelMeeting,
     CaseCommand,
     CloseCase,
     CompleteRegistration,
+    CorrectAttendance,
     Decline,
+    DesignateCoordinator,
     GiveConsent,
     HoldMeeting,
+    PlanMeeting,
+    RecordPreparation,
+    ReopenCase,
     ReportBottleneck,
+    RetractMeeting,
+    ReviseWorkplan,
     ScheduleFollowUp,
     WithdrawConsent,
 )
@@ -63,6 +71,14 @@ EVERY_CASE_COMMAND: list[CaseCommand] = [
     ScheduleFollowUp(CASE_ID, date(2015, 1, 1)),
     ReportBottleneck(CASE_ID, "wachtlijst", "x"),
     CloseCase(CASE_ID, "x"),
+    PlanMeeting(CASE_ID, date(2015, 1, 1), None, [], []),
+    CancelMeeting(CASE_ID, 1, "x"),
+    RecordPreparation(CASE_ID, 1, {"client_informed": True}),
+    DesignateCoordinator(CASE_ID, "hv-1", chosen_by_client=True),
+    CorrectAttendance(CASE_ID, 1, Attendance(None, None, None, ()), "x"),
+    ReviseWorkplan(CASE_ID, 1, [], None, crisis_plan=False, reason="x"),
+    RetractMeeting(CASE_ID, 1, "x"),
+    ReopenCase(CASE_ID, "x"),
 ]
 
 

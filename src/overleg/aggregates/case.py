@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import Any, ClassVar, TypeGuard, get_args
 from uuid import UUID
@@ -10,22 +10,34 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate
 
 from overleg.aggregates.values import (
+    FAMILY_ROLES,
     Agreement,
     Attendance,
     Channel,
     Client,
+    Invitee,
     Party,
     Programme,
     Region,
     Role,
+    RuleSet,
 )
 from overleg.policies import rules
-from overleg.policies.rules import MeetingFacts
+from overleg.policies.rules import (
+    ConsentFacts,
+    MeetingFacts,
+    Numbering,
+    PlanFacts,
+    brussels_day,
+)
+from overleg.policies.rulesets import Clauses, clauses
 
 # Every event keeps the facts the statistics need (region, programme, dates, attendance
 # flags, outcomes) as its own fields, and everything that identifies or describes a person
 # (references, birth date, free text) in one ``personal`` mapping of plain JSON values.
 # That mapping can later be encrypted or erased per case without touching the facts.
+# An optional key of the contract that was not given is left out of ``personal`` (and an
+# optional fact is ``None``), so that an export writes exactly what was imported.
 Personal = dict[str, Any]
 
 
@@ -33,28 +45,119 @@ def _iso(day: date | None) -> str | None:
     return None if day is None else day.isoformat()
 
 
+def _agreements(agreements: Sequence[Agreement]) -> list[dict[str, Any]]:
+    written = []
+    for a in agreements:
+        item: dict[str, Any] = {
+            "who": a.who,
+            "what": a.what,
+            "due": _iso(a.due),
+            "domain": a.domain,
+        }
+        if a.goal is not None:
+            item["goal"] = a.goal
+        written.append(item)
+    return written
+
+
+def _attendance(held: Case.MeetingHeld | Case.AttendanceCorrected) -> Attendance:
+    return Attendance.of(
+        held.youth,
+        held.parents,
+        held.trusted_person,
+        tuple(held.personal["professionals"]),
+        dict(held.attendance_extra),
+    )
+
+
 class Case(Aggregate):
     """A request for a client consultation and everything recorded about it since.
 
     Each public command checks the rules first and records its event only when all of them
     hold, so a refused command changes nothing. ``at`` (when the fact was recorded) and
-    ``by`` (who recorded it) come from the caller: no clock is read here.
+    ``by`` (who recorded it) come from the caller: no clock is read here. The rule set
+    (``v1``, ``v2``) is fixed by the request and kept for the case's whole life.
     """
 
     TOPIC = "overleg.case"
 
     def __init__(self) -> None:
         # The request event sets every fact (see ``Requested.apply``); these are the types.
+        self.rule_set: RuleSet
         self.programme: Programme
         self.region: Region
+        self.municipality: str | None
         self.requested_on: date
+        self.client_ref: str
+        self.client_birth_date: date | None
         self.ended: str | None = None
         self.chair: str | None = None
         self.parties: set[str] = set()
-        self.consents: set[Party] = set()
+        self.party_roles: dict[str, set[Role]] = {}
+        self.consents: set[Party] = set()  # standing consents, as v1 counts them
+        self.consent_by_ref: dict[str, ConsentFacts] = {}  # each party's last word (v2)
+        # v1's neutrality: refs named in attendances, agreements and as coordinator.
         self.involved_professionals: set[str] = set()
+        # "Professionals of the case" (contract v2): present, invited or designated as
+        # coordinator, or a party or requester in the role professional.
+        self.professionals: set[str] = set()
+        self.agreement_refs: set[str] = set()
         self.meetings: dict[int, MeetingFacts] = {}
+        self.plans: dict[int, PlanFacts] = {}
+        self.numbering = Numbering()
         self.follow_up_on: date | None = None
+        self.coordinator: str | None = None  # the designated spilfiguur / hulpcoördinator
+        self.coordinator_chosen_by_client = False
+
+    @property
+    def last_at(self) -> datetime | None:
+        """When the case's last fact was recorded."""
+        return self.modified_on
+
+    @property
+    def clauses(self) -> Clauses:
+        """The rules of this case's rule set, where the sets differ."""
+        return clauses(self.rule_set)
+
+    def _name(self, ref: str, role: Role) -> None:
+        self.parties.add(ref)
+        self.party_roles.setdefault(ref, set()).add(role)
+        if role is Role.PROFESSIONAL:
+            self.professionals.add(ref)
+
+    def _number(self, number: int) -> None:
+        self.numbering.used.add(number)
+        self.numbering.highest = max(self.numbering.highest, number)
+
+    def readers(self) -> set[str]:
+        """Refs of the professionals who may read this case: the professionals of the case,
+        and people named in an agreement unless the case knows them in a family or network
+        role (a mother who agrees to something is not a professional)."""
+        family = {ref for ref, roles in self.party_roles.items() if roles and roles <= FAMILY_ROLES}
+        return self.professionals | (self.agreement_refs - family) | self.parties
+
+    def _workplan_of(self, number: int, personal: Personal) -> None:
+        meeting = self.meetings[number]
+        meeting.workplan = True
+        meeting.coordinator = personal["coordinator"]
+        whos = [a["who"] for a in personal["agreements"]]
+        self.agreement_refs.update(whos)
+        self.involved_professionals.update(whos)
+        if meeting.coordinator is not None:
+            self.involved_professionals.add(meeting.coordinator)
+
+    def flagged_meetings(self) -> dict[int, list[str]]:
+        """Held meetings at which a professional the client did not want invited was present
+        (recorded as it happened, and flagged)."""
+        flags: dict[int, list[str]] = {}
+        for number, meeting in self.meetings.items():
+            plan = self.plans.get(number)
+            if plan is None or meeting.retracted:
+                continue
+            unwanted = sorted(plan.not_invited & meeting.professionals)
+            if unwanted:
+                flags[number] = unwanted
+        return flags
 
     class Event(Aggregate.Event):
         """Base of all case events: who recorded it (``timestamp`` says when).
@@ -72,17 +175,37 @@ class Case(Aggregate):
         """A consultation was requested (aanvraag)."""
 
         TOPIC = "overleg.case.requested.v1"
+        class_version = 2
         programme: str
         region: str
         channel: str
         requester_role: str
-        personal: Personal  # requester_ref, client_ref, client_birth_date, question
+        rule_set: str
+        municipality: str | None
+        personal: Personal  # requester_ref, client_ref, client_birth_date, question, [goal]
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            # Recorded before contract v2: the case keeps the v1 rules.
+            state["rule_set"] = RuleSet.V1.value
+            state["municipality"] = None
 
         def apply(self, case: Case) -> None:
+            case.rule_set = RuleSet(self.rule_set)
             case.programme = Programme(self.programme)
             case.region = Region(self.region)
-            case.requested_on = self.timestamp.date()
-            case.parties.update((self.personal["requester_ref"], self.personal["client_ref"]))
+            case.municipality = self.municipality
+            case.requested_on = (
+                self.timestamp.date()
+                if case.rule_set is RuleSet.V1
+                else brussels_day(self.timestamp)
+            )
+            p = self.personal
+            case.client_ref = p["client_ref"]
+            birth = p["client_birth_date"]
+            case.client_birth_date = None if birth is None else date.fromisoformat(birth)
+            case._name(p["requester_ref"], Role(self.requester_role))
+            case.parties.add(p["client_ref"])
 
     Created = Requested
 
@@ -105,7 +228,8 @@ class Case(Aggregate):
         def apply(self, case: Case) -> None:
             party = Party(self.personal["ref"], Role(self.role))
             case.consents.add(party)
-            case.parties.add(party.ref)
+            case.consent_by_ref[party.ref] = ConsentFacts(party.role, standing=True)
+            case._name(party.ref, party.role)
 
     class ConsentWithdrawn(Event):
         """A party withdrew a standing consent."""
@@ -115,7 +239,9 @@ class Case(Aggregate):
         personal: Personal  # ref, reason
 
         def apply(self, case: Case) -> None:
-            case.consents.discard(Party(self.personal["ref"], Role(self.role)))
+            party = Party(self.personal["ref"], Role(self.role))
+            case.consents.discard(party)
+            case.consent_by_ref[party.ref] = ConsentFacts(party.role, standing=False)
 
     class ChairAppointed(Event):
         """A neutral chair was appointed; a later appointment replaces the chair."""
@@ -130,23 +256,29 @@ class Case(Aggregate):
         """A meeting (first: eerste overleg, later: vervolgoverleg) was held."""
 
         TOPIC = "overleg.case.meeting_held.v1"
+        class_version = 2
         meeting: int
         held_on: date
         youth: bool | None
         parents: bool | None
         trusted_person: bool | None
         professionals_present: int
+        attendance_extra: dict[str, bool | int | None]  # client, support_figure, network
         personal: Personal  # place, professionals
 
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["attendance_extra"] = {}
+
         def apply(self, case: Case) -> None:
-            professionals = frozenset(self.personal["professionals"])
-            case.meetings[self.meeting] = MeetingFacts(
-                held_on=self.held_on,
-                youth=self.youth,
-                parents=self.parents,
-                professionals=professionals,
-            )
-            case.involved_professionals.update(professionals)
+            attendance = _attendance(self)
+            case.meetings[self.meeting] = MeetingFacts(held_on=self.held_on, attendance=attendance)
+            plan = case.plans.get(self.meeting)
+            if plan is not None:
+                plan.held = True
+            case._number(self.meeting)
+            case.involved_professionals.update(attendance.professionals)
+            case.professionals.update(attendance.professionals)
 
     class WorkplanAgreed(Event):
         """A meeting ended in a workplan of concrete agreements."""
@@ -156,13 +288,11 @@ class Case(Aggregate):
         agreement_count: int
         coordinator_appointed: bool
         crisis_plan: bool
-        personal: Personal  # agreements [{who, what, due, domain}], coordinator
+        # agreements [{who, what, due, domain, [goal]}], coordinator, [crisis_steps]
+        personal: Personal
 
         def apply(self, case: Case) -> None:
-            case.meetings[self.meeting].workplan = True
-            case.involved_professionals.update(a["who"] for a in self.personal["agreements"])
-            if self.personal["coordinator"] is not None:
-                case.involved_professionals.add(self.personal["coordinator"])
+            case._workplan_of(self.meeting, self.personal)
 
     class RegistrationCompleted(Event):
         """A meeting's registration is complete (volledig geregistreerd)."""
@@ -198,6 +328,109 @@ class Case(Aggregate):
         def apply(self, case: Case) -> None:
             case.ended = "closed"
 
+    # -- contract v2 --------------------------------------------------------------------
+
+    class MeetingPlanned(Event):
+        """A meeting was planned (or re-planned: the last plan of a number stands)."""
+
+        TOPIC = "overleg.case.meeting_planned.v1"
+        meeting: int
+        on: date
+        invited_count: int
+        personal: Personal  # place, [goal], invited [{ref, role}], not_invited [ref]
+
+        def apply(self, case: Case) -> None:
+            invited = tuple(Invitee(i["ref"], Role(i["role"])) for i in self.personal["invited"])
+            case.plans[self.meeting] = PlanFacts(
+                on=self.on, invited=invited, not_invited=frozenset(self.personal["not_invited"])
+            )
+            case._number(self.meeting)
+            case.professionals.update(i.ref for i in invited if i.role is Role.PROFESSIONAL)
+
+    class MeetingCancelled(Event):
+        """A planned meeting was cancelled, and with it the scheduled follow-up date."""
+
+        TOPIC = "overleg.case.meeting_cancelled.v1"
+        meeting: int
+        personal: Personal  # reason
+
+        def apply(self, case: Case) -> None:
+            case.plans[self.meeting].cancelled = True
+            case.follow_up_on = None
+
+    class PreparationRecorded(Event):
+        """How a meeting was prepared (the last record for a meeting stands)."""
+
+        TOPIC = "overleg.case.preparation_recorded.v1"
+        meeting: int
+        checklist: dict[str, bool | None]
+        personal: Personal  # [prepared_by]
+
+    class CoordinatorDesignated(Event):
+        """The case's spilfiguur / hulpcoördinator was designated (from now on)."""
+
+        TOPIC = "overleg.case.coordinator_designated.v1"
+        chosen_by_client: bool
+        personal: Personal  # coordinator
+
+        def apply(self, case: Case) -> None:
+            case.coordinator = self.personal["coordinator"]
+            case.coordinator_chosen_by_client = self.chosen_by_client
+            case.professionals.add(self.personal["coordinator"])
+            case.involved_professionals.add(self.personal["coordinator"])
+
+    class AttendanceCorrected(Event):
+        """A meeting's attendance was recorded wrongly; this replaces it everywhere."""
+
+        TOPIC = "overleg.case.attendance_corrected.v1"
+        meeting: int
+        youth: bool | None
+        parents: bool | None
+        trusted_person: bool | None
+        professionals_present: int
+        attendance_extra: dict[str, bool | int | None]
+        personal: Personal  # professionals, reason
+
+        def apply(self, case: Case) -> None:
+            attendance = _attendance(self)
+            case.meetings[self.meeting].attendance = attendance
+            case.involved_professionals.update(attendance.professionals)
+            case.professionals.update(attendance.professionals)
+
+    class WorkplanRevised(Event):
+        """A meeting's workplan was revised; the revision replaces it, also after
+        registration."""
+
+        TOPIC = "overleg.case.workplan_revised.v1"
+        meeting: int
+        agreement_count: int
+        coordinator_appointed: bool
+        crisis_plan: bool
+        personal: Personal  # as WorkplanAgreed's, and reason
+
+        def apply(self, case: Case) -> None:
+            case._workplan_of(self.meeting, self.personal)
+
+    class MeetingRetracted(Event):
+        """A meeting was recorded in error: it, its workplan and its registration count
+        nowhere from now on; its number is not used again."""
+
+        TOPIC = "overleg.case.meeting_retracted.v1"
+        meeting: int
+        personal: Personal  # reason
+
+        def apply(self, case: Case) -> None:
+            case.meetings[self.meeting].retracted = True
+
+    class CaseReopened(Event):
+        """A closed case was reopened; its meetings continue their numbering."""
+
+        TOPIC = "overleg.case.case_reopened.v1"
+        personal: Personal  # reason
+
+        def apply(self, case: Case) -> None:
+            case.ended = None
+
     # -- commands ---------------------------------------------------------------------
 
     @classmethod
@@ -213,9 +446,22 @@ class Case(Aggregate):
         question: str,
         at: datetime,
         by: str,
+        rule_set: RuleSet = RuleSet.V1,
+        municipality: str | None = None,
+        goal: str | None = None,
     ) -> Case:
         """Open a case with its request (the first event of every case)."""
-        rules.client_within_age(programme, client.birth_date, at.date())
+        requested_on = at.date() if rule_set is RuleSet.V1 else brussels_day(at)
+        rules.client_within_age(programme, client.birth_date, requested_on)
+        rules.requester_may_ask(programme, requested_by.role)
+        personal: Personal = {
+            "requester_ref": requested_by.ref,
+            "client_ref": client.ref,
+            "client_birth_date": _iso(client.birth_date),
+            "question": question,
+        }
+        if goal is not None:
+            personal["goal"] = goal
         return cls._create(
             cls.Requested,
             id=id,
@@ -225,28 +471,30 @@ class Case(Aggregate):
             region=region.value,
             channel=channel.value,
             requester_role=requested_by.role.value,
-            personal={
-                "requester_ref": requested_by.ref,
-                "client_ref": client.ref,
-                "client_birth_date": _iso(client.birth_date),
-                "question": question,
-            },
+            rule_set=rule_set.value,
+            municipality=municipality,
+            personal=personal,
         )
 
     def decline(self, *, reason: str, at: datetime, by: str) -> None:
         """Decline the request; only before any meeting was held."""
+        self._checked(at)
         rules.case_open(self)
         rules.no_meeting_held(self)
         self._record(self.RequestDeclined, at, by, personal={"reason": reason})
 
     def give_consent(self, *, party: Party, at: datetime, by: str) -> None:
         """Record a party's consent (toestemming)."""
+        rules_ = self._checked(at)
         rules.case_open(self)
+        rules.party_role(party.role)
         rules.consent_not_standing(self, party)
+        rules_.chair_not_named(self, [party.ref], "a party")
         self._record(self.ConsentGiven, at, by, role=party.role.value, personal={"ref": party.ref})
 
     def withdraw_consent(self, *, party: Party, reason: str | None, at: datetime, by: str) -> None:
         """Withdraw a party's standing consent."""
+        self._checked(at)
         rules.case_open(self)
         rules.consent_standing(self, party)
         self._record(
@@ -259,9 +507,78 @@ class Case(Aggregate):
 
     def appoint_chair(self, *, chair: str, at: datetime, by: str) -> None:
         """Appoint the neutral chair (voorzitter / coördinator); replaces an earlier one."""
+        rules_ = self._checked(at)
         rules.case_open(self)
-        rules.chair_neutral(self, chair)
+        rules_.chair_neutral(self, chair)
         self._record(self.ChairAppointed, at, by, personal={"chair": chair})
+
+    def plan_meeting(
+        self,
+        *,
+        meeting: int,
+        on: date,
+        place: str | None,
+        goal: str | None,
+        invited: Sequence[Invitee],
+        not_invited: Sequence[str],
+        at: datetime,
+        by: str,
+    ) -> None:
+        """Plan a meeting (or re-plan one not yet held): when, where, who is invited and who,
+        by the client's wish, is not."""
+        rules_ = self._checked(at)
+        rules.case_open(self)
+        rules.chair_appointed(self, "A meeting")
+        rules.number_for_planning(self, meeting)
+        rules.not_before_request(self, on, "A meeting")
+        rules.invitees_consistent(invited, not_invited)
+        rules_.chair_not_named(self, [i.ref for i in invited], "an invited person")
+        personal: Personal = {
+            "place": place,
+            "invited": [{"ref": i.ref, "role": i.role.value} for i in invited],
+            "not_invited": list(not_invited),
+        }
+        if goal is not None:
+            personal["goal"] = goal
+        self._record(
+            self.MeetingPlanned,
+            at,
+            by,
+            meeting=meeting,
+            on=on,
+            invited_count=len(invited),
+            personal=personal,
+        )
+
+    def cancel_meeting(self, *, meeting: int, reason: str, at: datetime, by: str) -> None:
+        """Cancel a planned meeting not yet held (and the scheduled follow-up date)."""
+        self._checked(at)
+        rules.case_open(self)
+        rules.plan_open(self, meeting)
+        self._record(self.MeetingCancelled, at, by, meeting=meeting, personal={"reason": reason})
+
+    def record_preparation(
+        self,
+        *,
+        meeting: int,
+        checklist: Mapping[str, bool | None],
+        prepared_by: str | None,
+        at: datetime,
+        by: str,
+    ) -> None:
+        """Record how a planned (or the next) meeting was prepared."""
+        self._checked(at)
+        rules.case_open(self)
+        rules.preparation_meeting(self, meeting)
+        personal: Personal = {} if prepared_by is None else {"prepared_by": prepared_by}
+        self._record(
+            self.PreparationRecorded,
+            at,
+            by,
+            meeting=meeting,
+            checklist=dict(checklist),
+            personal=personal,
+        )
 
     def hold_meeting(
         self,
@@ -274,8 +591,15 @@ class Case(Aggregate):
         by: str,
     ) -> None:
         """Register a held meeting and who attended it."""
+        rules_ = self._checked(at)
         rules.case_open(self)
-        rules.meeting_can_be_held(self, meeting, held_on)
+        rules.number_for_holding(self, meeting)
+        rules.chair_appointed(self, "A meeting")
+        rules_.consent_required(self, held_on)
+        rules.not_before_request(self, held_on, "A meeting")
+        rules_.held_not_in_future(self, held_on, at)
+        rules.one_client_presence(self, attendance)
+        rules_.chair_not_named(self, attendance.professionals, "a professional present")
         self._record(
             self.MeetingHeld,
             at,
@@ -286,7 +610,33 @@ class Case(Aggregate):
             parents=attendance.parents,
             trusted_person=attendance.trusted_person,
             professionals_present=len(attendance.professionals),
+            attendance_extra=attendance.extras(),
             personal={"place": place, "professionals": list(attendance.professionals)},
+        )
+
+    def correct_attendance(
+        self, *, meeting: int, attendance: Attendance, reason: str, at: datetime, by: str
+    ) -> None:
+        """Replace a held meeting's attendance, recorded wrongly, everywhere."""
+        rules_ = self._checked(at)
+        rules.case_open(self)
+        held = rules.held_meeting(self, meeting)
+        rules.one_client_presence(self, attendance)
+        rules_.chair_not_named(self, attendance.professionals, "a professional present")
+        if held.registered:  # a registered meeting's attendance stays known
+            corrected = MeetingFacts(held_on=held.held_on, attendance=attendance)
+            rules_.attendance_known(self, meeting, corrected)
+        self._record(
+            self.AttendanceCorrected,
+            at,
+            by,
+            meeting=meeting,
+            youth=attendance.youth,
+            parents=attendance.parents,
+            trusted_person=attendance.trusted_person,
+            professionals_present=len(attendance.professionals),
+            attendance_extra=attendance.extras(),
+            personal={"professionals": list(attendance.professionals), "reason": reason},
         )
 
     def agree_workplan(
@@ -298,10 +648,14 @@ class Case(Aggregate):
         crisis_plan: bool,
         at: datetime,
         by: str,
+        crisis_steps: Sequence[str] | None = None,
     ) -> None:
-        """Record the workplan of a meeting and its coordinator (hulpcoördinator, spilfiguur)."""
+        """Record the workplan of a meeting and its coordinator (hulpcoördinator, spilfiguur).
+        ``crisis_steps``: the crisis plan's steps, when it was given as steps."""
+        rules_ = self._checked(at)
         rules.case_open(self)
-        rules.workplan_can_be_agreed(self, meeting, agreements, coordinator)
+        rules.workplan_can_be_agreed(self, meeting, agreements)
+        self._coordinator_rules(rules_, meeting, coordinator)
         self._record(
             self.WorkplanAgreed,
             at,
@@ -309,39 +663,119 @@ class Case(Aggregate):
             meeting=meeting,
             agreement_count=len(agreements),
             coordinator_appointed=coordinator is not None,
-            crisis_plan=crisis_plan,
-            personal={
-                "agreements": [
-                    {"who": a.who, "what": a.what, "due": _iso(a.due), "domain": a.domain}
-                    for a in agreements
-                ],
-                "coordinator": coordinator,
-            },
+            crisis_plan=crisis_plan or crisis_steps is not None,
+            personal=self._workplan(agreements, coordinator, crisis_steps),
         )
+
+    def revise_workplan(
+        self,
+        *,
+        meeting: int,
+        agreements: Sequence[Agreement],
+        coordinator: str | None,
+        crisis_plan: bool,
+        reason: str,
+        at: datetime,
+        by: str,
+        crisis_steps: Sequence[str] | None = None,
+    ) -> None:
+        """Replace a meeting's workplan, also after its registration."""
+        rules_ = self._checked(at)
+        rules.case_open(self)
+        rules.workplan_can_be_revised(self, meeting, agreements)
+        self._coordinator_rules(rules_, meeting, coordinator)
+        personal = self._workplan(agreements, coordinator, crisis_steps)
+        personal["reason"] = reason
+        self._record(
+            self.WorkplanRevised,
+            at,
+            by,
+            meeting=meeting,
+            agreement_count=len(agreements),
+            coordinator_appointed=coordinator is not None,
+            crisis_plan=crisis_plan or crisis_steps is not None,
+            personal=personal,
+        )
+
+    def _coordinator_rules(self, rules_: Clauses, meeting: int, coordinator: str | None) -> None:
+        if coordinator is None:
+            return
+        rules_.coordinator(self, meeting, self.meetings[meeting], coordinator)
+        rules_.chair_not_named(self, [coordinator], "the coordinator")
+
+    @staticmethod
+    def _workplan(
+        agreements: Sequence[Agreement], coordinator: str | None, steps: Sequence[str] | None
+    ) -> Personal:
+        personal: Personal = {"agreements": _agreements(agreements), "coordinator": coordinator}
+        if steps is not None:
+            personal["crisis_steps"] = list(steps)
+        return personal
 
     def complete_registration(self, *, meeting: int, at: datetime, by: str) -> None:
         """Mark a meeting as fully registered (counts in the attendance and outcome figures)."""
+        rules_ = self._checked(at)
         rules.case_open(self)
-        rules.registration_can_be_completed(self, meeting)
+        held = rules.registration_not_completed(self, meeting)
+        rules_.attendance_known(self, meeting, held)
         self._record(self.RegistrationCompleted, at, by, meeting=meeting)
+
+    def retract_meeting(self, *, meeting: int, reason: str, at: datetime, by: str) -> None:
+        """Retract a meeting recorded in error (in the wrong case, or with a wrong date or
+        place: then record it again)."""
+        self._checked(at)
+        rules.case_open(self)
+        rules.held_meeting(self, meeting)
+        self._record(self.MeetingRetracted, at, by, meeting=meeting, personal={"reason": reason})
 
     def schedule_follow_up(self, *, on: date, at: datetime, by: str) -> None:
         """Schedule a follow-up meeting (vervolgoverleg)."""
+        self._checked(at)
         rules.case_open(self)
         rules.follow_up_can_be_scheduled(self, on)
         self._record(self.FollowUpScheduled, at, by, on=on)
 
+    def designate_coordinator(
+        self, *, coordinator: str, chosen_by_client: bool, at: datetime, by: str
+    ) -> None:
+        """Designate the case's spilfiguur / hulpcoördinator (the client's central contact)."""
+        rules_ = self._checked(at)
+        rules.case_open(self)
+        rules.coordinator_not_chair(self, coordinator)
+        rules_.chair_not_named(self, [coordinator], "the coordinator")
+        self._record(
+            self.CoordinatorDesignated,
+            at,
+            by,
+            chosen_by_client=chosen_by_client,
+            personal={"coordinator": coordinator},
+        )
+
     def report_bottleneck(self, *, theme: str, description: str, at: datetime, by: str) -> None:
         """Report a structural, cross-case bottleneck (knelpunt) as policy information."""
-        rules.case_open(self)
+        rules_ = self._checked(at)
+        rules_.bottleneck_allowed(self)
         self._record(
             self.BottleneckReported, at, by, theme=theme, personal={"description": description}
         )
 
     def close(self, *, reason: str, at: datetime, by: str) -> None:
         """Close the case."""
+        self._checked(at)
         rules.case_open(self)
         self._record(self.CaseClosed, at, by, personal={"reason": reason})
+
+    def reopen(self, *, reason: str, at: datetime, by: str) -> None:
+        """Reopen a closed case; its meetings continue their numbering."""
+        self._checked(at)
+        rules.can_be_reopened(self)
+        self._record(self.CaseReopened, at, by, personal={"reason": reason})
+
+    def _checked(self, at: datetime) -> Clauses:
+        """The case's rule set, after the rule every command shares: time goes forward."""
+        rules_ = self.clauses
+        rules_.at_order(self, at)
+        return rules_
 
     def _record(self, event_class: type[Case.Event], at: datetime, by: str, **fields: Any) -> None:
         self.trigger_event(event_class, timestamp=at, recorded_by=by, **fields)
@@ -361,6 +795,14 @@ CaseEvent = (
     | Case.FollowUpScheduled
     | Case.BottleneckReported
     | Case.CaseClosed
+    | Case.MeetingPlanned
+    | Case.MeetingCancelled
+    | Case.PreparationRecorded
+    | Case.CoordinatorDesignated
+    | Case.AttendanceCorrected
+    | Case.WorkplanRevised
+    | Case.MeetingRetracted
+    | Case.CaseReopened
 )
 EVENT_CLASSES: tuple[type[Case.Event], ...] = get_args(CaseEvent)
 # The stored topics of the case's events: what the projections and the export read.

@@ -12,9 +12,11 @@ class CaseRuleBroken(Exception):
 
     rule = "case-rule"
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, rule_set: str | None = None) -> None:
         super().__init__(message)
         self.message = message
+        # The rule set (``v1``, ``v2``) of the case whose rule this is; set by the case.
+        self.rule_set = rule_set
 
 
 class RequestMustComeFirst(CaseRuleBroken):
@@ -95,3 +97,42 @@ class FollowUpWithoutMeeting(CaseRuleBroken):
 
 class FollowUpBeforeLastMeeting(CaseRuleBroken):
     rule = "follow-up-date"
+
+
+# -- added with contract v2 -------------------------------------------------------------
+
+
+class RequesterRoleNotAllowed(CaseRuleBroken):
+    rule = "requester-role"
+
+
+class InviteeConflict(CaseRuleBroken):
+    rule = "invited-or-not"
+
+
+class MeetingNotPlanned(CaseRuleBroken):
+    rule = "meeting-planned"
+
+
+class WorkplanMissing(CaseRuleBroken):
+    rule = "workplan-exists"
+
+
+class CoordinatorNotProfessional(CaseRuleBroken):
+    rule = "coordinator"
+
+
+class ReopenWithoutClose(CaseRuleBroken):
+    rule = "reopen-after-close"
+
+
+class HeldInFuture(CaseRuleBroken):
+    rule = "held-not-in-future"
+
+
+class AtOutOfOrder(CaseRuleBroken):
+    rule = "at-order"
+
+
+class ClientAttendanceTwice(CaseRuleBroken):
+    rule = "attendance-client"

@@ -317,7 +317,14 @@ def _validation(request: Request, error: Exception) -> JSONResponse:
 
 def _rule(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, CaseRuleBroken)
-    return problem_response(request, 409, f"rule/{error.rule}", error.message, rule=error.rule)
+    return problem_response(
+        request,
+        409,
+        f"rule/{error.rule}",
+        f"{error.message} (rule set {error.rule_set})" if error.rule_set else error.message,
+        rule=error.rule,
+        rule_set=error.rule_set,
+    )
 
 
 def _stale(request: Request, error: Exception) -> JSONResponse:

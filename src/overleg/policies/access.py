@@ -16,13 +16,21 @@ from overleg.aggregates.values import Channel, Party, Role
 from overleg.commands import (
     AgreeWorkplan,
     AppointChair,
+    CancelMeeting,
     CaseCommand,
     CloseCase,
     CompleteRegistration,
+    CorrectAttendance,
     Decline,
+    DesignateCoordinator,
     GiveConsent,
     HoldMeeting,
+    PlanMeeting,
+    RecordPreparation,
+    ReopenCase,
     ReportBottleneck,
+    RetractMeeting,
+    ReviseWorkplan,
     ScheduleFollowUp,
     SubmitRequest,
     WithdrawConsent,
@@ -77,8 +85,7 @@ class CaseParts(Protocol):
     def chair(self) -> str | None: ...
     @property
     def parties(self) -> Collection[str]: ...
-    @property
-    def involved_professionals(self) -> Collection[str]: ...
+    def readers(self) -> Collection[str]: ...
 
 
 TEAM_ONLY = frozenset({StaffRole.TEAM})
@@ -109,6 +116,22 @@ def who_may(command: CaseCommand) -> tuple[frozenset[StaffRole], str]:
             return CHAIR_ONLY, "report a bottleneck"
         case CloseCase():
             return TEAM_OR_CHAIR, "close a case"
+        case PlanMeeting():
+            return CHAIR_ONLY, "plan a meeting"
+        case CancelMeeting():
+            return CHAIR_ONLY, "cancel a meeting"
+        case RecordPreparation():
+            return CHAIR_ONLY, "record a meeting's preparation"
+        case CorrectAttendance():
+            return CHAIR_ONLY, "correct an attendance"
+        case ReviseWorkplan():
+            return CHAIR_ONLY, "revise a workplan"
+        case RetractMeeting():
+            return CHAIR_ONLY, "retract a meeting"
+        case DesignateCoordinator():
+            return TEAM_OR_CHAIR, "designate the coordinator (spilfiguur)"
+        case ReopenCase():
+            return TEAM_OR_CHAIR, "reopen a case"
         case _:
             assert_never(command)
 
@@ -125,7 +148,7 @@ def _part_in(who: Principal, case: CaseParts) -> bool:
     if who.role is StaffRole.CHAIR:
         return case.chair == who.ref
     if who.role is StaffRole.PROFESSIONAL:
-        return who.ref in case.involved_professionals or who.ref in case.parties
+        return who.ref in case.readers()
     return False
 
 

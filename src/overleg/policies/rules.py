@@ -1,46 +1,61 @@
-"""Every rule of the case lifecycle (the table of the event-stream contract), one function each.
+"""The rules of the case lifecycle that both rule sets share, one function each.
 
 A rule reads the facts a case has gathered so far and raises a named ``CaseRuleBroken``
 when a command would break it. The ``Case`` aggregate calls these before it records an
 event, and the stream importer drives the same aggregate, so there is one truth of what
-is allowed.
+is allowed. Where the rule sets differ (``policies/v1.py``, ``policies/v2.py``), the case
+asks its own rule set (``policies/rulesets.py``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import date
+from dataclasses import dataclass, field
+from datetime import date, datetime
 from typing import Protocol
+from zoneinfo import ZoneInfo
 
 from overleg.aggregates.errors import (
-    AttendanceUnknown,
     CaseEnded,
-    ChairNotNeutral,
     ChairRequired,
+    ClientAttendanceTwice,
     ClientTooOld,
     ConsentAlreadyStanding,
     ConsentNotStanding,
-    ConsentRequired,
     CoordinatorIsChair,
-    CoordinatorNotPresent,
     DeclineAfterMeeting,
     FollowUpBeforeLastMeeting,
     FollowUpWithoutMeeting,
+    InviteeConflict,
     MeetingBeforeRequest,
     MeetingNotHeld,
+    MeetingNotPlanned,
     MeetingOutOfSequence,
     RegistrationAlreadyCompleted,
+    ReopenWithoutClose,
+    RequesterRoleNotAllowed,
     WorkplanAlreadyAgreed,
+    WorkplanMissing,
     WorkplanWithoutAgreements,
 )
 from overleg.aggregates.values import (
-    CONSENTING_ROLES,
+    AGE_OF_MAJORITY,
     MAX_CLIENT_AGE,
     Agreement,
+    Attendance,
+    Invitee,
     Party,
     Programme,
+    Role,
+    RuleSet,
 )
+
+BRUSSELS = ZoneInfo("Europe/Brussels")
+
+
+def brussels_day(at: datetime) -> date:
+    """The calendar date of an instant in Belgium (\"the date of `at`\" of contract v2)."""
+    return at.astimezone(BRUSSELS).date()
 
 
 @dataclass(slots=True)
@@ -48,18 +63,81 @@ class MeetingFacts:
     """What the rules need to know of one held meeting."""
 
     held_on: date
-    youth: bool | None
-    parents: bool | None
-    professionals: frozenset[str]
+    attendance: Attendance
     workplan: bool = False
+    coordinator: str | None = None
     registered: bool = False
+    retracted: bool = False
+
+    @property
+    def youth(self) -> bool | None:
+        return self.attendance.youth
+
+    @property
+    def parents(self) -> bool | None:
+        return self.attendance.parents
+
+    @property
+    def professionals(self) -> frozenset[str]:
+        return frozenset(self.attendance.professionals)
+
+    @property
+    def client_present(self) -> bool | None:
+        """The client's presence: ``client`` where given, else ``youth``."""
+        if "client" in self.attendance.given:
+            return self.attendance.client
+        return self.attendance.youth
+
+
+@dataclass(slots=True)
+class PlanFacts:
+    """The last plan of one meeting number."""
+
+    on: date
+    invited: tuple[Invitee, ...]
+    not_invited: frozenset[str]
+    cancelled: bool = False
+    held: bool = False
+
+    @property
+    def open(self) -> bool:
+        """Planned, and neither held nor cancelled."""
+        return not (self.held or self.cancelled)
+
+
+@dataclass(slots=True)
+class ConsentFacts:
+    """Each party's last word on consent: its role then, and whether it consents."""
+
+    role: Role
+    standing: bool
+
+
+@dataclass(slots=True)
+class Numbering:
+    """Meeting numbers handed out so far (planned or held); never reused."""
+
+    highest: int = 0
+    used: set[int] = field(default_factory=set)
+
+    @property
+    def next(self) -> int:
+        return self.highest + 1
 
 
 class CaseFacts(Protocol):
     """The facts of a case the rules read (the ``Case`` aggregate has them)."""
 
     @property
+    def rule_set(self) -> RuleSet: ...
+    @property
+    def programme(self) -> Programme: ...
+    @property
     def requested_on(self) -> date: ...
+    @property
+    def client_ref(self) -> str: ...
+    @property
+    def client_birth_date(self) -> date | None: ...
     @property
     def ended(self) -> str | None: ...
     @property
@@ -69,15 +147,45 @@ class CaseFacts(Protocol):
     @property
     def consents(self) -> Collection[Party]: ...
     @property
+    def consent_by_ref(self) -> Mapping[str, ConsentFacts]: ...
+    @property
     def involved_professionals(self) -> Collection[str]: ...
     @property
+    def professionals(self) -> Collection[str]: ...
+    @property
     def meetings(self) -> Mapping[int, MeetingFacts]: ...
+    @property
+    def plans(self) -> Mapping[int, PlanFacts]: ...
+    @property
+    def numbering(self) -> Numbering: ...
+    @property
+    def last_at(self) -> datetime | None: ...
+
+
+def live_meetings(case: CaseFacts) -> dict[int, MeetingFacts]:
+    """The held meetings that were not retracted: the only ones that count."""
+    return {n: m for n, m in case.meetings.items() if not m.retracted}
 
 
 def age_on(birth_date: date, day: date) -> int:
     """Age in whole years on ``day``."""
     before_birthday = (day.month, day.day) < (birth_date.month, birth_date.day)
     return day.year - birth_date.year - int(before_birthday)
+
+
+def is_minor(case: CaseFacts, day: date) -> bool:
+    """Whether the client is under 18 on ``day``; with the birth date unknown, a minor in
+    integrale jeugdhulp and an adult in lokaal cliëntoverleg."""
+    if case.client_birth_date is None:
+        return case.programme is Programme.INTEGRALE_JEUGDHULP
+    return age_on(case.client_birth_date, day) < AGE_OF_MAJORITY
+
+
+def _role(role: Role) -> str:
+    return role.value.replace("_", " ")
+
+
+# -- the request --------------------------------------------------------------------------
 
 
 def client_within_age(programme: Programme, birth_date: date | None, requested_on: date) -> None:
@@ -92,132 +200,239 @@ def client_within_age(programme: Programme, birth_date: date | None, requested_o
         )
 
 
+def requester_may_ask(programme: Programme, role: Role) -> None:
+    """Any resident may ask for a lokaal cliëntoverleg; integrale jeugdhulp takes requests of
+    the young person, the family, their supporters, professionals and services."""
+    if role is Role.RESIDENT and programme is not Programme.LOKAAL_CLIENTOVERLEG:
+        raise RequesterRoleNotAllowed(
+            "A resident of the municipality may request a lokaal cliëntoverleg, "
+            "not a consultation in integrale jeugdhulp"
+        )
+
+
+def party_role(role: Role) -> None:
+    """Services and residents may request a consultation; they are not parties of it."""
+    if role in (Role.SERVICE, Role.RESIDENT):
+        raise RequesterRoleNotAllowed(
+            f"A {_role(role)} may request a consultation but is not a party of it"
+        )
+
+
+# -- the case's life ----------------------------------------------------------------------
+
+
 def case_open(case: CaseFacts) -> None:
-    """Nothing may follow a declined request or a closed case."""
+    """Nothing may follow a declined request or a closed case (until it is reopened)."""
     if case.ended is not None:
         raise CaseEnded(f"The case is {case.ended}: nothing more can be recorded")
 
 
+def can_be_reopened(case: CaseFacts) -> None:
+    """Only a closed case can be reopened; a declined request stays declined."""
+    if case.ended != "closed":
+        state = "open" if case.ended is None else case.ended
+        raise ReopenWithoutClose(f"Only a closed case can be reopened; this case is {state}")
+
+
 def no_meeting_held(case: CaseFacts) -> None:
     """A request can only be declined before any meeting was held."""
-    if case.meetings:
+    held = live_meetings(case)
+    if held:
         raise DeclineAfterMeeting(
             f"A request can only be declined before any meeting was held; "
-            f"{len(case.meetings)} meeting(s) were held"
+            f"{len(held)} meeting(s) were held"
         )
 
 
-def _role(party: Party) -> str:
-    return party.role.value.replace("_", " ")
+# -- consent ------------------------------------------------------------------------------
 
 
 def consent_not_standing(case: CaseFacts, party: Party) -> None:
-    """A party consents once; again only after withdrawing."""
-    if party in case.consents:
+    """A party consents once; again only after withdrawing. Under v1 a party is its
+    reference and role; under v2 its reference."""
+    if case.rule_set is RuleSet.V1:
+        standing = party in case.consents
+    else:
+        last = case.consent_by_ref.get(party.ref)
+        standing = last is not None and last.standing
+    if standing:
         raise ConsentAlreadyStanding(
-            f"{party.ref} ({_role(party)}) has already consented; "
+            f"{party.ref} ({_role(party.role)}) has already consented; "
             "consent can be given again only after it was withdrawn"
         )
 
 
 def consent_standing(case: CaseFacts, party: Party) -> None:
     """Only a standing consent can be withdrawn."""
-    if party not in case.consents:
+    if case.rule_set is RuleSet.V1:
+        standing = party in case.consents
+    else:
+        last = case.consent_by_ref.get(party.ref)
+        standing = last is not None and last.standing
+    if not standing:
         raise ConsentNotStanding(
-            f"{party.ref} ({_role(party)}) has no standing consent to withdraw"
+            f"{party.ref} ({_role(party.role)}) has no standing consent to withdraw"
         )
 
 
-def chair_neutral(case: CaseFacts, chair: str) -> None:
-    """The chair is not a party of the case and not a professional named in it."""
-    if chair in case.parties:
-        raise ChairNotNeutral(f"The chair must be neutral: {chair} is a party of this case")
-    if chair in case.involved_professionals:
-        raise ChairNotNeutral(
-            f"The chair must be neutral: {chair} is named as a professional in this case"
-        )
+# -- meetings -----------------------------------------------------------------------------
 
 
-def meeting_can_be_held(case: CaseFacts, number: int, held_on: date) -> None:
-    """A meeting needs an appointed chair, the consent of the young person or a parent,
-    the next number, and a date not before the request."""
-    expected = len(case.meetings) + 1
-    if number != expected:
-        raise MeetingOutOfSequence(f"The next meeting is number {expected}, not {number}")
+def chair_appointed(case: CaseFacts, what: str) -> None:
+    """Meetings are planned and held by the appointed chair."""
     if case.chair is None:
-        raise ChairRequired("A meeting needs an appointed chair")
-    if not any(party.role in CONSENTING_ROLES for party in case.consents):
-        raise ConsentRequired(
-            "A meeting needs the standing consent of the young person or a parent"
-        )
-    if held_on < case.requested_on:
+        raise ChairRequired(f"{what} needs an appointed chair")
+
+
+def not_before_request(case: CaseFacts, day: date, what: str) -> None:
+    """No meeting takes place before the request."""
+    if day < case.requested_on:
         raise MeetingBeforeRequest(
-            f"A meeting cannot be held on {held_on.isoformat()}, "
+            f"{what} cannot be on {day.isoformat()}, "
             f"before the request of {case.requested_on.isoformat()}"
         )
 
 
+def number_for_holding(case: CaseFacts, number: int) -> None:
+    """A held meeting takes the next number, or the number of a plan not yet held."""
+    plan = case.plans.get(number)
+    if plan is not None and plan.open:
+        return
+    expected = case.numbering.next
+    if number != expected:
+        open_plans = sorted(n for n, p in case.plans.items() if p.open)
+        also = f" or a planned one ({', '.join(map(str, open_plans))})" if open_plans else ""
+        raise MeetingOutOfSequence(f"The next meeting is number {expected}{also}, not {number}")
+
+
+def number_for_planning(case: CaseFacts, number: int) -> None:
+    """A plan takes the next number or re-plans a meeting planned and not yet held."""
+    plan = case.plans.get(number)
+    if plan is not None and not plan.held:
+        return
+    expected = case.numbering.next
+    if number != expected:
+        raise MeetingOutOfSequence(
+            f"A plan takes the next meeting number {expected} or re-plans a planned meeting "
+            f"not yet held, not {number}"
+        )
+
+
+def invitees_consistent(invited: Sequence[Invitee], not_invited: Collection[str]) -> None:
+    """Nobody is both invited and, by the client's wish, not invited."""
+    both = sorted({i.ref for i in invited} & set(not_invited))
+    if both:
+        raise InviteeConflict(
+            f"{', '.join(both)} cannot be both invited and not invited to the same meeting"
+        )
+    for invitee in invited:
+        party_role(invitee.role)
+
+
+def plan_open(case: CaseFacts, number: int) -> None:
+    """Only a planned meeting not yet held (and not cancelled) can be cancelled."""
+    plan = case.plans.get(number)
+    if plan is None:
+        raise MeetingNotPlanned(f"Meeting {number} was not planned")
+    if plan.held:
+        raise MeetingNotPlanned(f"Meeting {number} was held; retract it if it was recorded wrongly")
+    if plan.cancelled:
+        raise MeetingNotPlanned(f"Meeting {number} is already cancelled")
+
+
+def preparation_meeting(case: CaseFacts, number: int) -> None:
+    """A preparation is for a planned meeting not yet held, or for the next one."""
+    plan = case.plans.get(number)
+    if plan is not None and plan.open:
+        return
+    if number != case.numbering.next:
+        raise MeetingNotPlanned(
+            f"A preparation is for a planned meeting or the next one "
+            f"(number {case.numbering.next}), not meeting {number}"
+        )
+
+
 def held_meeting(case: CaseFacts, number: int) -> MeetingFacts:
-    """Workplans and registrations refer to a meeting that was held."""
+    """Workplans, registrations and corrections refer to a held meeting not retracted."""
     meeting = case.meetings.get(number)
     if meeting is None:
         raise MeetingNotHeld(f"Meeting {number} has not been held")
+    if meeting.retracted:
+        raise MeetingNotHeld(f"Meeting {number} was retracted: it counts nowhere")
     return meeting
 
 
-def workplan_can_be_agreed(
-    case: CaseFacts, number: int, agreements: Sequence[Agreement], coordinator: str | None
-) -> None:
+def one_client_presence(case: CaseFacts, attendance: Attendance) -> None:
+    """In integrale jeugdhulp the client is the young person: their presence is given as
+    ``youth`` or as ``client``, not both."""
+    if (
+        case.programme is Programme.INTEGRALE_JEUGDHULP
+        and attendance.youth is not None
+        and attendance.client is not None
+    ):
+        raise ClientAttendanceTwice(
+            "In integrale jeugdhulp the client is the young person: give their presence as "
+            "youth or as client, not both"
+        )
+
+
+def workplan_can_be_agreed(case: CaseFacts, number: int, agreements: Sequence[Agreement]) -> None:
     """One workplan per meeting, before its registration is completed, with at least one
-    agreement; the coordinator (hulpcoördinator) was present at the meeting and is not the chair."""
+    agreement."""
     meeting = held_meeting(case, number)
     if meeting.workplan:
-        raise WorkplanAlreadyAgreed(f"Meeting {number} already has a workplan")
+        raise WorkplanAlreadyAgreed(
+            f"Meeting {number} already has a workplan; revise it to change it"
+        )
     if meeting.registered:
         raise RegistrationAlreadyCompleted(
             f"The registration of meeting {number} is completed: "
             "its workplan can no longer be added"
         )
+    has_agreements(agreements)
+
+
+def workplan_can_be_revised(
+    case: CaseFacts, number: int, agreements: Sequence[Agreement]
+) -> MeetingFacts:
+    """Only a meeting's existing workplan can be revised, also after registration."""
+    meeting = held_meeting(case, number)
+    if not meeting.workplan:
+        raise WorkplanMissing(f"Meeting {number} has no workplan to revise")
+    has_agreements(agreements)
+    return meeting
+
+
+def has_agreements(agreements: Sequence[Agreement]) -> None:
     if not agreements:
         raise WorkplanWithoutAgreements("A workplan needs at least one agreement")
-    if coordinator is None:
-        return
+
+
+def coordinator_not_chair(case: CaseFacts, coordinator: str) -> None:
+    """The coordinator (hulpcoördinator, spilfiguur) is not the chair of the case."""
     if coordinator == case.chair:
         raise CoordinatorIsChair(
             "The coordinator (hulpcoördinator) cannot be the chair of the case"
         )
-    if coordinator not in meeting.professionals:
-        raise CoordinatorNotPresent(
-            f"The coordinator (hulpcoördinator) must be one of the professionals present "
-            f"at meeting {number}; {coordinator} was not"
-        )
 
 
-def registration_can_be_completed(case: CaseFacts, number: int) -> None:
-    """A meeting's registration is completed once, with youth and parent attendance known."""
+def registration_not_completed(case: CaseFacts, number: int) -> MeetingFacts:
+    """A meeting's registration is completed once."""
     meeting = held_meeting(case, number)
     if meeting.registered:
         raise RegistrationAlreadyCompleted(
             f"The registration of meeting {number} is already completed"
         )
-    unknown = [
-        who
-        for who, present in (("young person", meeting.youth), ("parents", meeting.parents))
-        if present is None
-    ]
-    if unknown:
-        raise AttendanceUnknown(
-            f"The registration of meeting {number} needs the attendance of the "
-            f"{' and the '.join(unknown)} to be known (present or not)"
-        )
+    return meeting
 
 
 def follow_up_can_be_scheduled(case: CaseFacts, on: date) -> None:
     """A follow-up (vervolgoverleg) needs a held meeting and is not before the last one."""
-    if not case.meetings:
+    held = live_meetings(case)
+    if not held:
         raise FollowUpWithoutMeeting("A follow-up needs at least one held meeting")
-    last_number = max(case.meetings)
-    last = case.meetings[last_number]
+    last_number = max(held)
+    last = held[last_number]
     if on < last.held_on:
         raise FollowUpBeforeLastMeeting(
             f"A follow-up cannot be scheduled on {on.isoformat()}, before the last "

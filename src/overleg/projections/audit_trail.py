@@ -62,6 +62,47 @@ def summary(event: CaseEvent) -> str:
             return f"Bottleneck reported (theme: {event.theme})"
         case Case.CaseClosed():
             return "Case closed"
+        case Case.MeetingPlanned():
+            place = "" if event.personal["place"] is None else f" at {event.personal['place']}"
+            return (
+                f"Meeting {event.meeting} planned on {event.on.isoformat()}{place}, "
+                f"{event.invited_count} invited"
+                + (
+                    f"; not to be invited at the client's wish: "
+                    f"{', '.join(event.personal['not_invited'])}"
+                    if event.personal["not_invited"]
+                    else ""
+                )
+            )
+        case Case.MeetingCancelled():
+            return f"Meeting {event.meeting} cancelled"
+        case Case.PreparationRecorded():
+            done = sum(1 for v in event.checklist.values() if v)
+            return (
+                f"Preparation of meeting {event.meeting} recorded: {done} of "
+                f"{len(event.checklist)} item(s) done"
+            )
+        case Case.CoordinatorDesignated(personal=p):
+            chosen = ", chosen by the client" if event.chosen_by_client else ""
+            return f"Coordinator (spilfiguur) designated: {p['coordinator']}{chosen}"
+        case Case.AttendanceCorrected():
+            return (
+                f"Attendance of meeting {event.meeting} corrected: "
+                f"{_presence('young person', event.youth)}, "
+                f"{_presence('parents', event.parents)}, "
+                f"{_presence('trusted person', event.trusted_person)}, "
+                f"{event.professionals_present} professional(s)"
+            )
+        case Case.WorkplanRevised(personal=p):
+            coordinator = p["coordinator"] or "none"
+            return (
+                f"Workplan of meeting {event.meeting} revised: {event.agreement_count} "
+                f"agreement(s), coordinator {coordinator}"
+            )
+        case Case.MeetingRetracted():
+            return f"Meeting {event.meeting} retracted (recorded in error)"
+        case Case.CaseReopened():
+            return "Case reopened"
         case _:
             assert_never(event)
 

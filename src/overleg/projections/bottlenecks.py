@@ -66,6 +66,14 @@ class Bottlenecks(Projection):
                     | Case.RegistrationCompleted()
                     | Case.FollowUpScheduled()
                     | Case.CaseClosed()
+                    | Case.MeetingPlanned()
+                    | Case.MeetingCancelled()
+                    | Case.PreparationRecorded()
+                    | Case.CoordinatorDesignated()
+                    | Case.AttendanceCorrected()
+                    | Case.WorkplanRevised()
+                    | Case.MeetingRetracted()
+                    | Case.CaseReopened()
                 ):
                     pass
                 case _:

@@ -160,6 +160,17 @@ def _fold(views: dict[str, CaseView], e: CaseEvent) -> None:
                 view.last_meeting_registered = True
         case Case.FollowUpScheduled():
             view.next_follow_up_on = e.on.isoformat()
+        case (
+            Case.MeetingPlanned()
+            | Case.MeetingCancelled()
+            | Case.PreparationRecorded()
+            | Case.CoordinatorDesignated()
+            | Case.AttendanceCorrected()
+            | Case.WorkplanRevised()
+            | Case.MeetingRetracted()
+            | Case.CaseReopened()
+        ):
+            pass  # contract v2's events: their view follows in the next step
         case _:
             assert_never(e)
     view.status = view.derive_status()

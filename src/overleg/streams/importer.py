@@ -40,12 +40,15 @@ class LineProblem:
     case: str | None
     problem: str
     rule: str | None = None
+    rule_set: str | None = None  # the case's rule set (v1, v2), for a broken case rule
 
     def __str__(self) -> str:
         where = f"line {self.line}"
         if self.case:
             where += f", case {self.case}"
         rule = f" [{self.rule}]" if self.rule else ""
+        if self.rule and self.rule_set:
+            rule = f" [{self.rule}, rule set {self.rule_set}]"
         return f"{where}:{rule} {self.problem}"
 
 
@@ -99,7 +102,7 @@ DIGEST_SIZE = 16
 def fingerprint(line: StreamLine) -> bytes:
     """A digest of what a line says: equal for lines of equal content, whatever their key
     order, spelling or the UTC offset of their `at`."""
-    content = line.model_dump_json(exclude={"at"}).encode()
+    content = line.model_dump_json(exclude={"at"}, exclude_unset=True).encode()
     instant = line.at.astimezone(UTC).isoformat().encode()
     return hashlib.blake2b(content + b"|" + instant, digest_size=DIGEST_SIZE).digest()
 
@@ -172,9 +175,11 @@ def _differences(line: StreamLine, stored: CaseEvent) -> list[str]:
     keys = [k for k in ("type", "at", "by") if getattr(line, k) != getattr(stored_line, k)]
     if line.type != stored_line.type:
         return keys
-    new = line.data.model_dump(mode="json")
-    old = stored_line.data.model_dump(mode="json")
-    keys += [f"data.{k}" for k in new if new[k] != old.get(k)]
+    new = line.data.model_dump(mode="json", exclude_unset=True)
+    old = stored_line.data.model_dump(mode="json", exclude_unset=True)
+    keys += [
+        f"data.{k}" for k in sorted(new.keys() | old.keys()) if new.get(k, ...) != old.get(k, ...)
+    ]
     return keys
 
 
@@ -366,10 +371,10 @@ def _check_line(
         return None  # the case's first problem was reported; later lines follow from it
     case_ref = str(line.case)
 
-    def refuse(problem: str, rule: str | None = None) -> LineProblem:
+    def refuse(problem: str, rule: str | None = None, rule_set: str | None = None) -> LineProblem:
         track.broken = True
         track.digests = b""
-        return LineProblem(number, case_ref, problem, rule)
+        return LineProblem(number, case_ref, problem, rule, rule_set)
 
     expected = track.last_seq + 1 if track.last_seq else None
     if expected is None:
@@ -405,11 +410,11 @@ def _check_line(
         return None
 
     try:
-        track.case = execute(track.case, command_of(line), line.at, line.by)
+        track.case = execute(track.case, command_of(line), line.at, line.by, app.v2_from)
     except CaseRuleBroken as broken:
         if track.case is not None:
             track.case.collect_events()  # nothing of the refused command is kept
-        return refuse(f"{line.type}: {broken.message}", broken.rule)
+        return refuse(f"{line.type}: {broken.message}", broken.rule, broken.rule_set)
     for event in track.case.collect_events():
         if is_case_event(event):
             spool.add(app.mapper.to_stored_event(event))
