@@ -109,7 +109,9 @@ def execute(
     """
     if isinstance(command, SubmitRequest):
         if case is not None:
-            raise RequestMustComeFirst("A case starts with its request, and only once")
+            raise RequestMustComeFirst(
+                "A case starts with its request, and only once", case.rule_set.value
+            )
         assert command.case_id is not None, "the use case or the stream names the new case"
         rule_set = in_force(at, v2_from)
         try:

@@ -96,12 +96,10 @@ class Case(Aggregate):
         self.party_roles: dict[str, set[Role]] = {}
         self.consents: set[Party] = set()  # standing consents, as v1 counts them
         self.consent_by_ref: dict[str, ConsentFacts] = {}  # each party's last word (v2)
-        # v1's neutrality: refs named in attendances, agreements and as coordinator.
-        self.involved_professionals: set[str] = set()
-        # "Professionals of the case" (contract v2): present, invited or designated as
-        # coordinator, or a party or requester in the role professional.
-        self.professionals: set[str] = set()
-        self.agreement_refs: set[str] = set()
+        # Parties and requesters in the role professional, and designated coordinators:
+        # with the meetings and plans, they make the professionals of the case.
+        self.professional_parties: set[str] = set()
+        self.designated: set[str] = set()
         self.meetings: dict[int, MeetingFacts] = {}
         self.plans: dict[int, PlanFacts] = {}
         self.numbering = Numbering()
@@ -123,28 +121,63 @@ class Case(Aggregate):
         self.parties.add(ref)
         self.party_roles.setdefault(ref, set()).add(role)
         if role is Role.PROFESSIONAL:
-            self.professionals.add(ref)
+            self.professional_parties.add(ref)
 
     def _number(self, number: int) -> None:
         self.numbering.used.add(number)
         self.numbering.highest = max(self.numbering.highest, number)
 
+    @property
+    def professionals(self) -> set[str]:
+        """The professionals of the case (contract v2): named present at a meeting that was
+        not retracted (as its attendance now stands), invited as a professional to a plan,
+        designated as coordinator, or a party or requester in the role professional."""
+        return self._present_or_invited() | self.designated | self.professional_parties
+
+    def _present_or_invited(self) -> set[str]:
+        found: set[str] = set()
+        for meeting in self.meetings.values():
+            if not meeting.retracted:
+                found |= meeting.professionals
+        for plan in self.plans.values():
+            found |= {i.ref for i in plan.invited if i.role is Role.PROFESSIONAL}
+        return found
+
+    @property
+    def agreement_refs(self) -> set[str]:
+        """Who the workplans of meetings not retracted name in an agreement or as
+        coordinator."""
+        found: set[str] = set()
+        for meeting in self.meetings.values():
+            if not meeting.retracted:
+                found |= meeting.agreement_refs
+                if meeting.coordinator is not None:
+                    found.add(meeting.coordinator)
+        return found
+
+    @property
+    def involved_professionals(self) -> set[str]:
+        """v1's "professional named in any attendance or agreement" (retracted meetings
+        aside), with those v2 lets a v1 case name too: invited and designated professionals.
+        A party or requester in the role professional is named here only where a meeting or
+        a workplan names them (the chair's neutrality refuses every party anyway)."""
+        return self._present_or_invited() | self.designated | self.agreement_refs
+
+    def family(self) -> set[str]:
+        """Refs the case knows only in family or network roles."""
+        return {ref for ref, roles in self.party_roles.items() if roles and roles <= FAMILY_ROLES}
+
     def readers(self) -> set[str]:
         """Refs of the professionals who may read this case: the professionals of the case,
         and people named in an agreement unless the case knows them in a family or network
         role (a mother who agrees to something is not a professional)."""
-        family = {ref for ref, roles in self.party_roles.items() if roles and roles <= FAMILY_ROLES}
-        return self.professionals | (self.agreement_refs - family) | self.parties
+        return self.professionals | (self.agreement_refs - self.family()) | self.parties
 
     def _workplan_of(self, number: int, personal: Personal) -> None:
         meeting = self.meetings[number]
         meeting.workplan = True
         meeting.coordinator = personal["coordinator"]
-        whos = [a["who"] for a in personal["agreements"]]
-        self.agreement_refs.update(whos)
-        self.involved_professionals.update(whos)
-        if meeting.coordinator is not None:
-            self.involved_professionals.add(meeting.coordinator)
+        meeting.agreement_refs = frozenset(a["who"] for a in personal["agreements"])
 
     def flagged_meetings(self) -> dict[int, list[str]]:
         """Held meetings at which a professional the client did not want invited was present
@@ -277,8 +310,6 @@ class Case(Aggregate):
             if plan is not None:
                 plan.held = True
             case._number(self.meeting)
-            case.involved_professionals.update(attendance.professionals)
-            case.professionals.update(attendance.professionals)
 
     class WorkplanAgreed(Event):
         """A meeting ended in a workplan of concrete agreements."""
@@ -345,7 +376,6 @@ class Case(Aggregate):
                 on=self.on, invited=invited, not_invited=frozenset(self.personal["not_invited"])
             )
             case._number(self.meeting)
-            case.professionals.update(i.ref for i in invited if i.role is Role.PROFESSIONAL)
 
     class MeetingCancelled(Event):
         """A planned meeting was cancelled, and with it the scheduled follow-up date."""
@@ -376,8 +406,7 @@ class Case(Aggregate):
         def apply(self, case: Case) -> None:
             case.coordinator = self.personal["coordinator"]
             case.coordinator_chosen_by_client = self.chosen_by_client
-            case.professionals.add(self.personal["coordinator"])
-            case.involved_professionals.add(self.personal["coordinator"])
+            case.designated.add(self.personal["coordinator"])
 
     class AttendanceCorrected(Event):
         """A meeting's attendance was recorded wrongly; this replaces it everywhere."""
@@ -394,8 +423,6 @@ class Case(Aggregate):
         def apply(self, case: Case) -> None:
             attendance = _attendance(self)
             case.meetings[self.meeting].attendance = attendance
-            case.involved_professionals.update(attendance.professionals)
-            case.professionals.update(attendance.professionals)
 
     class WorkplanRevised(Event):
         """A meeting's workplan was revised; the revision replaces it, also after
@@ -742,6 +769,7 @@ class Case(Aggregate):
         rules_ = self._checked(at)
         rules.case_open(self)
         rules.coordinator_not_chair(self, coordinator)
+        rules.coordinator_not_family(self, coordinator)
         rules_.chair_not_named(self, [coordinator], "the coordinator")
         self._record(
             self.CoordinatorDesignated,

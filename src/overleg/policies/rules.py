@@ -23,6 +23,7 @@ from overleg.aggregates.errors import (
     ConsentAlreadyStanding,
     ConsentNotStanding,
     CoordinatorIsChair,
+    CoordinatorNotProfessional,
     DeclineAfterMeeting,
     FollowUpBeforeLastMeeting,
     FollowUpWithoutMeeting,
@@ -40,6 +41,7 @@ from overleg.aggregates.errors import (
 )
 from overleg.aggregates.values import (
     AGE_OF_MAJORITY,
+    FAMILY_ROLES,
     MAX_CLIENT_AGE,
     Agreement,
     Attendance,
@@ -66,6 +68,7 @@ class MeetingFacts:
     attendance: Attendance
     workplan: bool = False
     coordinator: str | None = None
+    agreement_refs: frozenset[str] = frozenset()
     registered: bool = False
     retracted: bool = False
 
@@ -144,6 +147,8 @@ class CaseFacts(Protocol):
     def chair(self) -> str | None: ...
     @property
     def parties(self) -> Collection[str]: ...
+    @property
+    def party_roles(self) -> Mapping[str, Collection[Role]]: ...
     @property
     def consents(self) -> Collection[Party]: ...
     @property
@@ -294,13 +299,14 @@ def not_before_request(case: CaseFacts, day: date, what: str) -> None:
 
 
 def number_for_holding(case: CaseFacts, number: int) -> None:
-    """A held meeting takes the next number, or the number of a plan not yet held."""
+    """A held meeting takes the next number, or the number of a plan not yet held (a
+    cancelled plan's too: the meeting took place after all)."""
     plan = case.plans.get(number)
-    if plan is not None and plan.open:
+    if plan is not None and not plan.held:
         return
     expected = case.numbering.next
     if number != expected:
-        open_plans = sorted(n for n, p in case.plans.items() if p.open)
+        open_plans = sorted(n for n, p in case.plans.items() if not p.held)
         also = f" or a planned one ({', '.join(map(str, open_plans))})" if open_plans else ""
         raise MeetingOutOfSequence(f"The next meeting is number {expected}{also}, not {number}")
 
@@ -343,7 +349,7 @@ def plan_open(case: CaseFacts, number: int) -> None:
 def preparation_meeting(case: CaseFacts, number: int) -> None:
     """A preparation is for a planned meeting not yet held, or for the next one."""
     plan = case.plans.get(number)
-    if plan is not None and plan.open:
+    if plan is not None and not plan.held:
         return
     if number != case.numbering.next:
         raise MeetingNotPlanned(
@@ -413,6 +419,18 @@ def coordinator_not_chair(case: CaseFacts, coordinator: str) -> None:
     if coordinator == case.chair:
         raise CoordinatorIsChair(
             "The coordinator (hulpcoördinator) cannot be the chair of the case"
+        )
+
+
+def coordinator_not_family(case: CaseFacts, coordinator: str) -> None:
+    """The spilfiguur is one of the professionals involved ("Eén van de betrokken
+    hulpverleners"), never someone the case knows only as family or network."""
+    roles = case.party_roles.get(coordinator)
+    if roles and set(roles) <= FAMILY_ROLES:
+        shown = ", ".join(sorted(_role(r) for r in roles))
+        raise CoordinatorNotProfessional(
+            f"The coordinator (spilfiguur) is a professional; {coordinator} is a {shown} "
+            "in this case"
         )
 
 

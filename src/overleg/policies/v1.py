@@ -17,7 +17,7 @@ from overleg.aggregates.errors import (
     ConsentRequired,
     CoordinatorNotPresent,
 )
-from overleg.aggregates.values import Programme, Role
+from overleg.aggregates.values import Role
 from overleg.policies.rules import CaseFacts, MeetingFacts, case_open, coordinator_not_chair
 
 # Consent of a party in one of these roles allows a meeting to be held.
@@ -33,11 +33,10 @@ def consent_required(case: CaseFacts, held_on: date) -> None:
 
 
 def youth_presence(case: CaseFacts, meeting: MeetingFacts) -> bool | None:
-    """The young person's presence; in integrale jeugdhulp ``client`` is the young person."""
+    """The young person's presence: v1 has only ``youth`` for the client (a v1 stream of
+    lokaal cliëntoverleg calls the adult client so), and a v2 ``client`` stands for it."""
     attendance = meeting.attendance
-    if attendance.youth is None and case.programme is Programme.INTEGRALE_JEUGDHULP:
-        return attendance.client
-    return attendance.youth
+    return attendance.client if attendance.youth is None else attendance.youth
 
 
 def attendance_known(case: CaseFacts, number: int, meeting: MeetingFacts) -> None:

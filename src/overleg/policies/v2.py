@@ -53,8 +53,11 @@ def consent_required(case: CaseFacts, held_on: date) -> None:
         last.standing and counts(ref, last.role, to_allow=True)
         for ref, last in case.consent_by_ref.items()
     ):
-        who = "the client, a legal representative"
-        who += " or a parent" if ijh_minor else ""
+        who = (
+            "the client, a legal representative or a parent"
+            if ijh_minor
+            else "the client or a legal representative"
+        )
         raise ConsentRequired(f"A meeting needs the standing consent of {who}")
 
 
