@@ -237,9 +237,6 @@ def insert_atomically(
         for batch in batches:
             if not batch:
                 continue
-            if hasattr(recorder, "_insert_stored_events"):
-                recorder._insert_stored_events(cursor, batch)  # PostgreSQL
-            else:
-                recorder._insert_events(cursor, batch)  # type: ignore[attr-defined]  # SQLite
+            recorder.insert_batch(cursor, batch)  # type: ignore[attr-defined]
             count += len(batch)
     return count

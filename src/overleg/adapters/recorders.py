@@ -6,6 +6,9 @@ its idempotency key, a fingerprint of the request, and the versions it recorded)
 while the commit was under way), reading that row back tells for certain whether the
 command was stored.
 
+Every event's link of the per-case hash chain (``adapters/chain.py``) is written in the
+transaction of the event too, so no event is ever stored without its link.
+
 Reads and writes retry a store that cannot be reached for at most ``timeout`` seconds, then
 give up with the driver's error (which the rest of overleg sees as ``StoreUnavailable``). A
 write whose commit may or may not have landed raises ``OutcomeUnknown`` instead of being
@@ -41,6 +44,8 @@ from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLite
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
 from psycopg_pool.base import AttemptWithBackoff
+
+from overleg.adapters.chain import GENESIS, links_of
 
 T = TypeVar("T")
 
@@ -127,6 +132,67 @@ def within(timeout: float, attempt: Callable[[], T], retry_on: tuple[type[Except
             pause = min(pause * 2, 0.5)
 
 
+def _case_key(originator_id: UUID | str) -> str:
+    """A case id in the one form the links are computed over."""
+    return str(originator_id if isinstance(originator_id, UUID) else UUID(str(originator_id)))
+
+
+def _value(row: Any, name: str) -> Any:
+    """A column of a row that is a mapping (PostgreSQL) or a sequence (SQLite)."""
+    return row[name] if isinstance(row, dict) else row[0]
+
+
+class _Chaining:
+    """Writes the links of newly stored events, in the cursor's (the events') transaction."""
+
+    # SQL with the placeholders and table names of each store.
+    _select_link: Any
+    _insert_link: Any
+    _select_case_events: Any
+
+    def _stored_id(self, case_id: str) -> Any:
+        """A case id as the events table stores it."""
+        return case_id
+
+    def _link(self, cursor: Any, stored_events: Sequence[StoredEvent]) -> None:
+        events = [
+            (_case_key(e.originator_id), e.originator_version, e.topic, bytes(e.state))
+            for e in stored_events
+        ]
+        firsts: dict[str, int] = {}
+        for case_id, seq, _, _ in events:
+            firsts.setdefault(case_id, seq)
+        previous: dict[str, bytes] = {}
+        for case_id, seq in firsts.items():
+            if seq > 1:
+                previous[case_id] = self._link_before(cursor, case_id, seq)
+        rows = [(self._stored_id(c), n, h, d) for c, n, h, d in links_of(previous, events)]
+        cursor.executemany(self._insert_link, rows)
+
+    def _link_before(self, cursor: Any, case_id: str, seq: int) -> bytes:
+        """The link of the event before ``seq``. A case whose events were stored before
+        links were kept is chained now, from its stored events, as they are."""
+        cursor.execute(self._select_link, (self._stored_id(case_id), seq - 1))
+        row = cursor.fetchone()
+        if row is not None:
+            return bytes(_value(row, "link"))
+        cursor.execute(self._select_case_events, (self._stored_id(case_id), seq - 1))
+        stored = [
+            (case_id, int(r["originator_version"] if isinstance(r, dict) else r[0]),
+             str(r["topic"] if isinstance(r, dict) else r[1]),
+             bytes(r["state"] if isinstance(r, dict) else r[2]))
+            for r in cursor.fetchall()
+        ]  # fmt: skip
+        known: dict[str, bytes] = {}
+        made = links_of(known, stored)
+        cursor.executemany(
+            self._insert_link_if_missing, [(self._stored_id(c), n, h, d) for c, n, h, d in made]
+        )
+        return known.get(case_id, GENESIS)
+
+    _insert_link_if_missing: Any
+
+
 class _Purging:
     """Counts commands and says when expired command rows should be purged."""
 
@@ -137,15 +203,36 @@ class _Purging:
         return type(self)._count % PURGE_EVERY == 0
 
 
-class SQLiteEventRecorder(SQLiteApplicationRecorder, _Purging):
-    """The library's SQLite recorder with the command log and bounded waits."""
+class SQLiteEventRecorder(SQLiteApplicationRecorder, _Purging, _Chaining):
+    """The library's SQLite recorder with the command log, the links and bounded waits."""
 
     timeout = 5.0
     datastore: SQLiteDatastore
+    _select_link = "SELECT link FROM event_chain WHERE case_id = ? AND seq = ?"
+    _insert_link = "INSERT INTO event_chain (case_id, seq, link, digest) VALUES (?, ?, ?, ?)"
+    _insert_link_if_missing = (
+        "INSERT OR IGNORE INTO event_chain (case_id, seq, link, digest) VALUES (?, ?, ?, ?)"
+    )
+
+    @property
+    def _select_case_events(self) -> str:
+        return (
+            f"SELECT originator_version, topic, state FROM {self.events_table_name}"
+            " WHERE originator_id = ? AND originator_version <= ? ORDER BY originator_version"
+        )
+
+    def _stored_id(self, case_id: str) -> Any:
+        return UUID(case_id).hex
 
     def construct_create_table_statements(self) -> list[str]:
         return [
             *super().construct_create_table_statements(),
+            "CREATE TABLE IF NOT EXISTS event_chain ("
+            " case_id TEXT NOT NULL, seq INTEGER NOT NULL, link BLOB NOT NULL,"
+            " digest BLOB NOT NULL, PRIMARY KEY (case_id, seq)) WITHOUT ROWID",
+            "CREATE TABLE IF NOT EXISTS event_checkpoint ("
+            " number INTEGER PRIMARY KEY AUTOINCREMENT, made_at TEXT NOT NULL,"
+            " position INTEGER NOT NULL, cases INTEGER NOT NULL, root BLOB NOT NULL)",
             "CREATE TABLE IF NOT EXISTS command_log ("
             " owner TEXT NOT NULL, key TEXT NOT NULL, fingerprint TEXT NOT NULL,"
             " case_id TEXT NOT NULL, first_version INTEGER NOT NULL,"
@@ -158,6 +245,7 @@ class SQLiteEventRecorder(SQLiteApplicationRecorder, _Purging):
         self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
         ids = super()._insert_events(c, stored_events, **kwargs)
+        self._link(c, stored_events)
         command: CommandEntry | None = kwargs.get("command")
         if command is not None:
             if self._due():
@@ -168,6 +256,10 @@ class SQLiteEventRecorder(SQLiteApplicationRecorder, _Purging):
                 _row(command),
             )
         return ids
+
+    def insert_batch(self, cursor: Any, stored_events: Sequence[StoredEvent]) -> None:
+        """Insert events and their links in the cursor's transaction (an import's)."""
+        self._insert_events(cursor, stored_events)
 
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
@@ -262,8 +354,9 @@ def _prompt_pool(datastore: PostgresDatastore) -> None:
     )
 
 
-class PostgresEventRecorder(PostgresApplicationRecorder, _Purging):
-    """The library's PostgreSQL recorder with the command log, bounded waits, safe set-up."""
+class PostgresEventRecorder(PostgresApplicationRecorder, _Purging, _Chaining):
+    """The library's PostgreSQL recorder with the command log, the links, bounded waits and
+    a safe set-up."""
 
     timeout = 5.0
     datastore: PostgresDatastore
@@ -276,7 +369,37 @@ class PostgresEventRecorder(PostgresApplicationRecorder, _Purging):
         super().__init__(datastore, events_table_name=events_table_name)
         schema = Identifier(self.datastore.schema)
         self.command_log = SQL("{schema}.command_log").format(schema=schema)
+        chain = SQL("{schema}.event_chain").format(schema=schema)
+        self.event_chain = chain
+        self.event_checkpoint = SQL("{schema}.event_checkpoint").format(schema=schema)
+        events = SQL("{schema}.{table}").format(
+            schema=schema, table=Identifier(self.events_table_name)
+        )
+        self._select_link = SQL("SELECT link FROM {t} WHERE case_id = %s AND seq = %s").format(
+            t=chain
+        )
+        self._insert_link = SQL(
+            "INSERT INTO {t} (case_id, seq, link, digest) VALUES (%s, %s, %s, %s)"
+        ).format(t=chain)
+        self._insert_link_if_missing = SQL(
+            "INSERT INTO {t} (case_id, seq, link, digest) VALUES (%s, %s, %s, %s)"
+            " ON CONFLICT DO NOTHING"
+        ).format(t=chain)
+        self._select_case_events = SQL(
+            "SELECT originator_version, topic, state FROM {t}"
+            " WHERE originator_id = %s AND originator_version <= %s ORDER BY originator_version"
+        ).format(t=events)
         self.sql_create_statements += [
+            SQL(
+                "CREATE TABLE IF NOT EXISTS {table} ("
+                " case_id uuid NOT NULL, seq bigint NOT NULL, link bytea NOT NULL,"
+                " digest bytea NOT NULL, PRIMARY KEY (case_id, seq))"
+            ).format(table=chain),
+            SQL(
+                "CREATE TABLE IF NOT EXISTS {table} ("
+                " number bigserial PRIMARY KEY, made_at text NOT NULL,"
+                " position bigint NOT NULL, cases bigint NOT NULL, root bytea NOT NULL)"
+            ).format(table=self.event_checkpoint),
             SQL(
                 "CREATE TABLE IF NOT EXISTS {table} ("
                 " owner text NOT NULL, key text NOT NULL, fingerprint text NOT NULL,"
@@ -308,6 +431,8 @@ class PostgresEventRecorder(PostgresApplicationRecorder, _Purging):
             self.notification_id_index_name,
             "command_log",
             "command_log_recorded_at",
+            "event_chain",
+            "event_checkpoint",
         ]
         params = {
             "schema": self.datastore.schema,
@@ -322,6 +447,7 @@ class PostgresEventRecorder(PostgresApplicationRecorder, _Purging):
     def _insert_events(
         self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> None:
+        self._link(curs, stored_events)
         command: CommandEntry | None = kwargs.get("command")
         if command is None:
             return
@@ -336,6 +462,11 @@ class PostgresEventRecorder(PostgresApplicationRecorder, _Purging):
             .format(table=self.command_log),
             _row(command),
         )  # fmt: skip
+
+    def insert_batch(self, cursor: Any, stored_events: Sequence[StoredEvent]) -> None:
+        """Insert events and their links in the cursor's transaction (an import's)."""
+        self._insert_stored_events(cursor, stored_events)
+        self._link(cursor, stored_events)
 
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any

@@ -1,0 +1,330 @@
+"""Checking the store against its links and checkpoints, and recording checkpoints.
+
+``verify`` reads every stored event once, in case order, recomputes each case's chain of
+links (``adapters/chain.py``) and compares it with the links recorded beside the events, then
+recomputes the Merkle root of the latest checkpoint from the events up to its position. It
+reports, per case, the first place where the store no longer is what was recorded: an event
+changed (its content is not what its link was made of), moved (its content is that of
+another seq of the case), deleted (a seq missing, or a link without its event), added (an
+event without a link), a link changed, and a checkpoint whose root or count differs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from psycopg.sql import SQL, Identifier
+
+from overleg.adapters.chain import (
+    GENESIS,
+    Checkpoint,
+    Head,
+    content_digest,
+    link,
+    merkle_root,
+)
+
+
+@dataclass(frozen=True)
+class Break:
+    """The first place where one case (or a checkpoint) differs from what was recorded."""
+
+    case_id: str | None
+    seq: int | None
+    what: str  # changed, moved, deleted, added, link-changed, unlinked, checkpoint
+    detail: str
+
+    def __str__(self) -> str:
+        where = "checkpoint" if self.case_id is None else f"case {self.case_id}"
+        if self.seq is not None:
+            where += f", seq {self.seq}"
+        return f"{where}: {self.detail}"
+
+
+@dataclass
+class Verification:
+    """What ``verify`` found."""
+
+    cases: int = 0
+    events: int = 0
+    checkpoint: Checkpoint | None = None
+    breaks: list[Break] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.breaks
+
+
+@dataclass
+class _Rows:
+    """Raw access to the events, links and checkpoints of one store."""
+
+    recorder: Any
+
+    @property
+    def postgres(self) -> bool:
+        return hasattr(self.recorder, "event_chain")
+
+    def _events_table(self) -> Any:
+        if self.postgres:
+            return SQL("{s}.{t}").format(
+                s=Identifier(self.recorder.datastore.schema),
+                t=Identifier(self.recorder.events_table_name),
+            )
+        return self.recorder.events_table_name
+
+    @contextmanager
+    def cursor(self, *, write: bool = False) -> Iterator[Any]:
+        datastore = self.recorder.datastore
+        if self.postgres:
+            # A named cursor streams the rows instead of loading them all.
+            name = None if write else "overleg_verify"
+            with (
+                datastore.get_connection() as conn,
+                conn.transaction(),
+                conn.cursor(name=name) as curs,
+            ):
+                yield curs
+        else:
+            with datastore.transaction(commit=write) as curs:
+                yield curs
+
+    def case_param(self, case_id: str) -> Any:
+        return case_id if self.postgres else UUID(case_id).hex
+
+    def events(self, case_id: str | None) -> Any:
+        """(case, seq, topic, state, position) of every event, in case and seq order."""
+        if self.postgres:
+            sql = SQL(
+                "SELECT originator_id, originator_version, topic, state, notification_id FROM {t}"
+            ).format(t=self._events_table())
+            clause = SQL(" WHERE originator_id = %s") if case_id else SQL("")
+            return sql + clause + SQL(" ORDER BY originator_id, originator_version")
+        where = " WHERE originator_id = ?" if case_id else ""
+        return (
+            "SELECT originator_id, originator_version, topic, state, rowid"
+            f" FROM {self._events_table()}{where} ORDER BY originator_id, originator_version"
+        )
+
+    def links(self, case_id: str | None) -> Any:
+        if self.postgres:
+            sql = SQL("SELECT case_id, seq, link, digest FROM {t}").format(
+                t=self.recorder.event_chain
+            )
+            clause = SQL(" WHERE case_id = %s") if case_id else SQL("")
+            return sql + clause + SQL(" ORDER BY case_id, seq")
+        where = " WHERE case_id = ?" if case_id else ""
+        return f"SELECT case_id, seq, link, digest FROM event_chain{where} ORDER BY case_id, seq"
+
+    def checkpoints_sql(self) -> Any:
+        columns = "number, made_at, position, cases, root"
+        if self.postgres:
+            return SQL("SELECT " + columns + " FROM {t} ORDER BY number").format(
+                t=self.recorder.event_checkpoint
+            )
+        return f"SELECT {columns} FROM event_checkpoint ORDER BY number"
+
+    def insert_checkpoint_sql(self) -> Any:
+        if self.postgres:
+            return SQL(
+                "INSERT INTO {t} (made_at, position, cases, root) VALUES (%s, %s, %s, %s)"
+                " RETURNING number"
+            ).format(t=self.recorder.event_checkpoint)
+        return "INSERT INTO event_checkpoint (made_at, position, cases, root) VALUES (?, ?, ?, ?)"
+
+
+def _fetched(curs: Any, size: int = 2000) -> Iterator[Any]:
+    """The rows of an executed query, a page at a time."""
+    # The SQLite wrapper keeps the driver's cursor apart.
+    fetch = getattr(curs, "fetchmany", None) or curs.sqlite_cursor.fetchmany
+    while rows := fetch(size):
+        yield from rows
+
+
+def _values(row: Any) -> tuple[Any, ...]:
+    return tuple(row.values()) if isinstance(row, dict) else tuple(row)
+
+
+def _case(value: Any) -> str:
+    return str(value if isinstance(value, UUID) else UUID(str(value)))
+
+
+def checkpoints(recorder: Any) -> list[Checkpoint]:
+    """Every recorded checkpoint, oldest first."""
+    rows = _Rows(recorder)
+    with rows.cursor() as curs:
+        curs.execute(rows.checkpoints_sql())
+        found = [_values(r) for r in curs.fetchall()]
+    return [
+        Checkpoint(int(n), str(made), int(pos), int(cases), bytes(root))
+        for n, made, pos, cases, root in found
+    ]
+
+
+def _scan(rows: _Rows, case_id: str | None) -> Iterator[tuple[str, list[tuple[Any, ...]]]]:
+    """Each case with its events (seq, topic, state, position), in case order."""
+    with rows.cursor() as curs:
+        params = (rows.case_param(case_id),) if case_id else ()
+        curs.execute(rows.events(case_id), params)
+        current: str | None = None
+        events: list[tuple[Any, ...]] = []
+        for row in _fetched(curs):
+            case, seq, topic, state, position = _values(row)
+            key = _case(case)
+            if key != current:
+                if current is not None:
+                    yield current, events
+                current, events = key, []
+            events.append((int(seq), str(topic), bytes(state), int(position)))
+        if current is not None:
+            yield current, events
+
+
+def _links(rows: _Rows, case_id: str | None) -> dict[str, dict[int, tuple[bytes, bytes]]]:
+    found: dict[str, dict[int, tuple[bytes, bytes]]] = {}
+    with rows.cursor() as curs:
+        params = (rows.case_param(case_id),) if case_id else ()
+        curs.execute(rows.links(case_id), params)
+        for row in _fetched(curs):
+            case, seq, made, digest = _values(row)
+            found.setdefault(_case(case), {})[int(seq)] = (bytes(made), bytes(digest))
+    return found
+
+
+def verify(recorder: Any, case_id: UUID | None = None) -> Verification:
+    """Recompute every link (of one case, or all) and the latest checkpoint's root."""
+    rows = _Rows(recorder)
+    only = None if case_id is None else str(case_id)
+    report = Verification()
+    recorded = _links(rows, only)
+    recorded_checkpoints = [] if only else checkpoints(recorder)
+    latest = recorded_checkpoints[-1] if recorded_checkpoints else None
+    heads: list[Head] = []
+    for case, events in _scan(rows, only):
+        report.cases += 1
+        report.events += len(events)
+        links = recorded.pop(case, {})
+        head = _check_case(case, events, links, report, latest)
+        if head is not None:
+            heads.append(head)
+    for case, links in recorded.items():  # links whose case has no event at all
+        first = min(links)
+        report.breaks.append(
+            Break(case, first, "deleted", "the case's events were deleted; their links remain")
+        )
+    if latest is not None:
+        report.checkpoint = latest
+        root = merkle_root(heads)
+        if (root, len(heads)) != (latest.root, latest.cases):
+            report.breaks.append(
+                Break(
+                    None,
+                    None,
+                    "checkpoint",
+                    f"checkpoint {latest.number} of {latest.made_at} (position "
+                    f"{latest.position}) recorded {latest.cases} case(s) with root "
+                    f"{latest.root.hex()[:16]}…; the events up to that position now give "
+                    f"{len(heads)} case(s) with root {root.hex()[:16]}…",
+                )
+            )
+    return report
+
+
+def _check_case(
+    case: str,
+    events: list[tuple[Any, ...]],
+    links: dict[int, tuple[bytes, bytes]],
+    report: Verification,
+    latest: Checkpoint | None,
+) -> Head | None:
+    """Check one case's chain; report its first break. The case's head at the latest
+    checkpoint's position, from the links recomputed over the events as they are."""
+    previous = GENESIS
+    head: Head | None = None
+    broken = False
+    digests = {d: seq for seq, (_, d) in links.items()}
+    if not links:
+        report.breaks.append(
+            Break(
+                case,
+                None,
+                "unlinked",
+                "no event of this case has a link: they were recorded without tamper "
+                "evidence, or their links were removed",
+            )
+        )
+        broken = True
+    for expected, (seq, topic, state, position) in enumerate(events, start=1):
+        made = link(previous, case, seq, topic, state)
+        previous = made
+        if latest is not None and position <= latest.position:
+            head = Head(case, seq, made)
+        if broken:
+            continue
+        if seq != expected:
+            report.breaks.append(
+                Break(case, expected, "deleted", f"seq {expected} is missing (the next is {seq})")
+            )
+            broken = True
+            continue
+        recorded = links.get(seq)
+        if recorded is None:
+            report.breaks.append(
+                Break(case, seq, "added", "this event has no link: it was not recorded by overleg")
+            )
+            broken = True
+            continue
+        recorded_link, recorded_digest = recorded
+        digest = content_digest(topic, state)
+        if digest != recorded_digest:
+            other = digests.get(digest)
+            detail = (
+                f"this event is the one recorded as seq {other}: events were moved"
+                if other is not None and other != seq
+                else "this event's content (type or data) is not what was recorded"
+            )
+            report.breaks.append(Break(case, seq, "moved" if other else "changed", detail))
+            broken = True
+        elif made != recorded_link:
+            report.breaks.append(
+                Break(case, seq, "link-changed", "this event's link is not the one its chain gives")
+            )
+            broken = True
+    if not broken and links and max(links) > len(events):
+        report.breaks.append(
+            Break(
+                case,
+                len(events) + 1,
+                "deleted",
+                f"seq {len(events) + 1} was deleted (its link remains)",
+            )
+        )
+    return head
+
+
+def checkpoint(recorder: Any, made_at: datetime) -> Checkpoint:
+    """Record the Merkle root over every case's last link now, with the log's position."""
+    rows = _Rows(recorder)
+    position = int(recorder.max_notification_id() or 0)
+    heads: list[Head] = []
+    for case, events in _scan(rows, None):
+        previous = GENESIS
+        last: Head | None = None
+        for seq, topic, state, event_position in events:
+            previous = link(previous, case, seq, topic, state)
+            if event_position <= position:
+                last = Head(case, seq, previous)
+        if last is not None:
+            heads.append(last)
+    root = merkle_root(heads)
+    with rows.cursor(write=True) as curs:
+        curs.execute(
+            rows.insert_checkpoint_sql(), (made_at.isoformat(), position, len(heads), root)
+        )
+        number = int(_values(curs.fetchone())[0]) if rows.postgres else int(curs.lastrowid)
+    return Checkpoint(number, made_at.isoformat(), position, len(heads), root)

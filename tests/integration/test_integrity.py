@@ -1,0 +1,183 @@
+"""Tamper evidence: every stored event is linked into its case's hash chain in its own
+transaction, checkpoints hold a root over all cases, and `verify` finds every change made
+to the store behind overleg's back (edited, deleted, moved, added rows, changed links, a
+history rewritten whole) on SQLite and PostgreSQL, with no false alarm on a clean store."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from uuid import UUID
+
+import pytest
+
+from overleg.adapters.eventstore import Database
+from overleg.adapters.integrity import checkpoint, checkpoints, verify
+from overleg.application import Overleg
+from overleg.streams import import_stream
+from tampering import read_state, stored_id, tamper, write_state
+
+SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "sample-stream.jsonl"
+NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
+
+
+@pytest.fixture
+def app(database_url: str) -> Overleg:
+    application = Overleg(Database.from_url(database_url))
+    import_stream(application, SAMPLE.read_text(encoding="utf-8").splitlines())
+    return application
+
+
+def _cases() -> list[UUID]:
+    seen: dict[str, None] = {}
+    for text in SAMPLE.read_text(encoding="utf-8").splitlines():
+        seen.setdefault(json.loads(text)["case"], None)
+    return [UUID(c) for c in seen]
+
+
+def _longest(app: Overleg) -> tuple[UUID, int]:
+    sizes = {case: len(app.case_events(case)) for case in _cases()}
+    case = max(sizes, key=lambda c: sizes[c])
+    return case, sizes[case]
+
+
+def test_a_clean_store_verifies_with_a_link_for_every_event(app: Overleg) -> None:
+    found = verify(app.recorder)
+    assert found.ok, found.breaks
+    assert found.cases == 12
+    assert found.events == sum(1 for _ in SAMPLE.read_text(encoding="utf-8").splitlines())
+    made = checkpoint(app.recorder, NOW)
+    assert (made.cases, made.position) == (12, app.event_log.head())
+    again = verify(app.recorder)
+    assert again.ok and again.checkpoint == made
+
+
+def test_an_edited_event_is_found_at_its_case_and_seq(app: Overleg) -> None:
+    database = app.database
+    case, _ = _longest(app)
+    state = read_state(database, case, 3)
+    write_state(database, case, 3, state.replace(b'"', b'"', 1) + b" ")
+    (broken,) = verify(app.recorder).breaks
+    assert (broken.case_id, broken.seq, broken.what) == (str(case), 3, "changed")
+    assert "content" in broken.detail
+    assert verify(app.recorder, case).breaks == [broken]  # one case alone: the same
+
+
+def test_a_deleted_event_is_found(app: Overleg) -> None:
+    database = app.database
+    case, _ = _longest(app)
+    tamper(
+        database,
+        "DELETE FROM {events} WHERE originator_id = ? AND originator_version = ?",
+        stored_id(database, case),
+        2,
+    )
+    (broken,) = verify(app.recorder).breaks
+    assert (broken.case_id, broken.seq, broken.what) == (str(case), 2, "deleted")
+    # The last event deleted with its link leaves no gap: the checkpoint finds it.
+    other = next(c for c in _cases() if c != case)
+    checkpoint(app.recorder, NOW)
+    last = len(app.case_events(other))
+    for statement in (
+        "DELETE FROM {events} WHERE originator_id = ? AND originator_version = ?",
+        "DELETE FROM {chain} WHERE case_id = ? AND seq = ?",
+    ):
+        tamper(database, statement, stored_id(database, other), last)
+    assert {b.what for b in verify(app.recorder).breaks} == {"deleted", "checkpoint"}
+
+
+def test_two_swapped_events_are_found_as_moved(app: Overleg) -> None:
+    database = app.database
+    case, _ = _longest(app)
+    second, third = read_state(database, case, 2), read_state(database, case, 3)
+    write_state(database, case, 2, third)
+    write_state(database, case, 3, second)
+    (broken,) = verify(app.recorder).breaks
+    assert (broken.case_id, broken.seq, broken.what) == (str(case), 2, "moved")
+    assert "seq 3" in broken.detail
+
+
+def test_an_event_added_outside_the_service_is_found(app: Overleg) -> None:
+    database = app.database
+    case, size = _longest(app)
+    state = read_state(database, case, size)
+    topic = "overleg.case.case_closed.v1"
+    columns = "(originator_id, originator_version, topic, state)"
+    tamper(
+        database,
+        "INSERT INTO {events} " + columns + " VALUES (?, ?, ?, ?)",
+        stored_id(database, case),
+        size + 1,
+        topic,
+        state,
+    )
+    (broken,) = verify(app.recorder).breaks
+    assert (broken.case_id, broken.seq, broken.what) == (str(case), size + 1, "added")
+
+
+def test_a_history_rewritten_with_its_links_is_found_by_the_checkpoint(app: Overleg) -> None:
+    database = app.database
+    case, _ = _longest(app)
+    checkpoint(app.recorder, NOW)
+    state = read_state(database, case, 2) + b" "
+    write_state(database, case, 2, state)
+    # Whoever edits knows the chain: every link of the case from seq 2 on made again.
+    tamper(
+        database, "DELETE FROM {chain} WHERE case_id = ? AND seq >= ?", stored_id(database, case), 2
+    )
+    rewritten = Overleg(Database.from_url(_url(database)))
+    try:
+        stored = rewritten.recorder.select_events(case)
+        from overleg.adapters.chain import GENESIS, content_digest, link
+
+        previous = GENESIS
+        for event in stored:
+            previous = link(previous, str(case), event.originator_version, event.topic, event.state)
+            if event.originator_version >= 2:
+                tamper(
+                    database,
+                    "INSERT INTO {chain} (case_id, seq, link, digest) VALUES (?, ?, ?, ?)",
+                    stored_id(database, case),
+                    event.originator_version,
+                    previous,
+                    content_digest(event.topic, event.state),
+                )
+    finally:
+        rewritten.close()
+    (broken,) = verify(app.recorder).breaks
+    assert broken.what == "checkpoint"
+    assert "root" in broken.detail
+
+
+def test_a_changed_link_is_found(app: Overleg) -> None:
+    database = app.database
+    case, _ = _longest(app)
+    tamper(
+        database,
+        "UPDATE {chain} SET link = ? WHERE case_id = ? AND seq = ?",
+        bytes(32),
+        stored_id(database, case),
+        4,
+    )
+    (broken,) = verify(app.recorder).breaks
+    assert (broken.case_id, broken.seq, broken.what) == (str(case), 4, "link-changed")
+
+
+def test_commands_and_imports_link_their_events_in_their_transaction(app: Overleg) -> None:
+    before = len(checkpoints(app.recorder))
+    case, size = _longest(app)
+    events = app.case_events(case)
+    assert len(events) == size
+    found = verify(app.recorder, case)
+    assert found.ok and found.events == size
+    assert len(checkpoints(app.recorder)) == before
+
+
+def _url(database: Database) -> str:
+    if database.backend == "sqlite":
+        return f"sqlite:///{database.sqlite_path}"
+    return (
+        f"postgresql://{database.user}@{database.host}:{database.port}/{database.dbname}"
+        f"?schema={database.schema}"
+    )
