@@ -145,6 +145,13 @@ def execute(
     return case
 
 
+def _meeting_to_hold(case: Case) -> int:
+    """The meeting a caller who names no number holds: the earliest one planned and still
+    open, else the next number."""
+    open_plans = [n for n, plan in case.plans.items() if plan.open]
+    return min(open_plans) if open_plans else case.numbering.next
+
+
 def _carry_out(case: Case, command: Command, at: datetime, by: str) -> None:
     match command:
         case SubmitRequest():
@@ -158,7 +165,7 @@ def _carry_out(case: Case, command: Command, at: datetime, by: str) -> None:
         case AppointChair(chair=chair):
             case.appoint_chair(chair=chair, at=at, by=by)
         case HoldMeeting():
-            number = case.numbering.next if command.meeting is None else command.meeting
+            number = _meeting_to_hold(case) if command.meeting is None else command.meeting
             case.hold_meeting(
                 meeting=number,
                 held_on=command.held_on,

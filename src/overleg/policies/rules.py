@@ -86,8 +86,8 @@ class MeetingFacts:
 
     @property
     def client_present(self) -> bool | None:
-        """The client's presence: ``client`` where given, else ``youth``."""
-        if "client" in self.attendance.given:
+        """The client's presence: ``client`` where it is known, else ``youth``."""
+        if self.attendance.client is not None:
             return self.attendance.client
         return self.attendance.youth
 

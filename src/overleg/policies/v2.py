@@ -36,9 +36,11 @@ def consent_required(case: CaseFacts, held_on: date) -> None:
     ijh_minor = minor and case.programme is Programme.INTEGRALE_JEUGDHULP
 
     def counts(ref: str, role: Role, *, to_allow: bool) -> bool:
-        if ref == case.client_ref or role is Role.LEGAL_REPRESENTATIVE:
+        # A party is its ref: a withdrawal counts in every role the person consented in.
+        roles = {role, *case.party_roles.get(ref, ())}
+        if ref == case.client_ref or Role.LEGAL_REPRESENTATIVE in roles:
             return True
-        return role is Role.PARENT and (ijh_minor if to_allow else minor)
+        return Role.PARENT in roles and (ijh_minor if to_allow else minor)
 
     withdrawn = sorted(
         ref
