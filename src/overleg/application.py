@@ -11,14 +11,16 @@ from datetime import UTC, date, datetime
 from typing import Protocol, assert_never, cast
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import Application
 from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcoding
 
 from overleg.adapters.eventstore import (
     UNAVAILABLE,
+    DamagedStore,
     Database,
     EventLog,
     StoreUnavailable,
+    decoded,
     translating,
 )
 from overleg.adapters.recorders import KEY_LIFETIME, CommandEntry, OutcomeUnknown
@@ -409,8 +411,11 @@ class Overleg(Application[UUID]):
         return self._replayed(found)
 
     def _replayed(self, entry: CommandEntry) -> Outcome:
-        stored = self.events.get(entry.case_id, gt=entry.first_version - 1, lte=entry.last_version)
-        events = tuple(e for e in stored if is_case_event(e))
+        with translating():
+            stored = self.recorder.select_events(
+                entry.case_id, gt=entry.first_version - 1, lte=entry.last_version
+            )
+        events = tuple(decoded(self.mapper, s) for s in stored)
         return Outcome(entry.case_id, entry.last_version, events, replayed=True)
 
     def _store(self, events: tuple[CaseEvent, ...], entry: CommandEntry) -> Outcome:
@@ -477,12 +482,8 @@ class Overleg(Application[UUID]):
 
     def get_case(self, case_id: UUID) -> Case:
         """The case as its events make it now."""
-        with translating():
-            try:
-                case: object = self.repository.get(case_id)
-            except AggregateNotFoundError:
-                raise CaseNotFound(case_id) from None
-        if not isinstance(case, Case):
+        case, _ = self.replay(case_id)
+        if case is None:
             raise CaseNotFound(case_id)
         return case
 
@@ -497,8 +498,17 @@ class Overleg(Application[UUID]):
         """The case as its events make it, and those events, from one read of the store
         (``None`` and no events for an unknown case)."""
         with translating():
-            events = [e for e in self.events.get(case_id) if is_case_event(e)]
+            stored = self.recorder.select_events(case_id)
+        events = [decoded(self.mapper, s) for s in stored]
         case: Case | None = None
-        for event in events:
-            case = event.mutate(case)
+        for expected, event in enumerate(events, start=1):
+            seq = event.originator_version
+            if seq != expected:
+                raise DamagedStore(case_id, expected, f"seq {expected} is missing")
+            try:
+                case = event.mutate(case)
+            except Exception as error:  # a fact no rule ever let through
+                raise DamagedStore(
+                    case_id, seq, f"its facts do not fit the case ({type(error).__name__})"
+                ) from None
         return case, events

@@ -181,3 +181,74 @@ def _url(database: Database) -> str:
         f"postgresql://{database.user}@{database.host}:{database.port}/{database.dbname}"
         f"?schema={database.schema}"
     )
+
+
+# -- commands that meet a damaged store ---------------------------------------------------------
+
+
+def _edit(database: Database, case: UUID, seq: int, **changes: object) -> None:
+    state = json.loads(read_state(database, case, seq))
+    state.update(changes)
+    write_state(database, case, seq, json.dumps(state).encode())
+
+
+def test_a_damaged_case_is_refused_by_every_reader_and_left_out_of_projections(
+    app: Overleg,
+) -> None:
+    from overleg.adapters.eventstore import DamagedStore
+    from overleg.streams import export_stream
+
+    database = app.database
+    case, _ = _longest(app)
+    _edit(database, case, 1, region="Nowhere")
+    with pytest.raises(DamagedStore) as raised:
+        app.replay(case)
+    assert (raised.value.case_id, raised.value.seq) == (case, 1)
+    assert "overleg verify" in str(raised.value)
+    with pytest.raises(DamagedStore):
+        list(export_stream(app))
+    with pytest.raises(DamagedStore):
+        import_stream(app, SAMPLE.read_text(encoding="utf-8").splitlines())
+    # The projections read past it: every other case is projected, that one event is kept
+    # aside with its place in the log.
+    from overleg.adapters.views import ViewStore
+    from overleg.projections.runner import Projector
+
+    views = ViewStore(app.database)
+    try:
+        projector = Projector(app.event_log, views)
+        projector.catch_up()
+        assert set(projector.positions().values()) == {app.event_log.head()}
+        assert [(p, d.case_id, d.seq) for p, d in app.event_log.damaged][:1] == [
+            (app.event_log.damaged[0][0], case, 1)
+        ]
+    finally:
+        views.close()
+
+
+def test_a_deleted_event_stops_replay_and_export_naming_the_gap(app: Overleg) -> None:
+    from overleg.adapters.eventstore import DamagedStore
+    from overleg.streams import export_stream
+
+    database = app.database
+    case, _ = _longest(app)
+    tamper(
+        database,
+        "DELETE FROM {events} WHERE originator_id = ? AND originator_version = ?",
+        stored_id(database, case),
+        2,
+    )
+    with pytest.raises(DamagedStore, match="seq 2 is missing"):
+        app.replay(case)
+    with pytest.raises(DamagedStore, match="seq 2 is missing"):
+        list(export_stream(app))
+
+
+def test_unreadable_bytes_are_a_damaged_store(app: Overleg) -> None:
+    from overleg.adapters.eventstore import DamagedStore
+
+    database = app.database
+    case, _ = _longest(app)
+    write_state(database, case, 2, b"\xff\x00 not json")
+    with pytest.raises(DamagedStore, match="cannot be read"):
+        app.replay(case)

@@ -23,7 +23,10 @@ from eventsourcing.persistence import (
     StoredEvent,
 )
 
-from overleg.aggregates.case import EVENT_TOPICS, CaseEvent, is_case_event
+from overleg.aggregates.case import EVENT_TOPICS, CaseEvent, facts_problem, is_case_event
+from overleg.logs import get_logger
+
+log = get_logger("overleg.store")
 
 
 class StoreUnavailable(Exception):
@@ -32,6 +35,40 @@ class StoreUnavailable(Exception):
     def __init__(self, detail: str) -> None:
         super().__init__(detail)
         self.detail = detail
+
+
+class DamagedStore(Exception):
+    """The store holds an event that is not as overleg recorded it (changed, removed or added
+    behind its back): the command stopped before it wrote or answered anything."""
+
+    def __init__(self, case_id: object, seq: int | None, detail: str) -> None:
+        where = f"case {case_id}" + ("" if seq is None else f", seq {seq}")
+        super().__init__(
+            f"The event store is damaged at {where}: {detail}. Nothing was written; "
+            "`overleg verify` tells what changed."
+        )
+        self.case_id, self.seq, self.detail = case_id, seq, detail
+
+
+def decoded(mapper: Mapper[Any], stored: StoredEvent) -> CaseEvent:
+    """A stored event as a case event; ``DamagedStore`` when its bytes or facts are not
+    something overleg ever recorded."""
+    try:
+        event = mapper.to_domain_event(stored)
+    except Exception as error:  # any decoding failure means the bytes were changed
+        raise DamagedStore(
+            stored.originator_id,
+            stored.originator_version,
+            f"its stored bytes cannot be read ({type(error).__name__})",
+        ) from None
+    if not is_case_event(event):
+        raise DamagedStore(
+            stored.originator_id, stored.originator_version, "it is not an event of a case"
+        )
+    problem = facts_problem(event)
+    if problem is not None:
+        raise DamagedStore(stored.originator_id, stored.originator_version, problem)
+    return event
 
 
 # The drivers' and the library's ways of saying the database cannot be reached or is busy.
@@ -189,6 +226,8 @@ class EventLog:
         self.mapper = mapper
         # PostgreSQL announces new events on a channel that a worker can LISTEN to.
         self.channel: str | None = getattr(recorder, "channel_name", None)
+        # Events ``read`` met that could not be read (position, why), for the reader to keep.
+        self.damaged: list[tuple[int, DamagedStore]] = []
 
     def head(self) -> int:
         """The notification id of the last recorded event (0 when there is none)."""
@@ -204,17 +243,30 @@ class EventLog:
             )
         events: list[tuple[int, CaseEvent]] = []
         for notification in notifications:
-            event = self.mapper.to_domain_event(notification)
-            if is_case_event(event):
-                events.append((notification.id, event))
+            try:
+                event = decoded(self.mapper, notification)
+            except DamagedStore as damaged:
+                # One damaged event never stops the projections of all others.
+                self.damaged.append((notification.id, damaged))
+                log.error(
+                    "event_unreadable",
+                    case_id=str(notification.originator_id),
+                    seq=notification.originator_version,
+                    position=notification.id,
+                )
+                continue
+            events.append((notification.id, event))
         last = notifications[-1].id if notifications else after
         return last, events
 
-    def all(self, page: int = 1000) -> Iterator[CaseEvent]:
-        """Every case event, oldest first."""
+    def all(self, page: int = 1000, *, strict: bool = False) -> Iterator[CaseEvent]:
+        """Every case event, oldest first. ``strict``: a damaged event raises
+        ``DamagedStore`` instead of being left out."""
         after = 0
         while True:
             last, events = self.read(after, page)
+            if strict and self.damaged:
+                raise self.damaged[0][1]
             for _, event in events:
                 yield event
             if last == after:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
+from enum import StrEnum
 from typing import Any, ClassVar, TypeGuard, get_args
 from uuid import UUID
 
@@ -835,6 +836,39 @@ CaseEvent = (
 EVENT_CLASSES: tuple[type[Case.Event], ...] = get_args(CaseEvent)
 # The stored topics of the case's events: what the projections and the export read.
 EVENT_TOPICS: tuple[str, ...] = tuple(cls.TOPIC for cls in EVENT_CLASSES)
+
+
+# The facts of each event that name one value of a vocabulary.
+_VOCABULARY: dict[str, type[StrEnum]] = {
+    "programme": Programme,
+    "region": Region,
+    "channel": Channel,
+    "requester_role": Role,
+    "rule_set": RuleSet,
+    "role": Role,
+}
+
+
+def facts_problem(event: CaseEvent) -> str | None:
+    """What makes a stored event one overleg never recorded (a fact outside its vocabulary,
+    a missing field, a meeting number that is not a number), or ``None``."""
+    for name in type(event).__annotations__:
+        if name not in vars(event):
+            return f"its field {name!r} is missing"
+    for name, vocabulary in _VOCABULARY.items():
+        value = vars(event).get(name)
+        if value is not None and value not in {v.value for v in vocabulary}:
+            return f"its {name.replace('_', ' ')} is not one overleg knows"
+    meeting = vars(event).get("meeting")
+    if meeting is not None and (not isinstance(meeting, int) or meeting < 1):
+        return "its meeting number is not a number"
+    for name in ("held_on", "on"):
+        day = vars(event).get(name)
+        if day is not None and not isinstance(day, date):
+            return f"its {name.replace('_', ' ')} is not a date"
+    if not isinstance(vars(event).get("personal", {}), dict):
+        return "its personal part is not readable"
+    return None
 
 
 def is_case_event(event: object) -> TypeGuard[CaseEvent]:

@@ -6,15 +6,34 @@ from collections.abc import Callable, Iterator
 from typing import IO
 from uuid import UUID
 
+from pydantic import ValidationError
+
+from overleg.adapters.eventstore import DamagedStore
 from overleg.application import Overleg
+from overleg.streams.contract import parse_line
 from overleg.streams.mapping import dumps_line, event_line
 
 
 def export_stream(app: Overleg, case_id: UUID | None = None) -> Iterator[str]:
-    """Every stored case event (or one case's) as a stream line, in recorded order."""
-    events = app.case_events(case_id) if case_id is not None else app.event_log.all()
+    """Every stored case event (or one case's) as a stream line, in recorded order.
+
+    Raises ``DamagedStore`` at the first event that is not as overleg recorded it (unreadable,
+    outside the contract, or a case's seq out of order): an export never writes a stream the
+    contract would refuse."""
+    events = app.case_events(case_id) if case_id is not None else app.event_log.all(strict=True)
+    last: dict[UUID, int] = {}
     for event in events:
-        yield dumps_line(event_line(event))
+        case, seq = event.originator_id, event.originator_version
+        expected = last.get(case, 0) + 1
+        if seq != expected:
+            raise DamagedStore(case, expected, f"seq {expected} is missing")
+        last[case] = seq
+        line = dumps_line(event_line(event))
+        try:
+            parse_line(line)
+        except ValidationError:
+            raise DamagedStore(case, seq, "it is not a line the contract allows") from None
+        yield line
 
 
 def write_stream(
