@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
 
+from overleg.aggregates.values import Programme
 from overleg.api.auth import dev_private_key, issue_dev_token
 from overleg.policies.access import StaffRole
+from overleg.policies.rules import brussels_day
 from overleg.settings import Settings
 
 REQUEST: dict[str, Any] = {
@@ -36,12 +38,22 @@ def settings_for(database_url: str, tmp_path: Path, **changes: Any) -> Settings:
     return Settings(**(given | changes))
 
 
-def auth(settings: Settings, role: str, ref: str, region: str | None = None) -> dict[str, str]:
+def auth(
+    settings: Settings,
+    role: str,
+    ref: str,
+    region: str | None = None,
+    *,
+    programme: str | None = None,
+    municipality: str | None = None,
+) -> dict[str, str]:
     token = issue_dev_token(
         dev_private_key(settings.dev_key_file),
         role=StaffRole(role),
         ref=ref,
         region=region,
+        programme=None if programme is None else Programme(programme),
+        municipality=municipality,
         audience=settings.jwt_audience,
         issuer=settings.jwt_issuer,
     )
@@ -49,8 +61,9 @@ def auth(settings: Settings, role: str, ref: str, region: str | None = None) -> 
 
 
 def meeting_day() -> str:
-    """A meeting date not before today's request (the service's clock is UTC)."""
-    return (datetime.now(UTC).date() + timedelta(days=1)).isoformat()
+    """A meeting held today: not before today's request, and not after the day it is
+    recorded (both are days in Belgium)."""
+    return brussels_day(datetime.now(UTC)).isoformat()
 
 
 @dataclass

@@ -253,14 +253,21 @@ def test_the_public_form_takes_a_request_without_an_account(
         "requested_by": {"ref": "ouder-4", "role": "parent"},
         "client": {"ref": "cliënt-4", "birth_date": None},
         "question": "Wij willen samen rond de tafel.",
+        "municipality": "Genk",
     }
     received = client.post("/intake", json=form)
     assert received.status_code == 202
     receipt = received.json()["receipt"]
     assert client.get(f"/cases/{receipt}").status_code == 401
-    team = auth(settings, "team", "team-limburg-1", "Limburg")
+    # Contract v2: a lokaal cliëntoverleg is the work of the coordinator of the client's
+    # municipality, not of the continuity team of integrale jeugdhulp in the region.
+    team = auth(
+        settings, "team", "lco-genk-1", programme="lokaal_clientoverleg", municipality="Genk"
+    )
     case = client.get(f"/cases/{receipt}", headers=team).json()
     assert (case["channel"], case["status"]) == ("aanvraagformulier", "requested")
+    youth_care_team = auth(settings, "team", "team-limburg-1", "Limburg")
+    assert client.get(f"/cases/{receipt}", headers=youth_care_team).status_code == 403
     professional = {**form, "requested_by": {"ref": "hv-1", "role": "professional"}}
     assert client.post("/intake", json=professional).status_code == 422
 
@@ -401,7 +408,7 @@ def test_store_trouble_is_a_503_and_the_unexpected_a_500_with_a_request_id(
         raise sqlite3.OperationalError("database is locked")
 
     # The driver's error, where the event store meets it: the service says 503, not 500.
-    monkeypatch.setattr(services.app.events, "get", busy)
+    monkeypatch.setattr(services.app.recorder, "select_events", busy)
     answer = client.get(f"/cases/{walk.case_id}", headers=walk.team)
     assert answer.status_code == 503
     assert answer.headers["Retry-After"] == "1"

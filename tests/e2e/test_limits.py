@@ -120,7 +120,7 @@ def test_requests_without_a_valid_token_are_limited_per_address(
     assert client.get("/cases").status_code == 429  # no token at all counts the same
     # A valid token is never held up, not even from this address.
     assert client.get("/cases", headers=auth(settings, "auditor", "auditor-1")).status_code == 200
-    team = auth(settings, "team", "team-1")
+    team = auth(settings, "team", "team-1", "Antwerpen")
     assert client.post("/cases", json=REQUEST, headers=team).status_code == 201
 
 

@@ -258,7 +258,7 @@ def test_a_nul_character_that_reached_the_store_never_stalls_a_projection(
 ) -> None:
     app, views = projected
     case_id = UUID(int=7)
-    team = Principal("team-1", StaffRole.TEAM)
+    team = Principal("team-1", StaffRole.TEAM, region="Limburg")
     chair = Principal("vz-1", StaffRole.CHAIR)
     app.handle(
         SubmitRequest(

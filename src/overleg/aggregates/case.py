@@ -165,14 +165,19 @@ class Case(Aggregate):
         return self._present_or_invited() | self.designated | self.agreement_refs
 
     def family(self) -> set[str]:
-        """Refs the case knows only in family or network roles."""
-        return {ref for ref, roles in self.party_roles.items() if roles and roles <= FAMILY_ROLES}
+        """Refs the case knows only in family or network roles (as parties, or invited)."""
+        known: dict[str, set[Role]] = {ref: set(roles) for ref, roles in self.party_roles.items()}
+        for plan in self.plans.values():
+            for invitee in plan.invited:
+                known.setdefault(invitee.ref, set()).add(invitee.role)
+        return {ref for ref, roles in known.items() if roles and roles <= FAMILY_ROLES}
 
     def readers(self) -> set[str]:
-        """Refs of the professionals who may read this case: the professionals of the case,
-        and people named in an agreement unless the case knows them in a family or network
-        role (a mother who agrees to something is not a professional)."""
-        return self.professionals | (self.agreement_refs - self.family()) | self.parties
+        """Refs of the professionals who may read this case: the professionals of the case
+        (a professional who requested it among them), and people named in an agreement unless
+        the case knows them only in family or network roles (a mother who agrees to something
+        is not a professional)."""
+        return self.professionals | (self.agreement_refs - self.family())
 
     def _workplan_of(self, number: int, personal: Personal) -> None:
         meeting = self.meetings[number]

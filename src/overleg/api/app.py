@@ -41,6 +41,9 @@ the request, through consent and a neutral chair, to meetings, workplans and fol
   `OVERLEG_INTAKE_RATE_LIMIT` request forms and `OVERLEG_SIGNIN_FAILURE_RATE_LIMIT` requests
   without a valid bearer token (429 with `Retry-After`).
 * **Confidentiality**: you read only cases you have a part in; every read is recorded.
+* **Scope**: a token names its holder's `programme` and, for a continuity team, its area: the
+  `region` in integrale_jeugdhulp, the `municipality` in lokaal_clientoverleg. A team works on
+  the cases of its programme and area only; a team token without its area is refused (403).
 """
 
 

@@ -4,6 +4,10 @@ Production verifies tokens of the organisation's identity provider against its p
 key set (``OVERLEG_JWKS_FILE``). For development, ``overleg token`` signs tokens with a
 local key created on first use (``OVERLEG_DEV_KEY_FILE``), and ``overleg serve`` without a
 key set accepts exactly those. The local key never leaves the machine it was made on.
+
+Besides ``sub`` and ``role``, a token may name the scope its holder works in: ``programme``,
+``region`` and ``municipality`` (what each means for a role is ``policies.access``'s to say).
+A value that names no programme or region, or no municipality, makes the token invalid.
 """
 
 from __future__ import annotations
@@ -19,7 +23,8 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from jwt.algorithms import OKPAlgorithm
 
-from overleg.aggregates.vocabulary import is_ref
+from overleg.aggregates.values import Programme, Region
+from overleg.aggregates.vocabulary import SHORT_TEXT_MAX_LENGTH, is_ref
 from overleg.policies.access import Principal, StaffRole
 
 ALGORITHMS = ["EdDSA", "ES256", "RS256"]
@@ -59,16 +64,50 @@ class TokenVerifier:
             raise InvalidToken("the token carries no known role") from None
         if not isinstance(claims["sub"], str) or not is_ref(claims["sub"]):
             raise InvalidToken("the token's subject (sub) is not a well-formed reference")
-        region = claims.get("region")
-        if region is not None and not isinstance(region, str):
-            raise InvalidToken("the token's region is not text")
-        return Principal(ref=str(claims["sub"]), role=role, region=region)
+        return Principal(
+            ref=str(claims["sub"]),
+            role=role,
+            region=_region(claims.get("region")),
+            programme=_programme(claims.get("programme")),
+            municipality=_municipality(claims.get("municipality")),
+        )
 
     def _key(self, kid: object) -> jwt.PyJWK:
         for key in self.keys.keys:
             if kid is None or key.key_id == kid:
                 return key
         raise InvalidToken("the token is signed by an unknown key")
+
+
+def _region(claim: object) -> str | None:
+    if claim is None:
+        return None
+    if not isinstance(claim, str) or claim not in {r.value for r in Region}:
+        raise InvalidToken(f"the token's region is not one of {', '.join(r.value for r in Region)}")
+    return claim
+
+
+def _programme(claim: object) -> Programme | None:
+    if claim is None:
+        return None
+    if not isinstance(claim, str) or claim not in {p.value for p in Programme}:
+        raise InvalidToken(
+            f"the token's programme is not one of {', '.join(p.value for p in Programme)}"
+        )
+    return Programme(claim)
+
+
+def _municipality(claim: object) -> str | None:
+    if claim is None:
+        return None
+    if (
+        not isinstance(claim, str)
+        or not claim.strip()
+        or len(claim) > SHORT_TEXT_MAX_LENGTH
+        or "\x00" in claim
+    ):
+        raise InvalidToken("the token's municipality is not the name of a municipality")
+    return claim
 
 
 def load_jwks(path: Path) -> dict[str, Any]:
@@ -106,9 +145,12 @@ def issue_dev_token(
     audience: str,
     issuer: str = DEV_ISSUER,
     region: str | None = None,
+    programme: Programme | None = None,
+    municipality: str | None = None,
     lifetime: int = 8 * 3600,
 ) -> str:
-    """A development token signed with the local key."""
+    """A development token signed with the local key; ``region``, ``programme`` and
+    ``municipality`` become its claims of the same names when given."""
     now = int(time.time())
     claims: dict[str, Any] = {
         "iss": issuer,
@@ -121,5 +163,9 @@ def issue_dev_token(
     }
     if region is not None:
         claims["region"] = region
+    if programme is not None:
+        claims["programme"] = programme.value
+    if municipality is not None:
+        claims["municipality"] = municipality
     key = jwt.PyJWK(private_jwk)
     return jwt.encode(claims, key.key, algorithm="EdDSA", headers={"kid": private_jwk["kid"]})

@@ -17,6 +17,7 @@ from overleg.api.problems import (
 )
 from overleg.api.ratelimits import Limits, RateLimits, client_address
 from overleg.bootstrap import Services
+from overleg.policies import access
 from overleg.policies.access import Principal
 
 
@@ -39,7 +40,9 @@ def principal(
     limits: Limits,
 ) -> Principal:
     """The verified caller; 401 without a valid bearer token, and 429 instead once the
-    caller's address sent more such requests than ``OVERLEG_SIGNIN_FAILURE_RATE_LIMIT``.
+    caller's address sent more such requests than ``OVERLEG_SIGNIN_FAILURE_RATE_LIMIT``;
+    403 for a valid token that does not name the scope its holder works in (a continuity
+    team without its area).
 
     A valid token is never held up: tokens are signed, so the limit is not there against
     guessing one but against floods of bad ones, and colleagues behind the same address
@@ -61,6 +64,7 @@ def principal(
             'Bearer error="invalid_token"',
         ) from None
     request.state.principal = who
+    access.may_sign_in(who)
     return who
 
 

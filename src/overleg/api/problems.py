@@ -1,7 +1,8 @@
 """Errors as RFC 9457 problem details (``application/problem+json``), mapped in one place.
 
-Every refusal names what is wrong: the broken rule (``rule``), the invalid fields
-(``errors``), or the version the case is at (``current_version``). An unexpected error
+Every refusal names what is wrong: the broken rule (``rule``) and the case's rule set
+(``rule_set``), the invalid fields (``errors``), or the version the case is at
+(``current_version``). An unexpected error
 answers 500 with a request id to quote and nothing of its message, which could carry case
 data; the log has the details, without personal data.
 
@@ -46,9 +47,11 @@ class Problem(BaseModel):
                     "type": "/problems/rule/chair-neutral",
                     "title": "Conflict",
                     "status": 409,
-                    "detail": "The chair must be neutral: jongere-17 is a party of this case",
+                    "detail": "The chair must be neutral: jongere-17 is a party of this case "
+                    "(rule set v2)",
                     "instance": f"{_CASE}/chair",
                     "rule": "chair-neutral",
+                    "rule_set": "v2",
                 }
             ]
         },
@@ -61,6 +64,14 @@ class Problem(BaseModel):
     status: int = Field(description="The HTTP status code")
     detail: str | None = Field(default=None, description="What went wrong this time")
     instance: str | None = Field(default=None, description="The request path")
+    rule: str | None = Field(
+        default=None, description="With a 409: the rule of the case the command would break"
+    )
+    rule_set: str | None = Field(
+        default=None,
+        description="With a 409: the rule set the case keeps (v1 or v2: those in force when "
+        "it was requested)",
+    )
 
 
 def problem_response(
@@ -154,7 +165,8 @@ UNAUTHORIZED = Kind(
 FORBIDDEN = Kind(
     "forbidden",
     403,
-    "the role may not do this, or the caller has no part in the case",
+    "the role may not do this, the caller has no part in the case, or the token does not "
+    "name the area a continuity team works in",
     "Only a chair may register a meeting",
     f"{_CASE}/meetings",
 )
@@ -169,10 +181,10 @@ REQUEST_TIMEOUT = Kind(
 RULE_BROKEN = Kind(
     "rule",
     409,
-    "a rule of the case is broken; `rule` names it",
-    "The chair must be neutral: jongere-17 is a party of this case",
+    "a rule of the case is broken; `rule` names it and `rule_set` the case's rule set (v1, v2)",
+    "The chair must be neutral: jongere-17 is a party of this case (rule set v2)",
     f"{_CASE}/chair",
-    {"rule": "chair-neutral"},
+    {"rule": "chair-neutral", "rule_set": "v2"},
     type="rule/chair-neutral",
 )
 STALE_VERSION = Kind(

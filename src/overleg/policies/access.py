@@ -1,8 +1,11 @@
 """Who may read and do what (confidentiality): plain functions of the caller and the case.
 
-Nobody reads a case they have no part in. The continuity team works on the cases of its
-region, a chair on the cases they chair, a professional reads the cases they take part in,
-an auditor reads every case and changes nothing, an analyst sees figures, never cases.
+Nobody reads a case they have no part in. A continuity team works on the cases of its own
+programme and area (in integrale jeugdhulp its region, in lokaal cliëntoverleg the client's
+municipality), a chair on the cases they chair, a professional reads the cases they take
+part in, an auditor reads every case and changes nothing, an analyst sees figures, never
+cases. In lokaal cliëntoverleg the coordinator of the municipality both takes requests and
+chairs: a team member appointed chair of a case does the chair's work on it.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol, assert_never
 
-from overleg.aggregates.values import Channel, Party, Role
+from overleg.aggregates.values import Channel, Party, Programme, Role
 from overleg.commands import (
     AgreeWorkplan,
     AppointChair,
@@ -49,11 +52,25 @@ class StaffRole(StrEnum):
 
 @dataclass(frozen=True)
 class Principal:
-    """The verified caller: a reference (pseudonym or directory id), a role, maybe a region."""
+    """The verified caller: a reference (pseudonym or directory id), a role, and the scope
+    their token names: the programme, the region and the municipality they serve.
+
+    A continuity team's token names its area: a region in integrale jeugdhulp (the programme
+    when the token names none, as tokens did before there were two), a municipality in lokaal
+    cliëntoverleg (and maybe its region too). For a chair or a professional a programme limits
+    them to that programme's cases; an auditor reads every case whatever the token names.
+    """
 
     ref: str
     role: StaffRole
     region: str | None = None
+    programme: Programme | None = None
+    municipality: str | None = None
+
+    @property
+    def team_programme(self) -> Programme:
+        """The programme a continuity team works in."""
+        return self.programme or Programme.INTEGRALE_JEUGDHULP
 
 
 @dataclass(frozen=True)
@@ -65,7 +82,19 @@ class PublicForm:
 
 # Whoever gives a command: a signed-in user, or the public form.
 Caller = Principal | PublicForm
-FORM_ROLES = frozenset({Role.YOUTH, Role.PARENT, Role.TRUSTED_PERSON, Role.SUPPORT_FIGURE})
+# Who uses the public form: the client, their family and their supporters (a professional
+# uses their account, a service or a resident asks the team).
+FORM_ROLES = frozenset(
+    {
+        Role.YOUTH,
+        Role.PARENT,
+        Role.TRUSTED_PERSON,
+        Role.SUPPORT_FIGURE,
+        Role.CLIENT,
+        Role.LEGAL_REPRESENTATIVE,
+        Role.NETWORK,
+    }
+)
 
 
 class AccessDenied(Exception):
@@ -80,7 +109,11 @@ class CaseParts(Protocol):
     """What access decisions read of a case (the ``Case`` aggregate has it)."""
 
     @property
+    def programme(self) -> Programme: ...
+    @property
     def region(self) -> str: ...
+    @property
+    def municipality(self) -> str | None: ...
     @property
     def chair(self) -> str | None: ...
     @property
@@ -140,15 +173,92 @@ REQUESTERS = frozenset({StaffRole.TEAM, StaffRole.PROFESSIONAL})
 FIGURE_READERS = frozenset({StaffRole.ANALYST, StaffRole.AUDITOR, StaffRole.TEAM})
 
 
+def same_municipality(one: str | None, other: str | None) -> bool:
+    """Whether two names are the same municipality (letter case and spacing aside)."""
+    if one is None or other is None:
+        return False
+    return " ".join(one.split()).casefold() == " ".join(other.split()).casefold()
+
+
+def unscoped(who: Principal) -> str | None:
+    """Why a signed-in caller's token does not say enough to act on, or ``None``.
+
+    A continuity team without its area would see every case: its token is refused instead."""
+    if who.role is not StaffRole.TEAM:
+        return None
+    if who.team_programme is Programme.LOKAAL_CLIENTOVERLEG:
+        if who.municipality is None:
+            return (
+                "A continuity team's token names the area it works in: for "
+                "lokaal_clientoverleg the municipality it serves (claim municipality)"
+            )
+        return None
+    if who.region is None:
+        return (
+            "A continuity team's token names the area it works in: for integrale_jeugdhulp "
+            "its region (claim region); a team of lokaal_clientoverleg names that programme "
+            "(claim programme) and its municipality (claim municipality)"
+        )
+    return None
+
+
+def may_sign_in(who: Principal) -> None:
+    """A token that does not say enough to scope its holder is refused outright."""
+    problem = unscoped(who)
+    if problem is not None:
+        raise AccessDenied(problem)
+
+
+def _programme_fits(who: Principal, case: CaseParts) -> bool:
+    return who.programme is None or who.programme is case.programme
+
+
+def _in_area(who: Principal, case: CaseParts) -> bool:
+    """A continuity team works on the cases of its programme and area only."""
+    if who.role is not StaffRole.TEAM or unscoped(who) is not None:
+        return False
+    if case.programme is not who.team_programme:
+        return False
+    if who.region is not None and who.region != case.region:
+        return False
+    if case.programme is Programme.LOKAAL_CLIENTOVERLEG:
+        return same_municipality(who.municipality, case.municipality)
+    return True
+
+
+def may_chair(who: Principal) -> bool:
+    """Whether the caller's role chairs meetings: a chair, or a coordinator of a lokaal
+    cliëntoverleg team (who takes the requests of the municipality and chairs them)."""
+    if who.role is StaffRole.CHAIR:
+        return True
+    return (
+        who.role is StaffRole.TEAM
+        and who.team_programme is Programme.LOKAAL_CLIENTOVERLEG
+        and unscoped(who) is None
+    )
+
+
+def _chairs(who: Principal, case: CaseParts) -> bool:
+    """The caller is the appointed chair of the case, in a role that chairs its programme."""
+    if not may_chair(who) or case.chair != who.ref or not _programme_fits(who, case):
+        return False
+    return who.role is StaffRole.CHAIR or case.programme is Programme.LOKAAL_CLIENTOVERLEG
+
+
+def has_part(who: Principal, case: CaseParts) -> bool:
+    """Whether the caller has a part in the case (and so may read it)."""
+    return who.role is not StaffRole.ANALYST and _part_in(who, case)
+
+
 def _part_in(who: Principal, case: CaseParts) -> bool:
     if who.role is StaffRole.AUDITOR:
         return True
     if who.role is StaffRole.TEAM:
-        return who.region is None or who.region == case.region
+        return _in_area(who, case) or _chairs(who, case)
     if who.role is StaffRole.CHAIR:
-        return case.chair == who.ref
+        return _chairs(who, case)
     if who.role is StaffRole.PROFESSIONAL:
-        return who.ref in case.readers()
+        return _programme_fits(who, case) and who.ref in case.readers()
     return False
 
 
@@ -161,40 +271,69 @@ def may_read_case(who: Principal, case: CaseParts) -> None:
 
 
 def may_command(who: Principal, command: CaseCommand, case: CaseParts) -> None:
-    """Recording on a case needs a role that does this, and a part in the case."""
+    """Recording on a case needs a role that does this, and a part in the case: a team
+    within its programme and area, a chair (or, in lokaal cliëntoverleg, the team member
+    appointed chair) on the case they chair."""
     allowed, action = who_may(command)
-    if who.role not in allowed:
-        roles = " or ".join(sorted(allowed))
-        raise AccessDenied(f"Only a {roles} may {action}")
-    if not _part_in(who, case):
-        if who.role is StaffRole.CHAIR:
-            raise AccessDenied(f"{who.ref} is not the chair of this case")
-        raise AccessDenied(f"{who.ref} ({who.role}) works on cases of another region")
+    as_team = StaffRole.TEAM in allowed and who.role is StaffRole.TEAM
+    as_chair = StaffRole.CHAIR in allowed and may_chair(who)
+    if (as_team and _in_area(who, case)) or (as_chair and _chairs(who, case)):
+        return
+    if as_team:
+        raise AccessDenied(f"{who.ref} (team) works on cases of another programme or area")
+    if as_chair and who.role is StaffRole.CHAIR:
+        raise AccessDenied(f"{who.ref} is not the chair of this case")
+    if as_chair:
+        raise AccessDenied(f"Only the chair of this case may {action}; {who.ref} is not its chair")
+    roles = " or ".join(sorted(allowed))
+    raise AccessDenied(f"Only a {roles} may {action}")
 
 
 def may_request(who: Caller, command: SubmitRequest) -> None:
-    """Requests come from the continuity team (of the case's region), a professional who
-    asks in their own name through the professionals' app, or anyone through the public form,
-    which only young people, parents, trusted persons and support figures use."""
+    """Requests come from the continuity team (within its programme and area), a
+    professional who asks in their own name through the professionals' app, or anyone
+    through the public form, which the client, their family and their supporters use."""
     requested_by, channel = command.requested_by, command.channel
     if isinstance(who, PublicForm):
         if channel is not Channel.FORM or requested_by.role not in FORM_ROLES:
             raise AccessDenied(
-                "The public form takes requests of a young person, a parent, a trusted "
-                "person or a support figure"
+                "The public form takes requests of the client, a parent, a legal "
+                "representative, a trusted person, a support figure or someone of the "
+                "client's network"
             )
         return
     if who.role not in REQUESTERS:
         raise AccessDenied("Only the continuity team or a professional may submit a request")
     if channel is Channel.FORM:
         raise AccessDenied("Requests through the online form come in through the public form")
-    region = command.region.value
-    if who.role is StaffRole.TEAM and who.region not in (None, region):
-        raise AccessDenied(f"{who.ref} works on cases of {who.region}, not {region}")
-    if who.role is StaffRole.PROFESSIONAL and requested_by != Party(who.ref, Role.PROFESSIONAL):
+    if who.role is StaffRole.TEAM:
+        _request_in_area(who, command)
+        return
+    if who.programme not in (None, command.programme):
+        raise AccessDenied(f"{who.ref} works in {who.programme}, not {command.programme.value}")
+    if requested_by != Party(who.ref, Role.PROFESSIONAL):
         raise AccessDenied(
             "A professional submits a request in their own name (requested_by: your "
             "reference, role professional)"
+        )
+
+
+def _request_in_area(who: Principal, command: SubmitRequest) -> None:
+    """A team records requests of its own programme and area only."""
+    problem = unscoped(who)
+    if problem is not None:
+        raise AccessDenied(problem)
+    programme, region = command.programme, command.region.value
+    if programme is not who.team_programme:
+        raise AccessDenied(f"{who.ref} works in {who.team_programme}, not {programme.value}")
+    if who.region is not None and who.region != region:
+        raise AccessDenied(f"{who.ref} works on cases of {who.region}, not {region}")
+    if programme is Programme.LOKAAL_CLIENTOVERLEG and not same_municipality(
+        who.municipality, command.municipality
+    ):
+        raise AccessDenied(
+            f"{who.ref} takes the requests of {who.municipality}: a request of "
+            f"{command.municipality or 'no municipality'} goes to that municipality's team"
         )
 
 

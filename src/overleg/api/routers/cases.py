@@ -11,14 +11,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from overleg.aggregates.case import Case, CaseEvent
-from overleg.aggregates.values import (
-    Agreement,
-    Attendance,
-    Client,
-    Party,
-    Programme,
-    Region,
-)
+from overleg.aggregates.values import Client, Invitee, Party, Programme, Region, Role
 from overleg.aggregates.vocabulary import REF_MAX_LENGTH, REF_PATTERN
 from overleg.api import headers
 from overleg.api.deps import SIGN_IN_PROBLEMS, VERSION_PROBLEMS, Caller, Svc, Version
@@ -36,6 +29,7 @@ from overleg.api.problems import (
 )
 from overleg.api.schemas import (
     AgreementOut,
+    AttendanceCorrectionIn,
     BottleneckIn,
     CaseList,
     CaseOut,
@@ -43,13 +37,17 @@ from overleg.api.schemas import (
     ChairIn,
     ConsentIn,
     ConsentOut,
+    CoordinatorIn,
     FollowUpIn,
     HistoryEntry,
     MeetingIn,
     PartyIn,
+    PlanIn,
+    PreparationIn,
     ReasonIn,
     Recorded,
     RequestIn,
+    RevisedWorkplanIn,
     WithdrawIn,
     WorkplanIn,
 )
@@ -57,13 +55,21 @@ from overleg.application import CaseNotFound, CommandKey, Outcome
 from overleg.commands import (
     AgreeWorkplan,
     AppointChair,
+    CancelMeeting,
     CloseCase,
     Command,
     CompleteRegistration,
+    CorrectAttendance,
     Decline,
+    DesignateCoordinator,
     GiveConsent,
     HoldMeeting,
+    PlanMeeting,
+    RecordPreparation,
+    ReopenCase,
     ReportBottleneck,
+    RetractMeeting,
+    ReviseWorkplan,
     ScheduleFollowUp,
     SubmitRequest,
     WithdrawConsent,
@@ -71,7 +77,14 @@ from overleg.commands import (
 from overleg.policies import access
 from overleg.policies.access import Principal, StaffRole
 from overleg.projections.audit_trail import summary
-from overleg.projections.case_view import CaseFilter, CaseView, Status, list_cases, view_of
+from overleg.projections.case_view import (
+    CaseFilter,
+    CasePage,
+    CaseView,
+    Status,
+    list_cases,
+    view_of,
+)
 
 router = APIRouter(prefix="/cases", tags=["cases"])
 
@@ -96,6 +109,7 @@ def _changed(
     }
 
 
+ALL = 1_000_000_000  # every candidate of a list the view cannot narrow exactly
 Meeting = Annotated[int, Path(ge=1, le=10_000, description="The meeting's number in the case")]
 
 
@@ -125,7 +139,16 @@ def _answer(outcome: Outcome, key: CommandKey, response: Response) -> Recorded:
 
 
 def _party(body: PartyIn) -> Party:
-    return Party(body.ref, body.role)
+    return Party(body.ref, Role(body.role.value))
+
+
+def _located(outcome: Outcome, key: CommandKey, response: Response, case_id: UUID) -> Recorded:
+    """The answer of a command that records a meeting (held or planned): Location is the
+    meeting, its number the one the recorded event took."""
+    recorded = outcome.events[-1]
+    assert isinstance(recorded, Case.MeetingHeld | Case.MeetingPlanned)
+    response.headers["Location"] = f"/cases/{case_id}/meetings/{recorded.meeting}"
+    return _answer(outcome, key, response)
 
 
 @router.post(
@@ -145,14 +168,17 @@ def _party(body: PartyIn) -> Party:
 def submit_request(
     body: RequestIn, who: Caller, svc: Svc, key: StaffKey, response: Response
 ) -> Recorded:
-    """Open a case with a request, for the continuity team or a professional."""
+    """Open a case with a request, for the continuity team (of its programme and area) or a
+    professional (in their own name)."""
     command = SubmitRequest(
         programme=body.programme,
         region=body.region,
-        requested_by=_party(body.requested_by),
+        requested_by=Party(body.requested_by.ref, body.requested_by.role),
         channel=body.channel,
         client=Client(body.client.ref, body.client.birth_date),
         question=body.question,
+        municipality=body.municipality,
+        goal=body.goal,
     )
     answer = _run(svc, command, who, None, key, response)
     response.headers["Location"] = f"/cases/{answer.case_id}"
@@ -231,19 +257,16 @@ def hold_meeting(
     key: StaffKey,
     response: Response,
 ) -> Recorded:
-    """The chair registers a held meeting and its attendance; it gets the next number."""
-    a = body.attendance
+    """The chair registers a held meeting and its attendance: the planned meeting it names
+    (or the earliest planned one not yet held), or else the next number."""
     command = HoldMeeting(
         case_id,
         held_on=body.held_on,
         place=body.place,
-        attendance=Attendance(a.youth, a.parents, a.trusted_person, tuple(a.professionals)),
+        attendance=body.attendance.attendance(),
+        meeting=body.meeting,
     )
-    outcome = svc.app.handle(command, who, version, key)
-    held = outcome.events[-1]
-    assert isinstance(held, Case.MeetingHeld)
-    response.headers["Location"] = f"/cases/{case_id}/meetings/{held.meeting}"
-    return _answer(outcome, key, response)
+    return _located(svc.app.handle(command, who, version, key), key, response, case_id)
 
 
 @router.put(
@@ -262,12 +285,14 @@ def agree_workplan(
     response: Response,
 ) -> Recorded:
     """The workplan of a meeting: agreements, the coordinator (hulpcoördinator), crisis plan."""
+    crisis_plan, steps = body.crisis()
     command = AgreeWorkplan(
         case_id,
         meeting=meeting,
-        agreements=[Agreement(a.who, a.what, a.due, a.domain) for a in body.agreements],
+        agreements=[a.agreement() for a in body.agreements],
         coordinator=body.coordinator,
-        crisis_plan=body.crisis_plan,
+        crisis_plan=crisis_plan,
+        crisis_steps=steps,
     )
     return _run(svc, command, who, version, key, response)
 
@@ -336,6 +361,184 @@ def close_case(
 ) -> Recorded:
     """Close the case."""
     return _run(svc, CloseCase(case_id, body.reason), who, version, key, response)
+
+
+# -- contract v2: planning, preparation, the spilfiguur, corrections, reopening ----------------
+
+
+@router.post(
+    "/{case_id}/meeting-plans",
+    status_code=201,
+    summary="Plan a meeting",
+    responses=_changed(201, located=True),
+)
+def plan_meeting(
+    case_id: UUID,
+    body: PlanIn,
+    who: Caller,
+    svc: Svc,
+    version: Version,
+    key: StaffKey,
+    response: Response,
+) -> Recorded:
+    """The chair plans the next meeting (or re-plans a planned one): when, where, who is
+    invited and who, by the client's wish, is not. Location is the planned meeting."""
+    command = PlanMeeting(
+        case_id,
+        on=body.on,
+        place=body.place,
+        invited=[Invitee(i.ref, Role(i.role.value)) for i in body.invited],
+        not_invited=list(body.not_invited),
+        goal=body.goal,
+        meeting=body.meeting,
+    )
+    return _located(svc.app.handle(command, who, version, key), key, response, case_id)
+
+
+@router.post(
+    "/{case_id}/meetings/{meeting}/cancel",
+    summary="Cancel a planned meeting",
+    responses=_changed(),
+)
+def cancel_meeting(
+    case_id: UUID,
+    meeting: Meeting,
+    body: ReasonIn,
+    who: Caller,
+    svc: Svc,
+    version: Version,
+    key: StaffKey,
+    response: Response,
+) -> Recorded:
+    """The chair cancels a planned meeting not yet held; a scheduled follow-up date goes too."""
+    return _run(svc, CancelMeeting(case_id, meeting, body.reason), who, version, key, response)
+
+
+@router.put(
+    "/{case_id}/meetings/{meeting}/preparation",
+    summary="Record a meeting's preparation",
+    responses=_changed(),
+)
+def record_preparation(
+    case_id: UUID,
+    meeting: Meeting,
+    body: PreparationIn,
+    who: Caller,
+    svc: Svc,
+    version: Version,
+    key: StaffKey,
+    response: Response,
+) -> Recorded:
+    """The chair records how a planned (or the next) meeting was prepared with the client;
+    recorded again, the last one stands."""
+    command = RecordPreparation(case_id, meeting, body.checklist.given(), body.prepared_by)
+    return _run(svc, command, who, version, key, response)
+
+
+@router.put(
+    "/{case_id}/coordinator",
+    summary="Designate the spilfiguur (hulpcoördinator)",
+    responses=_changed(),
+)
+def designate_coordinator(
+    case_id: UUID,
+    body: CoordinatorIn,
+    who: Caller,
+    svc: Svc,
+    version: Version,
+    key: StaffKey,
+    response: Response,
+) -> Recorded:
+    """The team or the chair designates the case's spilfiguur / hulpcoördinator (a
+    professional, not the chair), and whether the client chose them; a later designation
+    replaces it."""
+    command = DesignateCoordinator(case_id, body.coordinator, body.chosen_by_client)
+    return _run(svc, command, who, version, key, response)
+
+
+@router.post(
+    "/{case_id}/meetings/{meeting}/attendance/correct",
+    summary="Correct a meeting's attendance",
+    responses=_changed(),
+)
+def correct_attendance(
+    case_id: UUID,
+    meeting: Meeting,
+    body: AttendanceCorrectionIn,
+    who: Caller,
+    svc: Svc,
+    version: Version,
+    key: StaffKey,
+    response: Response,
+) -> Recorded:
+    """The chair replaces a held meeting's attendance, recorded wrongly, everywhere
+    (statistics included)."""
+    command = CorrectAttendance(case_id, meeting, body.attendance.attendance(), body.reason)
+    return _run(svc, command, who, version, key, response)
+
+
+@router.post(
+    "/{case_id}/meetings/{meeting}/workplan/revise",
+    summary="Revise a meeting's workplan",
+    responses=_changed(),
+)
+def revise_workplan(
+    case_id: UUID,
+    meeting: Meeting,
+    body: RevisedWorkplanIn,
+    who: Caller,
+    svc: Svc,
+    version: Version,
+    key: StaffKey,
+    response: Response,
+) -> Recorded:
+    """The chair replaces a meeting's workplan, also after its registration."""
+    crisis_plan, steps = body.crisis()
+    command = ReviseWorkplan(
+        case_id,
+        meeting=meeting,
+        agreements=[a.agreement() for a in body.agreements],
+        coordinator=body.coordinator,
+        crisis_plan=crisis_plan,
+        reason=body.reason,
+        crisis_steps=steps,
+    )
+    return _run(svc, command, who, version, key, response)
+
+
+@router.post(
+    "/{case_id}/meetings/{meeting}/retract",
+    summary="Retract a meeting recorded in error",
+    responses=_changed(),
+)
+def retract_meeting(
+    case_id: UUID,
+    meeting: Meeting,
+    body: ReasonIn,
+    who: Caller,
+    svc: Svc,
+    version: Version,
+    key: StaffKey,
+    response: Response,
+) -> Recorded:
+    """The chair retracts a meeting recorded in error (in the wrong case, or with a wrong
+    date or place: then register it again). It, its workplan and its registration count
+    nowhere from then on; its number is not used again."""
+    return _run(svc, RetractMeeting(case_id, meeting, body.reason), who, version, key, response)
+
+
+@router.post("/{case_id}/reopen", summary="Reopen a closed case", responses=_changed())
+def reopen_case(
+    case_id: UUID,
+    body: ReasonIn,
+    who: Caller,
+    svc: Svc,
+    version: Version,
+    key: StaffKey,
+    response: Response,
+) -> Recorded:
+    """The team or the chair reopens a closed case; its meetings continue their numbering."""
+    return _run(svc, ReopenCase(case_id, body.reason), who, version, key, response)
 
 
 # -- queries ---------------------------------------------------------------------------------
@@ -459,10 +662,7 @@ async def list_(
         coordinator=coordinator,
         overdue_on=today.astimezone(UTC).date() if overdue else None,
     )
-    where = _scoped(where, who)
-    page = await run_in_threadpool(
-        lambda: list_cases(svc.fresh_views(), where, offset=offset, limit=limit)
-    )
+    page = await run_in_threadpool(lambda: _page(svc, who, _scoped(where, who), offset, limit))
     ids = [v.case_id for v in page.items]
     await run_in_threadpool(svc.reads.record, who, ids, "case list", _request_id(request))
     return CaseList(
@@ -474,15 +674,49 @@ async def list_(
 
 
 def _scoped(where: CaseFilter, who: Principal) -> CaseFilter:
-    """Narrow a list to the cases the caller has a part in."""
-    if who.role is StaffRole.TEAM and who.region is not None:
-        if where.region not in (None, who.region):
-            return replace(where, region="", participant=None)  # matches nothing
-        return replace(where, region=who.region)
+    """Narrow a list, as far as the case view can, to the cases the caller has a part in."""
+    if who.role is StaffRole.AUDITOR:
+        return where
+    if who.role is StaffRole.TEAM:
+        where = replace(where, programme=_only(where.programme, who.team_programme.value))
+        return (
+            where if who.region is None else replace(where, region=_only(where.region, who.region))
+        )
     if who.role is StaffRole.CHAIR:
-        if where.chair not in (None, who.ref):
-            return replace(where, chair="")
-        return replace(where, chair=who.ref)
+        where = replace(where, chair=_only(where.chair, who.ref))
     if who.role is StaffRole.PROFESSIONAL:
-        return replace(where, participant=who.ref)
-    return where
+        where = replace(where, participant=who.ref)
+    if who.programme is None:
+        return where
+    return replace(where, programme=_only(where.programme, who.programme.value))
+
+
+def _only(asked: str | None, value: str) -> str:
+    """The value a list is narrowed to: the caller's own, or nothing when it asks for another
+    (no case has an empty value)."""
+    return value if asked in (None, value) else ""
+
+
+def _view_decides(who: Principal) -> bool:
+    """Whether the case view's filter is exactly the caller's part: it is not for a team of
+    lokaal cliëntoverleg (the view does not hold the municipality) nor for a professional
+    (the view's participants are not exactly the case's readers)."""
+    if who.role is StaffRole.PROFESSIONAL:
+        return False
+    return not (who.role is StaffRole.TEAM and who.team_programme is Programme.LOKAAL_CLIENTOVERLEG)
+
+
+def _page(svc: Svc, who: Principal, where: CaseFilter, offset: int, limit: int) -> CasePage:
+    """One page of the cases matching ``where`` that the caller has a part in."""
+    views = svc.fresh_views()
+    if _view_decides(who):
+        return list_cases(views, where, offset=offset, limit=limit)
+    # The view narrows the candidates; each case itself says whether the caller has a part.
+    candidates = list_cases(views, where, offset=0, limit=ALL).items
+    kept = [v for v in candidates if _has_part(svc, who, UUID(v.case_id))]
+    return CasePage(kept[offset : offset + limit], len(kept), offset, limit)
+
+
+def _has_part(svc: Svc, who: Principal, case_id: UUID) -> bool:
+    case, _ = svc.app.replay(case_id)
+    return case is not None and access.has_part(who, case)

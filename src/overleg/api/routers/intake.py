@@ -43,7 +43,9 @@ router = APIRouter(prefix="/intake", tags=["intake"])
     dependencies=[Depends(intake_allowance)],
 )
 def submit(body: IntakeIn, svc: Svc, key: PublicKey, response: Response) -> Receipt:
-    """A young person, parent, trusted person or support figure asks for a consultation.
+    """The client, a parent, a legal representative, a trusted person, a support figure or
+    someone of the client's network asks for a consultation (for lokaal_clientoverleg, of
+    the client's municipality).
 
     No account is needed. The answer is a receipt reference to quote when contacting the
     continuity team; nothing of the request can be read back through it.
@@ -55,6 +57,8 @@ def submit(body: IntakeIn, svc: Svc, key: PublicKey, response: Response) -> Rece
         channel=Channel.FORM,
         client=Client(body.client.ref, body.client.birth_date),
         question=body.question,
+        municipality=body.municipality,
+        goal=body.goal,
     )
     outcome = svc.app.handle(command, PublicForm(), None, key)
     response.headers["Idempotency-Key"] = key.key
