@@ -13,7 +13,7 @@ from uuid import UUID
 import pytest
 
 from overleg.adapters.eventstore import Database
-from overleg.adapters.integrity import checkpoint, checkpoints, verify
+from overleg.adapters.integrity import Break, checkpoint, checkpoints, verify
 from overleg.application import Overleg
 from overleg.streams import import_stream
 from tampering import read_state, stored_id, tamper, write_state
@@ -53,15 +53,21 @@ def test_a_clean_store_verifies_with_a_link_for_every_event(app: Overleg) -> Non
     assert again.ok and again.checkpoint == made
 
 
+def _case_breaks(app: Overleg) -> list[Break]:
+    """The breaks found in cases (the import's checkpoint may find the change too)."""
+    return [b for b in verify(app.recorder).breaks if b.case_id is not None]
+
+
 def test_an_edited_event_is_found_at_its_case_and_seq(app: Overleg) -> None:
     database = app.database
     case, _ = _longest(app)
     state = read_state(database, case, 3)
     write_state(database, case, 3, state.replace(b'"', b'"', 1) + b" ")
-    (broken,) = verify(app.recorder).breaks
+    (broken,) = _case_breaks(app)
     assert (broken.case_id, broken.seq, broken.what) == (str(case), 3, "changed")
     assert "content" in broken.detail
     assert verify(app.recorder, case).breaks == [broken]  # one case alone: the same
+    assert any(b.what == "checkpoint" for b in verify(app.recorder).breaks)
 
 
 def test_a_deleted_event_is_found(app: Overleg) -> None:
@@ -73,7 +79,7 @@ def test_a_deleted_event_is_found(app: Overleg) -> None:
         stored_id(database, case),
         2,
     )
-    (broken,) = verify(app.recorder).breaks
+    (broken,) = _case_breaks(app)
     assert (broken.case_id, broken.seq, broken.what) == (str(case), 2, "deleted")
     # The last event deleted with its link leaves no gap: the checkpoint finds it.
     other = next(c for c in _cases() if c != case)
@@ -93,7 +99,7 @@ def test_two_swapped_events_are_found_as_moved(app: Overleg) -> None:
     second, third = read_state(database, case, 2), read_state(database, case, 3)
     write_state(database, case, 2, third)
     write_state(database, case, 3, second)
-    (broken,) = verify(app.recorder).breaks
+    (broken,) = _case_breaks(app)
     assert (broken.case_id, broken.seq, broken.what) == (str(case), 2, "moved")
     assert "seq 3" in broken.detail
 
@@ -112,7 +118,7 @@ def test_an_event_added_outside_the_service_is_found(app: Overleg) -> None:
         topic,
         state,
     )
-    (broken,) = verify(app.recorder).breaks
+    (broken,) = _case_breaks(app)
     assert (broken.case_id, broken.seq, broken.what) == (str(case), size + 1, "added")
 
 
@@ -160,7 +166,7 @@ def test_a_changed_link_is_found(app: Overleg) -> None:
         stored_id(database, case),
         4,
     )
-    (broken,) = verify(app.recorder).breaks
+    (broken,) = _case_breaks(app)
     assert (broken.case_id, broken.seq, broken.what) == (str(case), 4, "link-changed")
 
 
@@ -252,3 +258,33 @@ def test_unreadable_bytes_are_a_damaged_store(app: Overleg) -> None:
     write_state(database, case, 2, b"\xff\x00 not json")
     with pytest.raises(DamagedStore, match="cannot be read"):
         app.replay(case)
+
+
+def test_every_import_that_writes_leaves_a_checkpoint(database_url: str) -> None:
+    application = Overleg(Database.from_url(database_url))
+    try:
+        lines = SAMPLE.read_text(encoding="utf-8").splitlines()
+        first = import_stream(application, lines[:40])
+        assert first.checkpoint is not None
+        assert first.checkpoint.position == application.event_log.head()
+        again = import_stream(application, lines)
+        assert again.checkpoint is not None and again.checkpoint.number == 2
+        assert import_stream(application, lines).checkpoint is None  # wrote nothing
+        assert [c.number for c in checkpoints(application.recorder)] == [1, 2]
+        assert verify(application.recorder).ok
+    finally:
+        application.close()
+
+
+def test_cases_recorded_before_links_were_kept_are_reported_and_can_be_linked(
+    app: Overleg,
+) -> None:
+    from overleg.adapters.integrity import link_unlinked
+
+    database = app.database
+    case, size = _longest(app)
+    tamper(database, "DELETE FROM {chain} WHERE case_id = ?", stored_id(database, case))
+    found = verify(app.recorder).breaks
+    assert {(b.case_id, b.what) for b in found} == {(str(case), "unlinked")}
+    assert link_unlinked(app.recorder) == size
+    assert verify(app.recorder).ok  # the same events give the same links and root again

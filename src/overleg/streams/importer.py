@@ -21,7 +21,9 @@ from uuid import UUID
 from eventsourcing.persistence import IntegrityError, StoredEvent
 from pydantic import ValidationError
 
+from overleg.adapters.chain import Checkpoint
 from overleg.adapters.eventstore import insert_atomically, translating
+from overleg.adapters.integrity import checkpoint
 from overleg.aggregates.case import Case, CaseEvent, is_case_event
 from overleg.aggregates.errors import CaseRuleBroken
 from overleg.application import Overleg, execute
@@ -74,6 +76,7 @@ class ImportReport:
     cases: int = 0
     new_events: int = 0
     already_stored: int = 0
+    checkpoint: Checkpoint | None = None  # made after the import wrote its events
 
 
 # -- import ---------------------------------------------------------------------------------
@@ -257,6 +260,10 @@ def import_stream(
                         )
                     ]
                 ) from error
+            # A checkpoint over every case after each import: a later rewrite of what this
+            # import stored no longer gives its root.
+            with translating():
+                report.checkpoint = checkpoint(app.recorder, app.clock())
     finally:
         spool.close()
     return report
