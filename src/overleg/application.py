@@ -388,9 +388,10 @@ class Overleg(Application[UUID]):
             return execute(None, command, at, caller.ref, self.v2_from), 0
         if not isinstance(caller, access.Principal):
             raise access.AccessDenied("The public form can only submit a request")
+        access.may_attempt(caller, command)
         found, _ = self.replay(command.case_id)
-        if found is None:
-            raise CaseNotFound(command.case_id)
+        if found is None or not access.sees(caller, found):
+            raise CaseNotFound(command.case_id)  # the same answer: existence is not told
         access.may_command(caller, command, found)
         if expected_version is not None and found.version != expected_version:
             raise StaleCase(command.case_id, expected_version, found.version)

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from overleg.adapters.views import ViewStore
+from overleg.adapters.views import Tx, ViewStore
 from overleg.policies.access import Principal
 
 
@@ -23,7 +23,8 @@ class CaseRead:
     role: str
     what: str
     at: str
-    request_id: str
+    request_id: str  # the service's own id of the request
+    caller_request_id: str | None = None  # the X-Request-ID the caller sent, kept beside it
 
 
 class ReadLog:
@@ -39,24 +40,52 @@ class ReadLog:
                 " what TEXT NOT NULL, at TEXT NOT NULL, request_id TEXT NOT NULL)"
             )
             tx.execute("CREATE INDEX IF NOT EXISTS case_read_case ON case_read (case_id, at)")
+            if not _has_caller_column(tx):  # a read log made before callers' ids were kept
+                tx.execute("ALTER TABLE case_read ADD COLUMN caller_request_id TEXT")
 
-    def record(self, who: Principal, case_ids: Sequence[str], what: str, request_id: str) -> None:
-        """Record that ``who`` read these cases (before the data is sent)."""
+    def record(
+        self,
+        who: Principal,
+        case_ids: Sequence[str],
+        what: str,
+        request_id: str,
+        caller_request_id: str | None = None,
+    ) -> None:
+        """Record that ``who`` read these cases (before the data is sent), under the
+        service's own request id, with the caller's own id for that request beside it."""
         if not case_ids:
             return
         at = datetime.now(UTC).isoformat()
         with self.store.transaction() as tx:
             tx.executemany(
-                "INSERT INTO case_read (case_id, reader, role, what, at, request_id)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                [(c, who.ref, who.role.value, what, at, request_id) for c in case_ids],
+                "INSERT INTO case_read (case_id, reader, role, what, at, request_id,"
+                " caller_request_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (c, who.ref, who.role.value, what, at, request_id, caller_request_id)
+                    for c in case_ids
+                ],
             )
 
     def of(self, case_id: str) -> list[CaseRead]:
         """Everyone who read a case, oldest first."""
         rows = self.store.read(
-            "SELECT reader, role, what, at, request_id FROM case_read WHERE case_id = ?"
+            "SELECT reader, role, what, at, request_id, caller_request_id FROM case_read"
+            " WHERE case_id = ?"
             " ORDER BY at, reader",
             (case_id,),
         )
         return [CaseRead(*row) for row in rows]
+
+
+def _has_caller_column(tx: Tx) -> bool:
+    if tx.dialect == "sqlite":
+        rows = tx.fetchall(
+            "SELECT COUNT(*) FROM pragma_table_info('case_read') WHERE name = 'caller_request_id'"
+        )
+    else:
+        rows = tx.fetchall(
+            "SELECT COUNT(*) FROM information_schema.columns WHERE table_schema ="
+            " current_schema() AND table_name = 'case_read'"
+            " AND column_name = 'caller_request_id'"
+        )
+    return int(rows[0][0]) > 0

@@ -106,11 +106,18 @@ async def _request_context(
     request: Request, call_next: Callable[[Request], Awaitable[Response]]
 ) -> Response:
     """A request id on every log line and response; one access line per request."""
+    # The service names every request itself: a caller's X-Request-ID is kept beside that
+    # name (in the logs and the read log), never instead of it, so no caller can choose or
+    # reuse the id an auditor finds in the read log.
     given = request.headers.get("x-request-id", "")
-    request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex[:16]
+    request_id = uuid.uuid4().hex[:16]
+    caller_request_id = given if _REQUEST_ID.match(given) else None
     request.state.request_id = request_id
+    request.state.caller_request_id = caller_request_id
     structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(request_id=request_id)
+    if caller_request_id is not None:
+        structlog.contextvars.bind_contextvars(caller_request_id=caller_request_id)
     started = time.perf_counter()
     try:
         response = await call_next(request)

@@ -46,8 +46,9 @@ _DECLARED: dict[str, dict[str, Any]] = {
         "schema": {"type": "string", "examples": ['Bearer error="invalid_token"']},
     },
     REQUEST_ID: {
-        "description": "The request's id, on every log line of the request: quote it when you "
-        "report a problem (a well-formed X-Request-ID you send is kept)",
+        "description": "The service's own id of the request, on every log line of the request "
+        "and in the read log: quote it when you report a problem. A well-formed X-Request-ID "
+        "you send is kept beside it (in the logs and the read log), never instead of it",
         "schema": {"type": "string", "pattern": REQUEST_ID_PATTERN},
     },
 }

@@ -628,6 +628,7 @@ class CaseReadOut(BaseModel):
                     "what": "case",
                     "at": "2026-03-03T08:12:44+00:00",
                     "request_id": "b7c1d0e2a3f44e5d",
+                    "caller_request_id": "portal-7f3a9c21",
                 }
             ]
         }
@@ -636,7 +637,10 @@ class CaseReadOut(BaseModel):
     role: StaffRole
     what: str
     at: datetime
-    request_id: str
+    request_id: str = Field(description="The service's own id of the request")
+    caller_request_id: str | None = Field(
+        default=None, description="The X-Request-ID the caller sent with it, if any"
+    )
 
 
 class ProjectionHealth(BaseModel):

@@ -262,12 +262,29 @@ def _part_in(who: Principal, case: CaseParts) -> bool:
     return False
 
 
-def may_read_case(who: Principal, case: CaseParts) -> None:
-    """Reading a case needs a part in it."""
+def may_read_cases(who: Principal) -> None:
+    """Whether the caller's role reads cases at all (asked before any case is looked up, so
+    the answer says nothing about which cases exist)."""
     if who.role is StaffRole.ANALYST:
         raise AccessDenied("Analysts see statistics and bottlenecks, never case data")
-    if not _part_in(who, case):
-        raise AccessDenied(f"{who.ref} ({who.role}) has no part in this case")
+
+
+def sees(who: Principal, case: CaseParts) -> bool:
+    """Whether the caller may know the case exists. A case they may not see is answered
+    exactly like one that does not exist: no caller learns of a case through a refusal
+    (the auditor sees every case)."""
+    return has_part(who, case)
+
+
+def may_attempt(who: Principal, command: CaseCommand) -> None:
+    """Whether the caller's role gives this command on any case (asked before the case is
+    looked up: the refusal says nothing about which cases exist)."""
+    allowed, action = who_may(command)
+    as_team = StaffRole.TEAM in allowed and who.role is StaffRole.TEAM
+    as_chair = StaffRole.CHAIR in allowed and may_chair(who)
+    if not (as_team or as_chair):
+        roles = " or ".join(sorted(allowed))
+        raise AccessDenied(f"Only a {roles} may {action}")
 
 
 def may_command(who: Principal, command: CaseCommand, case: CaseParts) -> None:

@@ -568,15 +568,17 @@ def _case_out(view: CaseView, today: datetime) -> CaseOut:
     )
 
 
-def _request_id(request: Request) -> str:
-    return str(getattr(request.state, "request_id", ""))
+def _ids(request: Request) -> tuple[str, str | None]:
+    """The service's id of the request, and the caller's own id for it, if given."""
+    caller = getattr(request.state, "caller_request_id", None)
+    return str(getattr(request.state, "request_id", "")), caller
 
 
 def _readable(svc: Svc, who: Principal, case_id: UUID) -> list[CaseEvent]:
+    access.may_read_cases(who)  # by role, before the case is looked up
     case, events = svc.app.replay(case_id)  # one read serves the check and the answer
-    if case is None:
-        raise CaseNotFound(case_id)
-    access.may_read_case(who, case)
+    if case is None or not access.sees(who, case):
+        raise CaseNotFound(case_id)  # a case one may not see is one that does not exist
     return events
 
 
@@ -591,7 +593,7 @@ def _readable(svc: Svc, who: Principal, case_id: UUID) -> list[CaseEvent]:
 def get_case(case_id: UUID, request: Request, who: Caller, svc: Svc, response: Response) -> CaseOut:
     """The case view; its ETag is the case version to send as If-Match with a change."""
     events = _readable(svc, who, case_id)
-    svc.reads.record(who, [str(case_id)], "case", _request_id(request))
+    svc.reads.record(who, [str(case_id)], "case", *_ids(request))
     view = view_of(events)
     response.headers["ETag"] = f'"{view.version}"'
     return _case_out(view, svc.app.clock())
@@ -605,7 +607,7 @@ def get_case(case_id: UUID, request: Request, who: Caller, svc: Svc, response: R
 def history(case_id: UUID, request: Request, who: Caller, svc: Svc) -> list[HistoryEntry]:
     """Every event of the case in order: when, by whom, and what happened."""
     events = _readable(svc, who, case_id)
-    svc.reads.record(who, [str(case_id)], "history", _request_id(request))
+    svc.reads.record(who, [str(case_id)], "history", *_ids(request))
     return [
         HistoryEntry(
             seq=e.originator_version,
@@ -628,7 +630,14 @@ def reads(case_id: UUID, who: Caller, svc: Svc) -> list[CaseReadOut]:
     access.may_read_access_log(who)
     svc.app.get_case(case_id)
     return [
-        CaseReadOut(reader=r.reader, role=r.role, what=r.what, at=r.at, request_id=r.request_id)
+        CaseReadOut(
+            reader=r.reader,
+            role=r.role,
+            what=r.what,
+            at=r.at,
+            request_id=r.request_id,
+            caller_request_id=r.caller_request_id,
+        )
         for r in svc.reads.of(str(case_id))
     ]
 
@@ -664,7 +673,7 @@ async def list_(
     )
     page = await run_in_threadpool(lambda: _page(svc, who, _scoped(where, who), offset, limit))
     ids = [v.case_id for v in page.items]
-    await run_in_threadpool(svc.reads.record, who, ids, "case list", _request_id(request))
+    await run_in_threadpool(svc.reads.record, who, ids, "case list", *_ids(request))
     return CaseList(
         items=[_case_out(v, today) for v in page.items],
         total=page.total,
