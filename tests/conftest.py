@@ -82,3 +82,40 @@ def bottlenecks_json(
 ) -> dict[str, Any]:
     """The bottleneck report as the JSON the command prints and the API returns."""
     return bottleneck_report(views, year, programme).model_dump(mode="json")
+
+
+OUTCOME_KEYS = ("total", "pct", "by_region")
+
+
+def v1_keys(figures: dict[str, Any]) -> dict[str, Any]:
+    """The keys of contract v1's statistics, whatever contract v2 adds next to them."""
+    meetings, registered = figures["meetings"], figures["fully_registered"]
+
+    def outcome(name: str, *more: str) -> dict[str, Any]:
+        return {key: registered[name][key] for key in (*OUTCOME_KEYS, *more)}
+
+    return {
+        "year": figures["year"],
+        "programme": figures["programme"],
+        "meetings": {
+            key: meetings[key]
+            for key in ("total", "first", "follow_up", "previous_year_total", "by_region")
+        },
+        "fully_registered": {
+            "total": registered["total"],
+            "youth_present": outcome("youth_present"),
+            "parents_present": outcome("parents_present"),
+            "workplans": outcome("workplans"),
+            "coordinators": outcome("coordinators", "pct_of_workplans"),
+        },
+    }
+
+
+def v2_additions(figures: dict[str, Any]) -> dict[str, Any]:
+    """The keys contract v2 adds to the statistics."""
+    return {
+        "client_present": figures["fully_registered"]["client_present"],
+        "planned_not_held": figures["meetings"]["planned_not_held"],
+        "spilfiguur": figures["spilfiguur"],
+        "bottlenecks_by_theme": figures["bottlenecks_by_theme"],
+    }

@@ -16,6 +16,7 @@ from overleg.api.auth import TokenVerifier, dev_private_key, load_jwks, public_j
 from overleg.application import Clock, Overleg, utc_now
 from overleg.logs import get_logger
 from overleg.projections.runner import Projector
+from overleg.projections.themes import BottleneckThemes, packaged
 from overleg.projections.worker import BackgroundProjector
 from overleg.settings import Settings
 
@@ -46,6 +47,8 @@ class Services:
     app: Overleg
     views: ViewStore
     inline_projections: bool
+    # The analysts' list of bottleneck themes the figures count under.
+    themes: BottleneckThemes = field(default_factory=packaged)
     background: BackgroundProjector | None = None
     _closed: bool = field(default=False, repr=False)
 
@@ -91,6 +94,8 @@ def bootstrap(
     when not given). ``follow``: keep the projections current in a thread of this process,
     when the settings say this process does that (``OVERLEG_PROJECTIONS``)."""
     settings = settings or read_settings()
+    # Read first: a list that cannot be read stops the start (ThemesFileError), not a query.
+    themes = BottleneckThemes.load(settings.bottleneck_themes_file)
     database = replace(Database.from_url(settings.database_url), timeout=settings.store_timeout)
     app = Overleg(database, clock=clock, v2_from=settings.v2_from)
     views: ViewStore | None = None
@@ -102,6 +107,7 @@ def bootstrap(
             app=app,
             views=views,
             inline_projections=inline,
+            themes=themes,
         )
         if follow and inline:
             # Its own connection: the thread writes while requests read.

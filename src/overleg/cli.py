@@ -11,12 +11,14 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 from uuid import UUID
 
 import typer
+from pydantic import TypeAdapter, ValidationError
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -37,11 +39,18 @@ from overleg.application import Overleg
 from overleg.bootstrap import Services, bootstrap, read_settings
 from overleg.logs import configure as configure_logs
 from overleg.policies.access import StaffRole
+from overleg.policies.rules import BRUSSELS
 from overleg.projections.audit_trail import history as trail
 from overleg.projections.bottlenecks import bottleneck_report
 from overleg.projections.explain import UnknownFigure, explain
 from overleg.projections.runner import CATCH_UP_BATCH, NAMES, UnknownProjection
-from overleg.projections.statistics import annual_statistics, meetings_of, registered_by_region
+from overleg.projections.statistics import (
+    KnownAt,
+    annual_statistics,
+    meetings_of,
+    registered_by_region,
+)
+from overleg.projections.themes import ThemesFileError
 from overleg.projections.worker import follow
 from overleg.reports import (
     CHART_SUFFIXES,
@@ -54,6 +63,7 @@ from overleg.reports import (
     statistics_chart,
     statistics_csv,
     statistics_table,
+    theme_table,
 )
 from overleg.settings import Settings
 from overleg.streams import StreamRefused, import_stream, write_stream
@@ -81,6 +91,9 @@ def _opened(settings: Settings | None = None) -> Iterator[Services]:
         services = bootstrap(settings)
     except DatabaseURLError as error:
         typer.echo(f"OVERLEG_DATABASE_URL: {error}", err=True)
+        raise typer.Exit(2) from None
+    except ThemesFileError as error:
+        typer.echo(f"OVERLEG_BOTTLENECK_THEMES_FILE: {error}", err=True)
         raise typer.Exit(2) from None
     except Exception as error:  # the store cannot be reached or opened: say so, no trace
         typer.echo(f"Cannot open the event store: {error}", err=True)
@@ -253,6 +266,21 @@ def _refuse_unwritable(path: Path, saying: str) -> None:
         raise typer.Exit(2)
 
 
+_KNOWN_AT = TypeAdapter[datetime](KnownAt)
+
+
+def _instant(option: str, value: str | None) -> datetime | None:
+    """An ISO 8601 instant with its UTC offset, or exit 2 saying what is wrong."""
+    if value is None:
+        return None
+    try:
+        return _KNOWN_AT.validate_python(value)
+    except ValidationError as invalid:
+        why = invalid.errors()[0]["msg"].removeprefix("Value error, ")
+        typer.echo(f"{option}: {value!r} is not an instant: {why}", err=True)
+        raise typer.Exit(2) from None
+
+
 @app.command()
 def stats(
     year: Annotated[int, typer.Argument(help="Calendar year of the meetings.", min=1900, max=2999)],
@@ -271,8 +299,19 @@ def stats(
             "fully_registered.youth_present.by_region.Antwerpen.",
         ),
     ] = None,
+    as_known_at: Annotated[
+        str | None,
+        typer.Option(
+            "--as-known-at",
+            metavar="INSTANT",
+            help="Count only what was recorded at or before this instant (ISO 8601 with its "
+            "UTC offset, e.g. 2016-03-01T00:00:00+01:00): the figures as they could have "
+            "been published then.",
+        ),
+    ] = None,
 ) -> None:
     """Annual statistics per region, counted over the year's (fully registered) meetings."""
+    known = _instant("--as-known-at", as_known_at)
     if chart is not None:
         if chart.suffix.lower() not in CHART_SUFFIXES:
             typer.echo(f"--chart: the file must end in .png or .svg, not {chart.name!r}", err=True)
@@ -280,22 +319,34 @@ def stats(
         _refuse_unwritable(chart, "--chart: cannot write")
     with _projected() as services:
         views = services.views
+        today = services.app.clock().astimezone(BRUSSELS).date()
         if explain_figure is not None:
             try:
-                explanation = explain(views, year, explain_figure, programme)
+                explanation = explain(
+                    views,
+                    year,
+                    explain_figure,
+                    programme,
+                    as_known_at=known,
+                    themes=services.themes,
+                    today=today,
+                )
             except UnknownFigure as unknown:
                 typer.echo(str(unknown), err=True)
                 raise typer.Exit(2) from None
             typer.echo(explanation_text(explanation))
             return
-        figures = annual_statistics(views, year, programme)
-        registered = registered_by_region(meetings_of(views, year, programme))
+        figures = annual_statistics(
+            views, year, programme, as_known_at=known, themes=services.themes, today=today
+        )
+        registered = registered_by_region(meetings_of(views, year, programme, as_known_at=known))
     if shape is Shape.JSON:
         typer.echo(json.dumps(figures.model_dump(mode="json"), ensure_ascii=False, indent=2))
     elif shape is Shape.CSV:
         typer.echo(statistics_csv(figures, registered), nl=False)
     else:
         _out().print(statistics_table(figures, registered))
+        _out().print(theme_table(figures))
     if chart is not None:
         try:
             statistics_chart(figures, registered, chart)
@@ -311,9 +362,9 @@ def bottlenecks(
     programme: ProgrammeOption = None,
     shape: ShapeOption = Shape.TABLE,
 ) -> None:
-    """Reported bottlenecks (policy information) per theme and region."""
+    """Reported bottlenecks (policy information) per theme of the analysts' list and region."""
     with _projected() as services:
-        report = bottleneck_report(services.views, year, programme)
+        report = bottleneck_report(services.views, year, programme, themes=services.themes)
     if shape is Shape.JSON:
         typer.echo(json.dumps(report.model_dump(mode="json"), ensure_ascii=False, indent=2))
     elif shape is Shape.CSV:

@@ -6,6 +6,7 @@ import csv
 import io
 from collections.abc import Sequence
 from pathlib import Path
+from typing import assert_never
 
 from rich import box
 from rich.table import Table
@@ -13,12 +14,21 @@ from rich.table import Table
 from overleg.aggregates.values import Region
 from overleg.projections.audit_trail import TrailEntry
 from overleg.projections.bottlenecks import BottleneckReport
-from overleg.projections.explain import Explanation
+from overleg.projections.explain import Explanation, Item
 from overleg.projections.runner import Failure
-from overleg.projections.statistics import OUTCOMES, Statistics, pct
+from overleg.projections.statistics import (
+    OUTCOMES,
+    BottleneckRow,
+    CoordinatorRow,
+    MeetingRow,
+    PlanRow,
+    Statistics,
+    pct,
+)
 
 OUTCOME_LABELS = {
     "youth_present": "youth present",
+    "client_present": "client present",
     "parents_present": "parents present",
     "workplans": "workplans",
     "coordinators": "coordinators",
@@ -39,8 +49,11 @@ def statistics_table(stats: Statistics, registered: dict[Region, int]) -> Table:
         caption=(
             f"{meetings.total} meetings: {meetings.first} first, "
             f"{meetings.follow_up} follow-up; {meetings.previous_year_total} in "
-            f"{stats.year - 1}. Attendance and outcomes count the {fully.total} fully "
-            "registered meetings; percentages of the total row are of those."
+            f"{stats.year - 1}; {meetings.planned_not_held} planned and not held. "
+            f"Attendance and outcomes count the {fully.total} fully "
+            "registered meetings; percentages of the total row are of those. "
+            f"A designated coordinator (spilfiguur) in {stats.spilfiguur.cases} case(s), "
+            f"{stats.spilfiguur.chosen_by_client} chosen by the client."
         ),
         box=box.SIMPLE_HEAD,
     )
@@ -118,10 +131,10 @@ def statistics_chart(stats: Statistics, registered: dict[Region, int], path: Pat
     left.set_title(f"Meetings per region ({meetings.total} in all)")
     left.set_ylabel("meetings")
     left.tick_params(axis="x", labelrotation=30)
-    width = 0.2
+    width = 0.8 / len(OUTCOMES)
     for k, name in enumerate(OUTCOMES):
         rates = [pct(stats.outcome(name).by_region[r], registered[r]) for r in Region]
-        positions = [i + (k - 1.5) * width for i in range(len(regions))]
+        positions = [i + (k - (len(OUTCOMES) - 1) / 2) * width for i in range(len(regions))]
         right.bar(positions, rates, width, label=OUTCOME_LABELS[name])
     right.set_xticks(range(len(regions)), regions, rotation=30)
     right.set_ylim(0, 100)
@@ -131,6 +144,20 @@ def statistics_chart(stats: Statistics, registered: dict[Region, int], path: Pat
     fig.suptitle(_title(stats))
     fig.savefig(path)
     plt.close(fig)
+
+
+def theme_table(stats: Statistics) -> Table:
+    """Bottlenecks reported in the year per theme of the analysts' list."""
+    table = Table(
+        title=f"Bottlenecks reported in {stats.year} per theme",
+        caption=f"{sum(stats.bottlenecks_by_theme.values())} bottleneck(s) reported",
+        box=box.SIMPLE_HEAD,
+    )
+    table.add_column("theme")
+    table.add_column("reported", justify="right")
+    for theme, count in stats.bottlenecks_by_theme.items():
+        table.add_row(theme, str(count))
+    return table
 
 
 def bottleneck_table(report: BottleneckReport) -> Table:
@@ -173,24 +200,52 @@ def history_table(case_id: str, entries: Sequence[TrailEntry]) -> Table:
     return table
 
 
+def _item(item: Item) -> str:
+    match item:
+        case MeetingRow():
+            return (
+                f"case {item.case_id}  meeting {item.meeting}  held {item.held_on}  {item.region}"
+            )
+        case PlanRow():
+            return (
+                f"case {item.case_id}  meeting {item.meeting}  planned on {item.on}  {item.region}"
+            )
+        case CoordinatorRow():
+            designated = f"  coordinator designated {item.designated_on}" if item.designated else ""
+            return f"case {item.case_id}  {item.region}{designated}"
+        case BottleneckRow():
+            return (
+                f"case {item.case_id}  seq {item.seq}  reported {item.reported_on}  "
+                f"{item.region}  theme {item.theme}"
+            )
+        case _:
+            assert_never(item)
+
+
+def _kind(explanation: Explanation) -> str:
+    items = [*explanation.counted, *(item for item, _ in explanation.left_out)]
+    if items and isinstance(items[0], PlanRow):
+        return "planned meeting(s)"
+    if items and isinstance(items[0], CoordinatorRow):
+        return "case(s)"
+    if items and isinstance(items[0], BottleneckRow):
+        return "bottleneck(s)"
+    return "meeting(s)"
+
+
 def explanation_text(explanation: Explanation) -> str:
-    """An explained figure: what it counts, the meetings counted, those left out and why."""
+    """An explained figure: what it counts, what it counted, what it left out and why."""
+    kind = _kind(explanation)
     lines = [
         f"{explanation.figure} = {explanation.value}",
         f"counts: {explanation.meaning}",
         "",
-        f"counted: {len(explanation.counted)} meeting(s)",
+        f"counted: {len(explanation.counted)} {kind}",
     ]
-    lines += [
-        f"  case {m.case_id}  meeting {m.meeting}  held {m.held_on}  {m.region}"
-        for m in explanation.counted
-    ]
+    lines += [f"  {_item(item)}" for item in explanation.counted]
     if explanation.left_out:
-        lines += ["", f"left out: {len(explanation.left_out)} meeting(s)"]
-        lines += [
-            f"  case {m.case_id}  meeting {m.meeting}  held {m.held_on}  {m.region}: {why}"
-            for m, why in explanation.left_out
-        ]
+        lines += ["", f"left out: {len(explanation.left_out)} {kind}"]
+        lines += [f"  {_item(item)}: {why}" for item, why in explanation.left_out]
     return "\n".join(lines)
 
 

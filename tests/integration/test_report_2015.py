@@ -13,12 +13,13 @@ from typing import Any
 
 import pytest
 
-from conftest import bottlenecks_json, statistics_json
+from conftest import bottlenecks_json, statistics_json, v1_keys
 from overleg.adapters.views import ViewStore
 from overleg.aggregates.values import Programme
 from overleg.application import Overleg
 from overleg.projections.explain import NOT_REGISTERED, UnknownFigure, explain
 from overleg.projections.runner import Projector
+from overleg.projections.themes import packaged
 from overleg.streams import import_stream
 from report2015 import IJH, REGIONS, Report, counted, report_2015
 
@@ -86,7 +87,10 @@ def assert_all_figures(views: ViewStore, report: Report) -> None:
     for year in (2014, 2015, 2016):
         for programme in (None, *Programme):
             got = statistics_json(views, year, programme)
-            assert got == counted(report, year, None if programme is None else programme.value)
+            wanted = counted(report, year, None if programme is None else programme.value)
+            assert v1_keys(got) == wanted
+            assert got["meetings"]["planned_not_held"] == 0
+            assert got["spilfiguur"] == {"cases": 0, "chosen_by_client": 0}
 
 
 def dump(views: ViewStore, projector: Projector) -> dict[str, list[tuple[Any, ...]]]:
@@ -158,7 +162,12 @@ def test_bottlenecks_per_theme_region_and_year(
     import_stream(store, dumps(report.lines))
     Projector(store.event_log, views).catch_up()
     for year in (2014, 2015, 2016):
-        want = Counter((theme, region) for _, region, theme, y in report.bottlenecks if y == year)
+        themes = packaged()  # analysts see the listed theme a report names, or andere
+        want = Counter(
+            (themes.theme_of(theme), region)
+            for _, region, theme, y in report.bottlenecks
+            if y == year
+        )
         got = bottlenecks_json(views, year)
         assert {
             (row["theme"], region): count

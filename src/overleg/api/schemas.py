@@ -557,7 +557,18 @@ CASE_EXAMPLE: dict[str, Any] = {
             "domain": "gezin",
         }
     ],
+    "coordinator_chosen_by_client": True,
+    "next_meeting": 2,
+    "next_meeting_on": "2026-05-04",
+    "flagged_meetings": [],
 }
+
+
+class FlaggedMeetingOut(BaseModel):
+    """A meeting with professionals present whom the client did not want invited."""
+
+    meeting: int
+    refs: list[str]
 
 
 class CaseOut(BaseModel):
@@ -580,6 +591,18 @@ class CaseOut(BaseModel):
     ended: Status | None
     consents: list[ConsentOut]
     open_agreements: list[AgreementOut]
+    coordinator_chosen_by_client: bool | None = Field(
+        default=None,
+        description="Whether the client chose the designated coordinator (spilfiguur); "
+        "null when none was designated",
+    )
+    next_meeting: int | None = Field(default=None, description="The next planned meeting")
+    next_meeting_on: date | None = None
+    flagged_meetings: list[FlaggedMeetingOut] = Field(
+        default_factory=list,
+        description="Held meetings at which professionals the client did not want invited "
+        "were present (recorded as it happened, and flagged)",
+    )
 
 
 class CaseList(BaseModel):

@@ -1,15 +1,34 @@
-"""The audit trail: every event of a case, in order, with when, by whom and what happened."""
+"""The audit trail: every event of a case, in order, with when, by whom and what happened.
+
+A meeting's line says whether it was the case's first meeting when it was recorded (its
+earliest held meeting not retracted, by date and then number). A meeting at which a
+professional was present whom the client did not want invited (the ``not_invited`` of that
+meeting's last plan) is recorded as it happened, and its line says so.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date
 from typing import ClassVar, assert_never
 from uuid import UUID
 
-from overleg.adapters.views import Tx, ViewStore
+from overleg.adapters.views import Tx, ViewStore, boolean
 from overleg.aggregates.case import Case, CaseEvent
-from overleg.projections.base import Projection
+from overleg.projections.base import Projection, chunks, placeholders
+
+
+def unwanted_present(not_invited: Iterable[str], present: Iterable[str]) -> list[str]:
+    """Professionals present whom the client did not want invited (the flag of contract
+    v2's rule set)."""
+    return sorted(set(not_invited) & set(present))
+
+
+def _flag(flagged: Sequence[str]) -> str:
+    if not flagged:
+        return ""
+    return f"; FLAGGED: present though the client did not want them invited: {', '.join(flagged)}"
 
 
 def _presence(label: str, present: bool | None) -> str:
@@ -18,11 +37,28 @@ def _presence(label: str, present: bool | None) -> str:
     return f"{label} {'present' if present else 'absent'}"
 
 
-def summary(event: CaseEvent) -> str:
+def _extras(event: Case.MeetingHeld | Case.AttendanceCorrected) -> str:
+    """The attendance contract v2 adds, as far as it was given: the client, a support
+    figure, people of the client's network."""
+    extra = event.attendance_extra
+    parts = []
+    for key, label in (("client", "client"), ("support_figure", "support figure")):
+        if key in extra:
+            value = extra[key]
+            parts.append(_presence(label, None if value is None else bool(value)))
+    if extra.get("network") is not None:
+        parts.append(f"{extra['network']} of the network")
+    return "".join(f"{part}, " for part in parts)
+
+
+def summary(event: CaseEvent, flagged: Sequence[str] = (), first: bool | None = None) -> str:
     """One line a chair or auditor reads: what the event recorded.
 
     References (pseudonyms) are shown; free text (questions, reasons, places,
     agreements) is not, so the trail can be read without exposing case content.
+    For a meeting held: ``first``, whether it is the case's first meeting (``None``: when
+    its number is 1); with its attendance corrected too: ``flagged``, the professionals
+    present whom the client did not want invited. ``summaries`` finds both.
     """
     match event:
         case Case.Requested():
@@ -39,13 +75,15 @@ def summary(event: CaseEvent) -> str:
         case Case.ChairAppointed(personal=p):
             return f"Chair appointed: {p['chair']}"
         case Case.MeetingHeld():
-            kind = "first meeting" if event.meeting == 1 else "follow-up meeting"
+            is_first = event.meeting == 1 if first is None else first
+            kind = "first meeting" if is_first else "follow-up meeting"
             return (
                 f"Meeting {event.meeting} ({kind}) held on {event.held_on.isoformat()}: "
                 f"{_presence('young person', event.youth)}, "
                 f"{_presence('parents', event.parents)}, "
                 f"{_presence('trusted person', event.trusted_person)}, "
-                f"{event.professionals_present} professional(s)"
+                f"{_extras(event)}{event.professionals_present} professional(s)"
+                f"{_flag(flagged)}"
             )
         case Case.WorkplanAgreed(personal=p):
             coordinator = p["coordinator"] or "none"
@@ -63,9 +101,8 @@ def summary(event: CaseEvent) -> str:
         case Case.CaseClosed():
             return "Case closed"
         case Case.MeetingPlanned():
-            place = "" if event.personal["place"] is None else f" at {event.personal['place']}"
             return (
-                f"Meeting {event.meeting} planned on {event.on.isoformat()}{place}, "
+                f"Meeting {event.meeting} planned on {event.on.isoformat()}, "
                 f"{event.invited_count} invited"
                 + (
                     f"; not to be invited at the client's wish: "
@@ -91,7 +128,8 @@ def summary(event: CaseEvent) -> str:
                 f"{_presence('young person', event.youth)}, "
                 f"{_presence('parents', event.parents)}, "
                 f"{_presence('trusted person', event.trusted_person)}, "
-                f"{event.professionals_present} professional(s)"
+                f"{_extras(event)}{event.professionals_present} professional(s)"
+                f"{_flag(flagged)}"
             )
         case Case.WorkplanRevised(personal=p):
             coordinator = p["coordinator"] or "none"
@@ -118,12 +156,79 @@ class TrailEntry:
     summary: str
 
 
+@dataclass
+class _Meeting:
+    """What the trail keeps of one meeting number: when it was held, whether it was
+    retracted, and whom the client did not want invited (its last plan)."""
+
+    held_on: date | None = None
+    retracted: bool = False
+    not_invited: list[str] = field(default_factory=list)
+
+
+class Summaries:
+    """Summarises a case's events in order, keeping what its meetings' lines need."""
+
+    def __init__(self, meetings: dict[str, dict[int, _Meeting]] | None = None) -> None:
+        self.meetings = meetings if meetings is not None else {}  # case -> number -> meeting
+        self.changed: set[tuple[str, int]] = set()
+
+    def _meeting(self, case_id: str, number: int) -> _Meeting:
+        self.changed.add((case_id, number))
+        return self.meetings.setdefault(case_id, {}).setdefault(number, _Meeting())
+
+    def _first(self, case_id: str, number: int, held_on: date) -> bool:
+        """No meeting of the case held and not retracted comes before this one."""
+        return not any(
+            other.held_on is not None
+            and not other.retracted
+            and (other.held_on, n) < (held_on, number)
+            for n, other in self.meetings.get(case_id, {}).items()
+        )
+
+    def __call__(self, e: CaseEvent) -> str:
+        case_id = str(e.originator_id)
+        match e:
+            case Case.MeetingPlanned(personal=p):
+                self._meeting(case_id, e.meeting).not_invited = sorted(set(p["not_invited"]))
+            case Case.MeetingHeld(personal=p):
+                first = self._first(case_id, e.meeting, e.held_on)
+                meeting = self._meeting(case_id, e.meeting)
+                meeting.held_on = e.held_on
+                flagged = unwanted_present(meeting.not_invited, p["professionals"])
+                return summary(e, flagged, first)
+            case Case.AttendanceCorrected(personal=p):
+                meeting = self._meeting(case_id, e.meeting)
+                return summary(e, unwanted_present(meeting.not_invited, p["professionals"]))
+            case Case.MeetingRetracted():
+                self._meeting(case_id, e.meeting).retracted = True
+            case _:
+                pass
+        return summary(e)
+
+
+def summaries(events: Sequence[CaseEvent]) -> list[str]:
+    """The summary of each of a case's events, in order, as the trail keeps them: the
+    first meeting and flagged attendances included."""
+    summarise = Summaries()
+    return [summarise(e) for e in events]
+
+
+# The events whose lines need (or change) what the trail keeps of the case's meetings.
+_MEETING_EVENTS = (
+    Case.MeetingPlanned,
+    Case.MeetingHeld,
+    Case.AttendanceCorrected,
+    Case.MeetingRetracted,
+)
+
+
 class AuditTrail(Projection):
-    """Per case, every event in order."""
+    """Per case, every event in order; and what the lines of its meetings need."""
 
     name: ClassVar[str] = "audit_trail"
-    version: ClassVar[int] = 1
-    tables: ClassVar[tuple[str, ...]] = ("audit_trail",)
+    version: ClassVar[int] = 2
+    tables: ClassVar[tuple[str, ...]] = ("audit_trail", "audit_trail_meeting")
 
     def create(self, tx: Tx) -> None:
         tx.execute(
@@ -132,8 +237,31 @@ class AuditTrail(Projection):
             " at TEXT NOT NULL, recorded_by TEXT NOT NULL, summary TEXT NOT NULL,"
             " PRIMARY KEY (case_id, seq))"
         )
+        # not_invited: the refs joined by spaces (a ref has none).
+        tx.execute(
+            "CREATE TABLE IF NOT EXISTS audit_trail_meeting ("
+            " case_id TEXT NOT NULL, meeting INTEGER NOT NULL, held_on TEXT,"
+            f" retracted {boolean(tx.dialect)} NOT NULL, not_invited TEXT NOT NULL,"
+            " PRIMARY KEY (case_id, meeting))"
+        )
 
     def apply(self, tx: Tx, events: Sequence[CaseEvent]) -> None:
+        cases = list(
+            dict.fromkeys(str(e.originator_id) for e in events if isinstance(e, _MEETING_EVENTS))
+        )
+        meetings: dict[str, dict[int, _Meeting]] = {}
+        for ids in chunks(cases):
+            for case_id, number, held_on, retracted, not_invited in tx.fetchall(
+                "SELECT case_id, meeting, held_on, retracted, not_invited"  # noqa: S608 - no values inlined
+                f" FROM audit_trail_meeting WHERE case_id IN ({placeholders(len(ids))})",
+                ids,
+            ):
+                meetings.setdefault(case_id, {})[int(number)] = _Meeting(
+                    None if held_on is None else date.fromisoformat(held_on),
+                    bool(retracted),
+                    not_invited.split(),
+                )
+        summarise = Summaries(meetings)
         tx.executemany(
             "INSERT INTO audit_trail (case_id, seq, type, at, recorded_by, summary)"
             " VALUES (?, ?, ?, ?, ?, ?)",
@@ -144,9 +272,26 @@ class AuditTrail(Projection):
                     type(e).__name__,
                     e.timestamp.isoformat(),
                     e.recorded_by,
-                    summary(e),
+                    summarise(e),
                 )
                 for e in events
+            ],
+        )
+        changed = sorted(summarise.changed)
+        tx.executemany("DELETE FROM audit_trail_meeting WHERE case_id = ? AND meeting = ?", changed)
+        tx.executemany(
+            "INSERT INTO audit_trail_meeting (case_id, meeting, held_on, retracted, not_invited)"
+            " VALUES (?, ?, ?, ?, ?)",
+            [
+                (
+                    case_id,
+                    number,
+                    None if m.held_on is None else m.held_on.isoformat(),
+                    m.retracted,
+                    " ".join(m.not_invited),
+                )
+                for case_id, number in changed
+                for m in (meetings[case_id][number],)
             ],
         )
 

@@ -1,4 +1,9 @@
-"""Reported bottlenecks (knelpunten): structural, cross-case problems, as policy information."""
+"""Reported bottlenecks (knelpunten): structural, cross-case problems, as policy information.
+
+The projection keeps each report's theme as it was given; the report counts it under its
+theme of the analysts' list (``themes``), or as ``andere``, so no free text reaches an
+answer and a new list applies at once, without a rebuild.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ from overleg.adapters.views import Tx, ViewStore
 from overleg.aggregates.case import Case, CaseEvent
 from overleg.aggregates.values import Programme, Region
 from overleg.projections.base import Projection
+from overleg.projections.themes import BottleneckThemes, packaged
 
 
 class Bottlenecks(Projection):
@@ -83,7 +89,7 @@ class Bottlenecks(Projection):
 class ThemeRow(BaseModel):
     """How often one theme was reported, in all and per region."""
 
-    theme: str
+    theme: str = Field(description="a theme of the analysts' list, or 'andere'")
     total: int
     by_region: dict[Region, int]
 
@@ -98,7 +104,7 @@ class BottleneckReport(BaseModel):
                     "year": 2015,
                     "programme": None,
                     "total": 3,
-                    "themes": [{"theme": "wachtlijst", "total": 3, "by_region": {"Limburg": 3}}],
+                    "themes": [{"theme": "wachtlijsten", "total": 3, "by_region": {"Limburg": 3}}],
                 }
             ]
         }
@@ -111,19 +117,26 @@ class BottleneckReport(BaseModel):
 
 
 def bottleneck_report(
-    views: ViewStore, year: int, programme: Programme | None = None
+    views: ViewStore,
+    year: int,
+    programme: Programme | None = None,
+    *,
+    themes: BottleneckThemes | None = None,
 ) -> BottleneckReport:
-    """Bottlenecks reported in ``year`` per theme and region, most reported theme first."""
+    """Bottlenecks reported in ``year`` per theme of the analysts' list (``themes``; the
+    packaged one when not given) and region, most reported theme first."""
+    themes = themes if themes is not None else packaged()
     sql = "SELECT theme, region, COUNT(*) FROM bottleneck WHERE year = ?"
     params: list[Any] = [year]
     if programme is not None:
         sql += " AND programme = ?"
         params.append(programme.value)
     sql += " GROUP BY theme, region"
-    themes: dict[str, dict[Region, int]] = {}
-    for theme, region, count in views.read(sql, params):
-        themes.setdefault(theme, dict.fromkeys(Region, 0))[Region(region)] = int(count)
-    ordered = sorted(themes.items(), key=lambda item: (-sum(item[1].values()), item[0]))
+    counted: dict[str, dict[Region, int]] = {}
+    for reported, region, count in views.read(sql, params):
+        by_region = counted.setdefault(themes.theme_of(reported), dict.fromkeys(Region, 0))
+        by_region[Region(region)] += int(count)
+    ordered = sorted(counted.items(), key=lambda item: (-sum(item[1].values()), item[0]))
     rows = [
         ThemeRow(theme=theme, total=sum(by_region.values()), by_region=by_region)
         for theme, by_region in ordered

@@ -1,4 +1,11 @@
-"""The case view for caseworkers: where each case stands now, and the list of cases to act on."""
+"""The case view for caseworkers: where each case stands now, and the list of cases to act on.
+
+The fold keeps what each meeting number of a case went through (planned, prepared, held,
+cancelled, retracted; its attendance, workplan and registration) and the refs the case
+names; everything a caseworker reads (the last meeting, the next planned one, the open
+agreements, the coordinator, flagged meetings, the status, who takes part) is derived from
+that after every event, so a correction or a retraction changes it truthfully.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +16,9 @@ from enum import StrEnum
 from typing import Any, ClassVar, assert_never
 from uuid import UUID
 
-from overleg.adapters.views import Row, Tx, ViewStore, boolean
+from overleg.adapters.views import Row, Tx, ViewStore, boolean, flag
 from overleg.aggregates.case import Case, CaseEvent
+from overleg.aggregates.values import Role
 from overleg.projections.base import Projection, chunks, placeholders
 
 Fetch = Callable[[str, Sequence[Any]], list[Row]]
@@ -41,7 +49,7 @@ class Consent:
 
 @dataclass(frozen=True)
 class OpenAgreement:
-    """An agreement of the case's current workplan."""
+    """An agreement of a workplan (the open agreements: those of the case's current one)."""
 
     meeting: int
     position: int
@@ -49,6 +57,69 @@ class OpenAgreement:
     what: str
     due: str | None
     domain: str | None
+
+
+@dataclass(frozen=True)
+class FlaggedMeeting:
+    """A held meeting at which professionals the client did not want invited were present
+    (recorded as it happened, and flagged)."""
+
+    meeting: int
+    refs: list[str]
+
+
+# The kinds of refs kept per meeting number.
+PRESENT, INVITED, NOT_INVITED = "present", "invited", "not_invited"
+
+
+@dataclass
+class MeetingSlot:
+    """One meeting number of a case: planned (its last plan), prepared, held, cancelled or
+    retracted, with its workplan and registration."""
+
+    meeting: int
+    planned_on: str | None = None
+    cancelled: bool = False
+    held_on: str | None = None
+    retracted: bool = False
+    workplan: bool = False
+    registered: bool = False
+    prepared: bool = False  # a preparation was recorded (the last one stands)
+    checklist_done: int = 0  # items of that preparation's checklist that are done
+    checklist_given: int = 0  # items of it that were given
+    # When its workplan was first agreed (the case version; a revision keeps the place)
+    # and the coordinator that workplan names now.
+    workplan_order: int | None = None
+    workplan_coordinator: str | None = None
+    present: list[str] = field(default_factory=list)  # professionals, as attendance stands
+    invited: list[str] = field(default_factory=list)  # professionals invited by the last plan
+    not_invited: list[str] = field(default_factory=list)  # not invited, at the client's wish
+
+    @property
+    def live(self) -> bool:
+        """Held and not retracted: a meeting that counts."""
+        return self.held_on is not None and not self.retracted
+
+    @property
+    def open(self) -> bool:
+        """Planned, and neither held nor cancelled."""
+        return self.planned_on is not None and self.held_on is None and not self.cancelled
+
+    @property
+    def state(self) -> str:
+        """retracted, held, cancelled, planned, or prepared (for the next meeting)."""
+        if self.held_on is not None:
+            return "retracted" if self.retracted else "held"
+        if self.planned_on is not None:
+            return "cancelled" if self.cancelled else "planned"
+        return "prepared"
+
+    @property
+    def flagged(self) -> list[str]:
+        """Professionals present whom the client did not want invited."""
+        if not self.live:
+            return []
+        return sorted(set(self.present) & set(self.not_invited))
 
 
 @dataclass
@@ -63,8 +134,9 @@ class CaseView:
     requested_at: str
     status: str
     chair: str | None = None
+    # The designated coordinator (spilfiguur) if any, else the latest workplan's.
     coordinator: str | None = None
-    meetings_held: int = 0
+    meetings_held: int = 0  # held and not retracted
     last_meeting_on: str | None = None
     last_meeting_workplan: bool = False
     last_meeting_registered: bool = False
@@ -72,11 +144,26 @@ class CaseView:
     next_follow_up_on: str | None = None
     ended: str | None = None
     updated_at: str = ""
+    designated_coordinator: str | None = None  # CoordinatorDesignated's, the last one
+    coordinator_chosen_by_client: bool | None = None  # None: none designated
+    next_meeting: int | None = None  # the planned meeting that comes first
+    next_meeting_on: str | None = None
     consents: list[Consent] = field(default_factory=list)
     agreements: list[OpenAgreement] = field(default_factory=list)
     # Everyone with a part in the case (requester, client, parties, professionals named
     # in it): whom a professional's case list shows.
     participants: set[str] = field(default_factory=set)
+    meetings: list[MeetingSlot] = field(default_factory=list)  # by number
+    # Kept to derive the rest: every workplan's agreements (of every meeting), and the refs
+    # the case names outside its meetings (requester, client, parties, coordinators).
+    workplans: list[OpenAgreement] = field(default_factory=list)
+    named: set[str] = field(default_factory=set)
+
+    @property
+    def flagged_meetings(self) -> list[FlaggedMeeting]:
+        """Held meetings (not retracted) at which a professional the client did not want
+        invited was present, with those professionals."""
+        return [FlaggedMeeting(s.meeting, s.flagged) for s in self.meetings if s.flagged]
 
     def follow_up_overdue(self, today: date) -> bool:
         """The scheduled follow-up date has passed and no meeting was held since."""
@@ -104,21 +191,127 @@ class CaseView:
             return Status.CONSENTED
         return Status.REQUESTED
 
+    def slot(self, number: int) -> MeetingSlot:
+        """The meeting of this number, added when the case did not know it yet."""
+        for slot in self.meetings:
+            if slot.meeting == number:
+                return slot
+        slot = MeetingSlot(number)
+        self.meetings.append(slot)
+        self.meetings.sort(key=lambda s: s.meeting)
+        return slot
 
-_COLUMNS = [
-    f.name for f in fields(CaseView) if f.name not in ("consents", "agreements", "participants")
-]
+    def derive(self) -> None:
+        """Everything shown that follows from the meetings and the named refs."""
+        live = [s for s in self.meetings if s.live]
+        self.meetings_held = len(live)
+        last = max(live, key=lambda s: (s.held_on, s.meeting), default=None)
+        self.last_meeting_on = None if last is None else last.held_on
+        self.last_meeting_workplan = last is not None and last.workplan
+        self.last_meeting_registered = last is not None and last.registered
+        # The workplans in the order they were agreed: a later one for an earlier meeting
+        # does not replace the current one, and one naming no coordinator keeps the last.
+        current: int | None = None
+        coordinator: str | None = None
+        for s in sorted((s for s in live if s.workplan), key=lambda s: s.workplan_order or 0):
+            if current is None or s.meeting >= current:
+                current = s.meeting
+                coordinator = s.workplan_coordinator or coordinator
+        self.workplan_meeting = current
+        self.coordinator = self.designated_coordinator or coordinator
+        self.agreements = (
+            []
+            if self.ended is not None or current is None
+            else [a for a in self.workplans if a.meeting == current]
+        )
+        planned = [s for s in self.meetings if s.open]
+        upcoming = min(planned, key=lambda s: (s.planned_on or "", s.meeting), default=None)
+        self.next_meeting = None if upcoming is None else upcoming.meeting
+        self.next_meeting_on = None if upcoming is None else upcoming.planned_on
+        live_numbers = {s.meeting for s in live}
+        self.participants = set(self.named)
+        for s in self.meetings:
+            self.participants.update(s.invited)
+            if s.live:
+                self.participants.update(s.present)
+                if s.workplan_coordinator is not None:
+                    self.participants.add(s.workplan_coordinator)
+        self.participants.update(a.who for a in self.workplans if a.meeting in live_numbers)
+        self.status = self.derive_status()
+
+
+_COLLECTIONS = ("consents", "agreements", "participants", "meetings", "workplans", "named")
+_COLUMNS = [f.name for f in fields(CaseView) if f.name not in _COLLECTIONS]
 _FLAGS = ("last_meeting_workplan", "last_meeting_registered")
+_REFS = (PRESENT, INVITED, NOT_INVITED)  # kept as one text each, the refs joined by spaces
+_SLOT_COLUMNS = [f.name for f in fields(MeetingSlot)]
+_SLOT_FLAGS = ("cancelled", "retracted", "workplan", "registered", "prepared")
+
+
+MeetingEvent = (
+    Case.MeetingPlanned
+    | Case.MeetingCancelled
+    | Case.PreparationRecorded
+    | Case.MeetingHeld
+    | Case.AttendanceCorrected
+    | Case.WorkplanAgreed
+    | Case.WorkplanRevised
+    | Case.RegistrationCompleted
+    | Case.MeetingRetracted
+)
+
+
+def _meeting(view: CaseView, e: MeetingEvent) -> None:
+    """What an event tells of one meeting number of the case."""
+    slot = view.slot(e.meeting)
+    match e:
+        case Case.MeetingPlanned(personal=p):
+            slot.planned_on, slot.cancelled = e.on.isoformat(), False  # replaces the last plan
+            slot.invited = sorted(
+                {i["ref"] for i in p["invited"] if i["role"] == Role.PROFESSIONAL}
+            )
+            slot.not_invited = sorted(set(p["not_invited"]))
+        case Case.MeetingCancelled():
+            slot.cancelled = True
+            view.next_follow_up_on = None  # the scheduled follow-up date goes with it
+        case Case.PreparationRecorded():
+            slot.prepared = True
+            slot.checklist_done = sum(1 for done in e.checklist.values() if done)
+            slot.checklist_given = len(e.checklist)
+        case Case.MeetingHeld(personal=p):
+            slot.held_on = e.held_on.isoformat()
+            slot.present = sorted(set(p["professionals"]))
+            view.next_follow_up_on = None  # the scheduled follow-up took place
+        case Case.AttendanceCorrected(personal=p):
+            slot.present = sorted(set(p["professionals"]))
+        case Case.WorkplanAgreed(personal=p) | Case.WorkplanRevised(personal=p):
+            slot.workplan = True
+            if slot.workplan_order is None:
+                slot.workplan_order = e.originator_version
+            slot.workplan_coordinator = p["coordinator"]
+            kept = [a for a in view.workplans if a.meeting != e.meeting]
+            agreed = [
+                OpenAgreement(e.meeting, n, a["who"], a["what"], a["due"], a["domain"])
+                for n, a in enumerate(p["agreements"], start=1)
+            ]
+            view.workplans = sorted(kept + agreed, key=lambda a: (a.meeting, a.position))
+        case Case.RegistrationCompleted():
+            slot.registered = True
+        case Case.MeetingRetracted():
+            slot.retracted = True
+        case _:
+            assert_never(e)
 
 
 def _fold(views: dict[str, CaseView], e: CaseEvent) -> None:
+    """Record what one event tells of its case; ``CaseView.derive`` then shows it."""
     case_id = str(e.originator_id)
     at = e.timestamp.isoformat()
     if isinstance(e, Case.Requested):
         views[case_id] = CaseView(
             case_id, 0, e.programme, e.region, e.channel, at, Status.REQUESTED
         )
-        views[case_id].participants.update((e.personal["requester_ref"], e.personal["client_ref"]))
+        views[case_id].named.update((e.personal["requester_ref"], e.personal["client_ref"]))
     view = views[case_id]
     view.version = e.originator_version
     # Kept in UTC so that ordering by it is ordering in time, whatever the offsets.
@@ -127,65 +320,52 @@ def _fold(views: dict[str, CaseView], e: CaseEvent) -> None:
         case Case.Requested() | Case.BottleneckReported():
             pass
         case Case.RequestDeclined():
-            view.ended, view.next_follow_up_on, view.agreements = Status.DECLINED, None, []
+            view.ended, view.next_follow_up_on = Status.DECLINED, None
         case Case.CaseClosed():
-            view.ended, view.next_follow_up_on, view.agreements = Status.CLOSED, None, []
+            view.ended, view.next_follow_up_on = Status.CLOSED, None
+        case Case.CaseReopened():
+            view.ended = None  # active again: its status follows from its meetings
         case Case.ConsentGiven(personal=p):
             view.consents.append(Consent(p["ref"], e.role, at))
-            view.participants.add(p["ref"])
+            view.named.add(p["ref"])
         case Case.ConsentWithdrawn(personal=p):
             view.consents = [c for c in view.consents if (c.ref, c.role) != (p["ref"], e.role)]
         case Case.ChairAppointed(personal=p):
             view.chair = p["chair"]
-        case Case.MeetingHeld(personal=p):
-            view.meetings_held = e.meeting
-            view.last_meeting_on = e.held_on.isoformat()
-            view.last_meeting_workplan = view.last_meeting_registered = False
-            view.next_follow_up_on = None  # the scheduled follow-up took place
-            view.participants.update(p["professionals"])
-        case Case.WorkplanAgreed(personal=p):
-            if e.meeting == view.meetings_held:
-                view.last_meeting_workplan = True
-            if view.workplan_meeting is None or e.meeting >= view.workplan_meeting:
-                view.workplan_meeting = e.meeting
-                view.agreements = [
-                    OpenAgreement(e.meeting, n, a["who"], a["what"], a["due"], a["domain"])
-                    for n, a in enumerate(p["agreements"], start=1)
-                ]
-                if p["coordinator"] is not None:
-                    view.coordinator = p["coordinator"]
-            view.participants.update(a["who"] for a in p["agreements"])
-        case Case.RegistrationCompleted():
-            if e.meeting == view.meetings_held:
-                view.last_meeting_registered = True
-        case Case.FollowUpScheduled():
-            view.next_follow_up_on = e.on.isoformat()
         case (
             Case.MeetingPlanned()
             | Case.MeetingCancelled()
             | Case.PreparationRecorded()
-            | Case.CoordinatorDesignated()
+            | Case.MeetingHeld()
             | Case.AttendanceCorrected()
+            | Case.WorkplanAgreed()
             | Case.WorkplanRevised()
+            | Case.RegistrationCompleted()
             | Case.MeetingRetracted()
-            | Case.CaseReopened()
         ):
-            pass  # contract v2's events: their view follows in the next step
+            _meeting(view, e)
+        case Case.CoordinatorDesignated(personal=p):
+            view.designated_coordinator = p["coordinator"]
+            view.coordinator_chosen_by_client = e.chosen_by_client
+            view.named.add(p["coordinator"])
+        case Case.FollowUpScheduled():
+            view.next_follow_up_on = e.on.isoformat()
         case _:
             assert_never(e)
-    view.status = view.derive_status()
 
 
 class CaseViews(Projection):
-    """The current state of every case, with its standing consents and open agreements."""
+    """The current state of every case: its meetings, standing consents, workplans, flagged
+    meetings and who takes part."""
 
     name: ClassVar[str] = "case_view"
-    version: ClassVar[int] = 1
+    version: ClassVar[int] = 2
     tables: ClassVar[tuple[str, ...]] = (
         "case_view",
         "case_view_consent",
         "case_view_agreement",
         "case_view_participant",
+        "case_view_meeting",
     )
 
     def create(self, tx: Tx) -> None:
@@ -199,7 +379,9 @@ class CaseViews(Projection):
             f" last_meeting_workplan {flag_type} NOT NULL,"
             f" last_meeting_registered {flag_type} NOT NULL,"
             " workplan_meeting INTEGER, next_follow_up_on TEXT, ended TEXT,"
-            " updated_at TEXT NOT NULL)"
+            " updated_at TEXT NOT NULL, designated_coordinator TEXT,"
+            f" coordinator_chosen_by_client {flag_type}, next_meeting INTEGER,"
+            " next_meeting_on TEXT)"
         )
         for column in ("status", "region", "programme", "chair", "coordinator"):
             tx.execute(f"CREATE INDEX IF NOT EXISTS case_view_{column} ON case_view ({column})")
@@ -208,26 +390,42 @@ class CaseViews(Projection):
             " case_id TEXT NOT NULL, ref TEXT NOT NULL, role TEXT NOT NULL,"
             " given_at TEXT NOT NULL, PRIMARY KEY (case_id, ref, role))"
         )
+        # Every workplan's agreements; the open ones are those of the current workplan.
         tx.execute(
             "CREATE TABLE IF NOT EXISTS case_view_agreement ("
             " case_id TEXT NOT NULL, meeting INTEGER NOT NULL, position INTEGER NOT NULL,"
             " who TEXT NOT NULL, what TEXT NOT NULL, due TEXT, domain TEXT,"
             " PRIMARY KEY (case_id, meeting, position))"
         )
+        # Who takes part; `named`: named by the case outside its meetings.
         tx.execute(
             "CREATE TABLE IF NOT EXISTS case_view_participant ("
-            " case_id TEXT NOT NULL, ref TEXT NOT NULL, PRIMARY KEY (case_id, ref))"
+            f" case_id TEXT NOT NULL, ref TEXT NOT NULL, named {flag_type} NOT NULL,"
+            " PRIMARY KEY (case_id, ref))"
         )
         tx.execute(
             "CREATE INDEX IF NOT EXISTS case_view_participant_ref ON case_view_participant (ref)"
+        )
+        tx.execute(
+            "CREATE TABLE IF NOT EXISTS case_view_meeting ("
+            " case_id TEXT NOT NULL, meeting INTEGER NOT NULL, planned_on TEXT,"
+            f" cancelled {flag_type} NOT NULL, held_on TEXT, retracted {flag_type} NOT NULL,"
+            f" workplan {flag_type} NOT NULL, registered {flag_type} NOT NULL,"
+            f" prepared {flag_type} NOT NULL, checklist_done INTEGER NOT NULL,"
+            " checklist_given INTEGER NOT NULL, workplan_order INTEGER,"
+            " workplan_coordinator TEXT, present TEXT NOT NULL, invited TEXT NOT NULL,"
+            " not_invited TEXT NOT NULL, PRIMARY KEY (case_id, meeting))"
         )
 
     def apply(self, tx: Tx, events: Sequence[CaseEvent]) -> None:
         touched = list(dict.fromkeys(str(e.originator_id) for e in events))
         views = _load(tx.fetchall, touched)
+        stored = list(views)  # the cases new in this batch have no rows to replace
         for e in events:
             _fold(views, e)
-        for ids in chunks(touched):
+        for case_id in touched:
+            views[case_id].derive()
+        for ids in chunks(stored):
             marks = placeholders(len(ids))
             for table in self.tables:
                 tx.execute(f"DELETE FROM {table} WHERE case_id IN ({marks})", ids)
@@ -246,12 +444,27 @@ class CaseViews(Projection):
             [
                 (v.case_id, a.meeting, a.position, a.who, a.what, a.due, a.domain)
                 for v in rows
-                for a in v.agreements
+                for a in v.workplans
             ],
         )
         tx.executemany(
-            "INSERT INTO case_view_participant (case_id, ref) VALUES (?, ?)",
-            [(v.case_id, ref) for v in rows for ref in sorted(v.participants)],
+            "INSERT INTO case_view_participant (case_id, ref, named) VALUES (?, ?, ?)",
+            [(v.case_id, ref, ref in v.named) for v in rows for ref in sorted(v.participants)],
+        )
+        tx.executemany(
+            f"INSERT INTO case_view_meeting (case_id, {', '.join(_SLOT_COLUMNS)})"
+            f" VALUES ({placeholders(len(_SLOT_COLUMNS) + 1)})",
+            [
+                (
+                    v.case_id,
+                    *(
+                        " ".join(getattr(s, c)) if c in _REFS else getattr(s, c)
+                        for c in _SLOT_COLUMNS
+                    ),
+                )
+                for v in rows
+                for s in v.meetings
+            ],
         )
 
 
@@ -259,7 +472,17 @@ def _view(row: Sequence[Any]) -> CaseView:
     values = dict(zip(_COLUMNS, row, strict=True))
     for name in _FLAGS:
         values[name] = bool(values[name])
+    values["coordinator_chosen_by_client"] = flag(values["coordinator_chosen_by_client"])
     return CaseView(**values)
+
+
+def _slot(row: Sequence[Any]) -> MeetingSlot:
+    values = dict(zip(_SLOT_COLUMNS, row, strict=True))
+    for name in _SLOT_FLAGS:
+        values[name] = bool(values[name])
+    for name in _REFS:
+        values[name] = values[name].split()
+    return MeetingSlot(**values)
 
 
 def _load(fetch: Fetch, case_ids: Sequence[str]) -> dict[str, CaseView]:
@@ -281,11 +504,21 @@ def _load(fetch: Fetch, case_ids: Sequence[str]) -> dict[str, CaseView]:
             f" WHERE case_id IN ({marks}) ORDER BY meeting, position",
             ids,
         ):
-            views[case_id].agreements.append(OpenAgreement(*agreement))
-        for case_id, ref in fetch(
-            f"SELECT case_id, ref FROM case_view_participant WHERE case_id IN ({marks})", ids
+            views[case_id].workplans.append(OpenAgreement(*agreement))
+        for case_id, ref, named in fetch(
+            f"SELECT case_id, ref, named FROM case_view_participant WHERE case_id IN ({marks})",
+            ids,
         ):
-            views[case_id].participants.add(ref)
+            if named:
+                views[case_id].named.add(ref)
+        for case_id, *columns in fetch(
+            f"SELECT case_id, {', '.join(_SLOT_COLUMNS)} FROM case_view_meeting"
+            f" WHERE case_id IN ({marks}) ORDER BY case_id, meeting",
+            ids,
+        ):
+            views[case_id].meetings.append(_slot(columns))
+    for view in views.values():
+        view.derive()  # what is shown follows from what is kept, as when it was stored
     return views
 
 
@@ -295,6 +528,7 @@ def view_of(events: Sequence[CaseEvent]) -> CaseView:
     for e in events:
         _fold(views, e)
     (view,) = views.values()
+    view.derive()
     return view
 
 

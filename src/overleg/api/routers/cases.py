@@ -38,6 +38,7 @@ from overleg.api.schemas import (
     ConsentIn,
     ConsentOut,
     CoordinatorIn,
+    FlaggedMeetingOut,
     FollowUpIn,
     HistoryEntry,
     MeetingIn,
@@ -76,7 +77,7 @@ from overleg.commands import (
 )
 from overleg.policies import access
 from overleg.policies.access import Principal, StaffRole
-from overleg.projections.audit_trail import summary
+from overleg.projections.audit_trail import summaries
 from overleg.projections.case_view import (
     CaseFilter,
     CasePage,
@@ -565,6 +566,12 @@ def _case_out(view: CaseView, today: datetime) -> CaseOut:
             AgreementOut(meeting=a.meeting, who=a.who, what=a.what, due=a.due, domain=a.domain)
             for a in view.agreements
         ],
+        coordinator_chosen_by_client=view.coordinator_chosen_by_client,
+        next_meeting=view.next_meeting,
+        next_meeting_on=view.next_meeting_on,
+        flagged_meetings=[
+            FlaggedMeetingOut(meeting=f.meeting, refs=list(f.refs)) for f in view.flagged_meetings
+        ],
     )
 
 
@@ -614,9 +621,9 @@ def history(case_id: UUID, request: Request, who: Caller, svc: Svc) -> list[Hist
             type=type(e).__name__,
             at=e.timestamp,
             by=e.recorded_by,
-            summary=summary(e),
+            summary=line,
         )
-        for e in events
+        for e, line in zip(events, summaries(events), strict=True)
     ]
 
 

@@ -4,20 +4,29 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Query
 from starlette.concurrency import run_in_threadpool
 
 from overleg.aggregates.values import Programme
 from overleg.api.deps import SIGN_IN_PROBLEMS, Caller, Svc
 from overleg.api.problems import FORBIDDEN, INVALID_INPUT, STORE_BUSY, responses
 from overleg.policies import access
+from overleg.policies.rules import BRUSSELS
 from overleg.projections.bottlenecks import BottleneckReport, bottleneck_report
-from overleg.projections.statistics import Statistics, annual_statistics
+from overleg.projections.statistics import KnownAt, Statistics, annual_statistics
 
 router = APIRouter(tags=["figures"])
 
 FIGURES_PROBLEMS = responses(*SIGN_IN_PROBLEMS, FORBIDDEN, INVALID_INPUT, STORE_BUSY)
 Year = Annotated[int, Path(ge=1900, le=2999, description="Calendar year")]
+AsKnownAt = Annotated[
+    KnownAt | None,
+    Query(
+        description="Count only what was recorded at or before this instant (ISO 8601 with "
+        "its UTC offset; write + as %2B): the figures as they could have been published then",
+        examples=["2016-03-01T00:00:00Z"],
+    ),
+]
 
 
 @router.get(
@@ -26,12 +35,28 @@ Year = Annotated[int, Path(ge=1900, le=2999, description="Calendar year")]
     responses=FIGURES_PROBLEMS,
 )
 async def statistics(
-    year: Year, who: Caller, svc: Svc, programme: Programme | None = None
+    year: Year,
+    who: Caller,
+    svc: Svc,
+    programme: Programme | None = None,
+    as_known_at: AsKnownAt = None,
 ) -> Statistics:
-    """Meetings per region, first and follow-up, and attendance and outcomes of the fully
-    registered meetings: exactly `overleg stats YEAR [--programme P] --format json`."""
+    """Meetings per region, first and follow-up, planned and not held, attendance and
+    outcomes of the fully registered meetings, designated coordinators and bottlenecks per
+    theme: exactly `overleg stats YEAR [--programme P] [--as-known-at INSTANT] --format
+    json`."""
     access.may_read_figures(who)
-    return await run_in_threadpool(lambda: annual_statistics(svc.fresh_views(), year, programme))
+    today = svc.app.clock().astimezone(BRUSSELS).date()
+    return await run_in_threadpool(
+        lambda: annual_statistics(
+            svc.fresh_views(),
+            year,
+            programme,
+            as_known_at=as_known_at,
+            themes=svc.themes,
+            today=today,
+        )
+    )
 
 
 @router.get(
@@ -42,6 +67,9 @@ async def statistics(
 async def bottlenecks(
     year: Year, who: Caller, svc: Svc, programme: Programme | None = None
 ) -> BottleneckReport:
-    """Bottlenecks reported in the year, per theme and region (policy information)."""
+    """Bottlenecks reported in the year, per theme of the analysts' list (any other theme:
+    `andere`) and region (policy information)."""
     access.may_read_figures(who)
-    return await run_in_threadpool(lambda: bottleneck_report(svc.fresh_views(), year, programme))
+    return await run_in_threadpool(
+        lambda: bottleneck_report(svc.fresh_views(), year, programme, themes=svc.themes)
+    )
