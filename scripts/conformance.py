@@ -92,13 +92,11 @@ def _wait_until_up(url: str, process: subprocess.Popen[bytes]) -> None:
 
 
 def _token(env: dict[str, str], role: str) -> str:
+    command = [str(BIN / "overleg"), "token", "--role", role, "--ref", f"{role}-conformance"]
+    if role == "team":
+        command += ["--region", "Antwerpen"]  # a continuity team's token names its area
     printed = subprocess.run(
-        [str(BIN / "overleg"), "token", "--role", role, "--ref", f"{role}-conformance"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
+        command, env=env, capture_output=True, text=True, check=True, timeout=60
     )
     return printed.stdout.strip()
 

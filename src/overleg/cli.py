@@ -31,14 +31,16 @@ from rich.progress import (
 )
 
 from overleg import __version__
-from overleg.adapters.eventstore import DatabaseURLError, StoreUnavailable
+from overleg.adapters.eventstore import DamagedStore, DatabaseURLError, StoreUnavailable
+from overleg.adapters.integrity import checkpoint as make_checkpoint
+from overleg.adapters.integrity import link_unlinked, verify
 from overleg.aggregates.values import Programme, Region
 from overleg.aggregates.vocabulary import is_ref
 from overleg.api.auth import dev_private_key, issue_dev_token
 from overleg.application import Overleg
 from overleg.bootstrap import Services, bootstrap, read_settings
 from overleg.logs import configure as configure_logs
-from overleg.policies.access import StaffRole
+from overleg.policies.access import Principal, StaffRole, unscoped
 from overleg.policies.rules import BRUSSELS
 from overleg.projections.audit_trail import history as trail
 from overleg.projections.bottlenecks import bottleneck_report
@@ -84,7 +86,9 @@ def _opened(settings: Settings | None = None) -> Iterator[Services]:
     """The event store and its projections, closed when the command ends.
 
     A database URL that cannot be understood exits 2; a store that cannot be reached or
-    stops answering exits 3; both with a message, never a traceback.
+    stops answering exits 3; a store holding an event overleg did not record as it is
+    (changed, removed or added behind its back) exits 4: each with one line, never a
+    traceback.
     """
     settings = settings or read_settings()
     try:
@@ -103,6 +107,9 @@ def _opened(settings: Settings | None = None) -> Iterator[Services]:
     except StoreUnavailable as error:
         typer.echo(f"The event store stopped answering: {error.detail}", err=True)
         raise typer.Exit(3) from None
+    except DamagedStore as damaged:
+        typer.echo(str(damaged), err=True)
+        raise typer.Exit(4) from None
     finally:
         services.close()
 
@@ -218,6 +225,9 @@ def _export_to(application: Overleg, target: Path, case: UUID | None) -> int:
         partial.unlink(missing_ok=True)
         typer.echo(f"Cannot write the export to {target}: {error.strerror}", err=True)
         raise typer.Exit(2) from None
+    except BaseException:  # a damaged store, an interrupt: no half export stays behind
+        partial.unlink(missing_ok=True)
+        raise
     return count
 
 
@@ -228,6 +238,16 @@ def _projected(catch_up: bool = True) -> Iterator[Services]:
         if catch_up:
             with _progress(quiet=False) as bar:
                 services.projector.catch_up(progress=bar)
+        failures = services.projector.failures()
+        if failures:
+            unreadable = sum(1 for f in failures if f.event_type == "unreadable")
+            typer.echo(
+                f"Warning: {len(failures)} event(s) are left out of the projections "
+                f"({unreadable} of them unreadable in the store): these figures and views do "
+                "not count them. `overleg projections --failures` lists them; `overleg "
+                "verify` tells whether the store was changed.",
+                err=True,
+            )
         yield services
 
 
@@ -379,12 +399,24 @@ def history(
     shape: Annotated[
         TrailShape, typer.Option("--format", "-f", help="table or json.")
     ] = TrailShape.TABLE,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            help="The history as it stood at this instant (ISO 8601 with its UTC offset): "
+            "only the events recorded at or before it.",
+        ),
+    ] = None,
 ) -> None:
     """A case's audit trail: every event in order, when, by whom and what happened."""
+    until = _instant("--as-of", as_of)
     with _projected() as services:
         entries = trail(services.views, case)
+    if until is not None:
+        entries = [e for e in entries if datetime.fromisoformat(e.at) <= until]
     if not entries:
-        typer.echo(f"No case {case}", err=True)
+        when = "" if until is None else f" recorded at or before {as_of}"
+        typer.echo(f"No case {case}{when}", err=True)
         raise typer.Exit(1)
     if shape is TrailShape.JSON:
         typer.echo(json.dumps([asdict(e) for e in entries], ensure_ascii=False, indent=2))
@@ -471,12 +503,72 @@ def serve(
     uvicorn.run(create_app(), host=host, port=port, log_config=None, access_log=False)
 
 
+@app.command("verify")
+def verify_store(
+    case: Annotated[
+        UUID | None, typer.Argument(help="Only this case's chain (checkpoints cover all).")
+    ] = None,
+) -> None:
+    """Prove the stored histories untouched: recompute every case's chain of links and the
+    latest checkpoint; exit 1 naming the first break of each case (docs/integrity.md)."""
+    with _opened() as services:
+        found = verify(services.app.recorder, case)
+    for broken in found.breaks:
+        typer.echo(f"BROKEN {broken.what}: {broken}")
+    where = (
+        ""
+        if found.checkpoint is None
+        else (f"; checkpoint {found.checkpoint.number} of {found.checkpoint.made_at}")
+    )
+    summary = f"{found.events:,} event(s) of {found.cases:,} case(s) checked{where}"
+    if found.ok:
+        typer.echo(f"OK: {summary}; every link and root matches.")
+        return
+    typer.echo(f"{len(found.breaks)} break(s): {summary}.", err=True)
+    raise typer.Exit(1)
+
+
+@app.command("checkpoint")
+def checkpoint_store(
+    link_older_events: Annotated[
+        bool,
+        typer.Option(
+            "--link-older-events",
+            help="First link the cases recorded before the store kept links, from their "
+            "events as they are now (only for a store known to be untouched).",
+        ),
+    ] = False,
+) -> None:
+    """Record a checkpoint (the Merkle root over every case's last link) and print its root:
+    keep the printed line where the database's administrators cannot change it."""
+    with _opened() as services:
+        recorder = services.app.recorder
+        if link_older_events:
+            linked = link_unlinked(recorder)
+            typer.echo(f"Linked {linked:,} event(s) of cases recorded without links.", err=True)
+        made = make_checkpoint(recorder, services.app.clock())
+    typer.echo(
+        f"checkpoint {made.number} {made.made_at} position {made.position} "
+        f"cases {made.cases} root {made.root.hex()}"
+    )
+
+
 @app.command()
 def token(
     role: Annotated[str, typer.Option(help="team, chair, professional, auditor or analyst.")],
     ref: Annotated[str, typer.Option(help="Your reference (a pseudonym or directory id).")],
     region: Annotated[
         str | None, typer.Option(help="For the continuity team: the region it works in.")
+    ] = None,
+    programme: Annotated[
+        Programme | None,
+        typer.Option(
+            help="The programme the holder works in (a team without one: integrale_jeugdhulp)."
+        ),
+    ] = None,
+    municipality: Annotated[
+        str | None,
+        typer.Option(help="For a lokaal cliëntoverleg team: the municipality it serves."),
     ] = None,
     hours: Annotated[
         float, typer.Option(help="How long the token is valid.", min=0.01, max=24 * 366)
@@ -497,6 +589,13 @@ def token(
     if region is not None and region not in {r.value for r in Region}:
         typer.echo(f"--region: no region {region!r}", err=True)
         raise typer.Exit(2)
+    if municipality is not None and not municipality.strip():
+        typer.echo("--municipality: give the municipality's name", err=True)
+        raise typer.Exit(2)
+    scope = unscoped(Principal(ref, staff_role, region, programme, municipality))
+    if scope is not None:
+        typer.echo(f"A token the service would refuse: {scope}", err=True)
+        raise typer.Exit(2)
     settings = read_settings()
     typer.echo(
         issue_dev_token(
@@ -504,6 +603,8 @@ def token(
             role=staff_role,
             ref=ref,
             region=region,
+            programme=programme,
+            municipality=municipality,
             audience=settings.jwt_audience,
             issuer=settings.jwt_issuer,
             lifetime=int(hours * 3600),
@@ -519,4 +620,9 @@ def version() -> None:
 
 def main() -> None:
     """Entry point of the console script."""
+    # Log lines go to standard error, never into a command's output (an export to standard
+    # output, a JSON report). A command says what went wrong in its own words; its log
+    # lines show only when OVERLEG_LOG_LEVEL asks for them (`serve` and `worker` set their
+    # level from the settings).
+    configure_logs(os.environ.get("OVERLEG_LOG_LEVEL", "critical"))
     app()

@@ -225,9 +225,11 @@ def test_a_damaged_case_is_refused_by_every_reader_and_left_out_of_projections(
         projector = Projector(app.event_log, views)
         projector.catch_up()
         assert set(projector.positions().values()) == {app.event_log.head()}
-        assert [(p, d.case_id, d.seq) for p, d in app.event_log.damaged][:1] == [
-            (app.event_log.damaged[0][0], case, 1)
-        ]
+        unreadable = [f for f in projector.failures() if f.event_type == "unreadable"]
+        assert {(f.case_id, f.seq, f.error) for f in unreadable} == {
+            (str(case), 1, "DamagedStore")
+        }
+        assert {f.projection for f in unreadable} == set(projector.projections)
     finally:
         views.close()
 

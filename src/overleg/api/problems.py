@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
-from overleg.adapters.eventstore import StoreUnavailable
+from overleg.adapters.eventstore import DamagedStore, StoreUnavailable
 from overleg.aggregates.errors import CaseRuleBroken
 from overleg.api import headers
 from overleg.application import CaseNotFound, CommandOutcomeUnknown, KeyReused, StaleCase
@@ -415,6 +415,21 @@ def unexpected(request: Request, error: Exception) -> JSONResponse:
     return INTERNAL_ERROR.answer(request, INTERNAL_ERROR.detail, request_id=request_id)
 
 
+def _damaged(request: Request, error: Exception) -> JSONResponse:
+    """A store holding an event overleg did not record as it is: the operator learns where
+    from the log (case and seq, never content); the caller gets the request id only."""
+    assert isinstance(error, DamagedStore)
+    request_id = getattr(request.state, "request_id", None)
+    log.error(
+        "store_damaged",
+        case_id=str(error.case_id),
+        seq=error.seq,
+        path=request.url.path,
+        hint="run overleg verify",
+    )
+    return INTERNAL_ERROR.answer(request, INTERNAL_ERROR.detail, request_id=request_id)
+
+
 def install(api: FastAPI) -> None:
     """Register the mapping of every error to its problem, once."""
     api.add_exception_handler(RequestValidationError, _validation)
@@ -425,6 +440,7 @@ def install(api: FastAPI) -> None:
     api.add_exception_handler(ProblemError, _problem)
     api.add_exception_handler(HTTPException, _http)
     api.add_exception_handler(StoreUnavailable, _busy)
+    api.add_exception_handler(DamagedStore, _damaged)
     api.add_exception_handler(KeyReused, _key_reused)
     api.add_exception_handler(CommandOutcomeUnknown, _outcome_unknown)
     api.add_exception_handler(Exception, unexpected)

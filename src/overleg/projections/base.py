@@ -6,6 +6,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import ClassVar, Protocol
 
+from overleg.adapters.eventstore import DamagedStore
 from overleg.adapters.views import Tx
 from overleg.aggregates.case import CaseEvent
 
@@ -15,6 +16,9 @@ class EventReader(Protocol):
 
     # The store's notification channel new events are announced on (PostgreSQL), or None.
     channel: str | None
+    # Events ``read`` met but could not read (their position, and why): left out of what it
+    # returns, kept here for the caller to take and record.
+    damaged: list[tuple[int, DamagedStore]]
 
     def head(self) -> int:
         """The position (notification id) of the last recorded event; 0 when none."""

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from overleg.adapters.eventstore import UNAVAILABLE
+from overleg.adapters.eventstore import UNAVAILABLE, DamagedStore
 from overleg.adapters.views import Tx, ViewStore
 from overleg.aggregates.case import CaseEvent
 from overleg.logs import get_logger
@@ -137,8 +137,11 @@ class Projector:
         """One transaction: lock the positions, apply the next batch, advance them."""
         with self.views.transaction() as tx:
             positions = self._lock(tx, [p.name for p in chosen])
-            last, events = self.reader.read(min(positions.values()), self.batch_size)
-            if not events:
+            start = min(positions.values())
+            last, events = self.reader.read(start, self.batch_size)
+            damaged = list(self.reader.damaged)
+            self.reader.damaged.clear()
+            if last == start:
                 return 0, 0
             applied = 0
             for projection in chosen:
@@ -146,11 +149,33 @@ class Projector:
                 if new:
                     self._apply(tx, projection, new)
                     applied = max(applied, len(new))
+                for position, why in damaged:
+                    if position > positions[projection.name]:
+                        self._set_aside_unreadable(tx, projection, position, why)
                 tx.execute(
                     "UPDATE projection_position SET position = ? WHERE name = ?",
                     (last, projection.name),
                 )
-            return len(events), applied
+            # Every notification read counts, those that could not be read too: one damaged
+            # event never stops the projections of all others.
+            return len(events) + len(damaged), applied
+
+    def _set_aside_unreadable(
+        self, tx: Tx, projection: Projection, position: int, why: DamagedStore
+    ) -> None:
+        tx.execute(
+            "INSERT INTO projection_failure (projection, position, case_id, seq, event_type,"
+            " error, at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            (
+                projection.name,
+                position,
+                str(why.case_id),
+                why.seq or 0,
+                "unreadable",
+                type(why).__name__,
+                datetime.now(UTC).isoformat(),
+            ),
+        )
 
     def _apply(self, tx: Tx, projection: Projection, events: list[tuple[int, CaseEvent]]) -> None:
         """Apply a batch; when one of its events cannot be applied, apply them one at a

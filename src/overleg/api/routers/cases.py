@@ -86,6 +86,7 @@ from overleg.projections.case_view import (
     list_cases,
     view_of,
 )
+from overleg.projections.statistics import KnownAt
 
 router = APIRouter(prefix="/cases", tags=["cases"])
 
@@ -581,6 +582,27 @@ def _ids(request: Request) -> tuple[str, str | None]:
     return str(getattr(request.state, "request_id", "")), caller
 
 
+AsOf = Annotated[
+    KnownAt | None,
+    Query(
+        description="The case as it stood at this instant (ISO 8601 with its UTC offset; "
+        "write + as %2B): only the events recorded at or before it",
+        examples=["2026-03-01T00:00:00Z"],
+    ),
+]
+
+
+def _as_of(events: list[CaseEvent], as_of: datetime | None, case_id: UUID) -> list[CaseEvent]:
+    """The events recorded at or before ``as_of`` (all of them without it). A case that had
+    no event yet then did not exist then."""
+    if as_of is None:
+        return events
+    kept = [e for e in events if e.timestamp <= as_of]
+    if not kept:
+        raise CaseNotFound(case_id)
+    return kept
+
+
 def _readable(svc: Svc, who: Principal, case_id: UUID) -> list[CaseEvent]:
     access.may_read_cases(who)  # by role, before the case is looked up
     case, events = svc.app.replay(case_id)  # one read serves the check and the answer
@@ -597,9 +619,17 @@ def _readable(svc: Svc, who: Principal, case_id: UUID) -> list[CaseEvent]:
         **responses(*READ, NOT_FOUND),
     },
 )
-def get_case(case_id: UUID, request: Request, who: Caller, svc: Svc, response: Response) -> CaseOut:
-    """The case view; its ETag is the case version to send as If-Match with a change."""
-    events = _readable(svc, who, case_id)
+def get_case(
+    case_id: UUID,
+    request: Request,
+    who: Caller,
+    svc: Svc,
+    response: Response,
+    as_of: AsOf = None,
+) -> CaseOut:
+    """The case view; its ETag is the case version to send as If-Match with a change. With
+    ``as_of``: the case as it stood then (its ETag the version it had then)."""
+    events = _as_of(_readable(svc, who, case_id), as_of, case_id)
     svc.reads.record(who, [str(case_id)], "case", *_ids(request))
     view = view_of(events)
     response.headers["ETag"] = f'"{view.version}"'
@@ -611,9 +641,12 @@ def get_case(case_id: UUID, request: Request, who: Caller, svc: Svc, response: R
     summary="A case's history (audit trail)",
     responses=responses(*READ, NOT_FOUND),
 )
-def history(case_id: UUID, request: Request, who: Caller, svc: Svc) -> list[HistoryEntry]:
-    """Every event of the case in order: when, by whom, and what happened."""
-    events = _readable(svc, who, case_id)
+def history(
+    case_id: UUID, request: Request, who: Caller, svc: Svc, as_of: AsOf = None
+) -> list[HistoryEntry]:
+    """Every event of the case in order: when, by whom, and what happened (with ``as_of``:
+    those recorded at or before that instant)."""
+    events = _as_of(_readable(svc, who, case_id), as_of, case_id)
     svc.reads.record(who, [str(case_id)], "history", *_ids(request))
     return [
         HistoryEntry(
