@@ -226,9 +226,7 @@ def test_a_damaged_case_is_refused_by_every_reader_and_left_out_of_projections(
         projector.catch_up()
         assert set(projector.positions().values()) == {app.event_log.head()}
         unreadable = [f for f in projector.failures() if f.event_type == "unreadable"]
-        assert {(f.case_id, f.seq, f.error) for f in unreadable} == {
-            (str(case), 1, "DamagedStore")
-        }
+        assert {(f.case_id, f.seq, f.error) for f in unreadable} == {(str(case), 1, "DamagedStore")}
         assert {f.projection for f in unreadable} == set(projector.projections)
     finally:
         views.close()
