@@ -45,6 +45,7 @@ from overleg.policies.rules import BRUSSELS
 from overleg.projections.audit_trail import history as trail
 from overleg.projections.bottlenecks import bottleneck_report
 from overleg.projections.explain import UnknownFigure, explain
+from overleg.projections.releases import Release, Releases, differences, figures_text, recompute
 from overleg.projections.runner import CATCH_UP_BATCH, NAMES, UnknownProjection
 from overleg.projections.statistics import (
     KnownAt,
@@ -329,9 +330,24 @@ def stats(
             "been published then.",
         ),
     ] = None,
+    seal: Annotated[
+        bool,
+        typer.Option(
+            "--seal",
+            help="Store these figures as a sealed release (with the log position and a "
+            "digest, as known now unless --as-known-at) and print its number and digest; "
+            "`overleg verify --releases` recomputes them.",
+        ),
+    ] = False,
 ) -> None:
     """Annual statistics per region, counted over the year's (fully registered) meetings."""
     known = _instant("--as-known-at", as_known_at)
+    if seal:
+        if chart is not None or explain_figure is not None:
+            typer.echo("--seal: seals the figures alone, without --chart or --explain", err=True)
+            raise typer.Exit(2)
+        _seal(year, programme, known)
+        return
     if chart is not None:
         if chart.suffix.lower() not in CHART_SUFFIXES:
             typer.echo(f"--chart: the file must end in .png or .svg, not {chart.name!r}", err=True)
@@ -374,6 +390,42 @@ def stats(
             typer.echo(f"--chart: cannot write {chart}: {error.strerror}", err=True)
             raise typer.Exit(2) from None
         typer.echo(f"Chart written to {chart}", err=True)
+
+
+SEAL_ATTEMPTS = 3
+
+
+def _seal(year: int, programme: Programme | None, known: datetime | None) -> None:
+    """Seal the figures as ``stats --format json`` prints them, at a log position no event
+    was recorded after while they were counted (tried again when one was)."""
+    with _projected() as services:
+        log = services.app.event_log
+        for _ in range(SEAL_ATTEMPTS):
+            sealed_at = services.app.clock()
+            position = log.head()
+            services.projector.catch_up()
+            figures = annual_statistics(
+                services.views,
+                year,
+                programme,
+                as_known_at=known or sealed_at,
+                themes=services.themes,
+                today=sealed_at.astimezone(BRUSSELS).date(),
+            )
+            if log.head() == position:
+                break
+        else:
+            typer.echo("--seal: events kept arriving while counting; nothing sealed", err=True)
+            raise typer.Exit(1)
+        release = Releases(services.views).seal(figures, known or sealed_at, position, sealed_at)
+    typer.echo(f"release {release.number} {_described(release)} digest {release.digest}")
+
+
+def _described(release: Release) -> str:
+    return (
+        f"year {release.year} programme {release.programme or 'all'} "
+        f"as-known-at {release.as_known_at} position {release.position}"
+    )
 
 
 @app.command()
@@ -508,9 +560,23 @@ def verify_store(
     case: Annotated[
         UUID | None, typer.Argument(help="Only this case's chain (checkpoints cover all).")
     ] = None,
+    releases: Annotated[
+        bool,
+        typer.Option(
+            "--releases",
+            help="Instead: recompute every sealed release from the log up to its position "
+            "and check its digest; exit 1 naming every figure that no longer matches.",
+        ),
+    ] = False,
 ) -> None:
     """Prove the stored histories untouched: recompute every case's chain of links and the
     latest checkpoint; exit 1 naming the first break of each case (docs/integrity.md)."""
+    if releases:
+        if case is not None:
+            typer.echo("--releases: checks every sealed release; give no case", err=True)
+            raise typer.Exit(2)
+        _verify_releases()
+        return
     with _opened() as services:
         found = verify(services.app.recorder, case)
     for broken in found.breaks:
@@ -526,6 +592,43 @@ def verify_store(
         return
     typer.echo(f"{len(found.breaks)} break(s): {summary}.", err=True)
     raise typer.Exit(1)
+
+
+def _verify_releases() -> None:
+    """Recompute every sealed release and compare it, figure by figure, with what was sealed."""
+    broken = 0
+    with _opened() as services:
+        sealed = Releases(services.views).all()
+        for release in sealed:
+            problems = _release_problems(release, services)
+            for problem in problems:
+                typer.echo(f"BROKEN release {release.number} {problem}")
+            if problems:
+                broken += 1
+            else:
+                typer.echo(f"OK release {release.number} {_described(release)}")
+    summary = f"{len(sealed)} sealed release(s) recomputed from the log up to their positions"
+    if not broken:
+        typer.echo(f"OK: {summary}; every figure and digest matches.")
+        return
+    typer.echo(f"{broken} release(s) no longer match: {summary}.", err=True)
+    raise typer.Exit(1)
+
+
+def _release_problems(release: Release, services: Services) -> list[str]:
+    problems: list[str] = []
+    if not release.recorded_digest_holds():
+        problems.append("digest: the stored digest does not match the stored figures")
+    try:
+        stored = json.loads(release.figures)
+    except ValueError:
+        return [*problems, "figures: the stored figures are not JSON"]
+    try:
+        now = json.loads(figures_text(recompute(services.app.event_log, release, services.themes)))
+    except ValueError:
+        return [*problems, "figures: its programme or instant cannot be read"]
+    problems.extend(f"figure {found}" for found in differences(stored, now))
+    return problems
 
 
 @app.command("checkpoint")
