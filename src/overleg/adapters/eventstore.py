@@ -236,18 +236,27 @@ class EventLog:
 
     def read(self, after: int, limit: int) -> tuple[int, list[tuple[int, CaseEvent]]]:
         """Up to ``limit`` case events recorded after notification id ``after``, with their
-        ids, and the id of the last notification read (``after`` when there was none)."""
+        ids, and the id of the last notification read (``after`` when there was none).
+        Events that cannot be read are left out and kept in ``damaged`` for the caller."""
+        last, events, damaged = self._read(after, limit)
+        self.damaged.extend(damaged)
+        return last, events
+
+    def _read(
+        self, after: int, limit: int
+    ) -> tuple[int, list[tuple[int, CaseEvent]], list[tuple[int, DamagedStore]]]:
         with translating():
             notifications = self.recorder.select_notifications(
                 start=after + 1, limit=limit, topics=EVENT_TOPICS
             )
         events: list[tuple[int, CaseEvent]] = []
+        unreadable: list[tuple[int, DamagedStore]] = []
         for notification in notifications:
             try:
                 event = decoded(self.mapper, notification)
             except DamagedStore as damaged:
                 # One damaged event never stops the projections of all others.
-                self.damaged.append((notification.id, damaged))
+                unreadable.append((notification.id, damaged))
                 log.error(
                     "event_unreadable",
                     case_id=str(notification.originator_id),
@@ -257,16 +266,18 @@ class EventLog:
                 continue
             events.append((notification.id, event))
         last = notifications[-1].id if notifications else after
-        return last, events
+        return last, events, unreadable
 
     def all(self, page: int = 1000, *, strict: bool = False) -> Iterator[CaseEvent]:
         """Every case event, oldest first. ``strict``: a damaged event raises
         ``DamagedStore`` instead of being left out."""
         after = 0
         while True:
-            last, events = self.read(after, page)
-            if strict and self.damaged:
-                raise self.damaged[0][1]
+            last, events, damaged = self._read(after, page)
+            if damaged:
+                if strict:
+                    raise damaged[0][1]
+                self.damaged.extend(damaged)
             for _, event in events:
                 yield event
             if last == after:
