@@ -26,8 +26,10 @@ from overleg.adapters.chain import (
     Head,
     content_digest,
     link,
+    links_of,
     merkle_root,
 )
+from overleg.adapters.recorders import case_key, row_values
 
 
 @dataclass(frozen=True)
@@ -162,20 +164,12 @@ def _fetched(curs: Any, size: int = 2000) -> Iterator[Any]:
         yield from rows
 
 
-def _values(row: Any) -> tuple[Any, ...]:
-    return tuple(row.values()) if isinstance(row, dict) else tuple(row)
-
-
-def _case(value: Any) -> str:
-    return str(value if isinstance(value, UUID) else UUID(str(value)))
-
-
 def checkpoints(recorder: Any) -> list[Checkpoint]:
     """Every recorded checkpoint, oldest first."""
     rows = _Rows(recorder)
     with rows.cursor() as curs:
         curs.execute(rows.checkpoints_sql())
-        found = [_values(r) for r in curs.fetchall()]
+        found = [row_values(r) for r in curs.fetchall()]
     return [
         Checkpoint(int(n), str(made), int(pos), int(cases), bytes(root))
         for n, made, pos, cases, root in found
@@ -190,8 +184,8 @@ def _scan(rows: _Rows, case_id: str | None) -> Iterator[tuple[str, list[tuple[An
         current: str | None = None
         events: list[tuple[Any, ...]] = []
         for row in _fetched(curs):
-            case, seq, topic, state, position = _values(row)
-            key = _case(case)
+            case, seq, topic, state, position = row_values(row)
+            key = case_key(case)
             if key != current:
                 if current is not None:
                     yield current, events
@@ -207,8 +201,8 @@ def _links(rows: _Rows, case_id: str | None) -> dict[str, dict[int, tuple[bytes,
         params = (rows.case_param(case_id),) if case_id else ()
         curs.execute(rows.links(case_id), params)
         for row in _fetched(curs):
-            case, seq, made, digest = _values(row)
-            found.setdefault(_case(case), {})[int(seq)] = (bytes(made), bytes(digest))
+            case, seq, made, digest = row_values(row)
+            found.setdefault(case_key(case), {})[int(seq)] = (bytes(made), bytes(digest))
     return found
 
 
@@ -333,15 +327,15 @@ def checkpoint(recorder: Any, made_at: datetime) -> Checkpoint:
     with rows.cursor() as curs:
         curs.execute(rows.heads_sql(), (position,))
         heads = [
-            Head(_case(case), int(seq), bytes(made))
-            for case, seq, made in (_values(r) for r in _fetched(curs))
+            Head(case_key(case), int(seq), bytes(made))
+            for case, seq, made in (row_values(r) for r in _fetched(curs))
         ]
     root = merkle_root(heads)
     with rows.cursor(write=True) as curs:
         curs.execute(
             rows.insert_checkpoint_sql(), (made_at.isoformat(), position, len(heads), root)
         )
-        number = int(_values(curs.fetchone())[0]) if rows.postgres else int(curs.lastrowid)
+        number = int(row_values(curs.fetchone())[0]) if rows.postgres else int(curs.lastrowid)
     return Checkpoint(number, made_at.isoformat(), position, len(heads), root)
 
 
@@ -352,15 +346,12 @@ def link_unlinked(recorder: Any) -> int:
     Only for a store known to be untouched: whatever was changed in those cases before is
     sealed in as it is."""
     rows = _Rows(recorder)
-    linked = {case for case in _links(rows, None)}
+    linked = set(_links(rows, None))
     made_rows: list[tuple[Any, ...]] = []
     for case, events in _scan(rows, None):
-        if case in linked:
-            continue
-        previous = GENESIS
-        for seq, topic, state, _ in events:
-            previous = link(previous, case, seq, topic, state)
-            made_rows.append((rows.case_param(case), seq, previous, content_digest(topic, state)))
+        if case not in linked:
+            made = links_of({}, [(case, seq, topic, state) for seq, topic, state, _ in events])
+            made_rows += [(rows.case_param(c), n, h, d) for c, n, h, d in made]
     if made_rows:
         with rows.cursor(write=True) as curs:
             curs.executemany(recorder._insert_link_if_missing, made_rows)

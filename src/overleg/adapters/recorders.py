@@ -132,14 +132,14 @@ def within(timeout: float, attempt: Callable[[], T], retry_on: tuple[type[Except
             pause = min(pause * 2, 0.5)
 
 
-def _case_key(originator_id: UUID | str) -> str:
-    """A case id in the one form the links are computed over."""
+def case_key(originator_id: object) -> str:
+    """A case id in the one form the links are computed over (whatever form a store keeps)."""
     return str(originator_id if isinstance(originator_id, UUID) else UUID(str(originator_id)))
 
 
-def _value(row: Any, name: str) -> Any:
-    """A column of a row that is a mapping (PostgreSQL) or a sequence (SQLite)."""
-    return row[name] if isinstance(row, dict) else row[0]
+def row_values(row: Any) -> tuple[Any, ...]:
+    """The columns of a row that is a mapping (PostgreSQL) or a sequence (SQLite)."""
+    return tuple(row.values()) if isinstance(row, dict) else tuple(row)
 
 
 class _Chaining:
@@ -156,7 +156,7 @@ class _Chaining:
 
     def _link(self, cursor: Any, stored_events: Sequence[StoredEvent]) -> None:
         events = [
-            (_case_key(e.originator_id), e.originator_version, e.topic, bytes(e.state))
+            (case_key(e.originator_id), e.originator_version, e.topic, bytes(e.state))
             for e in stored_events
         ]
         firsts: dict[str, int] = {}
@@ -175,14 +175,12 @@ class _Chaining:
         cursor.execute(self._select_link, (self._stored_id(case_id), seq - 1))
         row = cursor.fetchone()
         if row is not None:
-            return bytes(_value(row, "link"))
+            return bytes(row_values(row)[0])
         cursor.execute(self._select_case_events, (self._stored_id(case_id), seq - 1))
         stored = [
-            (case_id, int(r["originator_version"] if isinstance(r, dict) else r[0]),
-             str(r["topic"] if isinstance(r, dict) else r[1]),
-             bytes(r["state"] if isinstance(r, dict) else r[2]))
-            for r in cursor.fetchall()
-        ]  # fmt: skip
+            (case_id, int(seq), str(topic), bytes(state))
+            for seq, topic, state in map(row_values, cursor.fetchall())
+        ]
         known: dict[str, bytes] = {}
         made = links_of(known, stored)
         cursor.executemany(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
-from enum import StrEnum
 from typing import Any, ClassVar, TypeGuard, get_args
 from uuid import UUID
 
@@ -843,14 +842,17 @@ EVENT_CLASSES: tuple[type[Case.Event], ...] = get_args(CaseEvent)
 EVENT_TOPICS: tuple[str, ...] = tuple(cls.TOPIC for cls in EVENT_CLASSES)
 
 
-# The facts of each event that name one value of a vocabulary.
-_VOCABULARY: dict[str, type[StrEnum]] = {
-    "programme": Programme,
-    "region": Region,
-    "channel": Channel,
-    "requester_role": Role,
-    "rule_set": RuleSet,
-    "role": Role,
+# The facts of each event that name one value of a vocabulary, with that vocabulary's values.
+_VOCABULARY: dict[str, frozenset[str]] = {
+    name: frozenset(v.value for v in vocabulary)
+    for name, vocabulary in (
+        ("programme", Programme),
+        ("region", Region),
+        ("channel", Channel),
+        ("requester_role", Role),
+        ("rule_set", RuleSet),
+        ("role", Role),
+    )
 }
 
 
@@ -860,9 +862,9 @@ def facts_problem(event: CaseEvent) -> str | None:
     for name in type(event).__annotations__:
         if name not in vars(event):
             return f"its field {name!r} is missing"
-    for name, vocabulary in _VOCABULARY.items():
+    for name, values in _VOCABULARY.items():
         value = vars(event).get(name)
-        if value is not None and value not in {v.value for v in vocabulary}:
+        if value is not None and value not in values:
             return f"its {name.replace('_', ' ')} is not one overleg knows"
     meeting = vars(event).get("meeting")
     if meeting is not None and (not isinstance(meeting, int) or meeting < 1):

@@ -252,15 +252,18 @@ def no_meeting_held(case: CaseFacts) -> None:
 # -- consent ------------------------------------------------------------------------------
 
 
-def consent_not_standing(case: CaseFacts, party: Party) -> None:
-    """A party consents once; again only after withdrawing. Under v1 a party is its
-    reference and role; under v2 its reference."""
+def _consent_stands(case: CaseFacts, party: Party) -> bool:
+    """Whether the party's consent stands. Under v1 a party is its reference and role; under
+    v2 its reference."""
     if case.rule_set is RuleSet.V1:
-        standing = party in case.consents
-    else:
-        last = case.consent_by_ref.get(party.ref)
-        standing = last is not None and last.standing
-    if standing:
+        return party in case.consents
+    last = case.consent_by_ref.get(party.ref)
+    return last is not None and last.standing
+
+
+def consent_not_standing(case: CaseFacts, party: Party) -> None:
+    """A party consents once; again only after withdrawing."""
+    if _consent_stands(case, party):
         raise ConsentAlreadyStanding(
             f"{party.ref} ({_role(party.role)}) has already consented; "
             "consent can be given again only after it was withdrawn"
@@ -269,12 +272,7 @@ def consent_not_standing(case: CaseFacts, party: Party) -> None:
 
 def consent_standing(case: CaseFacts, party: Party) -> None:
     """Only a standing consent can be withdrawn."""
-    if case.rule_set is RuleSet.V1:
-        standing = party in case.consents
-    else:
-        last = case.consent_by_ref.get(party.ref)
-        standing = last is not None and last.standing
-    if not standing:
+    if not _consent_stands(case, party):
         raise ConsentNotStanding(
             f"{party.ref} ({_role(party.role)}) has no standing consent to withdraw"
         )

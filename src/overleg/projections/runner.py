@@ -163,19 +163,7 @@ class Projector:
     def _set_aside_unreadable(
         self, tx: Tx, projection: Projection, position: int, why: DamagedStore
     ) -> None:
-        tx.execute(
-            "INSERT INTO projection_failure (projection, position, case_id, seq, event_type,"
-            " error, at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-            (
-                projection.name,
-                position,
-                str(why.case_id),
-                why.seq or 0,
-                "unreadable",
-                type(why).__name__,
-                datetime.now(UTC).isoformat(),
-            ),
-        )
+        _record_failure(tx, projection, position, why.case_id, why.seq or 0, "unreadable", why)
 
     def _apply(self, tx: Tx, projection: Projection, events: list[tuple[int, CaseEvent]]) -> None:
         """Apply a batch; when one of its events cannot be applied, apply them one at a
@@ -209,18 +197,14 @@ class Projector:
             position=position,
             error_type=type(error).__name__,
         )
-        tx.execute(
-            "INSERT INTO projection_failure (projection, position, case_id, seq, event_type,"
-            " error, at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-            (
-                projection.name,
-                position,
-                str(event.originator_id),
-                event.originator_version,
-                type(event).__name__,
-                type(error).__name__,
-                datetime.now(UTC).isoformat(),
-            ),
+        _record_failure(
+            tx,
+            projection,
+            position,
+            event.originator_id,
+            event.originator_version,
+            type(event).__name__,
+            error,
         )
 
     def failures(self) -> list[Failure]:
@@ -252,3 +236,29 @@ class Projector:
             return self.catch_up([p.name for p in chosen], progress)
         finally:
             self.batch_size = batch
+
+
+def _record_failure(
+    tx: Tx,
+    projection: Projection,
+    position: int,
+    case_id: object,
+    seq: int,
+    event_type: str,
+    error: Exception,
+) -> None:
+    """Keep one event a projection could not apply, by its place (only the error's kind:
+    its message could quote case data)."""
+    tx.execute(
+        "INSERT INTO projection_failure (projection, position, case_id, seq, event_type,"
+        " error, at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        (
+            projection.name,
+            position,
+            str(case_id),
+            seq,
+            event_type,
+            type(error).__name__,
+            datetime.now(UTC).isoformat(),
+        ),
+    )

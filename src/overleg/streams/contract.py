@@ -25,7 +25,14 @@ from pydantic import (
     model_validator,
 )
 
-from overleg.aggregates.values import REQUESTER_ONLY_ROLES, Channel, Programme, Region, Role
+from overleg.aggregates.values import (
+    ATTENDANCE_EXTRAS,
+    REQUESTER_ONLY_ROLES,
+    Channel,
+    Programme,
+    Region,
+    Role,
+)
 from overleg.aggregates.vocabulary import Day, Instant, Ref, ShortText, Text
 
 
@@ -85,9 +92,7 @@ class AttendanceData(_Strict):
     def extras(self) -> dict[str, bool | int | None]:
         """The v2 keys that were given."""
         return {
-            key: getattr(self, key)
-            for key in ("client", "support_figure", "network")
-            if key in self.model_fields_set
+            key: getattr(self, key) for key in ATTENDANCE_EXTRAS if key in self.model_fields_set
         }
 
 
