@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import contextlib
 import json
 import os
@@ -54,6 +55,8 @@ import psycopg
 OVERLEG = str(Path(sys.executable).parent / "overleg")
 DATABASE = "overleg"
 OP_ID = re.compile(r"op-[a-z0-9]+-[0-9]{6}")
+# The run's own master key, given to every process; the checks open sealed parts with it.
+MASTER_KEYS = f"chaos-{uuid.uuid4().hex[:8]}:" + base64.urlsafe_b64encode(os.urandom(32)).decode()
 CLIENT_TIMEOUT = 30.0  # longer than any bounded wait of the service: a timeout is a failure
 TEAM = ("team", "team-antwerpen-1", "Antwerpen")
 CHAIR = ("chair", "voorzitter-1", None)
@@ -333,6 +336,7 @@ class Fleet:
             **os.environ,
             "OVERLEG_DATABASE_URL": database_url,
             "OVERLEG_DEV_KEY_FILE": str(workdir / "dev-key.jwk"),
+            "OVERLEG_MASTER_KEYS": MASTER_KEYS,
             "OVERLEG_LOG_LEVEL": log_level,
             "OVERLEG_PROJECTIONS": "worker",
             "OVERLEG_STORE_TIMEOUT": str(store_timeout),
@@ -654,6 +658,9 @@ class Stored:
 
     @classmethod
     def read(cls, cluster: Cluster) -> Stored:
+        from overleg.adapters.sealing import MasterKeys
+
+        masters = MasterKeys.parse(MASTER_KEYS, "the run's master key")
         versions: dict[str, list[int]] = defaultdict(list)
         markers: dict[str, list[tuple[str, int]]] = defaultdict(list)
         topics: dict[tuple[str, int], str] = {}
@@ -664,19 +671,37 @@ class Stored:
                 " convert_from(state, 'UTF8') FROM overleg_events"
                 " ORDER BY originator_id, originator_version"
             ).fetchall()
+            keys = {
+                str(case): masters.unwrap(str(case), master, bytes(wrapped))
+                for case, master, wrapped in db.execute(
+                    "SELECT case_id, master_id, wrapped FROM case_keys WHERE wrapped IS NOT NULL"
+                ).fetchall()
+            }
             commands = {
                 (owner, key): (case, int(first), int(last))
                 for owner, key, case, first, last in db.execute(
                     "SELECT owner, key, case_id, first_version, last_version FROM command_log"
                 ).fetchall()
             }
-        for case, version, topic, text in rows:
+        for case, version, topic, stored_text in rows:
+            text = _opened(str(stored_text), str(case), int(version), keys)
             versions[case].append(int(version))
             topics[(case, int(version))] = str(topic)
             texts[(case, int(version))] = str(text)
             for op in set(OP_ID.findall(str(text))):
                 markers[op].append((case, int(version)))
         return cls(dict(versions), dict(markers), topics, texts, commands)
+
+
+def _opened(text: str, case: str, version: int, keys: dict[str, bytes]) -> str:
+    """A stored state with its sealed personal part opened (what the markers are in)."""
+    from overleg.adapters.sealing import is_sealed, open_sealed
+
+    state = json.loads(text)
+    personal = state.get("personal")
+    if is_sealed(personal) and case in keys:
+        state["personal"] = open_sealed(keys[case], case, version, personal)
+    return json.dumps(state, ensure_ascii=False)
 
 
 @dataclass
@@ -1622,11 +1647,13 @@ def compare_with_rebuild(cluster: Cluster) -> tuple[int, int]:
     """The projections' rows against the same projections built afresh, in a schema of their
     own, from the stored events; returns (differing rows, events)."""
     from overleg.adapters.eventstore import Database
+    from overleg.adapters.sealing import MasterKeys
     from overleg.adapters.views import ViewStore
     from overleg.application import Overleg
     from overleg.projections.runner import PROJECTIONS, Projector
 
-    app = Overleg(Database.from_url(cluster.url()))
+    masters = MasterKeys.parse(MASTER_KEYS, "the run's master key")
+    app = Overleg(Database.from_url(cluster.url()), masters=masters)
     clean = ViewStore(Database.from_url(cluster.url(schema="clean_rebuild")))
     try:
         events = Projector(app.event_log, clean).catch_up()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 import uuid
@@ -12,7 +13,7 @@ from typing import Protocol, assert_never, cast
 from uuid import UUID
 
 from eventsourcing.application import Application
-from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcoding
+from eventsourcing.persistence import IntegrityError, JSONTranscoder, Mapper, Transcoding
 
 from overleg.adapters.eventstore import (
     UNAVAILABLE,
@@ -23,9 +24,19 @@ from overleg.adapters.eventstore import (
     decoded,
     translating,
 )
+from overleg.adapters.keystore import Erasure, KeyTables
 from overleg.adapters.recorders import KEY_LIFETIME, CommandEntry, OutcomeUnknown
+from overleg.adapters.sealing import (
+    DEV_MASTER_KEYS,
+    Keyring,
+    MasterKeys,
+    SealingMapper,
+    is_sealed,
+    load_master_keys,
+)
 from overleg.aggregates.case import Case, CaseEvent, is_case_event
-from overleg.aggregates.errors import CaseRuleBroken, RequestMustComeFirst
+from overleg.aggregates.errors import CaseRuleBroken, ErasureNotPossible, RequestMustComeFirst
+from overleg.aggregates.personal import Pseudonyms, erased_form
 from overleg.commands import (
     AgreeWorkplan,
     AppointChair,
@@ -36,6 +47,7 @@ from overleg.commands import (
     CorrectAttendance,
     Decline,
     DesignateCoordinator,
+    EraseCase,
     GiveConsent,
     HoldMeeting,
     PlanMeeting,
@@ -239,6 +251,8 @@ def _carry_out(case: Case, command: Command, at: datetime, by: str) -> None:
             case.retract_meeting(meeting=meeting, reason=reason, at=at, by=by)
         case ReopenCase(reason=reason):
             case.reopen(reason=reason, at=at, by=by)
+        case EraseCase(reason=reason, grounds=grounds):
+            case.erase(grounds=grounds, reason=reason, at=at, by=by)
         case _:
             assert_never(command)
 
@@ -314,9 +328,15 @@ class Overleg(Application[UUID]):
     name = "overleg"
 
     def __init__(
-        self, database: Database, clock: Clock = utc_now, v2_from: datetime = DEFAULT_V2_FROM
+        self,
+        database: Database,
+        clock: Clock = utc_now,
+        v2_from: datetime = DEFAULT_V2_FROM,
+        masters: MasterKeys | None = None,
     ) -> None:
         self.v2_from = v2_from
+        # Opens and seals the personal parts of events with their cases' data keys.
+        self.keyring = Keyring(masters or load_master_keys(None, None, DEV_MASTER_KEYS))
         with translating():
             database.ensure_schema()
         self.database = database
@@ -329,7 +349,13 @@ class Overleg(Application[UUID]):
             super().__init__(env=database.eventsourcing_env())
         self.commands: CommandRecorder = cast(CommandRecorder, self.recorder)
         self.commands.timeout = database.timeout
+        self.keys = cast(KeyTables, self.recorder)
+        self.keys.keyring = self.keyring
+        self.keyring.store = self.keys
         self.event_log = EventLog(self.recorder, self.mapper)
+
+    def construct_mapper(self) -> Mapper[UUID]:
+        return SealingMapper(self.construct_transcoder(), self.keyring)
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
@@ -374,7 +400,8 @@ class Overleg(Application[UUID]):
             entry = CommandEntry(
                 key.owner, key.key, key.fingerprint, case.id, seen + 1, case.version, at
             )
-            return self._store(events, entry)
+            erasure = self._erasure(case.id, seen) if isinstance(command, EraseCase) else None
+            return self._store(events, entry, erasure)
 
     def _run(
         self, command: Command, caller: Caller, expected_version: int | None, at: datetime
@@ -386,13 +413,20 @@ class Overleg(Application[UUID]):
             if command.case_id is None:
                 command = replace(command, case_id=uuid.uuid4())
             return execute(None, command, at, caller.ref, self.v2_from), 0
-        if not isinstance(caller, access.Principal):
-            raise access.AccessDenied("The public form can only submit a request")
-        access.may_attempt(caller, command)
-        found, _ = self.replay(command.case_id)
-        if found is None or not access.sees(caller, found):
-            raise CaseNotFound(command.case_id)  # the same answer: existence is not told
-        access.may_command(caller, command, found)
+        if isinstance(caller, access.Operator):
+            if not isinstance(command, EraseCase):
+                raise access.AccessDenied("The operator can only erase a case's personal data")
+            found, _ = self.replay(command.case_id)
+            if found is None:
+                raise CaseNotFound(command.case_id)
+        else:
+            if not isinstance(caller, access.Principal):
+                raise access.AccessDenied("The public form can only submit a request")
+            access.may_attempt(caller, command)
+            found, _ = self.replay(command.case_id)
+            if found is None or not access.sees(caller, found):
+                raise CaseNotFound(command.case_id)  # the same answer: existence is not told
+            access.may_command(caller, command, found)
         if expected_version is not None and found.version != expected_version:
             raise StaleCase(command.case_id, expected_version, found.version)
         seen = found.version
@@ -412,25 +446,55 @@ class Overleg(Application[UUID]):
         return self._replayed(found)
 
     def _replayed(self, entry: CommandEntry) -> Outcome:
-        with translating():
+        with translating(), self.keyring.reading([str(entry.case_id)]):
             stored = self.recorder.select_events(
                 entry.case_id, gt=entry.first_version - 1, lte=entry.last_version
             )
-        events = tuple(decoded(self.mapper, s) for s in stored)
+            events = tuple(decoded(self.mapper, s) for s in stored)
         return Outcome(entry.case_id, entry.last_version, events, replayed=True)
 
-    def _store(self, events: tuple[CaseEvent, ...], entry: CommandEntry) -> Outcome:
+    def _erasure(self, case_id: UUID, version: int) -> Erasure:
+        """The erased form of the personal part of each of the case's first ``version``
+        events, computed while its key still opens them. A case with events recorded before
+        personal parts were sealed cannot be erased: their plaintext is in the events."""
+        with translating(), self.keyring.reading([str(case_id)]):
+            stored = self.recorder.select_events(case_id, lte=version)
+            unsealed = [
+                s.originator_version
+                for s in stored
+                if b'"personal"' in s.state and not is_sealed(_personal_of(s.state))
+            ]
+            if unsealed:
+                raise ErasureNotPossible(
+                    f"Events of this case were recorded before personal data was sealed "
+                    f"(seq {', '.join(map(str, unsealed[:5]))}): export the store and import "
+                    "it into a new one to seal them, then erase"
+                )
+            events = [decoded(self.mapper, s) for s in stored]
+        pseudonyms = Pseudonyms()
+        forms = {
+            e.originator_version: erased_form(vars(e)["personal"], pseudonyms)
+            for e in events
+            if isinstance(vars(e).get("personal"), dict)
+        }
+        return Erasure(str(case_id), forms)
+
+    def _store(
+        self, events: tuple[CaseEvent, ...], entry: CommandEntry, erasure: Erasure | None = None
+    ) -> Outcome:
         """Save the events with their command's entry; settle every unclear failure by
         reading the entry back, so an answer never contradicts what the store holds."""
         try:
-            self._save(events, entry)
+            self._save(events, entry, erasure)
         except IntegrityError:
             return self._settle(entry)
         except OutcomeUnknown:
-            return self._confirm(events, entry)
+            return self._confirm(events, entry, erasure)
         return Outcome(entry.case_id, entry.last_version, events)
 
-    def _confirm(self, events: tuple[CaseEvent, ...], entry: CommandEntry) -> Outcome:
+    def _confirm(
+        self, events: tuple[CaseEvent, ...], entry: CommandEntry, erasure: Erasure | None = None
+    ) -> Outcome:
         # The commit may have landed. Writing the same again either stores it now, or fails
         # on the entry's key because it had landed: then the entry says so. Until the store
         # has said one or the other, the outcome stays unknown (never "nothing recorded").
@@ -438,7 +502,7 @@ class Overleg(Application[UUID]):
         while True:
             try:
                 try:
-                    self._save(events, entry)
+                    self._save(events, entry, erasure)
                 except IntegrityError:
                     settled = self._settle(entry)
                     log.warning("commit_cut", case_id=str(entry.case_id), outcome="had_landed")
@@ -468,14 +532,17 @@ class Overleg(Application[UUID]):
         actual = 0 if current is None else current.version
         raise StaleCase(entry.case_id, entry.first_version - 1, actual)
 
-    def _save(self, events: tuple[CaseEvent, ...], entry: CommandEntry) -> None:
+    def _save(
+        self, events: tuple[CaseEvent, ...], entry: CommandEntry, erasure: Erasure | None = None
+    ) -> None:
+        extra = {} if erasure is None else {"erasure": erasure}
         if self._writes is None:
-            self.save(*events, command=entry)
+            self.save(*events, command=entry, **extra)
             return
         if not self._writes.acquire(timeout=self.timeout):
             raise StoreUnavailable("the store is busy with other writes")
         try:
-            self.save(*events, command=entry)
+            self.save(*events, command=entry, **extra)
         finally:
             self._writes.release()
 
@@ -498,9 +565,9 @@ class Overleg(Application[UUID]):
     def replay(self, case_id: UUID) -> tuple[Case | None, list[CaseEvent]]:
         """The case as its events make it, and those events, from one read of the store
         (``None`` and no events for an unknown case)."""
-        with translating():
+        with translating(), self.keyring.reading([str(case_id)]):
             stored = self.recorder.select_events(case_id)
-        events = [decoded(self.mapper, s) for s in stored]
+            events = [decoded(self.mapper, s) for s in stored]
         case: Case | None = None
         for expected, event in enumerate(events, start=1):
             seq = event.originator_version
@@ -513,3 +580,11 @@ class Overleg(Application[UUID]):
                     case_id, seq, f"its facts do not fit the case ({type(error).__name__})"
                 ) from None
         return case, events
+
+
+def _personal_of(state: bytes) -> object:
+    """The personal part of a stored event's state, as stored (sealed or not)."""
+    try:
+        return json.loads(state).get("personal")
+    except ValueError:
+        return None

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 from overleg.adapters.eventstore import Database
+from overleg.adapters.sealing import DEV_MASTER_KEYS, load_master_keys
 from overleg.adapters.records import ReadLog
 from overleg.adapters.views import ViewStore
 from overleg.api.auth import TokenVerifier, dev_private_key, load_jwks, public_jwks
@@ -97,7 +98,12 @@ def bootstrap(
     # Read first: a list that cannot be read stops the start (ThemesFileError), not a query.
     themes = BottleneckThemes.load(settings.bottleneck_themes_file)
     database = replace(Database.from_url(settings.database_url), timeout=settings.store_timeout)
-    app = Overleg(database, clock=clock, v2_from=settings.v2_from)
+    masters = load_master_keys(
+        settings.master_keys.get_secret_value() if settings.master_keys else None,
+        settings.master_keys_file,
+        DEV_MASTER_KEYS,
+    )
+    app = Overleg(database, clock=clock, v2_from=settings.v2_from, masters=masters)
     views: ViewStore | None = None
     try:
         views = ViewStore(app.database)

@@ -18,6 +18,7 @@ from overleg.aggregates.values import (
     Attendance,
     Channel,
     Client,
+    ErasureGrounds,
     Invitee,
     Party,
     Programme,
@@ -217,6 +218,16 @@ class ReopenCase:
     reason: str
 
 
+@dataclass(frozen=True, slots=True)
+class EraseCase:
+    """Erase the personal data of a case (its data key is destroyed); ``reason`` says why
+    in words that name nobody."""
+
+    case_id: UUID
+    reason: str
+    grounds: ErasureGrounds = ErasureGrounds.REQUEST
+
+
 # Every command on an existing case; with ``SubmitRequest``, every command there is.
 CaseCommand = (
     Decline
@@ -237,5 +248,6 @@ CaseCommand = (
     | ReviseWorkplan
     | RetractMeeting
     | ReopenCase
+    | EraseCase
 )
 Command = SubmitRequest | CaseCommand

@@ -6,7 +6,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -35,6 +35,30 @@ class Settings(BaseSettings):
     dev_key_file: Path = Field(
         default=Path(".overleg/dev-signing-key.jwk"),
         description="The local development signing key, created on first use; never commit it",
+    )
+    master_keys: SecretStr | None = Field(
+        default=None,
+        description=(
+            "The master keys that wrap the cases' data keys, written ID:BASE64 (32 bytes), "
+            "separated by commas; the first wraps new keys. Prefer OVERLEG_MASTER_KEYS_FILE"
+        ),
+    )
+    master_keys_file: Path | None = Field(
+        default=None,
+        description=(
+            "A file with the master keys, one ID:BASE64 a line, the current one first (a "
+            "mounted secret). Neither set: a local development key in "
+            ".overleg/dev-master-keys, created on first use; never use it in production"
+        ),
+    )
+    retention_days: int | None = Field(
+        default=None,
+        ge=1,
+        le=36_500,
+        description=(
+            "Days after a case ends (closed or declined) after which `overleg retention` "
+            "erases its personal data; unset: no retention period"
+        ),
     )
     projections: Literal["auto", "inline", "worker"] = Field(
         default="auto",

@@ -17,6 +17,7 @@ from overleg.aggregates.errors import (
     AtOutOfOrder,
     AttendanceUnknown,
     CaseEnded,
+    CaseErased,
     CaseRuleBroken,
     ChairNotNeutral,
     ChairRequired,
@@ -29,6 +30,7 @@ from overleg.aggregates.errors import (
     CoordinatorNotPresent,
     CoordinatorNotProfessional,
     DeclineAfterMeeting,
+    ErasureNotPossible,
     FollowUpBeforeLastMeeting,
     FollowUpWithoutMeeting,
     HeldInFuture,
@@ -110,6 +112,8 @@ RULE_NAMES: dict[type[CaseRuleBroken], str] = {
     HeldInFuture: "held-not-in-future",
     AtOutOfOrder: "at-order",
     ClientAttendanceTwice: "attendance-client",
+    CaseErased: "case-erased",
+    ErasureNotPossible: "erasure-sealed",
 }
 
 Command = Callable[[Case], None]

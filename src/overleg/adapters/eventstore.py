@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
+from uuid import UUID
 
 import psycopg
 from eventsourcing.persistence import (
@@ -23,6 +24,8 @@ from eventsourcing.persistence import (
     StoredEvent,
 )
 
+from overleg.adapters.keystore import KeyTables
+from overleg.adapters.sealing import KeyProblem, SealingMapper, case_key
 from overleg.aggregates.case import EVENT_TOPICS, CaseEvent, facts_problem, is_case_event
 from overleg.logs import get_logger
 
@@ -55,6 +58,8 @@ def decoded(mapper: Mapper[Any], stored: StoredEvent) -> CaseEvent:
     something overleg ever recorded."""
     try:
         event = mapper.to_domain_event(stored)
+    except KeyProblem as unopened:
+        raise DamagedStore(stored.originator_id, stored.originator_version, str(unopened)) from None
     except Exception as error:  # any decoding failure means the bytes were changed
         raise DamagedStore(
             stored.originator_id,
@@ -251,6 +256,25 @@ class EventLog:
             )
         events: list[tuple[int, CaseEvent]] = []
         unreadable: list[tuple[int, DamagedStore]] = []
+        with translating(), self._keys_of(notifications):
+            self._decode(notifications, events, unreadable)
+        last = notifications[-1].id if notifications else after
+        return last, events, unreadable
+
+    def _keys_of(self, notifications: Sequence[StoredEvent]) -> AbstractContextManager[None]:
+        """The data keys of the cases of these events, fetched in one query."""
+        if not isinstance(self.mapper, SealingMapper) or not notifications:
+            return nullcontext()
+        return self.mapper.keyring.reading(
+            dict.fromkeys(case_key(n.originator_id) for n in notifications)
+        )
+
+    def _decode(
+        self,
+        notifications: Sequence[Any],
+        events: list[tuple[int, CaseEvent]],
+        unreadable: list[tuple[int, DamagedStore]],
+    ) -> None:
         for notification in notifications:
             try:
                 event = decoded(self.mapper, notification)
@@ -265,8 +289,14 @@ class EventLog:
                 )
                 continue
             events.append((notification.id, event))
-        last = notifications[-1].id if notifications else after
-        return last, events, unreadable
+
+    def case_events(self, case_id: object) -> list[CaseEvent]:
+        """Every event of one case, in order, as readers see them now (an erased case's
+        personal parts in their erased form)."""
+        with translating():
+            stored = self.recorder.select_events(UUID(case_key(case_id)))
+            with self._keys_of(stored):
+                return [decoded(self.mapper, s) for s in stored]
 
     def all(self, page: int = 1000, *, strict: bool = False) -> Iterator[CaseEvent]:
         """Every case event, oldest first. ``strict``: a damaged event raises
@@ -296,10 +326,17 @@ def insert_atomically(
     # The recorders' own insert methods commit per call; an import must commit once.
     datastore: Any = recorder.datastore  # type: ignore[attr-defined]
     count = 0
+    written: dict[Any, StoredEvent] = {}  # one event of each case written
     with datastore.transaction(commit=True) as cursor:
         for batch in batches:
             if not batch:
                 continue
             recorder.insert_batch(cursor, batch)  # type: ignore[attr-defined]
             count += len(batch)
+            for event in batch:
+                written.setdefault(event.originator_id, event)
+    # The new cases' data keys were committed with their events.
+    keys: Any = recorder
+    if isinstance(keys, KeyTables):
+        keys._committed(list(written.values()))
     return count

@@ -21,6 +21,7 @@ skipped when they exist, so a process that starts beside busy writers takes no t
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -46,6 +47,7 @@ from psycopg.sql import SQL, Identifier
 from psycopg_pool.base import AttemptWithBackoff
 
 from overleg.adapters.chain import GENESIS, links_of
+from overleg.adapters.keystore import KeyTables
 
 T = TypeVar("T")
 
@@ -201,7 +203,7 @@ class _Purging:
         return type(self)._count % PURGE_EVERY == 0
 
 
-class SQLiteEventRecorder(SQLiteApplicationRecorder, _Purging, _Chaining):
+class SQLiteEventRecorder(SQLiteApplicationRecorder, _Purging, _Chaining, KeyTables):
     """The library's SQLite recorder with the command log, the links and bounded waits."""
 
     timeout = 5.0
@@ -237,13 +239,41 @@ class SQLiteEventRecorder(SQLiteApplicationRecorder, _Purging, _Chaining):
             " last_version INTEGER NOT NULL, recorded_at TEXT NOT NULL,"
             " PRIMARY KEY (owner, key))",
             "CREATE INDEX IF NOT EXISTS command_log_recorded_at ON command_log (recorded_at)",
+            "CREATE INDEX IF NOT EXISTS command_log_case_id ON command_log (case_id)",
+            "CREATE TABLE IF NOT EXISTS case_keys ("
+            " case_id TEXT PRIMARY KEY, master_id TEXT, wrapped BLOB, created_at TEXT NOT NULL,"
+            " erased_at TEXT)",
+            "CREATE TABLE IF NOT EXISTS erased_personal ("
+            " case_id TEXT NOT NULL, seq INTEGER NOT NULL, personal TEXT NOT NULL,"
+            " PRIMARY KEY (case_id, seq))",
         ]
+
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[Any]:
+        with self.datastore.transaction(commit=False) as c:
+            yield c
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[Any]:
+        with self.datastore.transaction(commit=True) as c:
+            yield c
+
+    def _after_erasure(self) -> None:
+        # The destroyed key's page was overwritten (secure_delete); the write-ahead log
+        # still holds the page as it was until a checkpoint copies it back and truncates.
+        path = self.datastore.pool.db_name
+        if path == ":memory:" or path.startswith("file::memory:"):
+            return
+        with contextlib.closing(sqlite3.connect(path, timeout=self.timeout)) as conn:
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def _insert_events(
         self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
+        c.execute("PRAGMA secure_delete=ON")
         ids = super()._insert_events(c, stored_events, **kwargs)
         self._link(c, stored_events)
+        self._write_keys(c, stored_events, **kwargs)
         command: CommandEntry | None = kwargs.get("command")
         if command is not None:
             if self._due():
@@ -264,7 +294,9 @@ class SQLiteEventRecorder(SQLiteApplicationRecorder, _Purging, _Chaining):
     ) -> Sequence[int] | None:
         # A SQLite commit is local: when it fails, nothing was stored, so trying again is safe.
         parent = super().insert_events
-        return within(self.timeout, lambda: parent(stored_events, **kwargs), UNREACHABLE)
+        ids = within(self.timeout, lambda: parent(stored_events, **kwargs), UNREACHABLE)
+        self._committed(stored_events, **kwargs)
+        return ids
 
     def select_events(self, originator_id: UUID | str, **kwargs: Any) -> Sequence[StoredEvent]:
         parent = super().select_events
@@ -352,7 +384,7 @@ def _prompt_pool(datastore: PostgresDatastore) -> None:
     )
 
 
-class PostgresEventRecorder(PostgresApplicationRecorder, _Purging, _Chaining):
+class PostgresEventRecorder(PostgresApplicationRecorder, _Purging, _Chaining, KeyTables):
     """The library's PostgreSQL recorder with the command log, the links, bounded waits and
     a safe set-up."""
 
@@ -370,6 +402,9 @@ class PostgresEventRecorder(PostgresApplicationRecorder, _Purging, _Chaining):
         chain = SQL("{schema}.event_chain").format(schema=schema)
         self.event_chain = chain
         self.event_checkpoint = SQL("{schema}.event_checkpoint").format(schema=schema)
+        self._case_keys = SQL("{schema}.case_keys").format(schema=schema)
+        self._erased_personal = SQL("{schema}.erased_personal").format(schema=schema)
+        self._command_log = self.command_log
         events = SQL("{schema}.{table}").format(
             schema=schema, table=Identifier(self.events_table_name)
         )
@@ -408,7 +443,35 @@ class PostgresEventRecorder(PostgresApplicationRecorder, _Purging, _Chaining):
             SQL(
                 "CREATE INDEX IF NOT EXISTS command_log_recorded_at ON {table} (recorded_at)"
             ).format(table=self.command_log),
+            SQL("CREATE INDEX IF NOT EXISTS command_log_case_id ON {table} (case_id)").format(
+                table=self.command_log
+            ),
+            SQL(
+                "CREATE TABLE IF NOT EXISTS {table} ("
+                " case_id text PRIMARY KEY, master_id text, wrapped bytea,"
+                " created_at text NOT NULL, erased_at text)"
+            ).format(table=self._case_keys),
+            SQL(
+                "CREATE TABLE IF NOT EXISTS {table} ("
+                " case_id text NOT NULL, seq bigint NOT NULL, personal text NOT NULL,"
+                " PRIMARY KEY (case_id, seq))"
+            ).format(table=self._erased_personal),
         ]
+
+    def _format(self, text: str) -> Any:
+        return SQL(text.replace("?", "%s")).format(
+            keys=self._case_keys, erased=self._erased_personal, log=self.command_log
+        )
+
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[Any]:
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            yield curs
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[Any]:
+        with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor() as curs:
+            yield curs
 
     def create_table(self) -> None:
         with schema_lock(self.datastore):
@@ -429,8 +492,11 @@ class PostgresEventRecorder(PostgresApplicationRecorder, _Purging, _Chaining):
             self.notification_id_index_name,
             "command_log",
             "command_log_recorded_at",
+            "command_log_case_id",
             "event_chain",
             "event_checkpoint",
+            "case_keys",
+            "erased_personal",
         ]
         params = {
             "schema": self.datastore.schema,
@@ -446,6 +512,7 @@ class PostgresEventRecorder(PostgresApplicationRecorder, _Purging, _Chaining):
         self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> None:
         self._link(curs, stored_events)
+        self._write_keys(curs, stored_events, **kwargs)
         command: CommandEntry | None = kwargs.get("command")
         if command is None:
             return
@@ -465,6 +532,7 @@ class PostgresEventRecorder(PostgresApplicationRecorder, _Purging, _Chaining):
         """Insert events and their links in the cursor's transaction (an import's)."""
         self._insert_stored_events(cursor, stored_events)
         self._link(cursor, stored_events)
+        self._write_keys(cursor, stored_events)
 
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
@@ -487,6 +555,7 @@ class PostgresEventRecorder(PostgresApplicationRecorder, _Purging, _Chaining):
                         ids = self._fetch_ids_after_insert_events(curs, stored_events)
                         self._insert_events(curs, stored_events, **kwargs)
                     committing = True  # what fails from here on is the commit itself
+                self._committed(stored_events, **kwargs)
                 return ids
             except UNREACHABLE as error:
                 if committing:

@@ -129,6 +129,9 @@ class ViewStore:
                 path, timeout=database.timeout, isolation_level=None, check_same_thread=False
             )
             self._sqlite.execute("PRAGMA journal_mode=WAL")
+            # What is deleted or replaced is overwritten, not left in free pages: an erased
+            # case's rows leave no copy behind (see ``compact``).
+            self._sqlite.execute("PRAGMA secure_delete=ON")
         else:
             with translating():
                 database.ensure_schema()
@@ -200,6 +203,14 @@ class ViewStore:
             yield
         finally:
             self._lock.release()
+
+    def compact(self) -> None:
+        """Leave no copy of replaced rows in the write-ahead log (SQLite): what a committed
+        transaction overwrote is then gone from every file of the database."""
+        if self._sqlite is None:
+            return
+        with translating(), self._turn():
+            self._sqlite.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def close(self) -> None:
         """Close the connection."""

@@ -15,6 +15,7 @@ from overleg.aggregates.values import (
     Attendance,
     Channel,
     Client,
+    ErasureGrounds,
     Invitee,
     Party,
     Programme,
@@ -91,6 +92,7 @@ class Case(Aggregate):
         self.client_ref: str
         self.client_birth_date: date | None
         self.ended: str | None = None
+        self.erased_at: datetime | None = None  # when its personal data was erased
         self.chair: str | None = None
         self.parties: set[str] = set()
         self.party_roles: dict[str, set[Role]] = {}
@@ -463,6 +465,20 @@ class Case(Aggregate):
         def apply(self, case: Case) -> None:
             case.ended = None
 
+    # -- privacy ----------------------------------------------------------------------
+
+    class PersonalDataErased(Event):
+        """The case's personal data was erased: its data key was destroyed, and every
+        personal part of its events reads in its erased form from now on. Nothing more is
+        recorded on the case; its facts (and every figure) stay as they were."""
+
+        TOPIC = "overleg.case.personal_data_erased.v1"
+        grounds: str  # request (GDPR art. 17) or retention
+        reason: str  # why, in words that name nobody (a ticket number, the rule applied)
+
+        def apply(self, case: Case) -> None:
+            case.erased_at = self.timestamp
+
     # -- commands ---------------------------------------------------------------------
 
     @classmethod
@@ -804,8 +820,16 @@ class Case(Aggregate):
         rules.can_be_reopened(self)
         self._record(self.CaseReopened, at, by, personal={"reason": reason})
 
+    def erase(self, *, grounds: ErasureGrounds, reason: str, at: datetime, by: str) -> None:
+        """Record that the case's personal data is erased (the store destroys its key in
+        the same transaction)."""
+        self._checked(at)
+        self._record(self.PersonalDataErased, at, by, grounds=grounds.value, reason=reason)
+
     def _checked(self, at: datetime) -> Clauses:
-        """The case's rule set, after the rule every command shares: time goes forward."""
+        """The case's rule set, after the rules every command shares: nothing is recorded
+        on an erased case, and time goes forward."""
+        rules.not_erased(self)
         rules_ = self.clauses
         rules_.at_order(self, at)
         return rules_
@@ -836,6 +860,7 @@ CaseEvent = (
     | Case.WorkplanRevised
     | Case.MeetingRetracted
     | Case.CaseReopened
+    | Case.PersonalDataErased
 )
 EVENT_CLASSES: tuple[type[Case.Event], ...] = get_args(CaseEvent)
 # The stored topics of the case's events: what the projections and the export read.
@@ -852,6 +877,7 @@ _VOCABULARY: dict[str, frozenset[str]] = {
         ("requester_role", Role),
         ("rule_set", RuleSet),
         ("role", Role),
+        ("grounds", ErasureGrounds),
     )
 }
 

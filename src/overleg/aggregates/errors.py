@@ -136,3 +136,11 @@ class AtOutOfOrder(CaseRuleBroken):
 
 class ClientAttendanceTwice(CaseRuleBroken):
     rule = "attendance-client"
+
+
+class CaseErased(CaseRuleBroken):
+    rule = "case-erased"
+
+
+class ErasureNotPossible(CaseRuleBroken):
+    rule = "erasure-sealed"

@@ -177,6 +177,13 @@ CHECKLIST_ITEMS = (
 )
 
 
+class ErasureGrounds(StrEnum):
+    """Why a case's personal data was erased."""
+
+    REQUEST = "request"  # the data subject asked (GDPR art. 17)
+    RETENTION = "retention"  # the retention period after the case ended had passed
+
+
 class RuleSet(StrEnum):
     """The rules a case keeps for its whole life: those in force when it was requested."""
 

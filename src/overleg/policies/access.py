@@ -26,6 +26,7 @@ from overleg.commands import (
     CorrectAttendance,
     Decline,
     DesignateCoordinator,
+    EraseCase,
     GiveConsent,
     HoldMeeting,
     PlanMeeting,
@@ -80,8 +81,16 @@ class PublicForm:
     ref: str = "aanvraagformulier"  # recorded as who recorded the request
 
 
-# Whoever gives a command: a signed-in user, or the public form.
-Caller = Principal | PublicForm
+@dataclass(frozen=True)
+class Operator:
+    """Whoever runs overleg's commands where it is installed (``overleg erase``, the
+    retention job): may erase the personal data of any case, and do nothing else."""
+
+    ref: str
+
+
+# Whoever gives a command: a signed-in user, the public form, or the operator.
+Caller = Principal | PublicForm | Operator
 # Who uses the public form: the client, their family and their supporters (a professional
 # uses their account, a service or a resident asks the team).
 FORM_ROLES = frozenset(
@@ -165,6 +174,8 @@ def who_may(command: CaseCommand) -> tuple[frozenset[StaffRole], str]:
             return TEAM_OR_CHAIR, "designate the coordinator (spilfiguur)"
         case ReopenCase():
             return TEAM_OR_CHAIR, "reopen a case"
+        case EraseCase():
+            return TEAM_ONLY, "erase a case's personal data"
         case _:
             assert_never(command)
 
@@ -319,6 +330,8 @@ def may_request(who: Caller, command: SubmitRequest) -> None:
                 "client's network"
             )
         return
+    if isinstance(who, Operator):
+        raise AccessDenied("The operator can only erase a case's personal data")
     if who.role not in REQUESTERS:
         raise AccessDenied("Only the continuity team or a professional may submit a request")
     if channel is Channel.FORM:

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 from overleg.aggregates.errors import (
     CaseEnded,
+    CaseErased,
     ChairRequired,
     ClientAttendanceTwice,
     ClientTooOld,
@@ -144,6 +145,8 @@ class CaseFacts(Protocol):
     @property
     def ended(self) -> str | None: ...
     @property
+    def erased_at(self) -> datetime | None: ...
+    @property
     def chair(self) -> str | None: ...
     @property
     def parties(self) -> Collection[str]: ...
@@ -224,6 +227,14 @@ def party_role(role: Role) -> None:
 
 
 # -- the case's life ----------------------------------------------------------------------
+
+
+def not_erased(case: CaseFacts) -> None:
+    """Nothing may be recorded on a case whose personal data was erased."""
+    if case.erased_at is not None:
+        raise CaseErased(
+            "The personal data of this case was erased: nothing more can be recorded on it"
+        )
 
 
 def case_open(case: CaseFacts) -> None:

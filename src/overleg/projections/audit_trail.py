@@ -141,6 +141,8 @@ def summary(event: CaseEvent, flagged: Sequence[str] = (), first: bool | None = 
             return f"Meeting {event.meeting} retracted (recorded in error)"
         case Case.CaseReopened():
             return "Case reopened"
+        case Case.PersonalDataErased():
+            return f"Personal data erased ({event.grounds}): {event.reason}"
         case _:
             assert_never(event)
 
@@ -229,6 +231,7 @@ class AuditTrail(Projection):
     name: ClassVar[str] = "audit_trail"
     version: ClassVar[int] = 2
     tables: ClassVar[tuple[str, ...]] = ("audit_trail", "audit_trail_meeting")
+    personal: ClassVar[bool] = True
 
     def create(self, tx: Tx) -> None:
         tx.execute(

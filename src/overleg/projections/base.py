@@ -29,6 +29,10 @@ class EventReader(Protocol):
         position of the last one read (``after`` when there was none)."""
         ...
 
+    def case_events(self, case_id: object) -> list[CaseEvent]:
+        """Every event of one case as it reads now (an erased case's in erased form)."""
+        ...
+
 
 class Projection(ABC):
     """A read model: its own tables, filled only from case events.
@@ -42,6 +46,9 @@ class Projection(ABC):
     name: ClassVar[str]
     version: ClassVar[int]
     tables: ClassVar[tuple[str, ...]]
+    # Whether its tables keep personal data (by case, in a ``case_id`` column): when a
+    # case is erased, its rows are built again from its events as they read then.
+    personal: ClassVar[bool] = False
 
     @abstractmethod
     def create(self, tx: Tx) -> None:
@@ -50,6 +57,12 @@ class Projection(ABC):
     @abstractmethod
     def apply(self, tx: Tx, events: Sequence[CaseEvent]) -> None:
         """Apply a batch of events, in order."""
+
+    def forget(self, tx: Tx, case_ids: Sequence[str]) -> None:
+        """Delete every row of these cases (before they are built again)."""
+        for ids in chunks(case_ids):
+            for table in self.tables:
+                tx.execute(f"DELETE FROM {table} WHERE case_id IN ({placeholders(len(ids))})", ids)
 
     def drop(self, tx: Tx) -> None:
         """Drop the projection's tables."""

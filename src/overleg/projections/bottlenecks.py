@@ -80,6 +80,7 @@ class Bottlenecks(Projection):
                     | Case.WorkplanRevised()
                     | Case.MeetingRetracted()
                     | Case.CaseReopened()
+                    | Case.PersonalDataErased()
                 ):
                     pass
                 case _:

@@ -148,6 +148,7 @@ class CaseView:
     coordinator_chosen_by_client: bool | None = None  # None: none designated
     next_meeting: int | None = None  # the planned meeting that comes first
     next_meeting_on: str | None = None
+    erased_at: str | None = None  # when its personal data was erased
     consents: list[Consent] = field(default_factory=list)
     agreements: list[OpenAgreement] = field(default_factory=list)
     # Everyone with a part in the case (requester, client, parties, professionals named
@@ -350,6 +351,8 @@ def _fold(views: dict[str, CaseView], e: CaseEvent) -> None:
             view.named.add(p["coordinator"])
         case Case.FollowUpScheduled():
             view.next_follow_up_on = e.on.isoformat()
+        case Case.PersonalDataErased():
+            view.erased_at = at
         case _:
             assert_never(e)
 
@@ -359,7 +362,8 @@ class CaseViews(Projection):
     meetings and who takes part."""
 
     name: ClassVar[str] = "case_view"
-    version: ClassVar[int] = 2
+    version: ClassVar[int] = 3
+    personal: ClassVar[bool] = True
     tables: ClassVar[tuple[str, ...]] = (
         "case_view",
         "case_view_consent",
@@ -381,7 +385,7 @@ class CaseViews(Projection):
             " workplan_meeting INTEGER, next_follow_up_on TEXT, ended TEXT,"
             " updated_at TEXT NOT NULL, designated_coordinator TEXT,"
             f" coordinator_chosen_by_client {flag_type}, next_meeting INTEGER,"
-            " next_meeting_on TEXT)"
+            " next_meeting_on TEXT, erased_at TEXT)"
         )
         for column in ("status", "region", "programme", "chair", "coordinator"):
             tx.execute(f"CREATE INDEX IF NOT EXISTS case_view_{column} ON case_view ({column})")

@@ -153,6 +153,9 @@ class _UpTo:
     def head(self) -> int:
         return min(self.log.head(), self.position)
 
+    def case_events(self, case_id: object) -> list[CaseEvent]:
+        return self.log.case_events(case_id)
+
     def read(self, after: int, limit: int) -> tuple[int, list[tuple[int, CaseEvent]]]:
         if after >= self.position:
             return after, []

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 from overleg.adapters.eventstore import UNAVAILABLE, DamagedStore
 from overleg.adapters.views import Tx, ViewStore
-from overleg.aggregates.case import CaseEvent
+from overleg.aggregates.case import Case, CaseEvent
 from overleg.logs import get_logger
 from overleg.progress import Progress
 from overleg.projections.audit_trail import AuditTrail
@@ -144,8 +144,11 @@ class Projector:
             if last == start:
                 return 0, 0
             applied = 0
+            erased = self._erased_histories(events)
             for projection in chosen:
                 new = [(p, e) for p, e in events if p > positions[projection.name]]
+                if new and projection.personal:
+                    new = self._without_personal_data(tx, projection, new, erased)
                 if new:
                     self._apply(tx, projection, new)
                     applied = max(applied, len(new))
@@ -158,7 +161,52 @@ class Projector:
                 )
             # Every notification read counts, those that could not be read too: one damaged
             # event never stops the projections of all others.
-            return len(events) + len(damaged), applied
+            counted = len(events) + len(damaged), applied
+        if erased:
+            self.views.compact()  # no copy of the rows the erasure replaced stays behind
+        return counted
+
+    def _erased_histories(
+        self, events: list[tuple[int, CaseEvent]]
+    ) -> dict[str, tuple[int, list[CaseEvent]]]:
+        """For each case erased in this batch: the erasure's position, and the case's
+        events up to the erasure as they read now (in their erased form)."""
+        found: dict[str, tuple[int, list[CaseEvent]]] = {}
+        for position, event in events:
+            if isinstance(event, Case.PersonalDataErased):
+                case_id = str(event.originator_id)
+                history = [
+                    e
+                    for e in self.reader.case_events(event.originator_id)
+                    if e.originator_version <= event.originator_version
+                ]
+                found[case_id] = (position, history)
+        return found
+
+    def _without_personal_data(
+        self,
+        tx: Tx,
+        projection: Projection,
+        new: list[tuple[int, CaseEvent]],
+        erased: dict[str, tuple[int, list[CaseEvent]]],
+    ) -> list[tuple[int, CaseEvent]]:
+        """The batch for a projection that keeps personal data: an erased case's rows are
+        deleted and built again from all its events, read in their erased form."""
+        cases = [c for c, (position, _) in erased.items() if any(p == position for p, _ in new)]
+        if not cases:
+            return new
+        projection.forget(tx, cases)
+        rebuilt: list[tuple[int, CaseEvent]] = []
+        for case_id in cases:
+            position, history = erased[case_id]
+            rebuilt += [(position, e) for e in history]
+        kept = [
+            (p, e)
+            for p, e in new
+            if str(e.originator_id) not in cases
+            or e.originator_version > erased[str(e.originator_id)][1][-1].originator_version
+        ]
+        return kept + rebuilt
 
     def _set_aside_unreadable(
         self, tx: Tx, projection: Projection, position: int, why: DamagedStore

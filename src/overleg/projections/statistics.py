@@ -177,6 +177,7 @@ def fact_of(e: CaseEvent) -> Fact | None:
             | Case.PreparationRecorded()
             | Case.CoordinatorDesignated()
             | Case.CaseReopened()
+            | Case.PersonalDataErased()
         ):
             return None
         case _:
@@ -472,6 +473,7 @@ class AnnualStatistics(Projection):
                     | Case.CaseClosed()
                     | Case.PreparationRecorded()
                     | Case.CaseReopened()
+                    | Case.PersonalDataErased()
                 ):
                     pass  # no figure counts these
                 case _:

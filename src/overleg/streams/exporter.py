@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from overleg.adapters.eventstore import DamagedStore
 from overleg.application import Overleg
 from overleg.streams.contract import parse_line
-from overleg.streams.mapping import dumps_line, event_line
+from overleg.streams.mapping import dumps_line, event_line, in_contract
 
 
 def export_stream(app: Overleg, case_id: UUID | None = None) -> Iterator[str]:
@@ -28,6 +28,8 @@ def export_stream(app: Overleg, case_id: UUID | None = None) -> Iterator[str]:
         if seq != expected:
             raise DamagedStore(case, expected, f"seq {expected} is missing")
         last[case] = seq
+        if not in_contract(event):
+            continue
         line = dumps_line(event_line(event))
         try:
             parse_line(line)

@@ -244,6 +244,9 @@ def event_data(event: CaseEvent) -> dict[str, Any]:
             revised = _workplan_data(event)
             revised["reason"] = p["reason"]
             return revised
+        case Case.PersonalDataErased():
+            # Not a line of the contract (``in_contract``): the service's own record.
+            return {"grounds": event.grounds, "reason": event.reason}
         case _:
             assert_never(event)
 
@@ -270,6 +273,12 @@ def _workplan_data(event: Case.WorkplanAgreed | Case.WorkplanRevised) -> dict[st
         "coordinator": p["coordinator"],
         "crisis_plan": crisis,
     }
+
+
+def in_contract(event: CaseEvent) -> bool:
+    """Whether the event is a line of the stream contract. An erasure is not: an export
+    writes an erased case's events in their erased form, and no line says it was erased."""
+    return not isinstance(event, Case.PersonalDataErased)
 
 
 def event_line(event: CaseEvent) -> dict[str, Any]:
