@@ -10,8 +10,8 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 from overleg.adapters.eventstore import Database
-from overleg.adapters.sealing import DEV_MASTER_KEYS, load_master_keys
 from overleg.adapters.records import ReadLog
+from overleg.adapters.sealing import DEV_MASTER_KEYS, load_master_keys
 from overleg.adapters.views import ViewStore
 from overleg.api.auth import TokenVerifier, dev_private_key, load_jwks, public_jwks
 from overleg.application import Clock, Overleg, utc_now

@@ -34,16 +34,24 @@ from overleg import __version__
 from overleg.adapters.eventstore import DamagedStore, DatabaseURLError, StoreUnavailable
 from overleg.adapters.integrity import checkpoint as make_checkpoint
 from overleg.adapters.integrity import link_unlinked, verify
-from overleg.aggregates.values import Programme, Region
+from overleg.adapters.sealing import KeyProblem, MasterKeyError, MasterKeys
+from overleg.aggregates.errors import CaseRuleBroken
+from overleg.aggregates.values import ErasureGrounds, Programme, Region
 from overleg.aggregates.vocabulary import is_ref
 from overleg.api.auth import dev_private_key, issue_dev_token
-from overleg.application import Overleg
+from overleg.application import CaseNotFound, Outcome, Overleg
 from overleg.bootstrap import Services, bootstrap, read_settings
+from overleg.commands import EraseCase
 from overleg.logs import configure as configure_logs
-from overleg.policies.access import Principal, StaffRole, unscoped
+from overleg.policies.access import Operator, Principal, StaffRole, unscoped
+from overleg.policies.retention import Due
+from overleg.policies.retention import cutoff as retention_cutoff
+from overleg.policies.retention import due as retention_due
+from overleg.policies.retention import summary as retention_summary
 from overleg.policies.rules import BRUSSELS
 from overleg.projections.audit_trail import history as trail
 from overleg.projections.bottlenecks import bottleneck_report
+from overleg.projections.case_view import ended_before
 from overleg.projections.explain import UnknownFigure, explain
 from overleg.projections.releases import Release, Releases, differences, figures_text, recompute
 from overleg.projections.runner import CATCH_UP_BATCH, NAMES, UnknownProjection
@@ -99,6 +107,9 @@ def _opened(settings: Settings | None = None) -> Iterator[Services]:
         raise typer.Exit(2) from None
     except ThemesFileError as error:
         typer.echo(f"OVERLEG_BOTTLENECK_THEMES_FILE: {error}", err=True)
+        raise typer.Exit(2) from None
+    except MasterKeyError as error:
+        typer.echo(f"Master keys (OVERLEG_MASTER_KEYS / _FILE): {error}", err=True)
         raise typer.Exit(2) from None
     except Exception as error:  # the store cannot be reached or opened: say so, no trace
         typer.echo(f"Cannot open the event store: {error}", err=True)
@@ -712,6 +723,132 @@ def token(
             issuer=settings.jwt_issuer,
             lifetime=int(hours * 3600),
         )
+    )
+
+
+@app.command()
+def erase(
+    case: Annotated[UUID, typer.Argument(help="The case whose personal data is erased.")],
+    reason: Annotated[
+        str,
+        typer.Option(
+            "--reason",
+            help="Why, in words that name nobody (a file number, the request's date); it is "
+            "kept in the case's history in clear.",
+        ),
+    ],
+    by: Annotated[
+        str, typer.Option("--by", help="Who erases (your reference), kept with the erasure.")
+    ] = "operator",
+) -> None:
+    """Erase a case's personal data (GDPR art. 17): destroy its data key, so no reference,
+    name or free text of it can be read again; its facts and every figure stay. Exit 1 when
+    the case does not exist or cannot be erased."""
+    _valid_reason(reason)
+    with _opened() as services:
+        outcome = _erased(services, case, reason, ErasureGrounds.REQUEST, by)
+        if outcome is None:
+            raise typer.Exit(1)
+        _after_erasure(services)
+    typer.echo(
+        f"Erased the personal data of case {case} (recorded at seq {outcome.version}); "
+        "`overleg history` shows it."
+    )
+
+
+def _valid_reason(reason: str) -> None:
+    if not reason.strip() or len(reason) > 2000 or "\x00" in reason:
+        typer.echo("--reason: say why in 1 to 2,000 characters", err=True)
+        raise typer.Exit(2)
+
+
+def _erased(
+    services: Services, case: UUID, reason: str, grounds: ErasureGrounds, by: str
+) -> Outcome | None:
+    """Erase one case; on a refusal, say why on standard error and return ``None``."""
+    try:
+        return services.app.handle(EraseCase(case, reason, grounds), Operator(by))
+    except CaseNotFound:
+        typer.echo(f"No case {case}", err=True)
+    except CaseRuleBroken as broken:
+        typer.echo(f"Case {case}: {broken.message} [{broken.rule}]", err=True)
+    return None
+
+
+def _after_erasure(services: Services) -> None:
+    """Bring the projections that keep personal data up to date when this process keeps
+    them (the worker does otherwise), so no view shows what was erased."""
+    if services.inline_projections:
+        services.projector.catch_up()
+
+
+@app.command()
+def retention(
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Only list the cases that are due; erase nothing.")
+    ] = False,
+    by: Annotated[
+        str, typer.Option("--by", help="Who runs it, kept with each erasure.")
+    ] = "retention",
+) -> None:
+    """Erase the personal data of every case that ended (declined or closed) more than
+    OVERLEG_RETENTION_DAYS days ago, and list them; exit 2 when no period is set."""
+    settings = read_settings()
+    days = settings.retention_days
+    if days is None:
+        typer.echo("OVERLEG_RETENTION_DAYS is not set: no retention period applies", err=True)
+        raise typer.Exit(2)
+    with _projected() as services:
+        before = retention_cutoff(services.app.clock(), days)
+        found: list[Due] = []
+        for case_id in ended_before(services.views, before):
+            case = services.app.get_case(UUID(case_id))
+            due = retention_due(case, before)
+            if due is None:
+                continue
+            if not dry_run and _erased(
+                services, case.id, f"retention: {days} days after the case ended",
+                ErasureGrounds.RETENTION, by,
+            ) is None:  # fmt: skip
+                continue
+            found.append(due)
+            verb = "due" if dry_run else "erased"
+            typer.echo(f"{verb} {due.case_id} {due.ended} {due.ended_at.isoformat()}")
+        if found and not dry_run:
+            _after_erasure(services)
+    typer.echo(retention_summary(found, days, dry_run))
+
+
+keys_app = typer.Typer(help="The master keys that wrap the cases' data keys.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("new")
+def keys_new(
+    key_id: Annotated[str, typer.Argument(help="A name for the key (e.g. 2026-11).")],
+) -> None:
+    """Print a new master key as the configuration takes it (ID:BASE64): put it first in
+    OVERLEG_MASTER_KEYS_FILE, keep the old ones after it, then `overleg keys rotate`."""
+    if not key_id or ":" in key_id or "," in key_id or "#" in key_id or key_id != key_id.strip():
+        typer.echo("A key's name has no ':', ',', '#' or surrounding spaces", err=True)
+        raise typer.Exit(2)
+    typer.echo(MasterKeys.generate(key_id))
+
+
+@keys_app.command("rotate")
+def keys_rotate() -> None:
+    """Wrap every case's data key with the current (first) master key; the events are not
+    touched. Afterwards the older master keys can be removed from the configuration."""
+    with _opened() as services:
+        try:
+            done = services.app.keys.rotate(services.app.keyring.masters)
+        except KeyProblem as problem:
+            typer.echo(f"Rotation stopped: {problem}", err=True)
+            raise typer.Exit(1) from None
+        current = services.app.keyring.masters.current.id
+    typer.echo(
+        f"{done.rewrapped:,} data key(s) wrapped again with master key {current!r}; "
+        f"{done.current:,} already were; {done.erased:,} erased case(s) have none."
     )
 
 

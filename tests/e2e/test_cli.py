@@ -21,13 +21,16 @@ SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "sample-stream.jsonl"
 COMMAND = Path(sys.executable).parent / "overleg"
 
 
-def overleg(url: str, *args: str, feed: bytes | None = None) -> subprocess.CompletedProcess[str]:
-    """Run the command with its output piped (not a terminal), as a script would."""
-    env = {k: v for k, v in os.environ.items() if k not in ("FORCE_COLOR", "CLICOLOR_FORCE")}
+def overleg(
+    url: str, *args: str, feed: bytes | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run the command with its output piped (not a terminal), as a script would; ``env``:
+    settings added to the environment."""
+    given = {k: v for k, v in os.environ.items() if k not in ("FORCE_COLOR", "CLICOLOR_FORCE")}
     done = subprocess.run(
         [str(COMMAND), *args],
         input=feed,
-        env={**env, "OVERLEG_DATABASE_URL": url},
+        env={**given, **(env or {}), "OVERLEG_DATABASE_URL": url},
         capture_output=True,
         timeout=120,
         check=False,

@@ -220,8 +220,8 @@ class KeyTables:
         with self._reading() as cursor:
             cursor.execute(
                 self._format(
-                    "SELECT count(*) FILTER (WHERE wrapped IS NOT NULL),"
-                    " count(*) FILTER (WHERE wrapped IS NULL) FROM {keys}"
+                    "SELECT count(*) FILTER (WHERE wrapped IS NOT NULL) AS live,"
+                    " count(*) FILTER (WHERE wrapped IS NULL) AS erased FROM {keys}"
                 )
             )
             row = cursor.fetchone()

@@ -23,6 +23,7 @@ import json
 import os
 import secrets
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -45,6 +46,9 @@ KEY_BYTES = 32
 # The local development master key, made on first use (like the development signing key).
 DEV_MASTER_KEYS = Path(".overleg/dev-master-keys")
 CACHED_KEYS = 4096  # data keys kept in memory for sealing, most recently used first
+# How long a data key stays in that memory: a key another process destroyed is not kept
+# here for longer (reads fetch keys from the store every time).
+CACHED_SECONDS = 60.0
 
 
 class MasterKeyError(ValueError):
@@ -174,6 +178,7 @@ class Opening:
 
     key: bytes | None
     erased: dict[int, dict[str, Any]] | None = None
+    problem: str | None = None  # why its key cannot be had (said when an event is opened)
 
 
 class KeyStore(Protocol):
@@ -197,7 +202,7 @@ class Keyring:
         self.store: KeyStore | None = None
         self._lock = threading.Lock()
         self._fresh: dict[str, tuple[bytes, str, bytes]] = {}  # made here, not yet stored
-        self._cache: OrderedDict[str, bytes] = OrderedDict()  # data keys, to seal with
+        self._cache: OrderedDict[str, tuple[bytes, float]] = OrderedDict()  # key, since
         self._local = threading.local()
 
     # -- sealing ----------------------------------------------------------------------
@@ -216,11 +221,12 @@ class Keyring:
             if fresh is not None:
                 return fresh[0]
             cached = self._cache.get(case_id)
-            if cached is not None:
-                self._cache.move_to_end(case_id)
-                return cached
+            if cached is not None and time.monotonic() - cached[1] < CACHED_SECONDS:
+                return cached[0]
         scoped = self._scope().get(case_id)
         if scoped is not None:
+            if scoped.problem is not None:
+                raise KeyProblem(scoped.problem)
             if scoped.key is None:
                 raise ErasedKey(case_id)
             return scoped.key
@@ -261,7 +267,7 @@ class Keyring:
         return key
 
     def _cache_key(self, case_id: str, key: bytes) -> None:
-        self._cache[case_id] = key
+        self._cache[case_id] = (key, time.monotonic())
         self._cache.move_to_end(case_id)
         while len(self._cache) > CACHED_KEYS:
             self._cache.popitem(last=False)
@@ -286,6 +292,8 @@ class Keyring:
         opening = self._scope().get(case_id)
         if opening is None:
             opening = self._openings([case_id])[case_id]
+        if opening.problem is not None:
+            raise KeyProblem(opening.problem)
         if opening.key is None:
             if opening.erased is None:
                 raise KeyProblem(f"the data key of case {case_id} is missing")
@@ -312,7 +320,10 @@ class Keyring:
             elif row.wrapped is None:
                 erased.append(case_id)
             else:
-                openings[case_id] = Opening(self._remember(case_id, self._unwrapped(row)))
+                try:
+                    openings[case_id] = Opening(self._remember(case_id, self._unwrapped(row)))
+                except KeyProblem as problem:
+                    openings[case_id] = Opening(None, None, str(problem))
         if erased:
             forms = store.select_erased(erased)
             for case_id in erased:

@@ -15,6 +15,7 @@ from overleg.aggregates.values import (
     Agreement,
     Attendance,
     Channel,
+    ErasureGrounds,
     Programme,
     Region,
     Role,
@@ -191,6 +192,23 @@ class ReasonIn(In):
         json_schema_extra={"examples": [{"reason": "Hulp is al afgestemd in het netwerk"}]}
     )
     reason: Text
+
+
+class ErasureIn(In):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"reason": "Verzoek tot gegevenswissing, dossier AVG-2026-014"}]
+        }
+    )
+    reason: Text = Field(
+        description="Why the personal data is erased, in words that name nobody (it is kept "
+        "in the case's history, in clear)"
+    )
+    grounds: ErasureGrounds = Field(
+        default=ErasureGrounds.REQUEST,
+        description="request: the person asked (GDPR art. 17); retention: the retention "
+        "period after the case ended has passed",
+    )
 
 
 class ConsentIn(In):
@@ -602,6 +620,12 @@ class CaseOut(BaseModel):
         default_factory=list,
         description="Held meetings at which professionals the client did not want invited "
         "were present (recorded as it happened, and flagged)",
+    )
+    erased_at: datetime | None = Field(
+        default=None,
+        description="When the case's personal data was erased: from then on every reference "
+        "to a person reads as a pseudonym of the case (erased:1, ...) and every free text as "
+        "[erased]; null when it was not",
     )
 
 

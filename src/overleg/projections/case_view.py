@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
-from datetime import UTC, date
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any, ClassVar, assert_never
 from uuid import UUID
@@ -593,3 +593,13 @@ def list_cases(
     ]
     loaded = _load(views.read, ids_page)
     return CasePage([loaded[c] for c in ids_page], total, offset, limit)
+
+
+def ended_before(views: ViewStore, before: datetime) -> list[str]:
+    """Cases the view shows ended (declined or closed), not erased, and last changed before
+    ``before``: the candidates of a retention run, each confirmed from its events."""
+    rows = views.read(
+        "SELECT case_id, updated_at FROM case_view"
+        " WHERE ended IS NOT NULL AND erased_at IS NULL ORDER BY updated_at, case_id"
+    )
+    return [str(case_id) for case_id, updated in rows if datetime.fromisoformat(updated) < before]

@@ -407,6 +407,13 @@ def _check_line(
         if fingerprint(line) != track.digest_of(line.seq):
             # The digests differ: the stored event, read again, says where (and decides).
             differences = _differences(line, _stored_event(app, line.case, line.seq))
+            if differences and track.case is not None and track.case.erased_at is not None:
+                return refuse(
+                    f"seq {line.seq} is stored with its personal data erased, and a stream "
+                    "cannot bring erased data back (the export of the case gives its lines "
+                    "as they are now)",
+                    "case-erased",
+                )
             if differences:
                 return refuse(
                     f"seq {line.seq} is already stored with different content "

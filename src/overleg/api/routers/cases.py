@@ -38,6 +38,7 @@ from overleg.api.schemas import (
     ConsentIn,
     ConsentOut,
     CoordinatorIn,
+    ErasureIn,
     FlaggedMeetingOut,
     FollowUpIn,
     HistoryEntry,
@@ -63,6 +64,7 @@ from overleg.commands import (
     CorrectAttendance,
     Decline,
     DesignateCoordinator,
+    EraseCase,
     GiveConsent,
     HoldMeeting,
     PlanMeeting,
@@ -543,6 +545,24 @@ def reopen_case(
     return _run(svc, ReopenCase(case_id, body.reason), who, version, key, response)
 
 
+@router.post("/{case_id}/erasure", summary="Erase a case's personal data", responses=_changed())
+def erase_case(
+    case_id: UUID,
+    body: ErasureIn,
+    who: Caller,
+    svc: Svc,
+    version: Version,
+    key: StaffKey,
+    response: Response,
+) -> Recorded:
+    """The continuity team erases the personal data of a case of its area (GDPR art. 17,
+    or at the end of the retention period): the case's data key is destroyed, so no
+    reference, name or free text of it can be read again, by anyone. Its facts and every
+    figure stay as they were; its history shows each reference as a pseudonym of the case
+    (``erased:1``, ...) and each text as ``[erased]``. Nothing more can be recorded on it."""
+    return _run(svc, EraseCase(case_id, body.reason, body.grounds), who, version, key, response)
+
+
 # -- queries ---------------------------------------------------------------------------------
 
 
@@ -573,6 +593,7 @@ def _case_out(view: CaseView, today: datetime) -> CaseOut:
         flagged_meetings=[
             FlaggedMeetingOut(meeting=f.meeting, refs=list(f.refs)) for f in view.flagged_meetings
         ],
+        erased_at=view.erased_at,
     )
 
 
