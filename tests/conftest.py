@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
+
+# The development keys and the default store of the commands the tests run (in this process
+# and in every one it starts) live in a folder of this run, not in the developer's own.
+os.environ.setdefault("XDG_DATA_HOME", tempfile.mkdtemp(prefix="overleg-tests-"))
 from collections.abc import Iterator
 from typing import Any
 

@@ -31,7 +31,13 @@ from rich.progress import (
 )
 
 from overleg import __version__
-from overleg.adapters.eventstore import DamagedStore, DatabaseURLError, StoreUnavailable
+from overleg.adapters.eventstore import (
+    DamagedStore,
+    Database,
+    DatabaseURLError,
+    StoreUnavailable,
+    missing_postgres_store,
+)
 from overleg.adapters.integrity import checkpoint as make_checkpoint
 from overleg.adapters.integrity import link_unlinked, verify
 from overleg.adapters.sealing import KeyProblem, MasterKeyError, MasterKeys
@@ -76,7 +82,7 @@ from overleg.reports import (
     statistics_table,
     theme_table,
 )
-from overleg.settings import Settings
+from overleg.settings import LOG_LEVELS, Settings
 from overleg.streams import StreamRefused, import_stream, write_stream
 from overleg.streams.importer import read_lines
 
@@ -84,24 +90,73 @@ app = typer.Typer(
     name="overleg",
     help="Client consultations (cliëntoverleg): event store, stream import/export, service.",
     no_args_is_help=True,
-    add_completion=False,
     pretty_exceptions_enable=False,
 )
 err = Console(stderr=True, highlight=False)
 
 
+def _print_version(given: bool) -> None:
+    if given:
+        typer.echo(f"overleg {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version."
+        ),
+    ] = False,
+) -> None:
+    """Client consultations (cliëntoverleg): event store, stream import/export, service."""
+
+
+def _settings() -> Settings:
+    """The settings, or exit 2 naming each variable that is wrong, one line each."""
+    try:
+        return read_settings()
+    except ValidationError as invalid:
+        for error in invalid.errors():
+            name = "OVERLEG_" + "_".join(str(part) for part in error["loc"][:1]).upper()
+            why = error["msg"].removeprefix("Value error, ")
+            typer.echo(f"{name}: {why} (given {error.get('input')!r})", err=True)
+        raise typer.Exit(2) from None
+
+
+def _missing_store(settings: Settings) -> str | None:
+    """Why the configured store does not exist (a command that only reads it says so
+    instead of creating an empty one), or ``None``."""
+    database = Database.from_url(settings.database_url)
+    if database.backend == "sqlite":
+        path = database.sqlite_path
+        if path == ":memory:" or Path(path).expanduser().exists():
+            return None  # there: open it (a folder in its place cannot be opened: exit 3)
+        return f"No event store at {path}: nothing was imported there (OVERLEG_DATABASE_URL)"
+    return missing_postgres_store(database)
+
+
 @contextmanager
-def _opened(settings: Settings | None = None) -> Iterator[Services]:
+def _opened(settings: Settings | None = None, *, create: bool = False) -> Iterator[Services]:
     """The event store and its projections, closed when the command ends.
 
-    A database URL that cannot be understood exits 2; a store that cannot be reached or
+    A store that does not exist is created only when ``create`` (import, worker); any other
+    command exits 2 saying so. A setting or a database URL that cannot be understood exits
+    2; a store that cannot be reached or
     stops answering exits 3; a store holding an event overleg did not record as it is
     (changed, removed or added behind its back) exits 4: each with one line, never a
     traceback.
     """
-    settings = settings or read_settings()
+    settings = settings or _settings()
     try:
+        missing = None if create else _missing_store(settings)
+        if missing is not None:
+            typer.echo(missing, err=True)
+            raise typer.Exit(2)
         services = bootstrap(settings)
+    except typer.Exit:
+        raise
     except DatabaseURLError as error:
         typer.echo(f"OVERLEG_DATABASE_URL: {error}", err=True)
         raise typer.Exit(2) from None
@@ -183,7 +238,7 @@ def import_(
         source = path.open("rb")
         size = path.stat().st_size
     try:
-        with _opened() as services, _progress(quiet) as bar:
+        with _opened(create=True) as services, _progress(quiet) as bar:
             report = import_stream(services.app, read_lines(source), progress=bar, size=size)
     except StreamRefused as refused:
         typer.echo(str(refused), err=True)
@@ -539,16 +594,16 @@ def worker(
         float, typer.Option(help="Seconds between looks when no notification arrives.", min=0.01)
     ] = 1.0,
     batch: Annotated[
-        int, typer.Option(help="Events applied per transaction.", min=1)
+        int, typer.Option(help="Events applied per transaction.", min=1, max=100_000)
     ] = CATCH_UP_BATCH,
 ) -> None:
     """Keep the projections up to date: catch up, then follow new events until stopped."""
-    settings = read_settings()
+    settings = _settings()
     configure_logs(settings.log_level)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    with _opened(settings) as services:
+    with _opened(settings, create=True) as services:
         services.projector.batch_size = batch
         follow(services.projector, stop, poll)
 
@@ -556,14 +611,24 @@ def worker(
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    port: Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)] = 8000,
 ) -> None:
-    """Run the HTTP service."""
+    """Run the HTTP service (it creates the store on first use)."""
     import uvicorn
 
     from overleg.api.app import create_app
 
-    uvicorn.run(create_app(), host=host, port=port, log_config=None, access_log=False)
+    settings = _settings()
+    try:
+        Database.from_url(settings.database_url)
+    except DatabaseURLError as error:
+        typer.echo(f"OVERLEG_DATABASE_URL: {error}", err=True)
+        raise typer.Exit(2) from None
+    try:
+        uvicorn.run(create_app(settings), host=host, port=port, log_config=None, access_log=False)
+    except OSError as error:  # the port is taken, or not ours to listen on
+        typer.echo(f"Cannot listen on {host}:{port}: {error.strerror or error}", err=True)
+        raise typer.Exit(2) from None
 
 
 @app.command("verify")
@@ -710,7 +775,7 @@ def token(
     if scope is not None:
         typer.echo(f"A token the service would refuse: {scope}", err=True)
         raise typer.Exit(2)
-    settings = read_settings()
+    settings = _settings()
     typer.echo(
         issue_dev_token(
             dev_private_key(settings.dev_key_file),
@@ -793,7 +858,7 @@ def retention(
 ) -> None:
     """Erase the personal data of every case that ended (declined or closed) more than
     OVERLEG_RETENTION_DAYS days ago, and list them; exit 2 when no period is set."""
-    settings = read_settings()
+    settings = _settings()
     days = settings.retention_days
     if days is None:
         typer.echo("OVERLEG_RETENTION_DAYS is not set: no retention period applies", err=True)
@@ -864,5 +929,6 @@ def main() -> None:
     # output, a JSON report). A command says what went wrong in its own words; its log
     # lines show only when OVERLEG_LOG_LEVEL asks for them (`serve` and `worker` set their
     # level from the settings).
-    configure_logs(os.environ.get("OVERLEG_LOG_LEVEL", "critical"))
+    level = os.environ.get("OVERLEG_LOG_LEVEL", "critical")
+    configure_logs(level if level in LOG_LEVELS else "critical")  # a wrong one: _settings says
     app()

@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
+import os
 from datetime import datetime
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LogLevel = Literal["debug", "info", "warning", "error", "critical"]
+LOG_LEVELS: tuple[str, ...] = get_args(LogLevel)
+
+
+def development_home() -> Path:
+    """The one place of a developer's local files: the development signing key, the
+    development master key and the default SQLite store (``$XDG_DATA_HOME/overleg``, else
+    ``~/.local/share/overleg``), whatever folder a command is run from."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "overleg"
+
+
+DEV_HOME = development_home()
 
 
 class Settings(BaseSettings):
@@ -16,13 +31,15 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="OVERLEG_", extra="ignore")
 
     database_url: str = Field(
-        default="sqlite:///overleg.db",
+        default=f"sqlite:///{DEV_HOME / 'overleg.db'}",
         description=(
             "Where the events are stored: sqlite:///PATH (a file, created on first use) "
             "or postgresql://user[:password]@host[:port]/dbname[?schema=NAME]"
         ),
     )
-    log_level: str = Field(default="info", description="debug, info, warning or error")
+    log_level: LogLevel = Field(
+        default="info", description="debug, info, warning, error or critical"
+    )
     jwks_file: Path | None = Field(
         default=None,
         description=(
@@ -33,7 +50,7 @@ class Settings(BaseSettings):
     jwt_issuer: str = Field(default="overleg-dev", description="The issuer (iss) tokens must name")
     jwt_audience: str = Field(default="overleg", description="The audience (aud) tokens must name")
     dev_key_file: Path = Field(
-        default=Path(".overleg/dev-signing-key.jwk"),
+        default=DEV_HOME / "dev-signing-key.jwk",
         description="The local development signing key, created on first use; never commit it",
     )
     master_keys: SecretStr | None = Field(
@@ -47,8 +64,8 @@ class Settings(BaseSettings):
         default=None,
         description=(
             "A file with the master keys, one ID:BASE64 a line, the current one first (a "
-            "mounted secret). Neither set: a local development key in "
-            ".overleg/dev-master-keys, created on first use; never use it in production"
+            "mounted secret). Neither set: a local development key (dev-master-keys beside "
+            "the development signing key), created on first use; never use it in production"
         ),
     )
     retention_days: int | None = Field(

@@ -17,6 +17,7 @@ from conftest import reopen
 from overleg import __version__
 from overleg.streams import export_stream
 
+SOME_CASE = "fd24fa93-c0df-5aaf-bf82-67f9045c8555"
 SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "sample-stream.jsonl"
 COMMAND = Path(sys.executable).parent / "overleg"
 
@@ -148,6 +149,43 @@ def test_a_store_that_cannot_be_opened_exits_3(tmp_path: Path) -> None:
     result = overleg(f"sqlite:///{tmp_path}", "export", "-")  # a directory, not a file
     assert result.returncode == 3
     assert "Cannot open the event store" in result.stderr
+
+
+def test_a_command_that_reads_never_creates_a_store_it_does_not_find(tmp_path: Path) -> None:
+    missing = tmp_path / "typo" / "overleg.db"
+    for command in (["stats", "2015"], ["export", "-"], ["verify"], ["history", str(SOME_CASE)]):
+        result = overleg(f"sqlite:///{missing}", *command)
+        assert result.returncode == 2, (command, result.stderr)
+        assert result.stderr.startswith(f"No event store at {missing}"), result.stderr
+    assert not (tmp_path / "typo").exists()
+    created = overleg(f"sqlite:///{missing}", "import", str(SAMPLE))
+    assert created.returncode == 0 and missing.is_file()  # an import makes it
+
+
+def test_every_wrong_setting_is_named_in_one_line_and_exits_2(tmp_path: Path) -> None:
+    result = overleg(
+        f"sqlite:///{tmp_path / 'store.db'}",
+        "stats",
+        "2015",
+        env={"OVERLEG_PROJECTIONS": "bogus", "OVERLEG_LOG_LEVEL": "verbose"},
+    )
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "OVERLEG_LOG_LEVEL: Input should be 'debug', 'info', 'warning', 'error' or 'critical' "
+        "(given 'verbose')",
+        "OVERLEG_PROJECTIONS: Input should be 'auto', 'inline' or 'worker' (given 'bogus')",
+    ]
+    port = overleg(f"sqlite:///{tmp_path / 'store.db'}", "serve", "--port", "99999")
+    assert port.returncode == 2 and "--port" in port.stderr
+
+
+def test_the_version_from_the_option_and_as_a_module(tmp_path: Path) -> None:
+    result = overleg(f"sqlite:///{tmp_path / 'store.db'}", "--version")
+    assert result.returncode == 0 and result.stdout == f"overleg {__version__}\n"
+    module = subprocess.run(
+        [sys.executable, "-m", "overleg", "--version"], capture_output=True, text=True, check=False
+    )
+    assert module.returncode == 0 and module.stdout == result.stdout
 
 
 def test_version_prints_the_version(tmp_path: Path) -> None:

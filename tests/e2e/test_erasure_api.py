@@ -13,6 +13,7 @@ from api_client import REQUEST, Walk, auth, settings_for
 from fastapi.testclient import TestClient
 from test_cli import SAMPLE, overleg
 
+from overleg.adapters.sealing import DEV_MASTER_KEYS
 from overleg.api.app import create_app
 from overleg.settings import Settings
 
@@ -109,7 +110,7 @@ def test_operator_commands_erase_retain_and_rotate(database_url: str, tmp_path: 
 
     new = overleg(database_url, "keys", "new", "2026-11")
     assert new.returncode == 0 and new.stdout.startswith("2026-11:")
-    old_keys = (Path(".overleg") / "dev-master-keys").read_text()
+    old_keys = DEV_MASTER_KEYS.read_text()
     keys = tmp_path / "master-keys"
     keys.write_text(new.stdout + old_keys)
     rotated = overleg(database_url, "keys", "rotate", env={"OVERLEG_MASTER_KEYS_FILE": str(keys)})

@@ -216,6 +216,26 @@ class Database:
         )
 
 
+EVENTS_TABLE = "overleg_events"  # the library's table of an application named overleg
+
+
+def missing_postgres_store(database: Database) -> str | None:
+    """Why a PostgreSQL store holds no event table yet, or ``None`` (also when the server
+    cannot be reached: opening it then says that)."""
+    schema = database.schema or "public"
+    try:
+        with psycopg.connect(database.conninfo()) as conn:
+            row = conn.execute("SELECT to_regclass(%s)", (f'"{schema}".{EVENTS_TABLE}',)).fetchone()
+    except psycopg.Error:
+        return None
+    if row is not None and row[0] is not None:
+        return None
+    return (
+        f"No event store in schema {schema} of database {database.dbname}: nothing was "
+        "imported there (OVERLEG_DATABASE_URL)"
+    )
+
+
 def _redacted(url: str) -> str:
     parts = urlsplit(url)
     if parts.password:

@@ -37,14 +37,15 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from eventsourcing.persistence import Mapper, StoredEvent, Transcoder
 
 from overleg.logs import get_logger
+from overleg.settings import DEV_HOME
 
 log = get_logger("overleg.sealing")
 
 SEALED = "sealed:1:"  # how a sealed personal part starts (format 1: nonce, then AES-GCM)
 NONCE_BYTES = 12
 KEY_BYTES = 32
-# The local development master key, made on first use (like the development signing key).
-DEV_MASTER_KEYS = Path(".overleg/dev-master-keys")
+# The local development master key, made on first use, beside the development signing key.
+DEV_MASTER_KEYS = DEV_HOME / "dev-master-keys"
 CACHED_KEYS = 4096  # data keys kept in memory for sealing, most recently used first
 # How long a data key stays in that memory: a key another process destroyed is not kept
 # here for longer (reads fetch keys from the store every time).

@@ -1,0 +1,5 @@
+"""``python -m overleg``: the ``overleg`` command."""
+
+from overleg.cli import main
+
+main()
