@@ -61,6 +61,7 @@ from overleg.commands import (
     WithdrawConsent,
 )
 from overleg.logs import get_logger
+from overleg.metrics import COMMANDS_REFUSED, EVENTS_APPENDED
 from overleg.policies import access
 from overleg.policies.access import Caller
 from overleg.policies.rulesets import DEFAULT_V2_FROM, in_force
@@ -388,20 +389,26 @@ class Overleg(Application[UUID]):
                     return earlier
             try:
                 case, seen = self._run(command, caller, expected_version, at)
-            except (StaleCase, CaseRuleBroken):
+            except (StaleCase, CaseRuleBroken) as refused:
                 # A retry can overtake its own first attempt: that one may have committed
                 # after the look above, and this attempt then finds the case already past
                 # the version it names, or the fact already recorded. The key tells.
                 earlier = self._earlier(key, at) if key.given else None
                 if earlier is not None:
                     return earlier
+                if isinstance(refused, CaseRuleBroken):
+                    COMMANDS_REFUSED.labels(refused.rule).inc()
                 raise
             events = tuple(e for e in case.collect_events() if is_case_event(e))
             entry = CommandEntry(
                 key.owner, key.key, key.fingerprint, case.id, seen + 1, case.version, at
             )
             erasure = self._erasure(case.id, seen) if isinstance(command, EraseCase) else None
-            return self._store(events, entry, erasure)
+            outcome = self._store(events, entry, erasure)
+            if not outcome.replayed:
+                for name in outcome.event_types:
+                    EVENTS_APPENDED.labels(name).inc()
+            return outcome
 
     def _run(
         self, command: Command, caller: Caller, expected_version: int | None, at: datetime

@@ -77,6 +77,14 @@ class Settings(BaseSettings):
             "erases its personal data; unset: no retention period"
         ),
     )
+    ready_max_lag: int = Field(
+        default=10_000,
+        ge=0,
+        description=(
+            "How many events a projection may be behind the store while /health/ready still "
+            "says ready"
+        ),
+    )
     projections: Literal["auto", "inline", "worker"] = Field(
         default="auto",
         description=(

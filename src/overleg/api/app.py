@@ -12,7 +12,7 @@ import structlog
 from fastapi import FastAPI, Request, Response
 
 from overleg import __version__
-from overleg.api import headers, openapi, problems
+from overleg.api import headers, observability, openapi, problems
 from overleg.api.bodies import BodyLimits
 from overleg.api.ratelimits import RateLimits
 from overleg.api.routers import cases, figures, intake
@@ -59,7 +59,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             services.reads  # noqa: B018 - the service's own tables exist before requests
             services.verifier  # noqa: B018 - a broken key set stops the start, not a request
             api.state.services = services
-            yield
+            lag = observability.watch(services)
+            try:
+                yield
+            finally:
+                observability.unwatch(lag)
         finally:
             services.close()
 
@@ -80,6 +84,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     api.include_router(intake.router)
     api.include_router(cases.router)
     api.include_router(figures.router)
+    api.include_router(observability.router)
+    observability.instrument(api)
 
     @api.get("/health", tags=["service"], responses=problems.responses(problems.STORE_BUSY))
     def health(request: Request) -> Health:

@@ -690,6 +690,21 @@ class CaseReadOut(BaseModel):
     )
 
 
+class Liveness(BaseModel):
+    """The process runs."""
+
+    status: str = Field(examples=["ok"])
+    version: str
+
+
+class Readiness(BaseModel):
+    """Whether the service is ready for traffic, each projection's lag, and what is not ready."""
+
+    status: str = Field(examples=["ready"], description="ready, or not ready")
+    lag: dict[str, int] = Field(description="Events not yet applied, by projection")
+    problems: list[str] = Field(description="What is not ready; empty when ready")
+
+
 class ProjectionHealth(BaseModel):
     """How far one projection is behind the event store."""
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import pickle
 import tempfile
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC
@@ -27,6 +28,7 @@ from overleg.adapters.integrity import checkpoint
 from overleg.aggregates.case import Case, CaseEvent, is_case_event
 from overleg.aggregates.errors import CaseRuleBroken
 from overleg.application import Overleg, execute
+from overleg.metrics import IMPORT_LINES, IMPORT_SECONDS
 from overleg.progress import Progress, Silent
 from overleg.streams.contract import LINE_TYPES, StreamLine, case_of, parse_line
 from overleg.streams.mapping import command_of, dumps_line, event_line, in_contract
@@ -238,6 +240,7 @@ def import_stream(
     problems: list[LineProblem] = []
     tracks: dict[UUID, _CaseTrack] = {}
     spool = _Spool()
+    started = time.perf_counter()
     try:
         progress.phase("validating", size)
         truncated = _validate(app, lines, tracks, spool, problems, report, progress)
@@ -268,6 +271,8 @@ def import_stream(
                 report.checkpoint = checkpoint(app.recorder, app.clock())
     finally:
         spool.close()
+        IMPORT_LINES.inc(report.lines)
+        IMPORT_SECONDS.inc(time.perf_counter() - started)
     return report
 
 

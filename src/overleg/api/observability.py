@@ -1,0 +1,112 @@
+"""Liveness, readiness and Prometheus metrics.
+
+- ``GET /health/live``: the process answers (nothing else is asked; a restart helps only when
+  this fails).
+- ``GET /health/ready``: the event store answers and every projection is at most
+  ``OVERLEG_READY_MAX_LAG`` events behind it; otherwise 503 with what is not ready (send no
+  traffic here until it is).
+- ``GET /metrics``: requests and their latency per route and status (through
+  ``prometheus-fastapi-instrumentator``), events appended per type, commands refused per
+  rule, import lines and seconds (``overleg/metrics.py``), and each projection's lag and
+  failed events, read when scraped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse
+from prometheus_client import REGISTRY
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+from prometheus_fastapi_instrumentator import Instrumentator
+
+from overleg import __version__
+from overleg.adapters.eventstore import StoreUnavailable
+from overleg.api.schemas import Liveness, Readiness
+from overleg.bootstrap import Services
+
+router = APIRouter(tags=["service"])
+
+
+@router.get("/health/live")
+def live() -> Liveness:
+    """The process runs and answers (it asks nothing of the store)."""
+    return Liveness(status="ok", version=__version__)
+
+
+@router.get(
+    "/health/ready",
+    responses={503: {"model": Readiness, "description": "Not ready: the reasons are listed"}},
+)
+def ready(request: Request) -> Any:
+    """Whether to send traffic here: the event store answers and every projection is at
+    most ``OVERLEG_READY_MAX_LAG`` events behind it. 503 names what is not ready."""
+    services: Services = request.app.state.services
+    limit = services.settings.ready_max_lag
+    problems: list[str] = []
+    lag: dict[str, int] = {}
+    try:
+        head = services.app.event_log.head()
+        lag = {
+            name: max(0, head - position)
+            for name, position in services.projector.positions().items()
+        }
+    except StoreUnavailable as unavailable:
+        problems.append(f"the event store does not answer: {unavailable.detail}")
+    problems += [
+        f"projection {name} is {behind:,} events behind (at most {limit:,})"
+        for name, behind in sorted(lag.items())
+        if behind > limit
+    ]
+    answer = Readiness(status="not ready" if problems else "ready", lag=lag, problems=problems)
+    if problems:
+        return JSONResponse(answer.model_dump(), status_code=503)
+    return answer
+
+
+class ProjectionLag(Collector):
+    """Each projection's lag (events not yet applied) and failed events, read when scraped."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        lag = GaugeMetricFamily(
+            "overleg_projection_lag_events",
+            "Events recorded and not yet applied, by projection",
+            labels=["projection"],
+        )
+        failed = GaugeMetricFamily(
+            "overleg_projection_failed_events", "Events a projection set aside"
+        )
+        try:
+            head = self.services.app.event_log.head()
+            for name, position in self.services.projector.positions().items():
+                lag.add_metric([name], max(0, head - position))
+            failed.add_metric([], len(self.services.projector.failures()))
+        except StoreUnavailable:
+            return  # the store does not answer: no figure rather than a wrong one
+        yield lag
+        yield failed
+
+
+def instrument(api: FastAPI) -> None:
+    """Count requests and their latency per route template and status; serve ``/metrics``."""
+    Instrumentator(
+        should_group_status_codes=False,
+        excluded_handlers=["/metrics"],
+    ).instrument(api).expose(api, include_in_schema=False)
+
+
+def watch(services: Services) -> ProjectionLag:
+    """Publish the projections' lag of these services (until ``unwatch``)."""
+    collector = ProjectionLag(services)
+    REGISTRY.register(collector)
+    return collector
+
+
+def unwatch(collector: ProjectionLag) -> None:
+    REGISTRY.unregister(collector)

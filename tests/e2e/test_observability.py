@@ -1,0 +1,70 @@
+"""What an operator's monitoring reads: liveness, readiness with the projections' lag, and
+Prometheus metrics per route and status, events, refusals and lag, none of them naming a case."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from api_client import Walk, settings_for
+from fastapi.testclient import TestClient
+
+from overleg.api.app import create_app
+
+
+@pytest.fixture
+def client(database_url: str, tmp_path: Path) -> Iterator[TestClient]:
+    # Nobody applies the projections here (no worker runs), so they fall behind at once.
+    settings = settings_for(database_url, tmp_path, projections="worker", ready_max_lag=0)
+    with TestClient(create_app(settings)) as test_client:
+        test_client.app.state.test_settings = settings  # type: ignore[attr-defined]
+        yield test_client
+
+
+def _value(metrics: str, name: str, **labels: str) -> float:
+    """One sample of the exposition text (0 when it is not there)."""
+    wanted = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+    for line in metrics.splitlines():
+        match = re.fullmatch(rf"{name}(?:\{{(.*)\}})? (\S+)", line)
+        if match and ",".join(sorted((match.group(1) or "").split(","))) == wanted:
+            return float(match.group(2))
+    return 0.0
+
+
+def test_live_ready_and_metrics(client: TestClient) -> None:
+    settings = client.app.state.test_settings  # type: ignore[attr-defined]
+    live = client.get("/health/live")
+    assert live.status_code == 200 and live.json()["status"] == "ok"
+    assert client.get("/health/ready").json() == {
+        "status": "ready",
+        "lag": {"case_view": 0, "audit_trail": 0, "statistics": 0, "bottlenecks": 0},
+        "problems": [],
+    }
+    before = client.get("/metrics").text
+
+    walk = Walk(client, settings)
+    walk.request()
+    refused = walk.send("POST", "/reopen", walk.team, {"reason": "x"})
+    assert refused.status_code == 409  # it is not closed
+    assert client.get(f"/cases/{walk.case_id}", headers=walk.team).status_code == 200
+
+    ready = client.get("/health/ready")
+    assert ready.status_code == 503
+    assert ready.json()["lag"]["case_view"] == 1
+    assert "projection case_view is 1 events behind (at most 0)" in ready.json()["problems"]
+
+    metrics = client.get("/metrics")
+    assert metrics.status_code == 200
+    text = metrics.text
+    labels = {"handler": "/cases/{case_id}", "method": "GET", "status": "200"}
+    assert _value(text, "http_requests_total", **labels) >= 1
+    assert "http_request_duration_seconds_bucket" in text
+    for name, label in (
+        ("overleg_events_appended_total", {"type": "Requested"}),
+        ("overleg_commands_refused_total", {"rule": "reopen-after-close"}),
+    ):
+        assert _value(text, name, **label) == _value(before, name, **label) + 1, name
+    assert _value(text, "overleg_projection_lag_events", projection="case_view") == 1
+    assert walk.case_id not in text  # routes by template: no case id, no reference
