@@ -40,7 +40,6 @@ def test_live_ready_and_metrics(client: TestClient) -> None:
     assert client.get("/health/ready").json() == {
         "status": "ready",
         "lag": {"case_view": 0, "audit_trail": 0, "statistics": 0, "bottlenecks": 0},
-        "problems": [],
     }
     before = client.get("/metrics").text
 
@@ -51,7 +50,9 @@ def test_live_ready_and_metrics(client: TestClient) -> None:
     assert client.get(f"/cases/{walk.case_id}", headers=walk.team).status_code == 200
 
     ready = client.get("/health/ready")
-    assert ready.status_code == 503
+    assert ready.status_code == 503 and ready.headers["Retry-After"] == "5"
+    assert ready.headers["Content-Type"] == "application/problem+json"
+    assert ready.json()["type"] == "/problems/not-ready"
     assert ready.json()["lag"]["case_view"] == 1
     assert "projection case_view is 1 events behind (at most 0)" in ready.json()["problems"]
 

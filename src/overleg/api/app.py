@@ -12,7 +12,7 @@ import structlog
 from fastapi import FastAPI, Request, Response
 
 from overleg import __version__
-from overleg.api import headers, observability, openapi, problems
+from overleg.api import docs, headers, observability, openapi, problems
 from overleg.api.bodies import BodyLimits
 from overleg.api.ratelimits import RateLimits
 from overleg.api.routers import cases, figures, intake
@@ -74,10 +74,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         lifespan=lifespan,
         responses=problems.responses(*openapi.EVERY_OPERATION),
+        docs_url=None,  # served by api/docs.py, from packaged assets
+        redoc_url=None,
     )
     api.state.rate_limits = RateLimits.from_settings(config)
     problems.install(api)
     openapi.install(api)
+    docs.install(api)
     # Added first, so it runs inside the request context: its refusals carry a request id.
     api.add_middleware(BodyLimits, max_bytes=config.max_body_bytes, timeout=config.body_timeout)
     api.middleware("http")(_request_context)

@@ -3,8 +3,8 @@
 - ``GET /health/live``: the process answers (nothing else is asked; a restart helps only when
   this fails).
 - ``GET /health/ready``: the event store answers and every projection is at most
-  ``OVERLEG_READY_MAX_LAG`` events behind it; otherwise 503 with what is not ready (send no
-  traffic here until it is).
+  ``OVERLEG_READY_MAX_LAG`` events behind it; otherwise a 503 problem (``not-ready``) that
+  names what is not ready, with each projection's lag (send no traffic here until it is).
 - ``GET /metrics``: requests and their latency per route and status (through
   ``prometheus-fastapi-instrumentator``), events appended per type, commands refused per
   rule, import lines and seconds (``overleg/metrics.py``), and each projection's lag and
@@ -17,7 +17,6 @@ from collections.abc import Iterator
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import JSONResponse
 from prometheus_client import REGISTRY
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
@@ -25,6 +24,7 @@ from prometheus_fastapi_instrumentator import Instrumentator
 
 from overleg import __version__
 from overleg.adapters.eventstore import StoreUnavailable
+from overleg.api import problems
 from overleg.api.schemas import Liveness, Readiness
 from overleg.bootstrap import Services
 
@@ -39,14 +39,14 @@ def live() -> Liveness:
 
 @router.get(
     "/health/ready",
-    responses={503: {"model": Readiness, "description": "Not ready: the reasons are listed"}},
+    responses=problems.responses(problems.NOT_READY, problems.STORE_BUSY),
 )
 def ready(request: Request) -> Any:
     """Whether to send traffic here: the event store answers and every projection is at
     most ``OVERLEG_READY_MAX_LAG`` events behind it. 503 names what is not ready."""
     services: Services = request.app.state.services
     limit = services.settings.ready_max_lag
-    problems: list[str] = []
+    reasons: list[str] = []
     lag: dict[str, int] = {}
     try:
         head = services.app.event_log.head()
@@ -55,16 +55,21 @@ def ready(request: Request) -> Any:
             for name, position in services.projector.positions().items()
         }
     except StoreUnavailable as unavailable:
-        problems.append(f"the event store does not answer: {unavailable.detail}")
-    problems += [
+        reasons.append(f"the event store does not answer: {unavailable.detail}")
+    reasons += [
         f"projection {name} is {behind:,} events behind (at most {limit:,})"
         for name, behind in sorted(lag.items())
         if behind > limit
     ]
-    answer = Readiness(status="not ready" if problems else "ready", lag=lag, problems=problems)
-    if problems:
-        return JSONResponse(answer.model_dump(), status_code=503)
-    return answer
+    if reasons:
+        return problems.NOT_READY.answer(
+            request,
+            "Not ready: " + "; ".join(reasons),
+            {"Retry-After": "5"},
+            lag=lag,
+            problems=reasons,
+        )
+    return Readiness(status="ready", lag=lag)
 
 
 class ProjectionLag(Collector):
@@ -101,12 +106,25 @@ def instrument(api: FastAPI) -> None:
     ).instrument(api).expose(api, include_in_schema=False)
 
 
-def watch(services: Services) -> ProjectionLag:
+_WATCHED: list[Services] = []  # the services of this process, newest last
+
+
+class _Watched(Collector):
+    """The one collector of the process: the projections of the newest running service."""
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        if _WATCHED:
+            yield from ProjectionLag(_WATCHED[-1]).collect()
+
+
+REGISTRY.register(_Watched())
+
+
+def watch(services: Services) -> Services:
     """Publish the projections' lag of these services (until ``unwatch``)."""
-    collector = ProjectionLag(services)
-    REGISTRY.register(collector)
-    return collector
+    _WATCHED.append(services)
+    return services
 
 
-def unwatch(collector: ProjectionLag) -> None:
-    REGISTRY.unregister(collector)
+def unwatch(services: Services) -> None:
+    _WATCHED.remove(services)

@@ -271,6 +271,19 @@ STORE_BUSY = Kind(
     "/cases",
     headers=(headers.RETRY_AFTER,),
 )
+NOT_READY = Kind(
+    "not-ready",
+    503,
+    "the event store does not answer, or a projection is more than OVERLEG_READY_MAX_LAG "
+    "events behind it: send no traffic here yet",
+    "Not ready: projection case_view is 25,000 events behind (at most 10,000)",
+    "/health/ready",
+    {
+        "lag": {"case_view": 25000, "audit_trail": 0, "statistics": 0, "bottlenecks": 0},
+        "problems": ["projection case_view is 25,000 events behind (at most 10,000)"],
+    },
+    headers=(headers.RETRY_AFTER,),
+)
 OUTCOME_UNKNOWN = Kind(
     "outcome-unknown",
     503,

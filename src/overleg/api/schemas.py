@@ -698,11 +698,10 @@ class Liveness(BaseModel):
 
 
 class Readiness(BaseModel):
-    """Whether the service is ready for traffic, each projection's lag, and what is not ready."""
+    """The service is ready for traffic; each projection's lag."""
 
-    status: str = Field(examples=["ready"], description="ready, or not ready")
+    status: str = Field(examples=["ready"])
     lag: dict[str, int] = Field(description="Events not yet applied, by projection")
-    problems: list[str] = Field(description="What is not ready; empty when ready")
 
 
 class ProjectionHealth(BaseModel):
