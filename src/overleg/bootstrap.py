@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 
-from overleg.adapters.eventstore import Database
 from overleg.adapters.records import ReadLog
 from overleg.adapters.sealing import DEV_MASTER_KEYS, load_master_keys
 from overleg.adapters.views import ViewStore
@@ -30,7 +29,10 @@ def read_settings() -> Settings:
 
 
 def verifier_for(settings: Settings) -> TokenVerifier:
-    """Production: the configured key set. Development: the local key's public half."""
+    """Production: the identity provider's key set (its URL, or a file). Development: the
+    local key's public half."""
+    if settings.jwks_url is not None:
+        return TokenVerifier.from_url(settings.jwks_url, settings.jwt_issuer, settings.jwt_audience)
     if settings.jwks_file is not None:
         return TokenVerifier(
             load_jwks(settings.jwks_file), settings.jwt_issuer, settings.jwt_audience
@@ -97,7 +99,7 @@ def bootstrap(
     settings = settings or read_settings()
     # Read first: a list that cannot be read stops the start (ThemesFileError), not a query.
     themes = BottleneckThemes.load(settings.bottleneck_themes_file)
-    database = replace(Database.from_url(settings.database_url), timeout=settings.store_timeout)
+    database = replace(settings.database(), timeout=settings.store_timeout)
     masters = load_master_keys(
         settings.master_keys.get_secret_value() if settings.master_keys else None,
         settings.master_keys_file,

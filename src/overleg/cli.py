@@ -33,7 +33,6 @@ from rich.progress import (
 from overleg import __version__
 from overleg.adapters.eventstore import (
     DamagedStore,
-    Database,
     DatabaseURLError,
     StoreUnavailable,
     missing_postgres_store,
@@ -128,7 +127,7 @@ def _settings() -> Settings:
 def _missing_store(settings: Settings) -> str | None:
     """Why the configured store does not exist (a command that only reads it says so
     instead of creating an empty one), or ``None``."""
-    database = Database.from_url(settings.database_url)
+    database = settings.database()
     if database.backend == "sqlite":
         path = database.sqlite_path
         if path == ":memory:" or Path(path).expanduser().exists():
@@ -620,7 +619,7 @@ def serve(
 
     settings = _settings()
     try:
-        Database.from_url(settings.database_url)
+        settings.database()
     except DatabaseURLError as error:
         typer.echo(f"OVERLEG_DATABASE_URL: {error}", err=True)
         raise typer.Exit(2) from None

@@ -2,27 +2,19 @@
 
 from __future__ import annotations
 
-import os
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Literal, get_args
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from overleg.adapters.eventstore import Database, DatabaseURLError
+from overleg.paths import DEV_HOME
 
 LogLevel = Literal["debug", "info", "warning", "error", "critical"]
 LOG_LEVELS: tuple[str, ...] = get_args(LogLevel)
-
-
-def development_home() -> Path:
-    """The one place of a developer's local files: the development signing key, the
-    development master key and the default SQLite store (``$XDG_DATA_HOME/overleg``, else
-    ``~/.local/share/overleg``), whatever folder a command is run from."""
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base) / "overleg"
-
-
-DEV_HOME = development_home()
 
 
 class Settings(BaseSettings):
@@ -37,8 +29,23 @@ class Settings(BaseSettings):
             "or postgresql://user[:password]@host[:port]/dbname[?schema=NAME]"
         ),
     )
+    database_password_file: Path | None = Field(
+        default=None,
+        description=(
+            "A file holding the database password (a mounted secret), for a "
+            "OVERLEG_DATABASE_URL written without one"
+        ),
+    )
     log_level: LogLevel = Field(
         default="info", description="debug, info, warning, error or critical"
+    )
+    jwks_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://",
+        description=(
+            "The identity provider's JWKS URL (https://…/certs): its keys are fetched, cached "
+            "for five minutes, and fetched again for a key the cache does not know (rotation)"
+        ),
     )
     jwks_file: Path | None = Field(
         default=None,
@@ -152,6 +159,27 @@ class Settings(BaseSettings):
         if value.utcoffset() is None:
             raise ValueError("give the instant with its UTC offset, e.g. 2026-01-01T00:00:00+01:00")
         return value
+
+    @model_validator(mode="after")
+    def _one_key_set(self) -> Settings:
+        if self.jwks_url is not None and self.jwks_file is not None:
+            raise ValueError("give the key set by OVERLEG_JWKS_URL or OVERLEG_JWKS_FILE, not both")
+        return self
+
+    def database(self) -> Database:
+        """The database of ``database_url``, with the password of ``database_password_file``
+        when one is given (``DatabaseURLError`` when either cannot be used)."""
+        database = Database.from_url(self.database_url)
+        if self.database_password_file is None:
+            return database
+        try:
+            password = self.database_password_file.read_text(encoding="utf-8").strip()
+        except OSError as error:
+            raise DatabaseURLError(
+                f"OVERLEG_DATABASE_PASSWORD_FILE {self.database_password_file}: cannot be read "
+                f"({error.strerror})"
+            ) from None
+        return replace(database, password=password)
 
     def projections_inline(self, backend: str) -> bool:
         """Whether the service itself keeps the projections current."""

@@ -37,7 +37,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from eventsourcing.persistence import Mapper, StoredEvent, Transcoder
 
 from overleg.logs import get_logger
-from overleg.settings import DEV_HOME
+from overleg.paths import DEV_HOME
 
 log = get_logger("overleg.sealing")
 

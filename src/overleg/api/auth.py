@@ -1,9 +1,10 @@
 """Who is calling: OAuth2 bearer tokens (JWT) verified against a key set, and their roles.
 
 Production verifies tokens of the organisation's identity provider against its published
-key set (``OVERLEG_JWKS_FILE``). For development, ``overleg token`` signs tokens with a
-local key created on first use (``OVERLEG_DEV_KEY_FILE``), and ``overleg serve`` without a
-key set accepts exactly those. The local key never leaves the machine it was made on.
+key set (``OVERLEG_JWKS_URL``, fetched and cached, or a mounted ``OVERLEG_JWKS_FILE``). For
+development, ``overleg token`` signs tokens with a local key created on first use
+(``OVERLEG_DEV_KEY_FILE``), and ``overleg serve`` without a key set accepts exactly those.
+The local key never leaves the machine it was made on.
 
 Besides ``sub`` and ``role``, a token may name the scope its holder works in: ``programme``,
 ``region`` and ``municipality`` (what each means for a role is ``policies.access``'s to say).
@@ -36,12 +37,25 @@ class InvalidToken(Exception):
 
 
 class TokenVerifier:
-    """Verifies bearer tokens against a JSON Web Key Set."""
+    """Verifies bearer tokens against a JSON Web Key Set: given, or fetched from the
+    identity provider's JWKS URL (``from_url``)."""
 
-    def __init__(self, jwks: dict[str, Any], issuer: str, audience: str) -> None:
-        self.keys = jwt.PyJWKSet.from_dict(jwks)
+    def __init__(self, jwks: dict[str, Any] | None, issuer: str, audience: str) -> None:
+        self.keys = None if jwks is None else jwt.PyJWKSet.from_dict(jwks)
         self.issuer = issuer
         self.audience = audience
+        self.client: jwt.PyJWKClient | None = None
+
+    @classmethod
+    def from_url(cls, url: str, issuer: str, audience: str) -> TokenVerifier:
+        """Keys fetched from ``url`` and cached for five minutes; a token signed by a key
+        the cache does not know makes it fetch the set again (at most every 5 seconds), so a
+        key the provider rotated in is accepted at once and one it removed is soon not."""
+        verifier = cls(None, issuer, audience)
+        verifier.client = jwt.PyJWKClient(
+            url, cache_jwk_set=True, lifespan=300, timeout=5, cooldown_duration=5
+        )
+        return verifier
 
     def verify(self, token: str) -> Principal:
         """The principal of a valid token; ``InvalidToken`` says why one is not."""
@@ -73,6 +87,16 @@ class TokenVerifier:
         )
 
     def _key(self, kid: object) -> jwt.PyJWK:
+        if self.client is not None:
+            if not isinstance(kid, str):
+                raise InvalidToken("the token names no key (kid)")
+            try:
+                return self.client.get_signing_key(kid)
+            except jwt.PyJWKClientConnectionError:
+                raise InvalidToken("the identity provider's key set cannot be fetched") from None
+            except jwt.PyJWKClientError:
+                raise InvalidToken("the token is signed by an unknown key") from None
+        assert self.keys is not None, "a verifier has a key set or a client"
         for key in self.keys.keys:
             if kid is None or key.key_id == kid:
                 return key
