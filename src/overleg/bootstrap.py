@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 
+from overleg.adapters.migrations import migrate
 from overleg.adapters.records import ReadLog
 from overleg.adapters.sealing import DEV_MASTER_KEYS, load_master_keys
 from overleg.adapters.views import ViewStore
@@ -109,6 +110,7 @@ def bootstrap(
     views: ViewStore | None = None
     try:
         views = ViewStore(app.database)
+        migrate(views)  # a store migrated by a newer overleg stops the start (SchemaTooNew)
         inline = settings.projections_inline(app.database.backend)
         services = Services(
             settings=settings,

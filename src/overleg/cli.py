@@ -39,6 +39,7 @@ from overleg.adapters.eventstore import (
 )
 from overleg.adapters.integrity import checkpoint as make_checkpoint
 from overleg.adapters.integrity import link_unlinked, verify
+from overleg.adapters.migrations import SchemaTooNew
 from overleg.adapters.sealing import KeyProblem, MasterKeyError, MasterKeys
 from overleg.aggregates.errors import CaseRuleBroken
 from overleg.aggregates.values import ErasureGrounds, Programme, Region
@@ -164,6 +165,9 @@ def _opened(settings: Settings | None = None, *, create: bool = False) -> Iterat
         raise typer.Exit(2) from None
     except MasterKeyError as error:
         typer.echo(f"Master keys (OVERLEG_MASTER_KEYS / _FILE): {error}", err=True)
+        raise typer.Exit(2) from None
+    except SchemaTooNew as error:
+        typer.echo(str(error), err=True)
         raise typer.Exit(2) from None
     except Exception as error:  # the store cannot be reached or opened: say so, no trace
         typer.echo(f"Cannot open the event store: {error}", err=True)
@@ -618,11 +622,8 @@ def serve(
     from overleg.api.app import create_app
 
     settings = _settings()
-    try:
-        settings.database()
-    except DatabaseURLError as error:
-        typer.echo(f"OVERLEG_DATABASE_URL: {error}", err=True)
-        raise typer.Exit(2) from None
+    with _opened(settings, create=True):
+        pass  # the store opens and its tables are migrated, or this says why in one line
     try:
         uvicorn.run(create_app(settings), host=host, port=port, log_config=None, access_log=False)
     except OSError as error:  # the port is taken, or not ours to listen on

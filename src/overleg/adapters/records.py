@@ -11,7 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from overleg.adapters.views import Tx, ViewStore
+from overleg.adapters.migrations import migrate
+from overleg.adapters.views import ViewStore
 from overleg.policies.access import Principal
 
 
@@ -32,16 +33,7 @@ class ReadLog:
 
     def __init__(self, store: ViewStore) -> None:
         self.store = store
-        with store.transaction() as tx:
-            tx.schema_changes()
-            tx.execute(
-                "CREATE TABLE IF NOT EXISTS case_read ("
-                " case_id TEXT NOT NULL, reader TEXT NOT NULL, role TEXT NOT NULL,"
-                " what TEXT NOT NULL, at TEXT NOT NULL, request_id TEXT NOT NULL)"
-            )
-            tx.execute("CREATE INDEX IF NOT EXISTS case_read_case ON case_read (case_id, at)")
-            if not _has_caller_column(tx):  # a read log made before callers' ids were kept
-                tx.execute("ALTER TABLE case_read ADD COLUMN caller_request_id TEXT")
+        migrate(store)  # its table is the migrations' (adapters/migrations.py)
 
     def record(
         self,
@@ -75,17 +67,3 @@ class ReadLog:
             (case_id,),
         )
         return [CaseRead(*row) for row in rows]
-
-
-def _has_caller_column(tx: Tx) -> bool:
-    if tx.dialect == "sqlite":
-        rows = tx.fetchall(
-            "SELECT COUNT(*) FROM pragma_table_info('case_read') WHERE name = 'caller_request_id'"
-        )
-    else:
-        rows = tx.fetchall(
-            "SELECT COUNT(*) FROM information_schema.columns WHERE table_schema ="
-            " current_schema() AND table_name = 'case_read'"
-            " AND column_name = 'caller_request_id'"
-        )
-    return int(rows[0][0]) > 0

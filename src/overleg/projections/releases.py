@@ -18,6 +18,7 @@ from datetime import date, datetime
 from typing import Any
 
 from overleg.adapters.eventstore import DamagedStore, Database
+from overleg.adapters.migrations import migrate
 from overleg.adapters.views import ViewStore
 from overleg.aggregates.case import CaseEvent
 from overleg.aggregates.values import Programme
@@ -78,14 +79,7 @@ class Releases:
 
     def __init__(self, store: ViewStore) -> None:
         self.store = store
-        with store.transaction() as tx:
-            tx.schema_changes()
-            tx.execute(
-                "CREATE TABLE IF NOT EXISTS stats_release ("
-                " number INTEGER PRIMARY KEY, year INTEGER NOT NULL, programme TEXT,"
-                " as_known_at TEXT NOT NULL, position BIGINT NOT NULL, sealed_at TEXT NOT NULL,"
-                " figures TEXT NOT NULL, digest TEXT NOT NULL)"
-            )
+        migrate(store)  # its table is the migrations' (adapters/migrations.py)
 
     def seal(
         self,

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from overleg.adapters.eventstore import UNAVAILABLE, DamagedStore
+from overleg.adapters.migrations import SchemaTooNew, migrate
 from overleg.adapters.views import Tx, ViewStore
 from overleg.aggregates.case import Case, CaseEvent
 from overleg.logs import get_logger
@@ -67,18 +68,9 @@ class Projector:
 
     def _set_up(self) -> None:
         """Create what is missing; rebuild from zero a projection stored at another version."""
+        migrate(self.views)  # the positions' and failures' tables
         with self.views.transaction() as tx:
             tx.schema_changes()
-            tx.execute(
-                "CREATE TABLE IF NOT EXISTS projection_position ("
-                " name TEXT PRIMARY KEY, version INTEGER NOT NULL, position BIGINT NOT NULL)"
-            )
-            tx.execute(
-                "CREATE TABLE IF NOT EXISTS projection_failure ("
-                " projection TEXT NOT NULL, position BIGINT NOT NULL, case_id TEXT NOT NULL,"
-                " seq INTEGER NOT NULL, event_type TEXT NOT NULL, error TEXT NOT NULL,"
-                " at TEXT NOT NULL, PRIMARY KEY (projection, position))"
-            )
             stored = {
                 name: int(version)
                 for name, version in tx.fetchall("SELECT name, version FROM projection_position")
@@ -89,6 +81,10 @@ class Projector:
                         "INSERT INTO projection_position (name, version, position) VALUES (?, ?, 0)"
                         " ON CONFLICT (name) DO NOTHING",
                         (name, projection.version),
+                    )
+                elif stored[name] > projection.version:
+                    raise SchemaTooNew(
+                        stored[name], projection.version, f"The projection {name} is"
                     )
                 elif stored[name] != projection.version:
                     self._reset(tx, projection)

@@ -1,0 +1,134 @@
+"""Versioned migrations of the service's own tables.
+
+The service keeps, beside the events, tables of its own: the read log, sealed releases, the
+projections' positions and set-aside events (and the projections, which are rebuilt from the
+events whenever their own version changes: ``projections/runner.py``). Each change to those
+tables is a numbered migration, applied once, in order, in one transaction with the row that
+records it in ``overleg_schema``. Every process runs the pending ones when it opens the store
+(on PostgreSQL under the schema lock, so processes that start together apply each once), and
+a process that finds the store at a version newer than it knows stops: a newer overleg has
+changed tables this one would misread.
+
+The event store's own tables (the events, and those written in the events' transactions:
+their links, the command log, the cases' data keys) are created by the recorders
+(``adapters/recorders.py``); a change to one of them is a migration here too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from overleg.adapters.views import Tx, ViewStore
+
+
+class SchemaTooNew(Exception):
+    """The store was migrated by a newer overleg than this one."""
+
+    def __init__(self, found: int, known: int, what: str = "The store's tables are") -> None:
+        super().__init__(
+            f"{what} at version {found}; this overleg knows versions up to {known}. A "
+            "newer overleg has changed them: run that version (or restore a backup made "
+            "before the upgrade), never an older one."
+        )
+        self.found, self.known = found, known
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One numbered change of the service's tables."""
+
+    version: int
+    description: str
+    apply: Callable[[Tx], None]
+
+
+def _service_records(tx: Tx) -> None:
+    tx.execute(
+        "CREATE TABLE IF NOT EXISTS case_read ("
+        " case_id TEXT NOT NULL, reader TEXT NOT NULL, role TEXT NOT NULL,"
+        " what TEXT NOT NULL, at TEXT NOT NULL, request_id TEXT NOT NULL)"
+    )
+    tx.execute("CREATE INDEX IF NOT EXISTS case_read_case ON case_read (case_id, at)")
+    tx.execute(
+        "CREATE TABLE IF NOT EXISTS stats_release ("
+        " number INTEGER PRIMARY KEY, year INTEGER NOT NULL, programme TEXT,"
+        " as_known_at TEXT NOT NULL, position BIGINT NOT NULL, sealed_at TEXT NOT NULL,"
+        " figures TEXT NOT NULL, digest TEXT NOT NULL)"
+    )
+    tx.execute(
+        "CREATE TABLE IF NOT EXISTS projection_position ("
+        " name TEXT PRIMARY KEY, version INTEGER NOT NULL, position BIGINT NOT NULL)"
+    )
+    tx.execute(
+        "CREATE TABLE IF NOT EXISTS projection_failure ("
+        " projection TEXT NOT NULL, position BIGINT NOT NULL, case_id TEXT NOT NULL,"
+        " seq INTEGER NOT NULL, event_type TEXT NOT NULL, error TEXT NOT NULL,"
+        " at TEXT NOT NULL, PRIMARY KEY (projection, position))"
+    )
+
+
+def _caller_request_ids(tx: Tx) -> None:
+    if "caller_request_id" not in columns(tx, "case_read"):  # stores from before 2026-11-26
+        tx.execute("ALTER TABLE case_read ADD COLUMN caller_request_id TEXT")
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        1,
+        "the read log, sealed releases, the projections' positions and set-aside events",
+        _service_records,
+    ),
+    Migration(
+        2,
+        "the read log keeps the caller's own request id beside the service's",
+        _caller_request_ids,
+    ),
+)
+LATEST = MIGRATIONS[-1].version
+
+
+def columns(tx: Tx, table: str) -> set[str]:
+    """The columns of one table of the service."""
+    if tx.dialect == "sqlite":
+        return {str(row[1]) for row in tx.fetchall(f"PRAGMA table_info({table})")}
+    rows = tx.fetchall(
+        "SELECT column_name FROM information_schema.columns"
+        " WHERE table_name = ? AND table_schema = current_schema()",
+        (table,),
+    )
+    return {str(row[0]) for row in rows}
+
+
+def migrate(views: ViewStore, known: tuple[Migration, ...] = MIGRATIONS) -> int:
+    """Apply the pending migrations; the version the store is at now. ``SchemaTooNew`` when
+    the store is ahead of ``known``."""
+    with views.transaction() as tx:
+        tx.schema_changes()
+        tx.execute(
+            "CREATE TABLE IF NOT EXISTS overleg_schema ("
+            " version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at TEXT NOT NULL)"
+        )
+        found = int(tx.fetchall("SELECT COALESCE(MAX(version), 0) FROM overleg_schema")[0][0])
+        latest = known[-1].version if known else 0
+        if found > latest:
+            raise SchemaTooNew(found, latest)
+        for migration in known:
+            if migration.version <= found:
+                continue
+            migration.apply(tx)
+            tx.execute(
+                "INSERT INTO overleg_schema (version, description, applied_at) VALUES (?, ?, ?)",
+                (migration.version, migration.description, datetime.now(UTC).isoformat()),
+            )
+            found = migration.version
+    return found
+
+
+def applied(views: ViewStore) -> list[tuple[int, str, str]]:
+    """The migrations the store has had: version, what it did, when."""
+    rows = views.read(
+        "SELECT version, description, applied_at FROM overleg_schema ORDER BY version"
+    )
+    return [(int(v), str(d), str(a)) for v, d, a in rows]
