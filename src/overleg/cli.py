@@ -450,7 +450,8 @@ def stats(
     elif shape is Shape.CSV:
         typer.echo(statistics_csv(figures, registered), nl=False)
     else:
-        _out().print(statistics_table(figures, registered))
+        out = _out()
+        out.print(statistics_table(figures, registered, out.width))
         _out().print(theme_table(figures))
     if chart is not None:
         try:

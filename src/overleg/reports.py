@@ -41,9 +41,34 @@ def _title(stats: Statistics) -> str:
     return f"Client consultations (cliëntoverleg) {stats.year}, {programme}"
 
 
-def statistics_table(stats: Statistics, registered: dict[Region, int]) -> Table:
-    """The statistics as the annual report shows them: regions as rows, a total row."""
+# Short headings for a narrow terminal (80 columns), explained in the caption.
+COMPACT = {
+    "meetings": "meet.",
+    "fully registered": "reg.",
+    "youth present": "youth",
+    "client present": "client",
+    "parents present": "parents",
+    "workplans": "plans",
+    "coordinators": "coord.",
+}
+WIDE_ENOUGH = 110  # columns from which the table shows its full headings
+
+
+def statistics_table(
+    stats: Statistics, registered: dict[Region, int], width: int | None = None
+) -> Table:
+    """The statistics as the annual report shows them: regions as rows, a total row. On a
+    terminal narrower than ``WIDE_ENOUGH`` columns the headings are short (the caption says
+    what they stand for) and the total row's percentages get a row of their own."""
     meetings, fully = stats.meetings, stats.fully_registered
+    compact = width is not None and width < WIDE_ENOUGH
+    headers = ["meetings", "%", "fully registered", *OUTCOME_LABELS.values()]
+    legend = (
+        " Headings: meet. meetings, reg. fully registered, youth/client/parents present, "
+        "plans workplans, coord. coordinators."
+        if compact
+        else ""
+    )
     table = Table(
         title=_title(stats),
         caption=(
@@ -53,13 +78,16 @@ def statistics_table(stats: Statistics, registered: dict[Region, int]) -> Table:
             f"Attendance and outcomes count the {fully.total} fully "
             "registered meetings; percentages of the total row are of those. "
             f"A designated coordinator (spilfiguur) in {stats.spilfiguur.cases} case(s), "
-            f"{stats.spilfiguur.chosen_by_client} chosen by the client."
+            f"{stats.spilfiguur.chosen_by_client} chosen by the client.{legend}"
         ),
         box=box.SIMPLE_HEAD,
+        # Narrow: one space of padding where the box already leaves one between columns.
+        padding=(0, 0, 0, 1) if compact else (0, 1),
     )
-    table.add_column("region")
-    for header in ("meetings", "%", "fully registered", *OUTCOME_LABELS.values()):
-        table.add_column(header, justify="right")
+    table.add_column("region", no_wrap=True)
+    for header in headers:
+        shown = COMPACT.get(header, header) if compact else header
+        table.add_column(shown, justify="right", no_wrap=compact)
     for region in Region:
         table.add_row(
             region.value,
@@ -69,6 +97,19 @@ def statistics_table(stats: Statistics, registered: dict[Region, int]) -> Table:
             *(str(stats.outcome(name).by_region[region]) for name in OUTCOMES),
         )
     table.add_section()
+    if compact:
+        table.add_row(
+            "total",
+            str(meetings.total),
+            "",
+            str(fully.total),
+            *(str(stats.outcome(name).total) for name in OUTCOMES),
+            style="bold",
+        )
+        table.add_row(
+            "% of reg.", "", "", "", *(f"{stats.outcome(name).pct:.1f}" for name in OUTCOMES)
+        )
+        return table
     table.add_row(
         "total",
         str(meetings.total),
@@ -135,7 +176,9 @@ def statistics_chart(stats: Statistics, registered: dict[Region, int], path: Pat
     for k, name in enumerate(OUTCOMES):
         rates = [pct(stats.outcome(name).by_region[r], registered[r]) for r in Region]
         positions = [i + (k - (len(OUTCOMES) - 1) / 2) * width for i in range(len(regions))]
-        right.bar(positions, rates, width, label=OUTCOME_LABELS[name])
+        grouped = right.bar(positions, rates, width, label=OUTCOME_LABELS[name])
+        # Each bar says its value: a rate is read, not estimated from the axis.
+        right.bar_label(grouped, fmt="%.0f", fontsize="x-small", padding=1)
     right.set_xticks(range(len(regions)), regions, rotation=30)
     right.set_ylim(0, 100)
     right.set_ylabel("% of the region's fully registered meetings")
