@@ -158,8 +158,13 @@ def load_master_keys(text: str | None, file: Path | None, dev_file: Path) -> Mas
         fd = os.open(dev_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as out:
             out.write(MasterKeys.generate("dev-1") + "\n")
-    log.warning("development_master_key", detail="no OVERLEG_MASTER_KEYS(_FILE): local dev key")
+    if dev_file not in _WARNED:  # once per process and file, not at every store opened
+        _WARNED.add(dev_file)
+        log.warning("development_master_key", detail="no OVERLEG_MASTER_KEYS(_FILE): local dev key")
     return MasterKeys.parse(dev_file.read_text(encoding="utf-8"), str(dev_file))
+
+
+_WARNED: set[Path] = set()
 
 
 @dataclass(frozen=True)
