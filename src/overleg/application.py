@@ -572,9 +572,12 @@ class Overleg(Application[UUID]):
     def replay(self, case_id: UUID) -> tuple[Case | None, list[CaseEvent]]:
         """The case as its events make it, and those events, from one read of the store
         (``None`` and no events for an unknown case)."""
-        with translating(), self.keyring.reading([str(case_id)]):
+        with translating():
             stored = self.recorder.select_events(case_id)
-            events = [decoded(self.mapper, s) for s in stored]
+            if not stored:
+                return None, []  # no case: no key to fetch either
+            with self.keyring.reading([str(case_id)]):
+                events = [decoded(self.mapper, s) for s in stored]
         case: Case | None = None
         for expected, event in enumerate(events, start=1):
             seq = event.originator_version

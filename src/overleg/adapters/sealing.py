@@ -185,6 +185,7 @@ class Opening:
     key: bytes | None
     erased: dict[int, dict[str, Any]] | None = None
     problem: str | None = None  # why its key cannot be had (said when an event is opened)
+    cipher: AESGCM | None = None  # the key, ready to decrypt (made once per case read)
 
 
 class KeyStore(Protocol):
@@ -207,42 +208,48 @@ class Keyring:
         self.masters = masters
         self.store: KeyStore | None = None
         self._lock = threading.Lock()
-        self._fresh: dict[str, tuple[bytes, str, bytes]] = {}  # made here, not yet stored
-        self._cache: OrderedDict[str, tuple[bytes, float]] = OrderedDict()  # key, since
+        # Keys made here, not yet stored: key, master key id, wrapped key, cipher.
+        self._fresh: dict[str, tuple[bytes, str, bytes, AESGCM]] = {}
+        # Data keys to seal with: the key, since when, and its cipher.
+        self._cache: OrderedDict[str, tuple[bytes, float, AESGCM]] = OrderedDict()
         self._local = threading.local()
 
     # -- sealing ----------------------------------------------------------------------
 
     def seal(self, case_id: str, seq: int, personal: dict[str, Any]) -> str:
         """One event's personal part, encrypted with its case's data key."""
-        key = self._sealing_key(case_id)
+        cipher = self._sealing_cipher(case_id, new_case=seq == 1)
         nonce = os.urandom(NONCE_BYTES)
         plain = json.dumps(personal, ensure_ascii=False, separators=(",", ":")).encode()
-        sealed = AESGCM(key).encrypt(nonce, plain, _aad(case_id, seq))
+        sealed = cipher.encrypt(nonce, plain, _aad(case_id, seq))
         return SEALED + base64.b64encode(nonce + sealed).decode("ascii")
 
-    def _sealing_key(self, case_id: str) -> bytes:
+    def _sealing_cipher(self, case_id: str, *, new_case: bool) -> AESGCM:
+        """The cipher of the case's data key. A case's first event makes its key without
+        asking the store: were the case stored already, its first event could not be."""
         with self._lock:
             fresh = self._fresh.get(case_id)
             if fresh is not None:
-                return fresh[0]
+                return fresh[3]
             cached = self._cache.get(case_id)
             if cached is not None and time.monotonic() - cached[1] < CACHED_SECONDS:
-                return cached[0]
+                return cached[2]
         scoped = self._scope().get(case_id)
         if scoped is not None:
             if scoped.problem is not None:
                 raise KeyProblem(scoped.problem)
             if scoped.key is None:
                 raise ErasedKey(case_id)
-            return scoped.key
-        row = self._store().select_keys([case_id]).get(case_id)
-        if row is not None:
-            return self._remember(case_id, self._unwrapped(row))
+            return scoped.cipher or AESGCM(scoped.key)
+        if not new_case:
+            row = self._store().select_keys([case_id]).get(case_id)
+            if row is not None:
+                return AESGCM(self._remember(case_id, self._unwrapped(row)))
         data_key = AESGCM.generate_key(bit_length=KEY_BYTES * 8)
         master_id, wrapped = self.masters.wrap(case_id, data_key)
+        made = (data_key, master_id, wrapped, AESGCM(data_key))
         with self._lock:
-            return self._fresh.setdefault(case_id, (data_key, master_id, wrapped))[0]
+            return self._fresh.setdefault(case_id, made)[3]
 
     def pending(self, case_ids: Iterable[str]) -> list[tuple[str, str, bytes]]:
         """The keys made here for these cases and not yet stored: (case, master, wrapped)."""
@@ -273,7 +280,7 @@ class Keyring:
         return key
 
     def _cache_key(self, case_id: str, key: bytes) -> None:
-        self._cache[case_id] = (key, time.monotonic())
+        self._cache[case_id] = (key, time.monotonic(), AESGCM(key))
         self._cache.move_to_end(case_id)
         while len(self._cache) > CACHED_KEYS:
             self._cache.popitem(last=False)
@@ -307,7 +314,7 @@ class Keyring:
             if erased is None:
                 raise KeyProblem(f"case {case_id} was erased, but not the event at seq {seq}")
             return erased
-        return open_sealed(opening.key, case_id, seq, sealed)
+        return open_sealed(opening.cipher or opening.key, case_id, seq, sealed)
 
     def _openings(self, case_ids: Sequence[str]) -> dict[str, Opening]:
         store = self._store()
@@ -322,12 +329,13 @@ class Keyring:
                 if fresh is None:
                     openings[case_id] = Opening(None, None)  # no key: nothing opens
                 else:
-                    openings[case_id] = Opening(fresh[0])
+                    openings[case_id] = Opening(fresh[0], cipher=fresh[3])
             elif row.wrapped is None:
                 erased.append(case_id)
             else:
                 try:
-                    openings[case_id] = Opening(self._remember(case_id, self._unwrapped(row)))
+                    key = self._remember(case_id, self._unwrapped(row))
+                    openings[case_id] = Opening(key, cipher=AESGCM(key))
                 except KeyProblem as problem:
                     openings[case_id] = Opening(None, None, str(problem))
         if erased:
@@ -353,11 +361,12 @@ class Keyring:
         return self.store
 
 
-def open_sealed(key: bytes, case_id: str, seq: int, sealed: str) -> dict[str, Any]:
-    """One sealed personal part, opened with its case's data key."""
+def open_sealed(key: bytes | AESGCM, case_id: str, seq: int, sealed: str) -> dict[str, Any]:
+    """One sealed personal part, opened with its case's data key (or its cipher)."""
+    cipher = key if isinstance(key, AESGCM) else AESGCM(key)
     try:
         raw = base64.b64decode(sealed[len(SEALED) :], validate=True)
-        plain = AESGCM(key).decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], _aad(case_id, seq))
+        plain = cipher.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], _aad(case_id, seq))
     except (InvalidTag, binascii.Error, ValueError):
         raise KeyProblem(f"the personal part at seq {seq} does not open") from None
     found: dict[str, Any] = json.loads(plain)
