@@ -185,7 +185,6 @@ class Opening:
     key: bytes | None
     erased: dict[int, dict[str, Any]] | None = None
     problem: str | None = None  # why its key cannot be had (said when an event is opened)
-    cipher: AESGCM | None = None  # the key, ready to decrypt (made once per case read)
 
 
 class KeyStore(Protocol):
@@ -208,10 +207,11 @@ class Keyring:
         self.masters = masters
         self.store: KeyStore | None = None
         self._lock = threading.Lock()
-        # Keys made here, not yet stored: key, master key id, wrapped key, cipher.
-        self._fresh: dict[str, tuple[bytes, str, bytes, AESGCM]] = {}
-        # Data keys to seal with: the key, since when, and its cipher.
-        self._cache: OrderedDict[str, tuple[bytes, float, AESGCM]] = OrderedDict()
+        # Keys made here, not yet stored: key, master key id, wrapped key.
+        self._fresh: dict[str, tuple[bytes, str, bytes]] = {}
+        # Data keys to seal with, and since when. (A cipher is made for each use: that takes a
+        # microsecond, and each one kept would hold 2.5 KiB outside Python.)
+        self._cache: OrderedDict[str, tuple[bytes, float]] = OrderedDict()
         self._local = threading.local()
 
     # -- sealing ----------------------------------------------------------------------
@@ -230,26 +230,25 @@ class Keyring:
         with self._lock:
             fresh = self._fresh.get(case_id)
             if fresh is not None:
-                return fresh[3]
+                return AESGCM(fresh[0])
             cached = self._cache.get(case_id)
             if cached is not None and time.monotonic() - cached[1] < CACHED_SECONDS:
-                return cached[2]
+                return AESGCM(cached[0])
         scoped = self._scope().get(case_id)
         if scoped is not None:
             if scoped.problem is not None:
                 raise KeyProblem(scoped.problem)
             if scoped.key is None:
                 raise ErasedKey(case_id)
-            return scoped.cipher or AESGCM(scoped.key)
+            return AESGCM(scoped.key)
         if not new_case:
             row = self._store().select_keys([case_id]).get(case_id)
             if row is not None:
                 return AESGCM(self._remember(case_id, self._unwrapped(row)))
         data_key = AESGCM.generate_key(bit_length=KEY_BYTES * 8)
         master_id, wrapped = self.masters.wrap(case_id, data_key)
-        made = (data_key, master_id, wrapped, AESGCM(data_key))
         with self._lock:
-            return self._fresh.setdefault(case_id, made)[3]
+            return AESGCM(self._fresh.setdefault(case_id, (data_key, master_id, wrapped))[0])
 
     def pending(self, case_ids: Iterable[str]) -> list[tuple[str, str, bytes]]:
         """The keys made here for these cases and not yet stored: (case, master, wrapped)."""
@@ -280,7 +279,7 @@ class Keyring:
         return key
 
     def _cache_key(self, case_id: str, key: bytes) -> None:
-        self._cache[case_id] = (key, time.monotonic(), AESGCM(key))
+        self._cache[case_id] = (key, time.monotonic())
         self._cache.move_to_end(case_id)
         while len(self._cache) > CACHED_KEYS:
             self._cache.popitem(last=False)
@@ -314,7 +313,7 @@ class Keyring:
             if erased is None:
                 raise KeyProblem(f"case {case_id} was erased, but not the event at seq {seq}")
             return erased
-        return open_sealed(opening.cipher or opening.key, case_id, seq, sealed)
+        return open_sealed(opening.key, case_id, seq, sealed)
 
     def _openings(self, case_ids: Sequence[str]) -> dict[str, Opening]:
         store = self._store()
@@ -329,13 +328,12 @@ class Keyring:
                 if fresh is None:
                     openings[case_id] = Opening(None, None)  # no key: nothing opens
                 else:
-                    openings[case_id] = Opening(fresh[0], cipher=fresh[3])
+                    openings[case_id] = Opening(fresh[0])
             elif row.wrapped is None:
                 erased.append(case_id)
             else:
                 try:
-                    key = self._remember(case_id, self._unwrapped(row))
-                    openings[case_id] = Opening(key, cipher=AESGCM(key))
+                    openings[case_id] = Opening(self._remember(case_id, self._unwrapped(row)))
                 except KeyProblem as problem:
                     openings[case_id] = Opening(None, None, str(problem))
         if erased:
