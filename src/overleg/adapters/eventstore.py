@@ -25,7 +25,8 @@ from eventsourcing.persistence import (
 )
 
 from overleg.adapters.keystore import KeyTables
-from overleg.adapters.sealing import KeyProblem, SealingMapper, case_key
+from overleg.adapters.rows import case_key
+from overleg.adapters.sealing import KeyProblem, SealingMapper
 from overleg.aggregates.case import EVENT_TOPICS, CaseEvent, facts_problem, is_case_event
 from overleg.logs import get_logger
 

@@ -29,7 +29,7 @@ from overleg.adapters.chain import (
     links_of,
     merkle_root,
 )
-from overleg.adapters.recorders import case_key, row_values
+from overleg.adapters.rows import case_key, row_values
 
 
 @dataclass(frozen=True)

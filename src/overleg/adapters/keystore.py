@@ -18,7 +18,8 @@ from typing import Any
 
 from eventsourcing.persistence import IntegrityError, StoredEvent
 
-from overleg.adapters.sealing import Keyring, KeyRow, MasterKeys, case_key
+from overleg.adapters.rows import case_key, row_values
+from overleg.adapters.sealing import Keyring, KeyRow, MasterKeys
 
 
 @dataclass(frozen=True)
@@ -43,14 +44,9 @@ class KeyTables:
     """The SQL of the key tables; each store's recorder fills in its own."""
 
     keyring: Keyring | None = None
-    _mark = "?"
     _case_keys: Any = "case_keys"
     _erased_personal: Any = "erased_personal"
     _command_log: Any = "command_log"
-
-    def _sql(self, text: str) -> Any:
-        """A statement with the store's placeholder and table names."""
-        return text.replace("?", self._mark)
 
     @contextmanager
     def _reading(self) -> Iterator[Any]:
@@ -61,7 +57,8 @@ class KeyTables:
         raise NotImplementedError
 
     def _format(self, text: str) -> Any:
-        return self._sql(text).format(
+        """A statement with the store's table names (and, on PostgreSQL, placeholders)."""
+        return text.format(
             keys=self._case_keys, erased=self._erased_personal, log=self._command_log
         )
 
@@ -129,23 +126,21 @@ class KeyTables:
 
     def _rows_in(self, cursor: Any, case_ids: Sequence[str]) -> dict[str, KeyRow]:
         found: dict[str, KeyRow] = {}
+        for case_id, master_id, wrapped, erased_at in self._each(
+            cursor, "SELECT case_id, master_id, wrapped, erased_at FROM {keys}", case_ids
+        ):
+            found[str(case_id)] = KeyRow(
+                str(case_id), master_id, None if wrapped is None else bytes(wrapped), erased_at
+            )
+        return found
+
+    def _each(self, cursor: Any, select: str, case_ids: Sequence[str]) -> Iterator[tuple[Any, ...]]:
+        """The rows of ``select`` for these cases, asked 500 cases at a time."""
         for start in range(0, len(case_ids), 500):
             ids = list(case_ids[start : start + 500])
             marks = ", ".join("?" * len(ids))
-            cursor.execute(
-                self._format(
-                    "SELECT case_id, master_id, wrapped, erased_at FROM {keys}"
-                    f" WHERE case_id IN ({marks})"
-                ),
-                ids,
-            )
-            for row in cursor.fetchall():
-                values = tuple(row.values()) if isinstance(row, dict) else tuple(row)
-                case_id, master_id, wrapped, erased_at = values
-                found[str(case_id)] = KeyRow(
-                    str(case_id), master_id, None if wrapped is None else bytes(wrapped), erased_at
-                )
-        return found
+            cursor.execute(self._format(f"{select} WHERE case_id IN ({marks})"), ids)
+            yield from map(row_values, cursor.fetchall())
 
     # -- reads (the keyring's store) -----------------------------------------------------
 
@@ -158,32 +153,11 @@ class KeyTables:
         """The erased forms of these cases' personal parts, by case and seq."""
         forms: dict[str, dict[int, dict[str, Any]]] = {c: {} for c in case_ids}
         with self._reading() as cursor:
-            for start in range(0, len(case_ids), 500):
-                ids = list(case_ids[start : start + 500])
-                marks = ", ".join("?" * len(ids))
-                cursor.execute(
-                    self._format(
-                        f"SELECT case_id, seq, personal FROM {{erased}} WHERE case_id IN ({marks})"
-                    ),
-                    ids,
-                )
-                for row in cursor.fetchall():
-                    values = tuple(row.values()) if isinstance(row, dict) else tuple(row)
-                    case_id, seq, personal = values
-                    forms[str(case_id)][int(seq)] = json.loads(personal)
+            for case_id, seq, personal in self._each(
+                cursor, "SELECT case_id, seq, personal FROM {erased}", case_ids
+            ):
+                forms[str(case_id)][int(seq)] = json.loads(personal)
         return forms
-
-    def erased_cases(self) -> dict[str, str]:
-        """Every erased case, with when it was erased."""
-        with self._reading() as cursor:
-            cursor.execute(
-                self._format("SELECT case_id, erased_at FROM {keys} WHERE wrapped IS NULL")
-            )
-            rows = cursor.fetchall()
-        return {
-            str(v[0]): str(v[1])
-            for v in (tuple(r.values()) if isinstance(r, dict) else tuple(r) for r in rows)
-        }
 
     # -- rotation -----------------------------------------------------------------------
 
@@ -201,10 +175,7 @@ class KeyTables:
                     ),
                     (masters.current.id, batch),
                 )
-                rows = [
-                    tuple(r.values()) if isinstance(r, dict) else tuple(r)
-                    for r in cursor.fetchall()
-                ]
+                rows = [row_values(r) for r in cursor.fetchall()]
                 updates = []
                 for case_id, master_id, wrapped in rows:
                     data_key = masters.unwrap(str(case_id), master_id, bytes(wrapped))
@@ -225,5 +196,5 @@ class KeyTables:
                 )
             )
             row = cursor.fetchone()
-        live, erased = tuple(row.values()) if isinstance(row, dict) else tuple(row)
+        live, erased = row_values(row)
         return Rotation(rewrapped, int(live) - rewrapped, int(erased))

@@ -48,6 +48,7 @@ from psycopg_pool.base import AttemptWithBackoff
 
 from overleg.adapters.chain import GENESIS, links_of
 from overleg.adapters.keystore import KeyTables
+from overleg.adapters.rows import case_key, row_values
 
 T = TypeVar("T")
 
@@ -132,16 +133,6 @@ def within(timeout: float, attempt: Callable[[], T], retry_on: tuple[type[Except
                 raise
             time.sleep(pause)
             pause = min(pause * 2, 0.5)
-
-
-def case_key(originator_id: object) -> str:
-    """A case id in the one form the links are computed over (whatever form a store keeps)."""
-    return str(originator_id if isinstance(originator_id, UUID) else UUID(str(originator_id)))
-
-
-def row_values(row: Any) -> tuple[Any, ...]:
-    """The columns of a row that is a mapping (PostgreSQL) or a sequence (SQLite)."""
-    return tuple(row.values()) if isinstance(row, dict) else tuple(row)
 
 
 class _Chaining:

@@ -36,6 +36,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from eventsourcing.persistence import Mapper, StoredEvent, Transcoder
 
+from overleg.adapters.rows import case_key
 from overleg.logs import get_logger
 from overleg.paths import DEV_HOME
 
@@ -359,12 +360,11 @@ class Keyring:
         return self.store
 
 
-def open_sealed(key: bytes | AESGCM, case_id: str, seq: int, sealed: str) -> dict[str, Any]:
-    """One sealed personal part, opened with its case's data key (or its cipher)."""
-    cipher = key if isinstance(key, AESGCM) else AESGCM(key)
+def open_sealed(key: bytes, case_id: str, seq: int, sealed: str) -> dict[str, Any]:
+    """One sealed personal part, opened with its case's data key."""
     try:
         raw = base64.b64decode(sealed[len(SEALED) :], validate=True)
-        plain = cipher.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], _aad(case_id, seq))
+        plain = AESGCM(key).decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], _aad(case_id, seq))
     except (InvalidTag, binascii.Error, ValueError):
         raise KeyProblem(f"the personal part at seq {seq} does not open") from None
     found: dict[str, Any] = json.loads(plain)
@@ -374,11 +374,6 @@ def open_sealed(key: bytes | AESGCM, case_id: str, seq: int, sealed: str) -> dic
 def _aad(case_id: str, seq: int) -> bytes:
     """What a sealed part is bound to: its case and seq (moved elsewhere, it does not open)."""
     return f"{case_id}/{seq}".encode()
-
-
-def case_key(originator_id: object) -> str:
-    """A case id in the one form keys are kept under."""
-    return str(originator_id if isinstance(originator_id, UUID) else UUID(str(originator_id)))
 
 
 def is_sealed(personal: object) -> bool:
