@@ -420,20 +420,13 @@ class Overleg(Application[UUID]):
             if command.case_id is None:
                 command = replace(command, case_id=uuid.uuid4())
             return execute(None, command, at, caller.ref, self.v2_from), 0
-        if isinstance(caller, access.Operator):
-            if not isinstance(command, EraseCase):
-                raise access.AccessDenied("The operator can only erase a case's personal data")
-            found, _ = self.replay(command.case_id)
-            if found is None:
-                raise CaseNotFound(command.case_id)
-        else:
-            if not isinstance(caller, access.Principal):
-                raise access.AccessDenied("The public form can only submit a request")
-            access.may_attempt(caller, command)
-            found, _ = self.replay(command.case_id)
-            if found is None or not access.sees(caller, found):
-                raise CaseNotFound(command.case_id)  # the same answer: existence is not told
-            access.may_command(caller, command, found)
+        if isinstance(caller, access.PublicForm):
+            raise access.AccessDenied("The public form can only submit a request")
+        access.may_attempt(caller, command)
+        found, _ = self.replay(command.case_id)
+        if found is None or not access.sees(caller, found):
+            raise CaseNotFound(command.case_id)  # the same answer: existence is not told
+        access.may_command(caller, command, found)
         if expected_version is not None and found.version != expected_version:
             raise StaleCase(command.case_id, expected_version, found.version)
         seen = found.version

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typing
 import uuid
 from datetime import date
+from types import SimpleNamespace
 
 import pytest
 
@@ -32,7 +33,15 @@ from overleg.commands import (
     ScheduleFollowUp,
     WithdrawConsent,
 )
-from overleg.policies.access import StaffRole, who_may
+from overleg.policies.access import (
+    AccessDenied,
+    Operator,
+    StaffRole,
+    may_attempt,
+    may_command,
+    sees,
+    who_may,
+)
 from overleg.streams import LINE_TYPES
 
 CASE_ID = uuid.uuid4()
@@ -94,3 +103,18 @@ def test_every_command_says_who_may_give_it(command: CaseCommand) -> None:
     roles, action = who_may(command)
     assert roles and roles <= {StaffRole.TEAM, StaffRole.CHAIR}
     assert action and action[0].islower()
+
+
+@pytest.mark.parametrize("command", EVERY_CASE_COMMAND, ids=lambda c: type(c).__name__)
+def test_the_operator_erases_any_case_and_does_nothing_else(command: CaseCommand) -> None:
+    operator = Operator("functionaris-1")
+    case = SimpleNamespace(programme=None, region="Limburg", municipality=None, chair=None)
+    assert sees(operator, case)  # any case: erasure is not scoped to an area
+    if isinstance(command, EraseCase):
+        may_attempt(operator, command)
+        may_command(operator, command, case)
+        return
+    with pytest.raises(AccessDenied, match="can only erase"):
+        may_attempt(operator, command)
+    with pytest.raises(AccessDenied, match="can only erase"):
+        may_command(operator, command, case)
