@@ -103,7 +103,10 @@ def columns(tx: Tx, table: str) -> set[str]:
 
 def migrate(views: ViewStore, known: tuple[Migration, ...] = MIGRATIONS) -> int:
     """Apply the pending migrations; the version the store is at now. ``SchemaTooNew`` when
-    the store is ahead of ``known``."""
+    the store is ahead of ``known``. Once per view store: the read log, the releases and the
+    projector all ask, and the first one to ask does it."""
+    if views.schema_version is not None:
+        return views.schema_version
     with views.transaction() as tx:
         tx.schema_changes()
         tx.execute(
@@ -123,6 +126,7 @@ def migrate(views: ViewStore, known: tuple[Migration, ...] = MIGRATIONS) -> int:
                 (migration.version, migration.description, datetime.now(UTC).isoformat()),
             )
             found = migration.version
+    views.schema_version = found
     return found
 
 

@@ -120,6 +120,9 @@ class ViewStore:
         self._pg: psycopg.Connection[Row] | None = None
         # One connection, shared by the threads of this process one at a time.
         self._lock = threading.Lock()
+        # The version of the service's tables once this connection migrated them
+        # (adapters/migrations.py): every later user of this store skips the look.
+        self.schema_version: int | None = None
         if database.backend == "sqlite":
             path = database.sqlite_path
             if path != ":memory:":
