@@ -97,27 +97,17 @@ def statistics_table(
             *(str(stats.outcome(name).by_region[region]) for name in OUTCOMES),
         )
     table.add_section()
-    if compact:
-        table.add_row(
-            "total",
-            str(meetings.total),
-            "",
-            str(fully.total),
-            *(str(stats.outcome(name).total) for name in OUTCOMES),
-            style="bold",
-        )
-        table.add_row(
-            "% of reg.", "", "", "", *(f"{stats.outcome(name).pct:.1f}" for name in OUTCOMES)
-        )
-        return table
+    outcomes = [stats.outcome(name) for name in OUTCOMES]
     table.add_row(
         "total",
         str(meetings.total),
         "",
         str(fully.total),
-        *(f"{stats.outcome(name).total} ({stats.outcome(name).pct:.1f} %)" for name in OUTCOMES),
+        *(str(o.total) if compact else f"{o.total} ({o.pct:.1f} %)" for o in outcomes),
         style="bold",
     )
+    if compact:
+        table.add_row("% of reg.", "", "", "", *(f"{o.pct:.1f}" for o in outcomes))
     return table
 
 

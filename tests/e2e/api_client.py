@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx2 as httpx
+import pytest
 from fastapi.testclient import TestClient
 
 from overleg.aggregates.values import Programme
@@ -132,3 +140,47 @@ class Walk:
 
 def today() -> date:
     return datetime.now(UTC).date()
+
+
+OVERLEG = Path(sys.executable).parent / "overleg"
+
+
+def free_port() -> int:
+    """A port nothing listens on, for a server of the test."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_until_up(url: str, process: subprocess.Popen[bytes]) -> None:
+    """Until the service at ``url`` answers /health; fail when it exits or takes a minute."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"overleg serve exited with {process.returncode}")
+        try:
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.1)
+    pytest.fail("overleg serve did not come up")
+
+
+@contextmanager
+def serving(env: dict[str, str], cwd: Path | None = None) -> Iterator[str]:
+    """A real `overleg serve` with this environment, up until the block ends; its URL."""
+    port = free_port()
+    process = subprocess.Popen(
+        [str(OVERLEG), "serve", "--port", str(port)],
+        env=env,
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_up(url, process)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

@@ -18,6 +18,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from api_client import serving
+
 ROOT = Path(__file__).resolve().parents[2]
 MARK = "@@@ step done @@@"
 
@@ -162,17 +164,7 @@ class Shell:
         self.process.wait(timeout=10)
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_the_api_walk_throughs_print_what_they_show(tmp_path: Path) -> None:
-    import time
-    import urllib.request
     from datetime import UTC, datetime
 
     from overleg.policies.rules import brussels_day
@@ -185,52 +177,40 @@ def test_the_api_walk_throughs_print_what_they_show(tmp_path: Path) -> None:
         if not any("scripts/serve" in line for line in s.command)
     ]
     assert sum(1 for s in walk if s.shown) >= 20
-    port = _free_port()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("OVERLEG_")},
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
         "XDG_DATA_HOME": str(tmp_path / "home"),
     }
-    server = subprocess.Popen(
-        [str(Path(sys.executable).parent / "overleg"), "serve", "--port", str(port)],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    shell = Shell(tmp_path, env)
     today = brussels_day(datetime.now(UTC)).isoformat()
     ids: dict[str, str] = {}  # an id the docs show -> the id this run gave
+    with serving(env, cwd=tmp_path) as url:
 
-    def here(line: str) -> str:
-        for shown_id, real in ids.items():  # whole, or shortened as "c2b98428-…"
-            line = line.replace(shown_id, real).replace(shown_id[:9] + "…", real[:9] + "…")
-        return line.replace("2026-11-26", today).replace("127.0.0.1:8000", f"127.0.0.1:{port}")
+        def here(line: str) -> str:
+            for shown_id, real in ids.items():  # whole, or shortened as "c2b98428-…"
+                line = line.replace(shown_id, real).replace(shown_id[:9] + "…", real[:9] + "…")
+            return line.replace("2026-11-26", today).replace("http://127.0.0.1:8000", url)
 
-    # As on a terminal: curl shows no progress meter (it does when its output is piped).
-    shell.run('curl() { command curl -sS "$@"; }')
-    try:
-        for _ in range(100):
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health/live", timeout=1):
-                    break
-            except OSError:
-                time.sleep(0.1)
-        for step in walk:
-            printed = flat(shell.run(here("\n".join(step.command))))
-            if not step.shown:
-                continue
-            shown = [here(line) for line in step.shown]
-            headers = any(" -i " in line for line in step.command)
-            found = pattern(shown, in_order=True, more=headers).fullmatch(printed)
-            assert found, (
-                "\n".join(step.command) + "\nshows:\n" + "\n".join(shown) + "\nprints:\n" + printed
-            )
-            for shown_id, real in zip(
-                re.findall(UUID, " ".join(shown)), found.groups(), strict=True
-            ):
-                ids.setdefault(shown_id, real)
-    finally:
-        shell.close()
-        server.terminate()
-        server.wait(timeout=10)
+        shell = Shell(tmp_path, env)
+        try:
+            # As on a terminal: curl shows no progress meter (it does when its output is piped).
+            shell.run('curl() { command curl -sS "$@"; }')
+            for step in walk:
+                printed = flat(shell.run(here("\n".join(step.command))))
+                if not step.shown:
+                    continue
+                shown = [here(line) for line in step.shown]
+                headers = any(" -i " in line for line in step.command)
+                found = pattern(shown, in_order=True, more=headers).fullmatch(printed)
+                assert found, (
+                    "\n".join(step.command)
+                    + "\nshows:\n"
+                    + "\n".join(shown)
+                    + "\nprints:\n"
+                    + printed
+                )
+                learned = zip(re.findall(UUID, " ".join(shown)), found.groups(), strict=True)
+                for shown_id, real in learned:
+                    ids.setdefault(shown_id, real)
+        finally:
+            shell.close()

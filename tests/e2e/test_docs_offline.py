@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
-import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from api_client import serving
 
 from overleg.api.docs import page_policy
 
@@ -24,30 +22,11 @@ BROWSER = shutil.which("chromium") or shutil.which("chromium-browser")
 REQUIRED = bool(os.environ.get("OVERLEG_REQUIRE_BROWSER") or os.environ.get("CI"))
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[str]:
-    port = _free_port()
     env = {**os.environ, "OVERLEG_DATABASE_URL": f"sqlite:///{tmp_path / 'docs.db'}"}
-    command = [str(Path(sys.executable).parent / "overleg"), "serve", "--port", str(port)]
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(100):
-            try:
-                with urllib.request.urlopen(f"{url}/health/live", timeout=1):
-                    break
-            except OSError:
-                time.sleep(0.1)
+    with serving(env) as url:
         yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 def _rendered(url: str) -> str:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import httpx2 as httpx
 import pytest
-from api_client import REQUEST, meeting_day
+from api_client import REQUEST, free_port, meeting_day, wait_until_up
 
 BIN = Path(sys.executable).parent
 THREADS = 100
@@ -44,28 +44,9 @@ class Server:
         return {"Authorization": f"Bearer {printed.stdout.strip()}"}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_until_up(url: str, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"overleg serve exited with {process.returncode}")
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            time.sleep(0.1)
-    pytest.fail("overleg serve did not come up")
-
-
 @contextmanager
 def _serving(database_url: str, tmp_path: Path, **settings: str) -> Iterator[Server]:
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "OVERLEG_DATABASE_URL": database_url,
@@ -78,7 +59,7 @@ def _serving(database_url: str, tmp_path: Path, **settings: str) -> Iterator[Ser
         processes.append(subprocess.Popen([str(BIN / "overleg"), "worker"], env=env))
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_until_up(url, processes[0])
+        wait_until_up(url, processes[0])
         yield Server(url, env, processes[0].pid)
     finally:
         for process in processes:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import threading
@@ -25,7 +24,7 @@ from typing import Any, ClassVar
 import httpx2 as httpx
 import psycopg
 import pytest
-from api_client import REQUEST
+from api_client import REQUEST, free_port
 from psycopg import sql
 from ruamel.yaml import YAML
 
@@ -52,12 +51,6 @@ class _KeySet(BaseHTTPRequestHandler):
 
     def log_message(self, *args: object) -> None:
         return
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _interpolated(value: str, given: dict[str, str]) -> str:
@@ -131,7 +124,7 @@ def test_the_compose_topology_runs_as_its_processes(
             found[found.index("--host") + 1] = "127.0.0.1"
         return found
 
-    ports = [_free_port(), _free_port()]
+    ports = [free_port(), free_port()]
     processes = [
         subprocess.Popen(command("overleg", p), env=environment("overleg"), stderr=subprocess.PIPE)
         for p in ports
