@@ -353,7 +353,7 @@ class Overleg(Application[UUID]):
         self.keys = cast(KeyTables, self.recorder)
         self.keys.keyring = self.keyring
         self.keyring.store = self.keys
-        self.event_log = EventLog(self.recorder, self.mapper)
+        self.event_log = EventLog(self.recorder, self.mapper, self.keyring)
 
     def construct_mapper(self) -> Mapper[UUID]:
         return SealingMapper(self.construct_transcoder(), self.keyring)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,7 @@ from eventsourcing.persistence import (
 
 from overleg.adapters.keystore import KeyTables
 from overleg.adapters.rows import case_key
-from overleg.adapters.sealing import KeyProblem, SealingMapper
+from overleg.adapters.sealing import KeyProblem, Keyring
 from overleg.aggregates.case import EVENT_TOPICS, CaseEvent, facts_problem, is_case_event
 from overleg.logs import get_logger
 
@@ -247,9 +247,12 @@ def _redacted(url: str) -> str:
 class EventLog:
     """The case events of a store in the order they were recorded (notification ids)."""
 
-    def __init__(self, recorder: ApplicationRecorder, mapper: Mapper[Any]) -> None:
+    def __init__(
+        self, recorder: ApplicationRecorder, mapper: Mapper[Any], keyring: Keyring
+    ) -> None:
         self.recorder = recorder
         self.mapper = mapper
+        self.keyring = keyring  # opens the personal parts of the events read
         # PostgreSQL announces new events on a channel that a worker can LISTEN to.
         self.channel: str | None = getattr(recorder, "channel_name", None)
         # Events ``read`` met that could not be read (position, why), for the reader to keep.
@@ -284,11 +287,7 @@ class EventLog:
 
     def _keys_of(self, notifications: Sequence[StoredEvent]) -> AbstractContextManager[None]:
         """The data keys of the cases of these events, fetched in one query."""
-        if not isinstance(self.mapper, SealingMapper) or not notifications:
-            return nullcontext()
-        return self.mapper.keyring.reading(
-            dict.fromkeys(case_key(n.originator_id) for n in notifications)
-        )
+        return self.keyring.reading(case_key(n.originator_id) for n in notifications)
 
     def _decode(
         self,

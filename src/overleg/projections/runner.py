@@ -140,7 +140,9 @@ class Projector:
             if last == start:
                 return 0, 0
             applied = 0
-            erased = self._erased_histories(events)
+            # Only a projection that keeps personal data rebuilds an erased case.
+            personal = any(p.personal for p in chosen)
+            erased = self._erased_histories(events) if personal else {}
             for projection in chosen:
                 new = [(p, e) for p, e in events if p > positions[projection.name]]
                 if new and projection.personal:
