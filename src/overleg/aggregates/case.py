@@ -23,6 +23,7 @@ from overleg.aggregates.values import (
     Role,
     RuleSet,
 )
+from overleg.i18n import _
 from overleg.policies import rules
 from overleg.policies.rules import (
     ConsentFacts,
@@ -576,9 +577,9 @@ class Case(Aggregate):
         by the client's wish, is not."""
         rules_ = self._checked(at)
         rules.case_open(self)
-        rules.chair_appointed(self, "A meeting")
+        rules.chair_appointed(self, _("A meeting"))
         rules.number_for_planning(self, meeting)
-        rules.not_before_request(self, on, "A meeting")
+        rules.not_before_request(self, on, _("A meeting"))
         rules.invitees_consistent(invited, not_invited)
         rules_.chair_not_named(self, [i.ref for i in invited], "an invited person")
         personal: Personal = {
@@ -642,9 +643,9 @@ class Case(Aggregate):
         rules_ = self._checked(at)
         rules.case_open(self)
         rules.number_for_holding(self, meeting)
-        rules.chair_appointed(self, "A meeting")
+        rules.chair_appointed(self, _("A meeting"))
         rules_.consent_required(self, held_on)
-        rules.not_before_request(self, held_on, "A meeting")
+        rules.not_before_request(self, held_on, _("A meeting"))
         rules_.held_not_in_future(self, held_on, at)
         rules.one_client_presence(self, attendance)
         rules_.chair_not_named(self, attendance.professionals, "a professional present")

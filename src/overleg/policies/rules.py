@@ -52,6 +52,7 @@ from overleg.aggregates.values import (
     Role,
     RuleSet,
 )
+from overleg.i18n import Message, _, joined
 
 BRUSSELS = ZoneInfo("Europe/Brussels")
 
@@ -189,8 +190,33 @@ def is_minor(case: CaseFacts, day: date) -> bool:
     return age_on(case.client_birth_date, day) < AGE_OF_MAJORITY
 
 
-def _role(role: Role) -> str:
-    return role.value.replace("_", " ")
+ROLE_NAMES: Mapping[Role, Message] = {
+    Role.YOUTH: _("young person"),
+    Role.PARENT: _("parent"),
+    Role.TRUSTED_PERSON: _("trusted person"),
+    Role.SUPPORT_FIGURE: _("support figure"),
+    Role.PROFESSIONAL: _("professional"),
+    Role.CLIENT: _("client"),
+    Role.LEGAL_REPRESENTATIVE: _("legal representative"),
+    Role.NETWORK: _("network member"),
+    Role.SERVICE: _("service"),
+    Role.RESIDENT: _("resident"),
+}
+
+
+STATES: Mapping[str | None, Message] = {
+    None: _("open"),
+    "declined": _("declined"),
+    "closed": _("closed"),
+}
+
+
+def _role(role: Role) -> Message:
+    return ROLE_NAMES[role]
+
+
+def _state(ended: str | None) -> Message:
+    return STATES[ended]
 
 
 # -- the request --------------------------------------------------------------------------
@@ -203,8 +229,13 @@ def client_within_age(programme: Programme, birth_date: date | None, requested_o
     age = age_on(birth_date, requested_on)
     if age > MAX_CLIENT_AGE:
         raise ClientTooOld(
-            f"Integrale jeugdhulp is for young people up to {MAX_CLIENT_AGE}: "
-            f"the client was {age} on the request date {requested_on.isoformat()}"
+            _(
+                "Integrale jeugdhulp is for young people up to {max_age}: "
+                "the client was {age} on the request date {day}",
+                max_age=MAX_CLIENT_AGE,
+                age=age,
+                day=requested_on.isoformat(),
+            )
         )
 
 
@@ -213,8 +244,10 @@ def requester_may_ask(programme: Programme, role: Role) -> None:
     the young person, the family, their supporters, professionals and services."""
     if role is Role.RESIDENT and programme is not Programme.LOKAAL_CLIENTOVERLEG:
         raise RequesterRoleNotAllowed(
-            "A resident of the municipality may request a lokaal cliëntoverleg, "
-            "not a consultation in integrale jeugdhulp"
+            _(
+                "A resident of the municipality may request a lokaal cliëntoverleg, "
+                "not a consultation in integrale jeugdhulp"
+            )
         )
 
 
@@ -222,7 +255,7 @@ def party_role(role: Role) -> None:
     """Services and residents may request a consultation; they are not parties of it."""
     if role in (Role.SERVICE, Role.RESIDENT):
         raise RequesterRoleNotAllowed(
-            f"A {_role(role)} may request a consultation but is not a party of it"
+            _("A {role} may request a consultation but is not a party of it", role=_role(role))
         )
 
 
@@ -233,21 +266,24 @@ def not_erased(case: CaseFacts) -> None:
     """Nothing may be recorded on a case whose personal data was erased."""
     if case.erased_at is not None:
         raise CaseErased(
-            "The personal data of this case was erased: nothing more can be recorded on it"
+            _("The personal data of this case was erased: nothing more can be recorded on it")
         )
 
 
 def case_open(case: CaseFacts) -> None:
     """Nothing may follow a declined request or a closed case (until it is reopened)."""
     if case.ended is not None:
-        raise CaseEnded(f"The case is {case.ended}: nothing more can be recorded")
+        raise CaseEnded(
+            _("The case is {state}: nothing more can be recorded", state=_state(case.ended))
+        )
 
 
 def can_be_reopened(case: CaseFacts) -> None:
     """Only a closed case can be reopened; a declined request stays declined."""
     if case.ended != "closed":
-        state = "open" if case.ended is None else case.ended
-        raise ReopenWithoutClose(f"Only a closed case can be reopened; this case is {state}")
+        raise ReopenWithoutClose(
+            _("Only a closed case can be reopened; this case is {state}", state=_state(case.ended))
+        )
 
 
 def no_meeting_held(case: CaseFacts) -> None:
@@ -255,8 +291,11 @@ def no_meeting_held(case: CaseFacts) -> None:
     held = live_meetings(case)
     if held:
         raise DeclineAfterMeeting(
-            f"A request can only be declined before any meeting was held; "
-            f"{len(held)} meeting(s) were held"
+            _(
+                "A request can only be declined before any meeting was held; "
+                "{count} meeting(s) were held",
+                count=len(held),
+            )
         )
 
 
@@ -276,8 +315,12 @@ def consent_not_standing(case: CaseFacts, party: Party) -> None:
     """A party consents once; again only after withdrawing."""
     if _consent_stands(case, party):
         raise ConsentAlreadyStanding(
-            f"{party.ref} ({_role(party.role)}) has already consented; "
-            "consent can be given again only after it was withdrawn"
+            _(
+                "{ref} ({role}) has already consented; "
+                "consent can be given again only after it was withdrawn",
+                ref=party.ref,
+                role=_role(party.role),
+            )
         )
 
 
@@ -285,25 +328,33 @@ def consent_standing(case: CaseFacts, party: Party) -> None:
     """Only a standing consent can be withdrawn."""
     if not _consent_stands(case, party):
         raise ConsentNotStanding(
-            f"{party.ref} ({_role(party.role)}) has no standing consent to withdraw"
+            _(
+                "{ref} ({role}) has no standing consent to withdraw",
+                ref=party.ref,
+                role=_role(party.role),
+            )
         )
 
 
 # -- meetings -----------------------------------------------------------------------------
 
 
-def chair_appointed(case: CaseFacts, what: str) -> None:
+def chair_appointed(case: CaseFacts, what: Message) -> None:
     """Meetings are planned and held by the appointed chair."""
     if case.chair is None:
-        raise ChairRequired(f"{what} needs an appointed chair")
+        raise ChairRequired(_("{what} needs an appointed chair", what=what))
 
 
-def not_before_request(case: CaseFacts, day: date, what: str) -> None:
+def not_before_request(case: CaseFacts, day: date, what: Message) -> None:
     """No meeting takes place before the request."""
     if day < case.requested_on:
         raise MeetingBeforeRequest(
-            f"{what} cannot be on {day.isoformat()}, "
-            f"before the request of {case.requested_on.isoformat()}"
+            _(
+                "{what} cannot be on {day}, before the request of {requested_on}",
+                what=what,
+                day=day.isoformat(),
+                requested_on=case.requested_on.isoformat(),
+            )
         )
 
 
@@ -316,8 +367,23 @@ def number_for_holding(case: CaseFacts, number: int) -> None:
     expected = case.numbering.next
     if number != expected:
         open_plans = sorted(n for n, p in case.plans.items() if not p.held)
-        also = f" or a planned one ({', '.join(map(str, open_plans))})" if open_plans else ""
-        raise MeetingOutOfSequence(f"The next meeting is number {expected}{also}, not {number}")
+        if open_plans:
+            raise MeetingOutOfSequence(
+                _(
+                    "The next meeting is number {expected} or a planned one ({planned}), "
+                    "not {number}",
+                    expected=expected,
+                    planned=", ".join(map(str, open_plans)),
+                    number=number,
+                )
+            )
+        raise MeetingOutOfSequence(
+            _(
+                "The next meeting is number {expected}, not {number}",
+                expected=expected,
+                number=number,
+            )
+        )
 
 
 def number_for_planning(case: CaseFacts, number: int) -> None:
@@ -328,8 +394,12 @@ def number_for_planning(case: CaseFacts, number: int) -> None:
     expected = case.numbering.next
     if number != expected:
         raise MeetingOutOfSequence(
-            f"A plan takes the next meeting number {expected} or re-plans a planned meeting "
-            f"not yet held, not {number}"
+            _(
+                "A plan takes the next meeting number {expected} or re-plans a planned meeting "
+                "not yet held, not {number}",
+                expected=expected,
+                number=number,
+            )
         )
 
 
@@ -338,7 +408,10 @@ def invitees_consistent(invited: Sequence[Invitee], not_invited: Collection[str]
     both = sorted({i.ref for i in invited} & set(not_invited))
     if both:
         raise InviteeConflict(
-            f"{', '.join(both)} cannot be both invited and not invited to the same meeting"
+            _(
+                "{refs} cannot be both invited and not invited to the same meeting",
+                refs=", ".join(both),
+            )
         )
     for invitee in invited:
         party_role(invitee.role)
@@ -348,11 +421,13 @@ def plan_open(case: CaseFacts, number: int) -> None:
     """Only a planned meeting not yet held (and not cancelled) can be cancelled."""
     plan = case.plans.get(number)
     if plan is None:
-        raise MeetingNotPlanned(f"Meeting {number} was not planned")
+        raise MeetingNotPlanned(_("Meeting {number} was not planned", number=number))
     if plan.held:
-        raise MeetingNotPlanned(f"Meeting {number} was held; retract it if it was recorded wrongly")
+        raise MeetingNotPlanned(
+            _("Meeting {number} was held; retract it if it was recorded wrongly", number=number)
+        )
     if plan.cancelled:
-        raise MeetingNotPlanned(f"Meeting {number} is already cancelled")
+        raise MeetingNotPlanned(_("Meeting {number} is already cancelled", number=number))
 
 
 def preparation_meeting(case: CaseFacts, number: int) -> None:
@@ -362,8 +437,12 @@ def preparation_meeting(case: CaseFacts, number: int) -> None:
         return
     if number != case.numbering.next:
         raise MeetingNotPlanned(
-            f"A preparation is for a planned meeting or the next one "
-            f"(number {case.numbering.next}), not meeting {number}"
+            _(
+                "A preparation is for a planned meeting or the next one "
+                "(number {expected}), not meeting {number}",
+                expected=case.numbering.next,
+                number=number,
+            )
         )
 
 
@@ -371,9 +450,9 @@ def held_meeting(case: CaseFacts, number: int) -> MeetingFacts:
     """Workplans, registrations and corrections refer to a held meeting not retracted."""
     meeting = case.meetings.get(number)
     if meeting is None:
-        raise MeetingNotHeld(f"Meeting {number} has not been held")
+        raise MeetingNotHeld(_("Meeting {number} has not been held", number=number))
     if meeting.retracted:
-        raise MeetingNotHeld(f"Meeting {number} was retracted: it counts nowhere")
+        raise MeetingNotHeld(_("Meeting {number} was retracted: it counts nowhere", number=number))
     return meeting
 
 
@@ -386,8 +465,10 @@ def one_client_presence(case: CaseFacts, attendance: Attendance) -> None:
         and attendance.client is not None
     ):
         raise ClientAttendanceTwice(
-            "In integrale jeugdhulp the client is the young person: give their presence as "
-            "youth or as client, not both"
+            _(
+                "In integrale jeugdhulp the client is the young person: give their presence as "
+                "youth or as client, not both"
+            )
         )
 
 
@@ -397,12 +478,15 @@ def workplan_can_be_agreed(case: CaseFacts, number: int, agreements: Sequence[Ag
     meeting = held_meeting(case, number)
     if meeting.workplan:
         raise WorkplanAlreadyAgreed(
-            f"Meeting {number} already has a workplan; revise it to change it"
+            _("Meeting {number} already has a workplan; revise it to change it", number=number)
         )
     if meeting.registered:
         raise RegistrationAlreadyCompleted(
-            f"The registration of meeting {number} is completed: "
-            "its workplan can no longer be added"
+            _(
+                "The registration of meeting {number} is completed: "
+                "its workplan can no longer be added",
+                number=number,
+            )
         )
     has_agreements(agreements)
 
@@ -413,21 +497,21 @@ def workplan_can_be_revised(
     """Only a meeting's existing workplan can be revised, also after registration."""
     meeting = held_meeting(case, number)
     if not meeting.workplan:
-        raise WorkplanMissing(f"Meeting {number} has no workplan to revise")
+        raise WorkplanMissing(_("Meeting {number} has no workplan to revise", number=number))
     has_agreements(agreements)
     return meeting
 
 
 def has_agreements(agreements: Sequence[Agreement]) -> None:
     if not agreements:
-        raise WorkplanWithoutAgreements("A workplan needs at least one agreement")
+        raise WorkplanWithoutAgreements(_("A workplan needs at least one agreement"))
 
 
 def coordinator_not_chair(case: CaseFacts, coordinator: str) -> None:
     """The coordinator (hulpcoördinator, spilfiguur) is not the chair of the case."""
     if coordinator == case.chair:
         raise CoordinatorIsChair(
-            "The coordinator (hulpcoördinator) cannot be the chair of the case"
+            _("The coordinator (hulpcoördinator) cannot be the chair of the case")
         )
 
 
@@ -436,10 +520,12 @@ def coordinator_not_family(case: CaseFacts, coordinator: str) -> None:
     hulpverleners"), never someone the case knows only as family or network."""
     roles = case.party_roles.get(coordinator)
     if roles and set(roles) <= FAMILY_ROLES:
-        shown = ", ".join(sorted(_role(r) for r in roles))
         raise CoordinatorNotProfessional(
-            f"The coordinator (spilfiguur) is a professional; {coordinator} is a {shown} "
-            "in this case"
+            _(
+                "The coordinator (spilfiguur) is a professional; {ref} is a {roles} in this case",
+                ref=coordinator,
+                roles=joined([_role(r) for r in sorted(roles)]),
+            )
         )
 
 
@@ -448,7 +534,7 @@ def registration_not_completed(case: CaseFacts, number: int) -> MeetingFacts:
     meeting = held_meeting(case, number)
     if meeting.registered:
         raise RegistrationAlreadyCompleted(
-            f"The registration of meeting {number} is already completed"
+            _("The registration of meeting {number} is already completed", number=number)
         )
     return meeting
 
@@ -457,11 +543,16 @@ def follow_up_can_be_scheduled(case: CaseFacts, on: date) -> None:
     """A follow-up (vervolgoverleg) needs a held meeting and is not before the last one."""
     held = live_meetings(case)
     if not held:
-        raise FollowUpWithoutMeeting("A follow-up needs at least one held meeting")
+        raise FollowUpWithoutMeeting(_("A follow-up needs at least one held meeting"))
     last_number = max(held)
     last = held[last_number]
     if on < last.held_on:
         raise FollowUpBeforeLastMeeting(
-            f"A follow-up cannot be scheduled on {on.isoformat()}, before the last "
-            f"meeting (number {last_number}, held on {last.held_on.isoformat()})"
+            _(
+                "A follow-up cannot be scheduled on {day}, before the last "
+                "meeting (number {number}, held on {held_on})",
+                day=on.isoformat(),
+                number=last_number,
+                held_on=last.held_on.isoformat(),
+            )
         )
