@@ -9,6 +9,8 @@ import uuid
 # The development keys and the default store of the commands the tests run (in this process
 # and in every one it starts) live in a folder of this run, not in the developer's own.
 os.environ.setdefault("XDG_DATA_HOME", tempfile.mkdtemp(prefix="overleg-tests-"))
+# The commands speak English whatever the developer's locale; a test that wants Dutch asks.
+os.environ["OVERLEG_LANGUAGE"] = "en"
 from collections.abc import Iterator
 from typing import Any
 
@@ -22,6 +24,10 @@ from overleg.aggregates.values import Programme
 from overleg.application import Overleg
 from overleg.projections.bottlenecks import bottleneck_report
 from overleg.projections.statistics import annual_statistics
+
+# The in-process API fixtures (settings, client, walk), for every test module that takes
+# them; a module defines its own to differ.
+pytest_plugins = ["api_client"]
 
 POSTGRES_URL = os.environ.get(
     "OVERLEG_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"

@@ -60,6 +60,7 @@ from overleg.commands import (
     SubmitRequest,
     WithdrawConsent,
 )
+from overleg.i18n import _
 from overleg.logs import get_logger
 from overleg.metrics import COMMANDS_REFUSED, EVENTS_APPENDED
 from overleg.policies import access
@@ -94,7 +95,7 @@ class CaseNotFound(LookupError):
     """No case has that id."""
 
     def __init__(self, case_id: UUID) -> None:
-        super().__init__(f"No case {case_id}")
+        super().__init__(_("No case {case_id}", case_id=str(case_id)))
         self.case_id = case_id
 
 
@@ -103,7 +104,12 @@ class StaleCase(Exception):
 
     def __init__(self, case_id: UUID, expected: int, actual: int) -> None:
         super().__init__(
-            f"Case {case_id} is at version {actual}, not {expected}: reload it and try again"
+            _(
+                "Case {case_id} is at version {actual}, not {expected}: reload it and try again",
+                case_id=str(case_id),
+                actual=actual,
+                expected=expected,
+            )
         )
         self.case_id, self.expected, self.actual = case_id, expected, actual
 
@@ -125,7 +131,7 @@ def execute(
     if isinstance(command, SubmitRequest):
         if case is not None:
             raise RequestMustComeFirst(
-                "A case starts with its request, and only once", case.rule_set.value
+                _("A case starts with its request, and only once"), case.rule_set.value
             )
         assert command.case_id is not None, "the use case or the stream names the new case"
         rule_set = in_force(at, v2_from)
@@ -149,8 +155,10 @@ def execute(
             raise
     if case is None:
         raise RequestMustComeFirst(
-            f"A case starts with its request; this case has none before this "
-            f"{type(command).__name__}"
+            _(
+                "A case starts with its request; this case has none before this {command}",
+                command=type(command).__name__,
+            )
         )
     try:
         _carry_out(case, command, at, by)
@@ -170,7 +178,7 @@ def _meeting_to_hold(case: Case) -> int:
 def _carry_out(case: Case, command: Command, at: datetime, by: str) -> None:
     match command:
         case SubmitRequest():
-            raise RequestMustComeFirst("A case starts with its request, and only once")
+            raise RequestMustComeFirst(_("A case starts with its request, and only once"))
         case Decline(reason=reason):
             case.decline(reason=reason, at=at, by=by)
         case GiveConsent(party=party):
@@ -296,7 +304,10 @@ class KeyReused(Exception):
 
     def __init__(self, key: str) -> None:
         super().__init__(
-            f"The Idempotency-Key {key!r} was used for a different request; use a new key"
+            _(
+                "The Idempotency-Key {key} was used for a different request; use a new key",
+                key=repr(key),
+            )
         )
         self.key = key
 
@@ -307,9 +318,13 @@ class CommandOutcomeUnknown(Exception):
 
     def __init__(self, key: str) -> None:
         super().__init__(
-            "The event store stopped answering while this command was being recorded; it may "
-            f"or may not have been recorded. Send the same request with Idempotency-Key {key} "
-            "to find out: if it was recorded you get its answer, otherwise it is recorded now."
+            _(
+                "The event store stopped answering while this command was being recorded; it "
+                "may or may not have been recorded. Send the same request with Idempotency-Key "
+                "{key} to find out: if it was recorded you get its answer, otherwise it is "
+                "recorded now.",
+                key=key,
+            )
         )
         self.key = key
 
@@ -421,9 +436,9 @@ class Overleg(Application[UUID]):
                 command = replace(command, case_id=uuid.uuid4())
             return execute(None, command, at, caller.ref, self.v2_from), 0
         if isinstance(caller, access.PublicForm):
-            raise access.AccessDenied("The public form can only submit a request")
+            raise access.AccessDenied(_("The public form can only submit a request"))
         access.may_attempt(caller, command)
-        found, _ = self.replay(command.case_id)
+        found = self.replay(command.case_id)[0]
         if found is None or not access.sees(caller, found):
             raise CaseNotFound(command.case_id)  # the same answer: existence is not told
         access.may_command(caller, command, found)
@@ -466,9 +481,12 @@ class Overleg(Application[UUID]):
             ]
             if unsealed:
                 raise ErasureNotPossible(
-                    f"Events of this case were recorded before personal data was sealed "
-                    f"(seq {', '.join(map(str, unsealed[:5]))}): export the store and import "
-                    "it into a new one to seal them, then erase"
+                    _(
+                        "Events of this case were recorded before personal data was sealed "
+                        "(seq {seqs}): export the store and import it into a new one to seal "
+                        "them, then erase",
+                        seqs=", ".join(map(str, unsealed[:5])),
+                    )
                 )
             events = [decoded(self.mapper, s) for s in stored]
         pseudonyms = Pseudonyms()
@@ -528,7 +546,7 @@ class Overleg(Application[UUID]):
             if found.fingerprint != entry.fingerprint:
                 raise KeyReused(entry.key)
             return self._replayed(found)
-        current, _ = self.replay(entry.case_id)
+        current = self.replay(entry.case_id)[0]
         actual = 0 if current is None else current.version
         raise StaleCase(entry.case_id, entry.first_version - 1, actual)
 
@@ -540,7 +558,7 @@ class Overleg(Application[UUID]):
             self.save(*events, command=entry, **extra)
             return
         if not self._writes.acquire(timeout=self.timeout):
-            raise StoreUnavailable("the store is busy with other writes")
+            raise StoreUnavailable(_("the store is busy with other writes"))
         try:
             self.save(*events, command=entry, **extra)
         finally:
@@ -550,7 +568,7 @@ class Overleg(Application[UUID]):
 
     def get_case(self, case_id: UUID) -> Case:
         """The case as its events make it now."""
-        case, _ = self.replay(case_id)
+        case = self.replay(case_id)[0]
         if case is None:
             raise CaseNotFound(case_id)
         return case
@@ -575,12 +593,14 @@ class Overleg(Application[UUID]):
         for expected, event in enumerate(events, start=1):
             seq = event.originator_version
             if seq != expected:
-                raise DamagedStore(case_id, expected, f"seq {expected} is missing")
+                raise DamagedStore(case_id, expected, _("seq {seq} is missing", seq=expected))
             try:
                 case = event.mutate(case)
             except Exception as error:  # a fact no rule ever let through
                 raise DamagedStore(
-                    case_id, seq, f"its facts do not fit the case ({type(error).__name__})"
+                    case_id,
+                    seq,
+                    _("its facts do not fit the case ({kind})", kind=type(error).__name__),
                 ) from None
         return case, events
 

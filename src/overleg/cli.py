@@ -19,6 +19,7 @@ from uuid import UUID
 
 import typer
 from pydantic import TypeAdapter, ValidationError
+from pydantic_core import ErrorDetails
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -30,7 +31,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from overleg import __version__
+from overleg import __version__, i18n
 from overleg.adapters.eventstore import (
     DamagedStore,
     DatabaseURLError,
@@ -48,13 +49,14 @@ from overleg.api.auth import dev_private_key, issue_dev_token
 from overleg.application import CaseNotFound, Outcome, Overleg
 from overleg.bootstrap import Services, bootstrap, read_settings
 from overleg.commands import EraseCase
+from overleg.i18n import Message, _, from_environment, text_of, translate
 from overleg.logs import configure as configure_logs
 from overleg.policies.access import Operator, Principal, StaffRole, unscoped
 from overleg.policies.retention import Due
 from overleg.policies.retention import cutoff as retention_cutoff
 from overleg.policies.retention import due as retention_due
 from overleg.policies.retention import summary as retention_summary
-from overleg.policies.rules import BRUSSELS
+from overleg.policies.rules import BRUSSELS, STATES
 from overleg.projections.audit_trail import history as trail
 from overleg.projections.bottlenecks import bottleneck_report
 from overleg.projections.case_view import ended_before
@@ -82,9 +84,10 @@ from overleg.reports import (
     statistics_table,
     theme_table,
 )
-from overleg.settings import LOG_LEVELS, Settings
+from overleg.settings import LANGUAGES, LOG_LEVELS, Settings
 from overleg.streams import StreamRefused, import_stream, write_stream
 from overleg.streams.importer import read_lines
+from overleg.validation import explain as explain_problem
 
 app = typer.Typer(
     name="overleg",
@@ -95,6 +98,12 @@ app = typer.Typer(
 err = Console(stderr=True, highlight=False)
 
 
+def _say(text: str, *, err: bool = False) -> None:
+    """Print a text a person reads, in the command's language (a ``Message`` translated,
+    a plain string as it is)."""
+    typer.echo(translate(text), err=err)
+
+
 def _print_version(given: bool) -> None:
     if given:
         typer.echo(f"overleg {__version__}")
@@ -103,6 +112,7 @@ def _print_version(given: bool) -> None:
 
 @app.callback()
 def _main(
+    context: typer.Context,
     version: Annotated[
         bool,
         typer.Option(
@@ -111,6 +121,26 @@ def _main(
     ] = False,
 ) -> None:
     """Client consultations (cliëntoverleg): event store, stream import/export, service."""
+    # Chosen before the settings are read, so that even their errors are said in the
+    # language asked for.
+    chosen = i18n.current.set(_language())
+    context.call_on_close(lambda: i18n.current.reset(chosen))
+
+
+def _language() -> i18n.Language:
+    """OVERLEG_LANGUAGE when the settings take its value, else the locale's language."""
+    setting = os.environ.get("OVERLEG_LANGUAGE")
+    return from_environment(setting if setting in LANGUAGES else None)
+
+
+def _problem(error: ErrorDetails) -> str:
+    """What one validation error says is wrong: a validator's own words (without pydantic's
+    "Value error, " before them), else pydantic's, translatable where overleg knows them."""
+    raised = (error.get("ctx") or {}).get("error")
+    if error["type"] == "value_error" and isinstance(raised, BaseException):
+        return text_of(raised)
+    problem = explain_problem(error)
+    return problem if isinstance(problem, Message) else problem.removeprefix("Value error, ")
 
 
 def _settings() -> Settings:
@@ -120,12 +150,19 @@ def _settings() -> Settings:
     except ValidationError as invalid:
         for error in invalid.errors():
             name = "OVERLEG_" + "_".join(str(part) for part in error["loc"][:1]).upper()
-            why = error["msg"].removeprefix("Value error, ")
-            typer.echo(f"{name}: {why} (given {error.get('input')!r})", err=True)
+            _say(
+                _(
+                    "{name}: {problem} (given {given})",
+                    name=name,
+                    problem=_problem(error),
+                    given=repr(error.get("input")),
+                ),
+                err=True,
+            )
         raise typer.Exit(2) from None
 
 
-def _missing_store(settings: Settings) -> str | None:
+def _missing_store(settings: Settings) -> Message | None:
     """Why the configured store does not exist (a command that only reads it says so
     instead of creating an empty one), or ``None``."""
     database = settings.database()
@@ -133,7 +170,10 @@ def _missing_store(settings: Settings) -> str | None:
         path = database.sqlite_path
         if path == ":memory:" or Path(path).expanduser().exists():
             return None  # there: open it (a folder in its place cannot be opened: exit 3)
-        return f"No event store at {path}: nothing was imported there (OVERLEG_DATABASE_URL)"
+        return _(
+            "No event store at {path}: nothing was imported there (OVERLEG_DATABASE_URL)",
+            path=path,
+        )
     return missing_postgres_store(database)
 
 
@@ -152,36 +192,47 @@ def _opened(settings: Settings | None = None, *, create: bool = False) -> Iterat
     try:
         missing = None if create else _missing_store(settings)
         if missing is not None:
-            typer.echo(missing, err=True)
+            _say(missing, err=True)
             raise typer.Exit(2)
         services = bootstrap(settings)
     except typer.Exit:
         raise
     except DatabaseURLError as error:
-        typer.echo(f"OVERLEG_DATABASE_URL: {error}", err=True)
+        _say(_("{what}: {why}", what="OVERLEG_DATABASE_URL", why=text_of(error)), err=True)
         raise typer.Exit(2) from None
     except ThemesFileError as error:
-        typer.echo(f"OVERLEG_BOTTLENECK_THEMES_FILE: {error}", err=True)
+        _say(
+            _("{what}: {why}", what="OVERLEG_BOTTLENECK_THEMES_FILE", why=text_of(error)),
+            err=True,
+        )
         raise typer.Exit(2) from None
     except MasterKeyError as error:
-        typer.echo(f"Master keys (OVERLEG_MASTER_KEYS / _FILE): {error}", err=True)
+        _say(_("Master keys (OVERLEG_MASTER_KEYS / _FILE): {why}", why=text_of(error)), err=True)
         raise typer.Exit(2) from None
     except SchemaTooNew as error:
-        typer.echo(str(error), err=True)
+        _say(text_of(error), err=True)
         raise typer.Exit(2) from None
     except Exception as error:  # the store cannot be reached or opened: say so, no trace
-        typer.echo(f"Cannot open the event store: {error}", err=True)
+        _say(_("Cannot open the event store: {why}", why=text_of(error)), err=True)
         raise typer.Exit(3) from None
     try:
         yield services
     except StoreUnavailable as error:
-        typer.echo(f"The event store stopped answering: {error.detail}", err=True)
+        _say(_("The event store stopped answering: {why}", why=error.detail), err=True)
         raise typer.Exit(3) from None
     except DamagedStore as damaged:
-        typer.echo(str(damaged), err=True)
+        _say(text_of(damaged), err=True)
         raise typer.Exit(4) from None
     finally:
         services.close()
+
+
+# The phases long work reports (``overleg.progress``), as the progress bar names them.
+PHASES: dict[str, Message] = {
+    "validating": _("validating"),
+    "writing": _("writing"),
+    "projecting": _("projecting"),
+}
 
 
 class _Bar:
@@ -196,8 +247,10 @@ class _Bar:
             return
         if self.task is not None:
             self.progress.update(self.task, visible=False)
-        unit = "bytes read" if description == "validating" else "events"
-        self.task = self.progress.add_task(description, total=total, unit=unit)
+        unit = _("bytes read") if description == "validating" else _("events")
+        self.task = self.progress.add_task(
+            translate(PHASES.get(description, description)), total=total, unit=translate(unit)
+        )
 
     def advance(self, amount: int) -> None:
         if self.progress is not None and self.task is not None:
@@ -236,7 +289,7 @@ def import_(
     else:
         path = Path(file)
         if not path.is_file():
-            typer.echo(f"No such file: {file}", err=True)
+            _say(_("No such file: {file}", file=file), err=True)
             raise typer.Exit(2)
         source = path.open("rb")
         size = path.stat().st_size
@@ -244,14 +297,20 @@ def import_(
         with _opened(create=True) as services, _progress(quiet) as bar:
             report = import_stream(services.app, read_lines(source), progress=bar, size=size)
     except StreamRefused as refused:
-        typer.echo(str(refused), err=True)
+        _say(text_of(refused), err=True)
         raise typer.Exit(1) from None
     finally:
         if source is not sys.stdin.buffer:
             source.close()
-    typer.echo(
-        f"Imported {report.new_events} new event(s) of {report.cases} case(s) "
-        f"from {report.lines} line(s); {report.already_stored} were already stored.",
+    _say(
+        _(
+            "Imported {new} new event(s) of {cases} case(s) from {lines} line(s); "
+            "{already} were already stored.",
+            new=report.new_events,
+            cases=report.cases,
+            lines=report.lines,
+            already=report.already_stored,
+        ),
         err=True,
     )
 
@@ -266,7 +325,7 @@ def export(
     """Export the stored case events as a v1 event stream, in the order they were recorded."""
     target = None if file == "-" else Path(file)
     if target is not None:
-        _refuse_unwritable(target, "Cannot write the export to")
+        _refuse_unwritable(target, _("Cannot write the export to {path}", path=str(target)))
     try:
         with _opened() as services:
             if target is None:
@@ -275,13 +334,13 @@ def export(
             else:
                 count = _export_to(services.app, target, case)
     except LookupError as missing:
-        typer.echo(str(missing), err=True)
+        _say(text_of(missing), err=True)
         raise typer.Exit(1) from None
     except BrokenPipeError:
         # The reader stopped early (`overleg export - | head`): stop quietly, as Unix tools do.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         raise typer.Exit(128 + signal.SIGPIPE) from None
-    typer.echo(f"Exported {count} event(s).", err=True)
+    _say(_("Exported {count} event(s).", count=count), err=True)
 
 
 def _export_to(application: Overleg, target: Path, case: UUID | None) -> int:
@@ -293,7 +352,8 @@ def _export_to(application: Overleg, target: Path, case: UUID | None) -> int:
         os.replace(partial, target)
     except OSError as error:
         partial.unlink(missing_ok=True)
-        typer.echo(f"Cannot write the export to {target}: {error.strerror}", err=True)
+        cannot = _("Cannot write the export to {path}", path=str(target))
+        _say(_("{what}: {why}", what=cannot, why=error.strerror or str(error)), err=True)
         raise typer.Exit(2) from None
     except BaseException:  # a damaged store, an interrupt: no half export stays behind
         partial.unlink(missing_ok=True)
@@ -311,11 +371,15 @@ def _projected(catch_up: bool = True) -> Iterator[Services]:
         failures = services.projector.failures()
         if failures:
             unreadable = sum(1 for f in failures if f.event_type == "unreadable")
-            typer.echo(
-                f"Warning: {len(failures)} event(s) are left out of the projections "
-                f"({unreadable} of them unreadable in the store): these figures and views do "
-                "not count them. `overleg projections --failures` lists them; `overleg "
-                "verify` tells whether the store was changed.",
+            _say(
+                _(
+                    "Warning: {count} event(s) are left out of the projections ({unreadable} "
+                    "of them unreadable in the store): these figures and views do not count "
+                    "them. `overleg projections --failures` lists them; `overleg verify` "
+                    "tells whether the store was changed.",
+                    count=len(failures),
+                    unreadable=unreadable,
+                ),
                 err=True,
             )
         yield services
@@ -348,11 +412,14 @@ ProgrammeOption = Annotated[
 ShapeOption = Annotated[Shape, typer.Option("--format", "-f", help="table, json or csv.")]
 
 
-def _refuse_unwritable(path: Path, saying: str) -> None:
-    """Exit 2 before any work when ``path`` cannot be a file to write."""
+def _refuse_unwritable(path: Path, cannot: Message) -> None:
+    """Exit 2 before any work when ``path`` cannot be a file to write (``cannot``: what
+    could not be done, naming the path)."""
     if path.is_dir() or not path.parent.is_dir():
-        why = "is a directory" if path.is_dir() else "is in a folder that does not exist"
-        typer.echo(f"{saying} {path}: it {why}", err=True)
+        why = (
+            _("it is a directory") if path.is_dir() else _("it is in a folder that does not exist")
+        )
+        _say(_("{what}: {why}", what=cannot, why=why), err=True)
         raise typer.Exit(2)
 
 
@@ -366,8 +433,15 @@ def _instant(option: str, value: str | None) -> datetime | None:
     try:
         return _KNOWN_AT.validate_python(value)
     except ValidationError as invalid:
-        why = invalid.errors()[0]["msg"].removeprefix("Value error, ")
-        typer.echo(f"{option}: {value!r} is not an instant: {why}", err=True)
+        _say(
+            _(
+                "{option}: {value} is not an instant: {why}",
+                option=option,
+                value=repr(value),
+                why=_problem(invalid.errors()[0]),
+            ),
+            err=True,
+        )
         raise typer.Exit(2) from None
 
 
@@ -413,15 +487,18 @@ def stats(
     known = _instant("--as-known-at", as_known_at)
     if seal:
         if chart is not None or explain_figure is not None:
-            typer.echo("--seal: seals the figures alone, without --chart or --explain", err=True)
+            _say(_("--seal: seals the figures alone, without --chart or --explain"), err=True)
             raise typer.Exit(2)
         _seal(year, programme, known)
         return
     if chart is not None:
         if chart.suffix.lower() not in CHART_SUFFIXES:
-            typer.echo(f"--chart: the file must end in .png or .svg, not {chart.name!r}", err=True)
+            _say(
+                _("--chart: the file must end in .png or .svg, not {name}", name=repr(chart.name)),
+                err=True,
+            )
             raise typer.Exit(2)
-        _refuse_unwritable(chart, "--chart: cannot write")
+        _refuse_unwritable(chart, _("--chart: cannot write {path}", path=str(chart)))
     with _projected() as services:
         views = services.views
         today = services.app.clock().astimezone(BRUSSELS).date()
@@ -437,9 +514,9 @@ def stats(
                     today=today,
                 )
             except UnknownFigure as unknown:
-                typer.echo(str(unknown), err=True)
+                _say(text_of(unknown), err=True)
                 raise typer.Exit(2) from None
-            typer.echo(explanation_text(explanation))
+            _say(explanation_text(explanation))
             return
         figures = annual_statistics(
             views, year, programme, as_known_at=known, themes=services.themes, today=today
@@ -457,9 +534,10 @@ def stats(
         try:
             statistics_chart(figures, registered, chart)
         except OSError as error:
-            typer.echo(f"--chart: cannot write {chart}: {error.strerror}", err=True)
+            cannot = _("--chart: cannot write {path}", path=str(chart))
+            _say(_("{what}: {why}", what=cannot, why=error.strerror or str(error)), err=True)
             raise typer.Exit(2) from None
-        typer.echo(f"Chart written to {chart}", err=True)
+        _say(_("Chart written to {path}", path=str(chart)), err=True)
 
 
 SEAL_ATTEMPTS = 3
@@ -470,7 +548,7 @@ def _seal(year: int, programme: Programme | None, known: datetime | None) -> Non
     was recorded after while they were counted (tried again when one was)."""
     with _projected() as services:
         log = services.app.event_log
-        for _ in range(SEAL_ATTEMPTS):
+        for _attempt in range(SEAL_ATTEMPTS):
             sealed_at = services.app.clock()
             position = log.head()
             services.projector.catch_up()
@@ -485,16 +563,26 @@ def _seal(year: int, programme: Programme | None, known: datetime | None) -> Non
             if log.head() == position:
                 break
         else:
-            typer.echo("--seal: events kept arriving while counting; nothing sealed", err=True)
+            _say(_("--seal: events kept arriving while counting; nothing sealed"), err=True)
             raise typer.Exit(1)
         release = Releases(services.views).seal(figures, known or sealed_at, position, sealed_at)
-    typer.echo(f"release {release.number} {_described(release)} digest {release.digest}")
+    _say(
+        _(
+            "release {number} {described} digest {digest}",
+            number=release.number,
+            described=_described(release),
+            digest=release.digest,
+        )
+    )
 
 
-def _described(release: Release) -> str:
-    return (
-        f"year {release.year} programme {release.programme or 'all'} "
-        f"as-known-at {release.as_known_at} position {release.position}"
+def _described(release: Release) -> Message:
+    return _(
+        "year {year} programme {programme} as-known-at {as_known_at} position {position}",
+        year=release.year,
+        programme=release.programme or _("all"),
+        as_known_at=release.as_known_at,
+        position=release.position,
     )
 
 
@@ -537,8 +625,13 @@ def history(
     if until is not None:
         entries = [e for e in entries if datetime.fromisoformat(e.at) <= until]
     if not entries:
-        when = "" if until is None else f" recorded at or before {as_of}"
-        typer.echo(f"No case {case}{when}", err=True)
+        if until is None:
+            _say(_("No case {case}", case=str(case)), err=True)
+        else:
+            _say(
+                _("No case {case} recorded at or before {as_of}", case=str(case), as_of=as_of),
+                err=True,
+            )
         raise typer.Exit(1)
     if shape is TrailShape.JSON:
         typer.echo(json.dumps([asdict(e) for e in entries], ensure_ascii=False, indent=2))
@@ -556,14 +649,18 @@ def rebuild(
 ) -> None:
     """Drop projections and build them again from every stored event."""
     if name is not None and name not in NAMES:
-        typer.echo(str(UnknownProjection(name)), err=True)
+        _say(text_of(UnknownProjection(name)), err=True)
         raise typer.Exit(2)
     with _projected(catch_up=False) as services, _progress(quiet) as bar:
         started = time.perf_counter()
         applied = services.projector.rebuild(None if name is None else [name], progress=bar)
-    typer.echo(
-        f"Rebuilt {name or ', '.join(NAMES)} from {applied} event(s) "
-        f"in {time.perf_counter() - started:.1f} s.",
+    _say(
+        _(
+            "Rebuilt {names} from {count} event(s) in {seconds} s.",
+            names=name or ", ".join(NAMES),
+            count=applied,
+            seconds=f"{time.perf_counter() - started:.1f}",
+        ),
         err=True,
     )
 
@@ -584,9 +681,13 @@ def projections_status(
     if failures and failed:
         _out().print(failure_table(failed))
     if failed:
-        typer.echo(
-            f"{len(failed)} event(s) could not be applied and were set aside"
-            + ("" if failures else "; --failures lists them"),
+        _say(
+            _("{count} event(s) could not be applied and were set aside", count=len(failed))
+            if failures
+            else _(
+                "{count} event(s) could not be applied and were set aside; --failures lists them",
+                count=len(failed),
+            ),
             err=True,
         )
         raise typer.Exit(1)
@@ -606,7 +707,7 @@ def worker(
     configure_logs(settings.log_level)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
+        signal.signal(signum, lambda *_signal: stop.set())
     with _opened(settings, create=True) as services:
         services.projector.batch_size = batch
         follow(services.projector, stop, poll)
@@ -628,7 +729,15 @@ def serve(
     try:
         uvicorn.run(create_app(settings), host=host, port=port, log_config=None, access_log=False)
     except OSError as error:  # the port is taken, or not ours to listen on
-        typer.echo(f"Cannot listen on {host}:{port}: {error.strerror or error}", err=True)
+        _say(
+            _(
+                "Cannot listen on {host}:{port}: {why}",
+                host=host,
+                port=port,
+                why=error.strerror or str(error),
+            ),
+            err=True,
+        )
         raise typer.Exit(2) from None
 
 
@@ -650,24 +759,28 @@ def verify_store(
     latest checkpoint; exit 1 naming the first break of each case (docs/integrity.md)."""
     if releases:
         if case is not None:
-            typer.echo("--releases: checks every sealed release; give no case", err=True)
+            _say(_("--releases: checks every sealed release; give no case"), err=True)
             raise typer.Exit(2)
         _verify_releases()
         return
     with _opened() as services:
         found = verify(services.app.recorder, case)
     for broken in found.breaks:
-        typer.echo(f"BROKEN {broken.what}: {broken}")
-    where = (
-        ""
-        if found.checkpoint is None
-        else (f"; checkpoint {found.checkpoint.number} of {found.checkpoint.made_at}")
+        _say(_("BROKEN {kind}: {what}", kind=broken.what, what=broken.message))
+    summary = _(
+        "{events:,} event(s) of {cases:,} case(s) checked", events=found.events, cases=found.cases
     )
-    summary = f"{found.events:,} event(s) of {found.cases:,} case(s) checked{where}"
+    if found.checkpoint is not None:
+        summary = _(
+            "{summary}; checkpoint {number} of {made_at}",
+            summary=summary,
+            number=found.checkpoint.number,
+            made_at=found.checkpoint.made_at,
+        )
     if found.ok:
-        typer.echo(f"OK: {summary}; every link and root matches.")
+        _say(_("OK: {summary}; every link and root matches.", summary=summary))
         return
-    typer.echo(f"{len(found.breaks)} break(s): {summary}.", err=True)
+    _say(_("{count} break(s): {summary}.", count=len(found.breaks), summary=summary), err=True)
     raise typer.Exit(1)
 
 
@@ -679,32 +792,45 @@ def _verify_releases() -> None:
         for release in sealed:
             problems = _release_problems(release, services)
             for problem in problems:
-                typer.echo(f"BROKEN release {release.number} {problem}")
+                _say(_("BROKEN release {number} {problem}", number=release.number, problem=problem))
             if problems:
                 broken += 1
             else:
-                typer.echo(f"OK release {release.number} {_described(release)}")
-    summary = f"{len(sealed)} sealed release(s) recomputed from the log up to their positions"
+                _say(
+                    _(
+                        "OK release {number} {described}",
+                        number=release.number,
+                        described=_described(release),
+                    )
+                )
+    summary = _(
+        "{count} sealed release(s) recomputed from the log up to their positions",
+        count=len(sealed),
+    )
     if not broken:
-        typer.echo(f"OK: {summary}; every figure and digest matches.")
+        _say(_("OK: {summary}; every figure and digest matches.", summary=summary))
         return
-    typer.echo(f"{broken} release(s) no longer match: {summary}.", err=True)
+    _say(
+        _("{count} release(s) no longer match: {summary}.", count=broken, summary=summary), err=True
+    )
     raise typer.Exit(1)
 
 
-def _release_problems(release: Release, services: Services) -> list[str]:
-    problems: list[str] = []
+def _release_problems(release: Release, services: Services) -> list[Message]:
+    problems: list[Message] = []
     if not release.recorded_digest_holds():
-        problems.append("digest: the stored digest does not match the stored figures")
+        problems.append(_("digest: the stored digest does not match the stored figures"))
     try:
         stored = json.loads(release.figures)
     except ValueError:
-        return [*problems, "figures: the stored figures are not JSON"]
+        return [*problems, _("figures: the stored figures are not JSON")]
     try:
         now = json.loads(figures_text(recompute(services.app.event_log, release, services.themes)))
     except ValueError:
-        return [*problems, "figures: its programme or instant cannot be read"]
-    problems.extend(f"figure {found}" for found in differences(stored, now))
+        return [*problems, _("figures: its programme or instant cannot be read")]
+    problems.extend(
+        _("figure {difference}", difference=found) for found in differences(stored, now)
+    )
     return problems
 
 
@@ -725,11 +851,20 @@ def checkpoint_store(
         recorder = services.app.recorder
         if link_older_events:
             linked = link_unlinked(recorder)
-            typer.echo(f"Linked {linked:,} event(s) of cases recorded without links.", err=True)
+            _say(
+                _("Linked {count:,} event(s) of cases recorded without links.", count=linked),
+                err=True,
+            )
         made = make_checkpoint(recorder, services.app.clock())
-    typer.echo(
-        f"checkpoint {made.number} {made.made_at} position {made.position} "
-        f"cases {made.cases} root {made.root.hex()}"
+    _say(
+        _(
+            "checkpoint {number} {made_at} position {position} cases {cases} root {root}",
+            number=made.number,
+            made_at=made.made_at,
+            position=made.position,
+            cases=made.cases,
+            root=made.root.hex(),
+        )
     )
 
 
@@ -759,22 +894,29 @@ def token(
         staff_role = StaffRole(role)
     except ValueError:
         choices = ", ".join(r.value for r in StaffRole)
-        typer.echo(f"--role: no role {role!r}; choose one of {choices}", err=True)
+        _say(
+            _("--role: no role {role}; choose one of {choices}", role=repr(role), choices=choices),
+            err=True,
+        )
         raise typer.Exit(2) from None
     if not is_ref(ref):
-        typer.echo(
-            f"--ref: {ref!r} is not a reference (letters, digits and . _ : @ / + -)", err=True
+        _say(
+            _(
+                "--ref: {ref} is not a reference (letters, digits and . _ : @ / + -)",
+                ref=repr(ref),
+            ),
+            err=True,
         )
         raise typer.Exit(2)
     if region is not None and region not in {r.value for r in Region}:
-        typer.echo(f"--region: no region {region!r}", err=True)
+        _say(_("--region: no region {region}", region=repr(region)), err=True)
         raise typer.Exit(2)
     if municipality is not None and not municipality.strip():
-        typer.echo("--municipality: give the municipality's name", err=True)
+        _say(_("--municipality: give the municipality's name"), err=True)
         raise typer.Exit(2)
     scope = unscoped(Principal(ref, staff_role, region, programme, municipality))
     if scope is not None:
-        typer.echo(f"A token the service would refuse: {scope}", err=True)
+        _say(_("A token the service would refuse: {why}", why=scope), err=True)
         raise typer.Exit(2)
     settings = _settings()
     typer.echo(
@@ -816,15 +958,19 @@ def erase(
         if outcome is None:
             raise typer.Exit(1)
         _after_erasure(services)
-    typer.echo(
-        f"Erased the personal data of case {case} (recorded at seq {outcome.version}); "
-        "`overleg history` shows it."
+    _say(
+        _(
+            "Erased the personal data of case {case} (recorded at seq {seq}); "
+            "`overleg history` shows it.",
+            case=str(case),
+            seq=outcome.version,
+        )
     )
 
 
 def _valid_reason(reason: str) -> None:
     if not reason.strip() or len(reason) > 2000 or "\x00" in reason:
-        typer.echo("--reason: say why in 1 to 2,000 characters", err=True)
+        _say(_("--reason: say why in 1 to 2,000 characters"), err=True)
         raise typer.Exit(2)
 
 
@@ -835,9 +981,17 @@ def _erased(
     try:
         return services.app.handle(EraseCase(case, reason, grounds), Operator(by))
     except CaseNotFound:
-        typer.echo(f"No case {case}", err=True)
+        _say(_("No case {case}", case=str(case)), err=True)
     except CaseRuleBroken as broken:
-        typer.echo(f"Case {case}: {broken.message} [{broken.rule}]", err=True)
+        _say(
+            _(
+                "Case {case}: {message} [{rule}]",
+                case=str(case),
+                message=broken.message,
+                rule=broken.rule,
+            ),
+            err=True,
+        )
     return None
 
 
@@ -862,7 +1016,7 @@ def retention(
     settings = _settings()
     days = settings.retention_days
     if days is None:
-        typer.echo("OVERLEG_RETENTION_DAYS is not set: no retention period applies", err=True)
+        _say(_("OVERLEG_RETENTION_DAYS is not set: no retention period applies"), err=True)
         raise typer.Exit(2)
     with _projected() as services:
         before = retention_cutoff(services.app.clock(), days)
@@ -878,11 +1032,28 @@ def retention(
             ) is None:  # fmt: skip
                 continue
             found.append(due)
-            verb = "due" if dry_run else "erased"
-            typer.echo(f"{verb} {due.case_id} {due.ended} {due.ended_at.isoformat()}")
+            _say(_due(due, dry_run))
         if found and not dry_run:
             _after_erasure(services)
-    typer.echo(retention_summary(found, days, dry_run))
+    _say(retention_summary(found, days, dry_run))
+
+
+def _due(due: Due, dry_run: bool) -> Message:
+    """One case of a retention run: due (a dry run) or erased, how and when it ended."""
+    ended = STATES.get(due.ended, due.ended)
+    if dry_run:
+        return _(
+            "due {case_id} {ended} {ended_at}",
+            case_id=due.case_id,
+            ended=ended,
+            ended_at=due.ended_at.isoformat(),
+        )
+    return _(
+        "erased {case_id} {ended} {ended_at}",
+        case_id=due.case_id,
+        ended=ended,
+        ended_at=due.ended_at.isoformat(),
+    )
 
 
 keys_app = typer.Typer(help="The master keys that wrap the cases' data keys.", no_args_is_help=True)
@@ -896,7 +1067,7 @@ def keys_new(
     """Print a new master key as the configuration takes it (ID:BASE64): put it first in
     OVERLEG_MASTER_KEYS_FILE, keep the old ones after it, then `overleg keys rotate`."""
     if not key_id or ":" in key_id or "," in key_id or "#" in key_id or key_id != key_id.strip():
-        typer.echo("A key's name has no ':', ',', '#' or surrounding spaces", err=True)
+        _say(_("A key's name has no ':', ',', '#' or surrounding spaces"), err=True)
         raise typer.Exit(2)
     typer.echo(MasterKeys.generate(key_id))
 
@@ -909,12 +1080,18 @@ def keys_rotate() -> None:
         try:
             done = services.app.keys.rotate(services.app.keyring.masters)
         except KeyProblem as problem:
-            typer.echo(f"Rotation stopped: {problem}", err=True)
+            _say(_("Rotation stopped: {why}", why=text_of(problem)), err=True)
             raise typer.Exit(1) from None
         current = services.app.keyring.masters.current.id
-    typer.echo(
-        f"{done.rewrapped:,} data key(s) wrapped again with master key {current!r}; "
-        f"{done.current:,} already were; {done.erased:,} erased case(s) have none."
+    _say(
+        _(
+            "{rewrapped:,} data key(s) wrapped again with master key {master}; "
+            "{current:,} already were; {erased:,} erased case(s) have none.",
+            rewrapped=done.rewrapped,
+            master=repr(current),
+            current=done.current,
+            erased=done.erased,
+        )
     )
 
 

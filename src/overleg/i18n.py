@@ -60,7 +60,9 @@ class Message(str):
     params: Mapping[str, object]
 
     def __new__(cls, msgid: str, params: Mapping[str, object]) -> Message:
-        text = super().__new__(cls, _fill(msgid, params, Language.EN))
+        # In English, Python's own formatting says what the catalog's would (``{n:,}`` gives
+        # 25,000 either way), and at C speed: a message is made for every event projected.
+        text = super().__new__(cls, msgid.format_map(params) if params else msgid)
         text.msgid = msgid
         text.params = params
         return text
@@ -172,5 +174,6 @@ def from_environment(setting: str | None) -> Language:
         chosen = parse_language(setting)
         if chosen is not None:
             return chosen
-    found = default_locale("LC_MESSAGES")
+    # gettext's order; not LC_CTYPE, which Python sets to C.UTF-8 where no locale is installed
+    found = default_locale(("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG"))
     return (parse_language(found) if found else None) or Language.EN

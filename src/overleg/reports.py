@@ -1,4 +1,8 @@
-"""How statistics, bottlenecks and histories are shown: report tables, CSV and charts."""
+"""How statistics, bottlenecks and histories are shown: report tables, CSV and charts.
+
+Tables, charts and explanations speak the current language (``overleg.i18n.current``); CSV
+headers, region and theme names and every figure are the same in every language.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +13,12 @@ from pathlib import Path
 from typing import assert_never
 
 from rich import box
+from rich.console import Console
+from rich.measure import Measurement
 from rich.table import Table
 
 from overleg.aggregates.values import Region
+from overleg.i18n import Message, _, translate
 from overleg.projections.audit_trail import TrailEntry
 from overleg.projections.bottlenecks import BottleneckReport
 from overleg.projections.explain import Explanation, Item
@@ -26,68 +33,98 @@ from overleg.projections.statistics import (
     pct,
 )
 
-OUTCOME_LABELS = {
-    "youth_present": "youth present",
-    "client_present": "client present",
-    "parents_present": "parents present",
-    "workplans": "workplans",
-    "coordinators": "coordinators",
+OUTCOME_LABELS: dict[str, Message] = {
+    "youth_present": _("youth present"),
+    "client_present": _("client present"),
+    "parents_present": _("parents present"),
+    "workplans": _("workplans"),
+    "coordinators": _("coordinators"),
 }
 CHART_SUFFIXES = (".png", ".svg")
 
 
+def _programme(programme: str | None) -> str:
+    return programme if programme else _("all programmes")
+
+
 def _title(stats: Statistics) -> str:
-    programme = stats.programme.value if stats.programme else "all programmes"
-    return f"Client consultations (cliëntoverleg) {stats.year}, {programme}"
+    return translate(
+        _(
+            "Client consultations (cliëntoverleg) {year}, {programme}",
+            year=stats.year,
+            programme=_programme(stats.programme.value if stats.programme else None),
+        )
+    )
 
 
 # Short headings for a narrow terminal (80 columns), explained in the caption.
-COMPACT = {
-    "meetings": "meet.",
-    "fully registered": "reg.",
-    "youth present": "youth",
-    "client present": "client",
-    "parents present": "parents",
-    "workplans": "plans",
-    "coordinators": "coord.",
+COMPACT: dict[str, Message] = {
+    "meetings": _("meet."),
+    "fully registered": _("reg."),
+    "youth present": _("youth"),
+    "client present": _("client"),
+    "parents present": _("parents"),
+    "workplans": _("plans"),
+    "coordinators": _("coord."),
 }
-WIDE_ENOUGH = 110  # columns from which the table shows its full headings
+MEASURED = 1000  # columns a table is measured in: wider than any it needs
 
 
 def statistics_table(
     stats: Statistics, registered: dict[Region, int], width: int | None = None
 ) -> Table:
     """The statistics as the annual report shows them: regions as rows, a total row. On a
-    terminal narrower than ``WIDE_ENOUGH`` columns the headings are short (the caption says
-    what they stand for) and the total row's percentages get a row of their own."""
+    terminal of ``width`` columns too narrow for the full headings (which are longer in
+    Dutch than in English) the headings are short (the caption says what they stand for)
+    and the total row's percentages get a row of their own."""
+    full = _statistics_table(stats, registered, compact=False)
+    if width is None or _fits(full, width):
+        return full
+    return _statistics_table(stats, registered, compact=True)
+
+
+def _fits(table: Table, width: int) -> bool:
+    """Whether ``table`` shows every cell whole in ``width`` columns."""
+    console = Console(width=max(width, MEASURED))
+    return Measurement.get(console, console.options, table).maximum <= width
+
+
+def _statistics_table(stats: Statistics, registered: dict[Region, int], compact: bool) -> Table:
     meetings, fully = stats.meetings, stats.fully_registered
-    compact = width is not None and width < WIDE_ENOUGH
-    headers = ["meetings", "%", "fully registered", *OUTCOME_LABELS.values()]
-    legend = (
-        " Headings: meet. meetings, reg. fully registered, youth/client/parents present, "
-        "plans workplans, coord. coordinators."
-        if compact
-        else ""
+    headers = [_("meetings"), "%", _("fully registered"), *OUTCOME_LABELS.values()]
+    caption = _(
+        "{total} meetings: {first} first, {follow_up} follow-up; {previous_total} in "
+        "{previous_year}; {planned_not_held} planned and not held. Attendance and outcomes "
+        "count the {fully} fully registered meetings; percentages of the total row are of "
+        "those. A designated coordinator (spilfiguur) in {cases} case(s), {chosen} chosen by "
+        "the client.",
+        total=meetings.total,
+        first=meetings.first,
+        follow_up=meetings.follow_up,
+        previous_total=meetings.previous_year_total,
+        previous_year=stats.year - 1,
+        planned_not_held=meetings.planned_not_held,
+        fully=fully.total,
+        cases=stats.spilfiguur.cases,
+        chosen=stats.spilfiguur.chosen_by_client,
     )
+    if compact:
+        caption = _(
+            "{caption} Headings: meet. meetings, reg. fully registered, youth/client/parents "
+            "present, plans workplans, coord. coordinators.",
+            caption=caption,
+        )
     table = Table(
         title=_title(stats),
-        caption=(
-            f"{meetings.total} meetings: {meetings.first} first, "
-            f"{meetings.follow_up} follow-up; {meetings.previous_year_total} in "
-            f"{stats.year - 1}; {meetings.planned_not_held} planned and not held. "
-            f"Attendance and outcomes count the {fully.total} fully "
-            "registered meetings; percentages of the total row are of those. "
-            f"A designated coordinator (spilfiguur) in {stats.spilfiguur.cases} case(s), "
-            f"{stats.spilfiguur.chosen_by_client} chosen by the client.{legend}"
-        ),
+        caption=translate(caption),
         box=box.SIMPLE_HEAD,
         # Narrow: one space of padding where the box already leaves one between columns.
         padding=(0, 0, 0, 1) if compact else (0, 1),
     )
-    table.add_column("region", no_wrap=True)
+    table.add_column(translate(_("region")), no_wrap=True)
     for header in headers:
         shown = COMPACT.get(header, header) if compact else header
-        table.add_column(shown, justify="right", no_wrap=compact)
+        table.add_column(translate(shown), justify="right", no_wrap=compact)
     for region in Region:
         table.add_row(
             region.value,
@@ -99,7 +136,7 @@ def statistics_table(
     table.add_section()
     outcomes = [stats.outcome(name) for name in OUTCOMES]
     table.add_row(
-        "total",
+        translate(_("total")),
         str(meetings.total),
         "",
         str(fully.total),
@@ -107,7 +144,7 @@ def statistics_table(
         style="bold",
     )
     if compact:
-        table.add_row("% of reg.", "", "", "", *(f"{o.pct:.1f}" for o in outcomes))
+        table.add_row(translate(_("% of reg.")), "", "", "", *(f"{o.pct:.1f}" for o in outcomes))
     return table
 
 
@@ -159,20 +196,24 @@ def statistics_chart(stats: Statistics, registered: dict[Region, int], path: Pat
     counts = [meetings.by_region[r].count for r in Region]
     bars = left.bar(regions, counts, color="#3b6ea5")
     left.bar_label(bars)
-    left.set_title(f"Meetings per region ({meetings.total} in all)")
-    left.set_ylabel("meetings")
+    left.set_title(translate(_("Meetings per region ({total} in all)", total=meetings.total)))
+    left.set_ylabel(translate(_("meetings")))
     left.tick_params(axis="x", labelrotation=30)
     width = 0.8 / len(OUTCOMES)
     for k, name in enumerate(OUTCOMES):
         rates = [pct(stats.outcome(name).by_region[r], registered[r]) for r in Region]
         positions = [i + (k - (len(OUTCOMES) - 1) / 2) * width for i in range(len(regions))]
-        grouped = right.bar(positions, rates, width, label=OUTCOME_LABELS[name])
+        grouped = right.bar(positions, rates, width, label=translate(OUTCOME_LABELS[name]))
         # Each bar says its value: a rate is read, not estimated from the axis.
         right.bar_label(grouped, fmt="%.0f", fontsize="x-small", padding=1)
     right.set_xticks(range(len(regions)), regions, rotation=30)
     right.set_ylim(0, 100)
-    right.set_ylabel("% of the region's fully registered meetings")
-    right.set_title(f"Attendance and outcomes ({fully.total} fully registered meetings)")
+    right.set_ylabel(translate(_("% of the region's fully registered meetings")))
+    right.set_title(
+        translate(
+            _("Attendance and outcomes ({total} fully registered meetings)", total=fully.total)
+        )
+    )
     right.legend(loc="upper left", fontsize="small")
     fig.suptitle(_title(stats))
     fig.savefig(path)
@@ -182,12 +223,12 @@ def statistics_chart(stats: Statistics, registered: dict[Region, int], path: Pat
 def theme_table(stats: Statistics) -> Table:
     """Bottlenecks reported in the year per theme of the analysts' list."""
     table = Table(
-        title=f"Bottlenecks reported in {stats.year} per theme",
-        caption=f"{sum(stats.bottlenecks_by_theme.values())} bottleneck(s) reported",
+        title=translate(_("Bottlenecks reported in {year} per theme", year=stats.year)),
+        caption=translate(_reported(sum(stats.bottlenecks_by_theme.values()))),
         box=box.SIMPLE_HEAD,
     )
-    table.add_column("theme")
-    table.add_column("reported", justify="right")
+    table.add_column(translate(_("theme")))
+    table.add_column(translate(_("reported")), justify="right")
     for theme, count in stats.bottlenecks_by_theme.items():
         table.add_row(theme, str(count))
     return table
@@ -195,19 +236,25 @@ def theme_table(stats: Statistics) -> Table:
 
 def bottleneck_table(report: BottleneckReport) -> Table:
     """Bottlenecks per theme (rows) and region (columns)."""
-    programme = report.programme.value if report.programme else "all programmes"
+    programme = _programme(report.programme.value if report.programme else None)
     table = Table(
-        title=f"Reported bottlenecks {report.year}, {programme}",
-        caption=f"{report.total} bottleneck(s) reported",
+        title=translate(
+            _("Reported bottlenecks {year}, {programme}", year=report.year, programme=programme)
+        ),
+        caption=translate(_reported(report.total)),
         box=box.SIMPLE_HEAD,
     )
-    table.add_column("theme")
+    table.add_column(translate(_("theme")))
     for region in Region:
         table.add_column(region.value, justify="right")
-    table.add_column("total", justify="right")
+    table.add_column(translate(_("total")), justify="right")
     for row in report.themes:
         table.add_row(row.theme, *(str(row.by_region[r]) for r in Region), str(row.total))
     return table
+
+
+def _reported(count: int) -> Message:
+    return _("{count} bottleneck(s) reported", count=count)
 
 
 def bottleneck_csv(report: BottleneckReport) -> str:
@@ -225,45 +272,66 @@ def bottleneck_csv(report: BottleneckReport) -> str:
 
 def history_table(case_id: str, entries: Sequence[TrailEntry]) -> Table:
     """A case's audit trail."""
-    table = Table(title=f"History of case {case_id}", box=box.SIMPLE_HEAD)
-    for header in ("seq", "recorded at", "by", "what happened"):
-        table.add_column(header, justify="right" if header == "seq" else "left")
+    table = Table(
+        title=translate(_("History of case {case_id}", case_id=case_id)), box=box.SIMPLE_HEAD
+    )
+    table.add_column(translate(_("seq")), justify="right")
+    for header in (_("recorded at"), _("by"), _("what happened")):
+        table.add_column(translate(header), justify="left")
     for entry in entries:
-        table.add_row(str(entry.seq), entry.at, entry.by, entry.summary)
+        table.add_row(str(entry.seq), entry.at, entry.by, translate(entry.summary))
     return table
 
 
-def _item(item: Item) -> str:
+def _item(item: Item) -> Message:
     match item:
         case MeetingRow():
-            return (
-                f"case {item.case_id}  meeting {item.meeting}  held {item.held_on}  {item.region}"
+            return _(
+                "case {case_id}  meeting {meeting}  held {held_on}  {region}",
+                case_id=item.case_id,
+                meeting=item.meeting,
+                held_on=item.held_on,
+                region=item.region,
             )
         case PlanRow():
-            return (
-                f"case {item.case_id}  meeting {item.meeting}  planned on {item.on}  {item.region}"
+            return _(
+                "case {case_id}  meeting {meeting}  planned on {on}  {region}",
+                case_id=item.case_id,
+                meeting=item.meeting,
+                on=item.on,
+                region=item.region,
             )
         case CoordinatorRow():
-            designated = f"  coordinator designated {item.designated_on}" if item.designated else ""
-            return f"case {item.case_id}  {item.region}{designated}"
+            if item.designated:
+                return _(
+                    "case {case_id}  {region}  coordinator designated {designated_on}",
+                    case_id=item.case_id,
+                    region=item.region,
+                    designated_on=item.designated_on,
+                )
+            return _("case {case_id}  {region}", case_id=item.case_id, region=item.region)
         case BottleneckRow():
-            return (
-                f"case {item.case_id}  seq {item.seq}  reported {item.reported_on}  "
-                f"{item.region}  theme {item.theme}"
+            return _(
+                "case {case_id}  seq {seq}  reported {reported_on}  {region}  theme {theme}",
+                case_id=item.case_id,
+                seq=item.seq,
+                reported_on=item.reported_on,
+                region=item.region,
+                theme=item.theme,
             )
         case _:
             assert_never(item)
 
 
-def _kind(explanation: Explanation) -> str:
-    items = [*explanation.counted, *(item for item, _ in explanation.left_out)]
+def _kind(explanation: Explanation) -> Message:
+    items = [*explanation.counted, *(item for item, _why in explanation.left_out)]
     if items and isinstance(items[0], PlanRow):
-        return "planned meeting(s)"
+        return _("planned meeting(s)")
     if items and isinstance(items[0], CoordinatorRow):
-        return "case(s)"
+        return _("case(s)")
     if items and isinstance(items[0], BottleneckRow):
-        return "bottleneck(s)"
-    return "meeting(s)"
+        return _("bottleneck(s)")
+    return _("meeting(s)")
 
 
 def explanation_text(explanation: Explanation) -> str:
@@ -271,22 +339,30 @@ def explanation_text(explanation: Explanation) -> str:
     kind = _kind(explanation)
     lines = [
         f"{explanation.figure} = {explanation.value}",
-        f"counts: {explanation.meaning}",
+        translate(_("counts: {meaning}", meaning=explanation.meaning)),
         "",
-        f"counted: {len(explanation.counted)} {kind}",
+        translate(_("counted: {count} {kind}", count=len(explanation.counted), kind=kind)),
     ]
-    lines += [f"  {_item(item)}" for item in explanation.counted]
+    lines += ["  " + translate(_item(item)) for item in explanation.counted]
     if explanation.left_out:
-        lines += ["", f"left out: {len(explanation.left_out)} {kind}"]
-        lines += [f"  {_item(item)}: {why}" for item, why in explanation.left_out]
+        left_out = _("left out: {count} {kind}", count=len(explanation.left_out), kind=kind)
+        lines += ["", translate(left_out)]
+        lines += [
+            "  " + translate(_("{what}: {why}", what=_item(item), why=why))
+            for item, why in explanation.left_out
+        ]
     return "\n".join(lines)
 
 
 def projection_table(positions: dict[str, int], head: int, failed: Sequence[Failure]) -> Table:
     """Each projection: its position, how far behind the store, events it set aside."""
-    table = Table(title=f"Projections (the store is at position {head})", box=box.SIMPLE_HEAD)
-    for header in ("projection", "position", "behind", "set aside"):
-        table.add_column(header, justify="left" if header == "projection" else "right")
+    table = Table(
+        title=translate(_("Projections (the store is at position {head})", head=head)),
+        box=box.SIMPLE_HEAD,
+    )
+    table.add_column(translate(_("projection")), justify="left")
+    for header in (_("position"), _("behind"), _("set aside")):
+        table.add_column(translate(header), justify="right")
     for name, position in positions.items():
         aside = sum(1 for f in failed if f.projection == name)
         table.add_row(name, str(position), str(max(0, head - position)), str(aside))
@@ -295,9 +371,17 @@ def projection_table(positions: dict[str, int], head: int, failed: Sequence[Fail
 
 def failure_table(failed: Sequence[Failure]) -> Table:
     """The events projections could not apply: where they are and what went wrong."""
-    table = Table(title="Events set aside", box=box.SIMPLE_HEAD)
-    for header in ("projection", "position", "case", "seq", "event", "error", "at"):
-        table.add_column(header)
+    table = Table(title=translate(_("Events set aside")), box=box.SIMPLE_HEAD)
+    for header in (
+        _("projection"),
+        _("position"),
+        _("case"),
+        _("seq"),
+        _("event"),
+        _("error"),
+        _("at"),
+    ):
+        table.add_column(translate(header))
     for f in failed:
         table.add_row(
             f.projection, str(f.position), f.case_id, str(f.seq), f.event_type, f.error, f.at

@@ -11,10 +11,13 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from overleg.adapters.eventstore import Database, DatabaseURLError
+from overleg.i18n import _
 from overleg.paths import DEV_HOME
 
 LogLevel = Literal["debug", "info", "warning", "error", "critical"]
 LOG_LEVELS: tuple[str, ...] = get_args(LogLevel)
+LanguageTag = Literal["en", "nl", "nl-BE", "nl_BE"]
+LANGUAGES: tuple[str, ...] = get_args(LanguageTag)
 
 
 class Settings(BaseSettings):
@@ -38,6 +41,15 @@ class Settings(BaseSettings):
     )
     log_level: LogLevel = Field(
         default="info", description="debug, info, warning, error or critical"
+    )
+    language: LanguageTag | None = Field(
+        default=None,
+        description=(
+            "The language the `overleg` command speaks: en, or nl (also nl-BE, nl_BE) for "
+            "Dutch as spoken in Flanders. Unset: the locale's (LANGUAGE, LC_ALL, LC_MESSAGES, "
+            "LANG), else English. Machine output (JSON, CSV, the event stream) is the same in "
+            "every language"
+        ),
     )
     jwks_url: str | None = Field(
         default=None,
@@ -157,13 +169,17 @@ class Settings(BaseSettings):
     @classmethod
     def _with_offset(cls, value: datetime) -> datetime:
         if value.utcoffset() is None:
-            raise ValueError("give the instant with its UTC offset, e.g. 2026-01-01T00:00:00+01:00")
+            raise ValueError(
+                _("give the instant with its UTC offset, e.g. 2026-01-01T00:00:00+01:00")
+            )
         return value
 
     @model_validator(mode="after")
     def _one_key_set(self) -> Settings:
         if self.jwks_url is not None and self.jwks_file is not None:
-            raise ValueError("give the key set by OVERLEG_JWKS_URL or OVERLEG_JWKS_FILE, not both")
+            raise ValueError(
+                _("give the key set by OVERLEG_JWKS_URL or OVERLEG_JWKS_FILE, not both")
+            )
         return self
 
     def database(self) -> Database:
@@ -176,8 +192,11 @@ class Settings(BaseSettings):
             password = self.database_password_file.read_text(encoding="utf-8").strip()
         except OSError as error:
             raise DatabaseURLError(
-                f"OVERLEG_DATABASE_PASSWORD_FILE {self.database_password_file}: cannot be read "
-                f"({error.strerror})"
+                _(
+                    "OVERLEG_DATABASE_PASSWORD_FILE {file}: cannot be read ({why})",
+                    file=str(self.database_password_file),
+                    why=error.strerror,
+                )
             ) from None
         return replace(database, password=password)
 

@@ -184,3 +184,23 @@ def serving(env: dict[str, str], cwd: Path | None = None) -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+# The fixtures of every test module that talks to the API in process (tests/conftest.py
+# registers them); a module defines its own to differ.
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return settings_for(database_url, tmp_path)
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    from overleg.api.app import create_app
+
+    with TestClient(create_app(settings), raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def walk(client: TestClient, settings: Settings) -> Walk:
+    return Walk(client, settings)

@@ -4,34 +4,15 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from api_client import REQUEST, Walk, auth, meeting_day, settings_for, today
+from api_client import REQUEST, Walk, auth, meeting_day, today
 from eventsourcing.persistence import IntegrityError
 from fastapi.testclient import TestClient
 
 from overleg.adapters.recorders import OutcomeUnknown
-from overleg.api.app import create_app
 from overleg.settings import Settings
-
-
-@pytest.fixture
-def settings(database_url: str, tmp_path: Path) -> Settings:
-    return settings_for(database_url, tmp_path)
-
-
-@pytest.fixture
-def client(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(settings), raise_server_exceptions=False) as test_client:
-        yield test_client
-
-
-@pytest.fixture
-def walk(client: TestClient, settings: Settings) -> Walk:
-    return Walk(client, settings)
 
 
 def _events(walk: Walk) -> int:

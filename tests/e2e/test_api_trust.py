@@ -5,29 +5,15 @@ that shows only its request id, writing nothing."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 from uuid import UUID
 
 import pytest
-from api_client import Walk, auth, settings_for
+from api_client import Walk, auth
 from fastapi.testclient import TestClient
 
 from overleg.adapters.eventstore import Database
-from overleg.api.app import create_app
 from overleg.settings import Settings
 from tampering import read_state, write_state
-
-
-@pytest.fixture
-def settings(database_url: str, tmp_path: Path) -> Settings:
-    return settings_for(database_url, tmp_path)
-
-
-@pytest.fixture
-def client(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(settings), raise_server_exceptions=False) as test_client:
-        yield test_client
 
 
 @pytest.fixture

@@ -4,18 +4,15 @@ and the new fields from the request body to the exported stream, on both backend
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from uuid import UUID
 
 import pytest
-from api_client import REQUEST, Walk, auth, meeting_day, settings_for
+from api_client import REQUEST, Walk, auth, meeting_day
 from fastapi.testclient import TestClient
 
 from overleg.aggregates.values import CHECKLIST_ITEMS
-from overleg.api.app import create_app
 from overleg.api.schemas import ChecklistIn
 from overleg.settings import Settings
 from overleg.streams import export_stream, import_stream
@@ -31,22 +28,6 @@ LCO_REQUEST: dict[str, Any] = {
     "municipality": "Genk",
     "goal": "Zelfstandig blijven wonen",
 }
-
-
-@pytest.fixture
-def settings(database_url: str, tmp_path: Path) -> Settings:
-    return settings_for(database_url, tmp_path)
-
-
-@pytest.fixture
-def client(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(settings), raise_server_exceptions=False) as test_client:
-        yield test_client
-
-
-@pytest.fixture
-def walk(client: TestClient, settings: Settings) -> Walk:
-    return Walk(client, settings)
 
 
 def _types(walk: Walk) -> list[str]:

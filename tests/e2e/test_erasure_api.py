@@ -4,17 +4,20 @@ operator runs (`overleg erase`, `overleg retention`, `overleg keys`)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from api_client import REQUEST, Walk, auth, settings_for
+from api_client import (
+    REQUEST,
+    Walk,
+    auth,
+    settings_for,
+)
 from fastapi.testclient import TestClient
 from test_cli import SAMPLE, overleg
 
 from overleg.adapters.sealing import DEV_MASTER_KEYS
-from overleg.api.app import create_app
 from overleg.settings import Settings
 
 PLACE = "CLB, zaal 2"  # the walk's meeting place: personal data
@@ -24,12 +27,6 @@ PLACE = "CLB, zaal 2"  # the walk's meeting place: personal data
 def settings(database_url: str, tmp_path: Path) -> Settings:
     # Every log line is written, so that the test can look for personal data in them.
     return settings_for(database_url, tmp_path, log_level="debug")
-
-
-@pytest.fixture
-def client(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(settings), raise_server_exceptions=False) as test_client:
-        yield test_client
 
 
 def _erase(walk: Walk, who: dict[str, str], reason: str = "AVG-verzoek 2026-031") -> Any:

@@ -4,12 +4,15 @@ without a valid bearer token (429 with Retry-After)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from api_client import REQUEST, auth, settings_for
+from api_client import (
+    REQUEST,
+    auth,
+    settings_for,
+)
 from fastapi.testclient import TestClient
 
 from overleg.api.app import create_app
@@ -33,12 +36,6 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         intake_rate_limit="3/minute",
         signin_failure_rate_limit="3/minute",
     )
-
-
-@pytest.fixture
-def client(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(settings), raise_server_exceptions=False) as test_client:
-        yield test_client
 
 
 def _cases(client: TestClient, settings: Settings) -> int:

@@ -25,7 +25,7 @@ GLOSSARY = {
     r"\bcoordinator\b": "hulpcoördinator",
     r"\bbottlenecks?\b": "knelpunt",
     r"\bconsent\b": "toestemming",
-    r"\bcontinuity team\b": "continuïteitsteam",
+    r"\bcontinuity teams?\b": "team continuïteit",
     r"\bcrisis plan\b": "crisisplan",
 }
 

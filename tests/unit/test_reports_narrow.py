@@ -1,10 +1,15 @@
-"""The statistics table stays readable on an 80-column terminal: nothing cut off, every line
-within 80 columns, the short headings explained; wide, it keeps the report's full headings."""
+"""The statistics table stays readable on an 80-column terminal, in English and in Dutch:
+nothing cut off, every line within 80 columns, the short headings explained; wide, it keeps
+the report's full headings."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
+import pytest
 from rich.console import Console
 
+from overleg import i18n
 from overleg.aggregates.values import Region
 from overleg.projections.statistics import Statistics
 from overleg.reports import statistics_table
@@ -60,3 +65,36 @@ def test_the_table_reads_whole_at_80_columns() -> None:
 def test_a_wide_terminal_keeps_the_full_headings() -> None:
     text = _printed(200)
     assert "fully registered" in text and "6 (35.3 %)" in text
+
+
+@pytest.fixture
+def dutch() -> Iterator[None]:
+    """The reports said in Dutch (nl-BE) for one test."""
+    chosen = i18n.current.set(i18n.Language.NL)
+    try:
+        yield
+    finally:
+        i18n.current.reset(chosen)
+
+
+@pytest.mark.usefixtures("dutch")
+def test_the_dutch_table_reads_whole_at_80_columns() -> None:
+    text = _printed(80)
+    assert "…" not in text
+    assert max(len(line) for line in text.splitlines()) <= 80
+    assert "Oost-Vlaanderen" in text and "West-Vlaanderen" in text
+    assert "regio" in text and "totaal" in text
+    assert "hulpcoördinatoren" in text  # the short headings are explained
+    assert "coord." not in text and "% of reg." not in text
+
+
+@pytest.mark.parametrize("language", list(i18n.Language))
+@pytest.mark.parametrize("width", [80, 100, 110, 130, 150, 200])
+def test_no_heading_is_cut_off_at_any_width(language: i18n.Language, width: int) -> None:
+    chosen = i18n.current.set(language)
+    try:
+        text = _printed(width)
+    finally:
+        i18n.current.reset(chosen)
+    assert "…" not in text
+    assert max(len(line) for line in text.splitlines()) <= width

@@ -28,6 +28,7 @@ from overleg.adapters.keystore import KeyTables
 from overleg.adapters.rows import case_key
 from overleg.adapters.sealing import KeyProblem, Keyring
 from overleg.aggregates.case import EVENT_TOPICS, CaseEvent, facts_problem, is_case_event
+from overleg.i18n import Message, _, text_of
 from overleg.logs import get_logger
 
 log = get_logger("overleg.store")
@@ -46,10 +47,18 @@ class DamagedStore(Exception):
     behind its back): the command stopped before it wrote or answered anything."""
 
     def __init__(self, case_id: object, seq: int | None, detail: str) -> None:
-        where = f"case {case_id}" + ("" if seq is None else f", seq {seq}")
+        where = (
+            _("case {case_id}", case_id=str(case_id))
+            if seq is None
+            else _("case {case_id}, seq {seq}", case_id=str(case_id), seq=seq)
+        )
         super().__init__(
-            f"The event store is damaged at {where}: {detail}. Nothing was written; "
-            "`overleg verify` tells what changed."
+            _(
+                "The event store is damaged at {where}: {detail}. Nothing was written; "
+                "`overleg verify` tells what changed.",
+                where=where,
+                detail=detail,
+            )
         )
         self.case_id, self.seq, self.detail = case_id, seq, detail
 
@@ -60,16 +69,18 @@ def decoded(mapper: Mapper[Any], stored: StoredEvent) -> CaseEvent:
     try:
         event = mapper.to_domain_event(stored)
     except KeyProblem as unopened:
-        raise DamagedStore(stored.originator_id, stored.originator_version, str(unopened)) from None
+        raise DamagedStore(
+            stored.originator_id, stored.originator_version, text_of(unopened)
+        ) from None
     except Exception as error:  # any decoding failure means the bytes were changed
         raise DamagedStore(
             stored.originator_id,
             stored.originator_version,
-            f"its stored bytes cannot be read ({type(error).__name__})",
+            _("its stored bytes cannot be read ({kind})", kind=type(error).__name__),
         ) from None
     if not is_case_event(event):
         raise DamagedStore(
-            stored.originator_id, stored.originator_version, "it is not an event of a case"
+            stored.originator_id, stored.originator_version, _("it is not an event of a case")
         )
     problem = facts_problem(event)
     if problem is not None:
@@ -124,26 +135,35 @@ class Database:
         if parts.scheme == "sqlite":
             if parts.netloc:
                 raise DatabaseURLError(
-                    f"A SQLite URL has three slashes before its path (sqlite:///PATH), not {url!r}"
+                    _(
+                        "A SQLite URL has three slashes before its path (sqlite:///PATH), "
+                        "not {url}",
+                        url=repr(url),
+                    )
                 )
             path = unquote(parts.path[1:]) if parts.path.startswith("/") else ""
             if not path:
                 raise DatabaseURLError(
-                    f"A SQLite URL needs a file path: sqlite:///PATH, not {url!r}"
+                    _("A SQLite URL needs a file path: sqlite:///PATH, not {url}", url=repr(url))
                 )
             return cls(backend="sqlite", sqlite_path=path)
         if parts.scheme in ("postgresql", "postgres"):
             dbname = unquote(parts.path.lstrip("/"))
             if not parts.hostname or not dbname:
                 raise DatabaseURLError(
-                    "A PostgreSQL URL names a host and a database: "
-                    f"postgresql://user@host:port/dbname, not {_redacted(url)!r}"
+                    _(
+                        "A PostgreSQL URL names a host and a database: "
+                        "postgresql://user@host:port/dbname, not {url}",
+                        url=repr(_redacted(url)),
+                    )
                 )
             query = parse_qs(parts.query)
             try:
                 port = parts.port or 5432
             except ValueError as error:
-                raise DatabaseURLError(f"Invalid port in {_redacted(url)!r}") from error
+                raise DatabaseURLError(
+                    _("Invalid port in {url}", url=repr(_redacted(url)))
+                ) from error
             return cls(
                 backend="postgresql",
                 host=parts.hostname,
@@ -154,7 +174,10 @@ class Database:
                 schema=query.get("schema", [""])[0],
             )
         raise DatabaseURLError(
-            f"Unsupported database URL {_redacted(url)!r}: use sqlite:///PATH or postgresql://..."
+            _(
+                "Unsupported database URL {url}: use sqlite:///PATH or postgresql://...",
+                url=repr(_redacted(url)),
+            )
         )
 
     def eventsourcing_env(self) -> dict[str, str]:
@@ -220,7 +243,7 @@ class Database:
 EVENTS_TABLE = "overleg_events"  # the library's table of an application named overleg
 
 
-def missing_postgres_store(database: Database) -> str | None:
+def missing_postgres_store(database: Database) -> Message | None:
     """Why a PostgreSQL store holds no event table yet, or ``None`` (also when the server
     cannot be reached: opening it then says that)."""
     schema = database.schema or "public"
@@ -231,9 +254,11 @@ def missing_postgres_store(database: Database) -> str | None:
         return None
     if row is not None and row[0] is not None:
         return None
-    return (
-        f"No event store in schema {schema} of database {database.dbname}: nothing was "
-        "imported there (OVERLEG_DATABASE_URL)"
+    return _(
+        "No event store in schema {schema} of database {dbname}: nothing was "
+        "imported there (OVERLEG_DATABASE_URL)",
+        schema=schema,
+        dbname=database.dbname,
     )
 
 
@@ -328,7 +353,7 @@ class EventLog:
                 if strict:
                     raise damaged[0][1]
                 self.damaged.extend(damaged)
-            for _, event in events:
+            for _position, event in events:
                 yield event
             if last == after:
                 return

@@ -30,6 +30,7 @@ from overleg.adapters.chain import (
     merkle_root,
 )
 from overleg.adapters.rows import case_key, row_values
+from overleg.i18n import Message, _
 
 
 @dataclass(frozen=True)
@@ -41,11 +42,19 @@ class Break:
     what: str  # changed, moved, deleted, added, link-changed, unlinked, checkpoint
     detail: str
 
+    @property
+    def message(self) -> Message:
+        """Where the break is and what it is, in words a user reads."""
+        if self.case_id is None:
+            where = _("checkpoint")
+        elif self.seq is None:
+            where = _("case {case_id}", case_id=self.case_id)
+        else:
+            where = _("case {case_id}, seq {seq}", case_id=self.case_id, seq=self.seq)
+        return _("{what}: {why}", what=where, why=self.detail)
+
     def __str__(self) -> str:
-        where = "checkpoint" if self.case_id is None else f"case {self.case_id}"
-        if self.seq is not None:
-            where += f", seq {self.seq}"
-        return f"{where}: {self.detail}"
+        return str(self.message)
 
 
 @dataclass
@@ -225,7 +234,7 @@ def verify(recorder: Any, case_id: UUID | None = None) -> Verification:
     for case, links in recorded.items():  # links whose case has no event at all
         first = min(links)
         report.breaks.append(
-            Break(case, first, "deleted", "the case's events were deleted; their links remain")
+            Break(case, first, "deleted", _("the case's events were deleted; their links remain"))
         )
     if latest is not None:
         report.checkpoint = latest
@@ -236,10 +245,18 @@ def verify(recorder: Any, case_id: UUID | None = None) -> Verification:
                     None,
                     None,
                     "checkpoint",
-                    f"checkpoint {latest.number} of {latest.made_at} (position "
-                    f"{latest.position}) recorded {latest.cases} case(s) with root "
-                    f"{latest.root.hex()[:16]}…; the events up to that position now give "
-                    f"{len(heads)} case(s) with root {root.hex()[:16]}…",
+                    _(
+                        "checkpoint {number} of {made_at} (position {position}) recorded "
+                        "{cases} case(s) with root {root}…; the events up to that position "
+                        "now give {now_cases} case(s) with root {now_root}…",
+                        number=latest.number,
+                        made_at=latest.made_at,
+                        position=latest.position,
+                        cases=latest.cases,
+                        root=latest.root.hex()[:16],
+                        now_cases=len(heads),
+                        now_root=root.hex()[:16],
+                    ),
                 )
             )
     return report
@@ -264,8 +281,10 @@ def _check_case(
                 case,
                 None,
                 "unlinked",
-                "no event of this case has a link: they were recorded without tamper "
-                "evidence, or their links were removed",
+                _(
+                    "no event of this case has a link: they were recorded without tamper "
+                    "evidence, or their links were removed"
+                ),
             )
         )
         broken = True
@@ -278,14 +297,21 @@ def _check_case(
             continue
         if seq != expected:
             report.breaks.append(
-                Break(case, expected, "deleted", f"seq {expected} is missing (the next is {seq})")
+                Break(
+                    case,
+                    expected,
+                    "deleted",
+                    _("seq {expected} is missing (the next is {seq})", expected=expected, seq=seq),
+                )
             )
             broken = True
             continue
         recorded = links.get(seq)
         if recorded is None:
             report.breaks.append(
-                Break(case, seq, "added", "this event has no link: it was not recorded by overleg")
+                Break(
+                    case, seq, "added", _("this event has no link: it was not recorded by overleg")
+                )
             )
             broken = True
             continue
@@ -294,15 +320,20 @@ def _check_case(
         if digest != recorded_digest:
             other = digests.get(digest)
             detail = (
-                f"this event is the one recorded as seq {other}: events were moved"
+                _("this event is the one recorded as seq {other}: events were moved", other=other)
                 if other is not None and other != seq
-                else "this event's content (type or data) is not what was recorded"
+                else _("this event's content (type or data) is not what was recorded")
             )
             report.breaks.append(Break(case, seq, "moved" if other else "changed", detail))
             broken = True
         elif made != recorded_link:
             report.breaks.append(
-                Break(case, seq, "link-changed", "this event's link is not the one its chain gives")
+                Break(
+                    case,
+                    seq,
+                    "link-changed",
+                    _("this event's link is not the one its chain gives"),
+                )
             )
             broken = True
     if not broken and links and max(links) > len(events):
@@ -311,7 +342,7 @@ def _check_case(
                 case,
                 len(events) + 1,
                 "deleted",
-                f"seq {len(events) + 1} was deleted (its link remains)",
+                _("seq {seq} was deleted (its link remains)", seq=len(events) + 1),
             )
         )
     return head

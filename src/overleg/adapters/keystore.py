@@ -20,6 +20,7 @@ from eventsourcing.persistence import IntegrityError, StoredEvent
 
 from overleg.adapters.rows import case_key, row_values
 from overleg.adapters.sealing import Keyring, KeyRow, MasterKeys
+from overleg.i18n import _
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,9 @@ class KeyTables:
                 if row is None or row.wrapped != wrapped:
                     # Another writer stored a key for this case first: these events were
                     # sealed with a key that would not be kept, so none of them is stored.
-                    raise IntegrityError(f"case {case_id} got its data key from another writer")
+                    raise IntegrityError(
+                        _("case {case_id} got its data key from another writer", case_id=case_id)
+                    )
         erasure: Erasure | None = kwargs.get("erasure")
         if erasure is not None:
             self._erase(cursor, erasure)
@@ -93,7 +96,9 @@ class KeyTables:
     def _erase(self, cursor: Any, erasure: Erasure) -> None:
         row = self._rows_in(cursor, [erasure.case_id]).get(erasure.case_id)
         if row is None or row.wrapped is None:
-            raise IntegrityError(f"case {erasure.case_id} has no data key to destroy")
+            raise IntegrityError(
+                _("case {case_id} has no data key to destroy", case_id=erasure.case_id)
+            )
         cursor.execute(
             self._format(
                 "UPDATE {keys} SET master_id = NULL, wrapped = NULL, erased_at = ?"

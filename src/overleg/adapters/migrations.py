@@ -21,16 +21,22 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from overleg.adapters.views import Tx, ViewStore
+from overleg.i18n import _
 
 
 class SchemaTooNew(Exception):
     """The store was migrated by a newer overleg than this one."""
 
-    def __init__(self, found: int, known: int, what: str = "The store's tables are") -> None:
+    def __init__(self, found: int, known: int, what: str | None = None) -> None:
         super().__init__(
-            f"{what} at version {found}; this overleg knows versions up to {known}. A "
-            "newer overleg has changed them: run that version (or restore a backup made "
-            "before the upgrade), never an older one."
+            _(
+                "{what} at version {found}; this overleg knows versions up to {known}. A "
+                "newer overleg has changed them: run that version (or restore a backup made "
+                "before the upgrade), never an older one.",
+                what=_("The store's tables are") if what is None else what,
+                found=found,
+                known=known,
+            )
         )
         self.found, self.known = found, known
 

@@ -37,6 +37,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from eventsourcing.persistence import Mapper, StoredEvent, Transcoder
 
 from overleg.adapters.rows import case_key
+from overleg.i18n import _, text_of
 from overleg.logs import get_logger
 from overleg.paths import DEV_HOME
 
@@ -66,7 +67,7 @@ class ErasedKey(Exception):
     """A case's personal data was erased: nothing new can be sealed for it."""
 
     def __init__(self, case_id: str) -> None:
-        super().__init__(f"the personal data of case {case_id} was erased")
+        super().__init__(_("the personal data of case {case_id} was erased", case_id=case_id))
         self.case_id = case_id
 
 
@@ -82,9 +83,16 @@ def _decode_key(text: str, where: str) -> bytes:
     try:
         key = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
     except (binascii.Error, ValueError):
-        raise MasterKeyError(f"{where}: the key is not base64") from None
+        raise MasterKeyError(_("{where}: the key is not base64", where=where)) from None
     if len(key) != KEY_BYTES:
-        raise MasterKeyError(f"{where}: a master key is {KEY_BYTES} bytes, not {len(key)}")
+        raise MasterKeyError(
+            _(
+                "{where}: a master key is {size} bytes, not {given}",
+                where=where,
+                size=KEY_BYTES,
+                given=len(key),
+            )
+        )
     return key
 
 
@@ -93,10 +101,10 @@ class MasterKeys:
 
     def __init__(self, keys: Sequence[MasterKey]) -> None:
         if not keys:
-            raise MasterKeyError("no master key is configured")
+            raise MasterKeyError(_("no master key is configured"))
         ids = [k.id for k in keys]
         if len(set(ids)) != len(ids):
-            raise MasterKeyError("two master keys have the same id")
+            raise MasterKeyError(_("two master keys have the same id"))
         self.keys = {k.id: k for k in keys}
         self.current = keys[0]
 
@@ -108,9 +116,9 @@ class MasterKeys:
         entries = [e.strip() for line in text.splitlines() for e in line.split("#")[0].split(",")]
         for number, entry in enumerate((e for e in entries if e), start=1):
             key_id, colon, encoded = entry.partition(":")
-            where = f"{source}, key {number}"
+            where = _("{source}, key {number}", source=source, number=number)
             if not colon or not key_id.strip():
-                raise MasterKeyError(f"{where}: write each key as ID:BASE64")
+                raise MasterKeyError(_("{where}: write each key as ID:BASE64", where=where))
             keys.append(MasterKey(key_id.strip(), _decode_key(encoded.strip(), where)))
         return cls(keys)
 
@@ -130,8 +138,12 @@ class MasterKeys:
         master = self.keys.get(master_id)
         if master is None:
             raise KeyProblem(
-                f"the data key of case {case_id} is wrapped by master key {master_id!r}, "
-                "which the configuration does not have"
+                _(
+                    "the data key of case {case_id} is wrapped by master key {master_id}, "
+                    "which the configuration does not have",
+                    case_id=case_id,
+                    master_id=repr(master_id),
+                )
             )
         try:
             return AESGCM(master.key).decrypt(
@@ -139,7 +151,11 @@ class MasterKeys:
             )
         except InvalidTag:
             raise KeyProblem(
-                f"the data key of case {case_id} does not open with master key {master_id!r}"
+                _(
+                    "the data key of case {case_id} does not open with master key {master_id}",
+                    case_id=case_id,
+                    master_id=repr(master_id),
+                )
             ) from None
 
 
@@ -152,7 +168,9 @@ def load_master_keys(text: str | None, file: Path | None, dev_file: Path) -> Mas
         try:
             content = file.read_text(encoding="utf-8")
         except OSError as error:
-            raise MasterKeyError(f"{file}: cannot be read ({error.strerror})") from None
+            raise MasterKeyError(
+                _("{file}: cannot be read ({why})", file=str(file), why=error.strerror)
+            ) from None
         return MasterKeys.parse(content, str(file))
     if not dev_file.exists():
         dev_file.parent.mkdir(parents=True, exist_ok=True)
@@ -309,10 +327,16 @@ class Keyring:
             raise KeyProblem(opening.problem)
         if opening.key is None:
             if opening.erased is None:
-                raise KeyProblem(f"the data key of case {case_id} is missing")
+                raise KeyProblem(_("the data key of case {case_id} is missing", case_id=case_id))
             erased = opening.erased.get(seq)
             if erased is None:
-                raise KeyProblem(f"case {case_id} was erased, but not the event at seq {seq}")
+                raise KeyProblem(
+                    _(
+                        "case {case_id} was erased, but not the event at seq {seq}",
+                        case_id=case_id,
+                        seq=seq,
+                    )
+                )
             return erased
         return open_sealed(opening.key, case_id, seq, sealed)
 
@@ -336,7 +360,7 @@ class Keyring:
                 try:
                     openings[case_id] = Opening(self._remember(case_id, self._unwrapped(row)))
                 except KeyProblem as problem:
-                    openings[case_id] = Opening(None, None, str(problem))
+                    openings[case_id] = Opening(None, None, text_of(problem))
         if erased:
             forms = store.select_erased(erased)
             for case_id in erased:
@@ -366,7 +390,7 @@ def open_sealed(key: bytes, case_id: str, seq: int, sealed: str) -> dict[str, An
         raw = base64.b64decode(sealed[len(SEALED) :], validate=True)
         plain = AESGCM(key).decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], _aad(case_id, seq))
     except (InvalidTag, binascii.Error, ValueError):
-        raise KeyProblem(f"the personal part at seq {seq} does not open") from None
+        raise KeyProblem(_("the personal part at seq {seq} does not open", seq=seq)) from None
     found: dict[str, Any] = json.loads(plain)
     return found
 

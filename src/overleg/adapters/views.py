@@ -18,6 +18,7 @@ import psycopg
 
 from overleg.adapters.eventstore import Database, StoreUnavailable, translating
 from overleg.adapters.recorders import SCHEMA_LOCK
+from overleg.i18n import _
 
 Row = tuple[Any, ...]
 APPLICATION_NAME = "overleg-projections"  # how these connections show in pg_stat_activity
@@ -201,7 +202,7 @@ class ViewStore:
         """This process's turn on the one connection, waited for no longer than a request
         waits for the store."""
         if not self._lock.acquire(timeout=self.database.timeout):
-            raise StoreUnavailable("the projections' connection is busy")
+            raise StoreUnavailable(_("the projections' connection is busy"))
         try:
             yield
         finally:

@@ -23,7 +23,7 @@ from overleg.aggregates.values import (
     Role,
     RuleSet,
 )
-from overleg.i18n import _
+from overleg.i18n import Message, _
 from overleg.policies import rules
 from overleg.policies.rules import (
     ConsentFacts,
@@ -538,7 +538,7 @@ class Case(Aggregate):
         rules.case_open(self)
         rules.party_role(party.role)
         rules.consent_not_standing(self, party)
-        rules_.chair_not_named(self, [party.ref], "a party")
+        rules_.chair_not_named(self, [party.ref], _("a party"))
         self._record(self.ConsentGiven, at, by, role=party.role.value, personal={"ref": party.ref})
 
     def withdraw_consent(self, *, party: Party, reason: str | None, at: datetime, by: str) -> None:
@@ -581,7 +581,7 @@ class Case(Aggregate):
         rules.number_for_planning(self, meeting)
         rules.not_before_request(self, on, _("A meeting"))
         rules.invitees_consistent(invited, not_invited)
-        rules_.chair_not_named(self, [i.ref for i in invited], "an invited person")
+        rules_.chair_not_named(self, [i.ref for i in invited], _("an invited person"))
         personal: Personal = {
             "place": place,
             "invited": [{"ref": i.ref, "role": i.role.value} for i in invited],
@@ -648,7 +648,7 @@ class Case(Aggregate):
         rules.not_before_request(self, held_on, _("A meeting"))
         rules_.held_not_in_future(self, held_on, at)
         rules.one_client_presence(self, attendance)
-        rules_.chair_not_named(self, attendance.professionals, "a professional present")
+        rules_.chair_not_named(self, attendance.professionals, _("a professional present"))
         self._record(
             self.MeetingHeld,
             at,
@@ -671,7 +671,7 @@ class Case(Aggregate):
         rules.case_open(self)
         held = rules.held_meeting(self, meeting)
         rules.one_client_presence(self, attendance)
-        rules_.chair_not_named(self, attendance.professionals, "a professional present")
+        rules_.chair_not_named(self, attendance.professionals, _("a professional present"))
         if held.registered:  # a registered meeting's attendance stays known
             corrected = MeetingFacts(held_on=held.held_on, attendance=attendance)
             rules_.attendance_known(self, meeting, corrected)
@@ -750,7 +750,7 @@ class Case(Aggregate):
         if coordinator is None:
             return
         rules_.coordinator(self, meeting, self.meetings[meeting], coordinator)
-        rules_.chair_not_named(self, [coordinator], "the coordinator")
+        rules_.chair_not_named(self, [coordinator], _("the coordinator"))
 
     @staticmethod
     def _workplan(
@@ -792,7 +792,7 @@ class Case(Aggregate):
         rules.case_open(self)
         rules.coordinator_not_chair(self, coordinator)
         rules.coordinator_not_family(self, coordinator)
-        rules_.chair_not_named(self, [coordinator], "the coordinator")
+        rules_.chair_not_named(self, [coordinator], _("the coordinator"))
         self._record(
             self.CoordinatorDesignated,
             at,
@@ -881,27 +881,41 @@ _VOCABULARY: dict[str, frozenset[str]] = {
         ("grounds", ErasureGrounds),
     )
 }
+# What is wrong with a stored event whose fact is outside its vocabulary, or not a day.
+_UNKNOWN_VALUE: dict[str, Message] = {
+    "programme": _("its programme is not one overleg knows"),
+    "region": _("its region is not one overleg knows"),
+    "channel": _("its channel is not one overleg knows"),
+    "requester_role": _("its requester role is not one overleg knows"),
+    "rule_set": _("its rule set is not one overleg knows"),
+    "role": _("its role is not one overleg knows"),
+    "grounds": _("its grounds is not one overleg knows"),
+}
+_NOT_A_DAY: dict[str, Message] = {
+    "held_on": _("its held on is not a date"),
+    "on": _("its on is not a date"),
+}
 
 
-def facts_problem(event: CaseEvent) -> str | None:
+def facts_problem(event: CaseEvent) -> Message | None:
     """What makes a stored event one overleg never recorded (a fact outside its vocabulary,
     a missing field, a meeting number that is not a number), or ``None``."""
     for name in type(event).__annotations__:
         if name not in vars(event):
-            return f"its field {name!r} is missing"
+            return _("its field {name} is missing", name=repr(name))
     for name, values in _VOCABULARY.items():
         value = vars(event).get(name)
         if value is not None and value not in values:
-            return f"its {name.replace('_', ' ')} is not one overleg knows"
+            return _UNKNOWN_VALUE[name]
     meeting = vars(event).get("meeting")
     if meeting is not None and (not isinstance(meeting, int) or meeting < 1):
-        return "its meeting number is not a number"
+        return _("its meeting number is not a number")
     for name in ("held_on", "on"):
         day = vars(event).get(name)
         if day is not None and not isinstance(day, date):
-            return f"its {name.replace('_', ' ')} is not a date"
+            return _NOT_A_DAY[name]
     if not isinstance(vars(event).get("personal", {}), dict):
-        return "its personal part is not readable"
+        return _("its personal part is not readable")
     return None
 
 

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the module's classes are its errors, and nothing else
+    from overleg.i18n import Message
+
 
 class CaseRuleBroken(Exception):
     """A command would break a rule of the case; nothing was recorded.
 
     ``rule`` is a stable short name (used in problem details and import reports);
-    the message says in a chair's words what is wrong.
+    the message says in a chair's words what is wrong (a ``Message``, said in the
+    reader's language where it is shown).
     """
 
     rule = "case-rule"
 
-    def __init__(self, message: str, rule_set: str | None = None) -> None:
+    def __init__(self, message: Message, rule_set: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         # The rule set (``v1``, ``v2``) of the case whose rule this is; set by the case.

@@ -19,6 +19,8 @@ from pydantic import (
     StringConstraints,
 )
 
+from overleg.i18n import _
+
 # A reference (a pseudonym or directory id): Latin letters, digits and . _ : @ / + -, never
 # free text such as a name with spaces or brackets.
 REF_PATTERN = r"^[A-Za-z0-9À-ÖØ-öø-ÿ._:@/+-]+$"
@@ -47,8 +49,11 @@ def is_ref(value: str) -> bool:
 def _ref(value: str) -> str:
     if not is_ref(value):
         raise ValueError(
-            "a reference is a pseudonym or directory id (letters, digits and . _ : @ / + -, "
-            f"at most {REF_MAX_LENGTH} characters), never free text such as a name"
+            _(
+                "a reference is a pseudonym or directory id (letters, digits and . _ : @ / + -, "
+                "at most {max_length} characters), never free text such as a name",
+                max_length=REF_MAX_LENGTH,
+            )
         )
     return value
 
@@ -56,7 +61,7 @@ def _ref(value: str) -> str:
 def _no_nul(value: str) -> str:
     # No person types U+0000, and PostgreSQL text cannot hold it.
     if "\x00" in value:
-        raise ValueError("text cannot contain the NUL character (U+0000)")
+        raise ValueError(_("text cannot contain the NUL character (U+0000)"))
     return value
 
 
@@ -74,7 +79,7 @@ def _iso_day(value: object) -> object:
     if isinstance(value, date):
         return value
     if not isinstance(value, str) or not ISO_DAY.match(value):
-        raise ValueError("a date is written YYYY-MM-DD")
+        raise ValueError(_("a date is written YYYY-MM-DD"))
     return value
 
 
@@ -82,34 +87,46 @@ def _iso_instant(value: object) -> object:
     if isinstance(value, datetime):
         return value
     if not isinstance(value, str):
-        raise ValueError("an instant is written in ISO 8601 with its UTC offset")
+        raise ValueError(_("an instant is written in ISO 8601 with its UTC offset"))
     written = ISO_INSTANT.match(value)
     if written is None:
         raise ValueError(
-            "an instant is written in ISO 8601 with its UTC offset, e.g. 2015-03-02T10:00:00+01:00"
+            _(
+                "an instant is written in ISO 8601 with its UTC offset, "
+                "e.g. 2015-03-02T10:00:00+01:00"
+            )
         )
     if written.group(1) and written.group(1)[6:].strip("0"):
-        raise ValueError("an instant is kept to the microsecond: at most 6 digits of a second")
+        raise ValueError(_("an instant is kept to the microsecond: at most 6 digits of a second"))
     return value
 
 
 def _day_in_range(value: date) -> date:
     if not FIRST_DAY <= value <= LAST_DAY:
-        raise ValueError(f"a date lies between {FIRST_DAY.isoformat()} and {LAST_DAY.isoformat()}")
+        raise ValueError(
+            _(
+                "a date lies between {first} and {last}",
+                first=FIRST_DAY.isoformat(),
+                last=LAST_DAY.isoformat(),
+            )
+        )
     return value
 
 
 def _instant_in_range(value: datetime) -> datetime:
     if value.utcoffset() is None:
-        raise ValueError("an instant needs its UTC offset")
+        raise ValueError(_("an instant needs its UTC offset"))
     try:
         utc = value.astimezone(UTC)
     except OverflowError:
         utc = None
     if utc is None or not FIRST_INSTANT <= utc <= LAST_INSTANT:
         raise ValueError(
-            f"an instant lies between {FIRST_INSTANT.isoformat()} and "
-            f"{LAST_INSTANT.isoformat()} (in UTC)"
+            _(
+                "an instant lies between {first} and {last} (in UTC)",
+                first=FIRST_INSTANT.isoformat(),
+                last=LAST_INSTANT.isoformat(),
+            )
         )
     return value
 

@@ -36,6 +36,9 @@ the request, through consent and a neutral chair, to meetings, workplans and fol
 * **Retries**: send an `Idempotency-Key` with a command; a retry returns the first response.
 * **Errors** are RFC 9457 problem details naming the broken rule or the invalid field; each
   operation lists every status it can answer, with an example of each kind of problem.
+* **Language**: a problem's words are English, or Dutch when `Accept-Language` asks for it
+  (`nl-BE`, `nl`); `Content-Language` says which. `type`, `rule` and the fields named are the
+  same in both.
 * **Limits**: a request body of at most `OVERLEG_MAX_BODY_BYTES` (413), sent within
   `OVERLEG_BODY_TIMEOUT` seconds (408); per client address, at most
   `OVERLEG_INTAKE_RATE_LIMIT` request forms and `OVERLEG_SIGNIN_FAILURE_RATE_LIMIT` requests

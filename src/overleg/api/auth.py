@@ -26,6 +26,7 @@ from jwt.algorithms import OKPAlgorithm
 
 from overleg.aggregates.values import Programme, Region
 from overleg.aggregates.vocabulary import SHORT_TEXT_MAX_LENGTH, is_ref
+from overleg.i18n import Message, _
 from overleg.policies.access import Principal, StaffRole
 
 ALGORITHMS = ["EdDSA", "ES256", "RS256"]
@@ -34,6 +35,32 @@ DEV_ISSUER = "overleg-dev"
 
 class InvalidToken(Exception):
     """The bearer token is missing, malformed, expired, or not signed by a trusted key."""
+
+
+# What the JWT library says of the tokens it refuses most often, as texts users read (any
+# other of its reasons is shown as it words it, in English).
+_LIBRARY_REASONS: dict[str, Message] = {
+    str(reason): reason
+    for reason in (
+        _("Signature has expired"),
+        _("Signature verification failed"),
+        _("The token is not yet valid (iat)"),
+        _("The token is not yet valid (nbf)"),
+        _("Invalid audience"),
+        _("Audience doesn't match"),
+        _("Invalid issuer"),
+        _("Not enough segments"),
+    )
+}
+
+
+def _reason(error: jwt.PyJWTError) -> str:
+    """Why the library refused a token, in words users read where it is one it often gives."""
+    said = str(error)
+    if isinstance(error, jwt.MissingRequiredClaimError):
+        missing = _('Token is missing the "{claim}" claim', claim=error.claim)
+        return missing if missing == said else said
+    return _LIBRARY_REASONS.get(said, said)
 
 
 class TokenVerifier:
@@ -71,13 +98,13 @@ class TokenVerifier:
                 options={"require": ["exp", "iat", "sub", "iss", "aud"]},
             )
         except jwt.PyJWTError as error:
-            raise InvalidToken(str(error)) from None
+            raise InvalidToken(_reason(error)) from None
         try:
             role = StaffRole(str(claims.get("role")))
         except ValueError:
-            raise InvalidToken("the token carries no known role") from None
+            raise InvalidToken(_("the token carries no known role")) from None
         if not isinstance(claims["sub"], str) or not is_ref(claims["sub"]):
-            raise InvalidToken("the token's subject (sub) is not a well-formed reference")
+            raise InvalidToken(_("the token's subject (sub) is not a well-formed reference"))
         return Principal(
             ref=str(claims["sub"]),
             role=role,
@@ -89,25 +116,30 @@ class TokenVerifier:
     def _key(self, kid: object) -> jwt.PyJWK:
         if self.client is not None:
             if not isinstance(kid, str):
-                raise InvalidToken("the token names no key (kid)")
+                raise InvalidToken(_("the token names no key (kid)"))
             try:
                 return self.client.get_signing_key(kid)
             except jwt.PyJWKClientConnectionError:
-                raise InvalidToken("the identity provider's key set cannot be fetched") from None
+                raise InvalidToken(_("the identity provider's key set cannot be fetched")) from None
             except jwt.PyJWKClientError:
-                raise InvalidToken("the token is signed by an unknown key") from None
+                raise InvalidToken(_("the token is signed by an unknown key")) from None
         assert self.keys is not None, "a verifier has a key set or a client"
         for key in self.keys.keys:
             if kid is None or key.key_id == kid:
                 return key
-        raise InvalidToken("the token is signed by an unknown key")
+        raise InvalidToken(_("the token is signed by an unknown key"))
 
 
 def _region(claim: object) -> str | None:
     if claim is None:
         return None
     if not isinstance(claim, str) or claim not in {r.value for r in Region}:
-        raise InvalidToken(f"the token's region is not one of {', '.join(r.value for r in Region)}")
+        raise InvalidToken(
+            _(
+                "the token's region is not one of {regions}",
+                regions=", ".join(r.value for r in Region),
+            )
+        )
     return claim
 
 
@@ -116,7 +148,10 @@ def _programme(claim: object) -> Programme | None:
         return None
     if not isinstance(claim, str) or claim not in {p.value for p in Programme}:
         raise InvalidToken(
-            f"the token's programme is not one of {', '.join(p.value for p in Programme)}"
+            _(
+                "the token's programme is not one of {programmes}",
+                programmes=", ".join(p.value for p in Programme),
+            )
         )
     return Programme(claim)
 
@@ -130,7 +165,7 @@ def _municipality(claim: object) -> str | None:
         or len(claim) > SHORT_TEXT_MAX_LENGTH
         or "\x00" in claim
     ):
-        raise InvalidToken("the token's municipality is not the name of a municipality")
+        raise InvalidToken(_("the token's municipality is not the name of a municipality"))
     return claim
 
 
@@ -138,7 +173,7 @@ def load_jwks(path: Path) -> dict[str, Any]:
     """A JSON Web Key Set from a file."""
     loaded: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     if not isinstance(loaded.get("keys"), list):
-        raise ValueError(f"{path} is not a JSON Web Key Set (no 'keys' list)")
+        raise ValueError(_("{path} is not a JSON Web Key Set (no 'keys' list)", path=str(path)))
     return loaded
 
 

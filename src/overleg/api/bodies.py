@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from overleg.api.problems import CONTENT_TOO_LARGE, REQUEST_TIMEOUT, Kind
+from overleg.i18n import _
 from overleg.logs import get_logger
 
 log = get_logger("overleg.api")
@@ -50,7 +51,10 @@ class BodyLimits:
             await self._refuse(scope, send, CONTENT_TOO_LARGE, self._too_large())
             return
         except TimeoutError:
-            detail = f"The request body did not arrive within {self.timeout:g} seconds"
+            detail = _(
+                "The request body did not arrive within {seconds} seconds",
+                seconds=f"{self.timeout:g}",
+            )
             await self._refuse(scope, send, REQUEST_TIMEOUT, detail)
             return
         if body is None:
@@ -70,7 +74,7 @@ class BodyLimits:
                 return bytes(body)
 
     def _too_large(self) -> str:
-        return f"The request body is larger than {self.max_bytes} bytes"
+        return _("The request body is larger than {limit} bytes", limit=self.max_bytes)
 
     async def _refuse(self, scope: Scope, send: Send, kind: Kind, detail: str) -> None:
         request = Request(scope)

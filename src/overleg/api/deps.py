@@ -17,6 +17,7 @@ from overleg.api.problems import (
 )
 from overleg.api.ratelimits import Limits, RateLimits, client_address
 from overleg.bootstrap import Services
+from overleg.i18n import _, text_of
 from overleg.policies import access
 from overleg.policies.access import Principal
 
@@ -51,7 +52,7 @@ def principal(
         raise _refused(
             request,
             limits,
-            "This needs a bearer token: Authorization: Bearer <token>",
+            _("This needs a bearer token: Authorization: Bearer <token>"),
             "Bearer",
         )
     try:
@@ -60,7 +61,7 @@ def principal(
         raise _refused(
             request,
             limits,
-            f"The bearer token is not valid: {invalid}",
+            _("The bearer token is not valid: {reason}", reason=text_of(invalid)),
             'Bearer error="invalid_token"',
         ) from None
     request.state.principal = who

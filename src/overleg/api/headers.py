@@ -11,6 +11,8 @@ IDEMPOTENCY_REPLAYED = "Idempotency-Replayed"
 RETRY_AFTER = "Retry-After"
 WWW_AUTHENTICATE = "WWW-Authenticate"
 REQUEST_ID = "X-Request-ID"
+CONTENT_LANGUAGE = "Content-Language"
+VARY = "Vary"
 
 REQUEST_ID_PATTERN = r"^[A-Za-z0-9._-]{8,64}$"
 
@@ -50,6 +52,15 @@ _DECLARED: dict[str, dict[str, Any]] = {
         "and in the read log: quote it when you report a problem. A well-formed X-Request-ID "
         "you send is kept beside it (in the logs and the read log), never instead of it",
         "schema": {"type": "string", "pattern": REQUEST_ID_PATTERN},
+    },
+    CONTENT_LANGUAGE: {
+        "description": "The language the problem's words are in (its title, its detail, each "
+        "problem of errors): en, or nl-BE when Accept-Language asks for Dutch",
+        "schema": {"type": "string", "enum": ["en", "nl-BE"]},
+    },
+    VARY: {
+        "description": "Accept-Language: a problem's words depend on it",
+        "schema": {"type": "string", "examples": ["Accept-Language"]},
     },
 }
 

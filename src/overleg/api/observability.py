@@ -27,6 +27,7 @@ from overleg.adapters.eventstore import StoreUnavailable
 from overleg.api import problems
 from overleg.api.schemas import Liveness, Readiness
 from overleg.bootstrap import Services
+from overleg.i18n import _, joined
 
 router = APIRouter(tags=["service"])
 
@@ -46,7 +47,7 @@ def ready(request: Request) -> Any:
     most ``OVERLEG_READY_MAX_LAG`` events behind it. 503 names what is not ready."""
     services: Services = request.app.state.services
     limit = services.settings.ready_max_lag
-    reasons: list[str] = []
+    reasons: list[str] = []  # in words users read, said in the request's language
     lag: dict[str, int] = {}
     try:
         head = services.app.event_log.head()
@@ -55,16 +56,21 @@ def ready(request: Request) -> Any:
             for name, position in services.projector.positions().items()
         }
     except StoreUnavailable as unavailable:
-        reasons.append(f"the event store does not answer: {unavailable.detail}")
+        reasons.append(_("the event store does not answer: {detail}", detail=unavailable.detail))
     reasons += [
-        f"projection {name} is {behind:,} events behind (at most {limit:,})"
+        _(
+            "projection {name} is {behind:,} events behind (at most {limit:,})",
+            name=name,
+            behind=behind,
+            limit=limit,
+        )
         for name, behind in sorted(lag.items())
         if behind > limit
     ]
     if reasons:
         return problems.NOT_READY.answer(
             request,
-            "Not ready: " + "; ".join(reasons),
+            _("Not ready: {reasons}", reasons=joined(reasons, "; ")),
             {"Retry-After": "5"},
             lag=lag,
             problems=reasons,

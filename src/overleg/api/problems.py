@@ -9,6 +9,13 @@ data; the log has the details, without personal data.
 Each kind of problem the service gives is a ``Kind`` below, with the example and the
 headers the OpenAPI description declares for it: what is answered and what is described
 come from the same place.
+
+A problem is answered in the language of the request's ``Accept-Language`` (English or
+Dutch, nl-BE; English when it names neither): its ``title``, its ``detail`` and every other
+text of it a person reads (``errors[].problem``, say) are ``Message``s until
+``problem_response`` renders them, the one place that does. What a program reads (``type``,
+``rule``, ``rule_set``, ``errors[].where`` and ``errors[].type``, ``current_version``,
+``request_id``) is the same in every language.
 """
 
 from __future__ import annotations
@@ -28,12 +35,56 @@ from overleg.adapters.eventstore import DamagedStore, StoreUnavailable
 from overleg.aggregates.errors import CaseRuleBroken
 from overleg.api import headers
 from overleg.application import CaseNotFound, CommandOutcomeUnknown, KeyReused, StaleCase
+from overleg.i18n import Language, Message, _, from_accept_language, joined, text_of, translate
 from overleg.logs import get_logger
 from overleg.policies.access import AccessDenied
+from overleg.validation import explain
 
 PROBLEM_JSON = "application/problem+json"
+# Every problem names the language its words are in, and that they depend on the request's.
+LANGUAGE_HEADERS = (headers.CONTENT_LANGUAGE, headers.VARY)
 log = get_logger("overleg.api")
 _CASE = "/cases/6f1c2a9e-3d5b-4c8e-9a7f-0b1d2e3f4a5b"
+
+# The title of each status the service answers with: the HTTP status phrase, in English.
+TITLES: dict[int, Message] = {
+    400: _("Bad Request"),
+    401: _("Unauthorized"),
+    403: _("Forbidden"),
+    404: _("Not Found"),
+    405: _("Method Not Allowed"),
+    408: _("Request Timeout"),
+    409: _("Conflict"),
+    412: _("Precondition Failed"),
+    413: _("Request Entity Too Large"),
+    422: _("Unprocessable Entity"),
+    428: _("Precondition Required"),
+    429: _("Too Many Requests"),
+    500: _("Internal Server Error"),
+    503: _("Service Unavailable"),
+}
+
+
+def title(status: int) -> str:
+    """A problem's title: its status phrase, a ``Message`` for every status the service
+    gives (any other is the English phrase)."""
+    return TITLES.get(status) or HTTPStatus(status).phrase
+
+
+def language_of(request: Request) -> Language:
+    """The language to answer ``request`` in: its ``Accept-Language``'s, else English."""
+    return from_accept_language(request.headers.get("accept-language"))
+
+
+def _rendered(value: Any, language: Language) -> Any:
+    """``value`` with every ``Message`` in it (in lists and objects too) rendered."""
+    if isinstance(value, str):
+        return translate(value, language)
+    if isinstance(value, list | tuple):
+        return [_rendered(item, language) for item in value]
+    if isinstance(value, dict):
+        return {key: _rendered(item, language) for key, item in value.items()}
+    return value
 
 
 class Problem(BaseModel):
@@ -82,20 +133,27 @@ def problem_response(
     headers: dict[str, str] | None = None,
     **extensions: Any,
 ) -> JSONResponse:
-    """A problem+json response; ``kind`` becomes the type ``/problems/<kind>``."""
+    """A problem+json response; ``kind`` becomes the type ``/problems/<kind>``. Its title,
+    its detail and every ``Message`` among its extensions are said in the request's
+    language, which ``Content-Language`` names."""
+    language = language_of(request)
     body = Problem(
         type=f"/problems/{kind}",
-        title=HTTPStatus(status).phrase,
+        title=translate(title(status), language),
         status=status,
-        detail=detail,
+        detail=None if detail is None else translate(detail, language),
         instance=request.url.path,
-        **extensions,
+        **{name: _rendered(value, language) for name, value in extensions.items()},
     )
     return JSONResponse(
         body.model_dump(exclude_none=True),
         status_code=status,
         media_type=PROBLEM_JSON,
-        headers=headers,
+        headers={
+            **(headers or {}),
+            "Content-Language": language.value,
+            "Vary": "Accept-Language",
+        },
     )
 
 
@@ -123,7 +181,7 @@ class Kind:
     def example(self) -> dict[str, Any]:
         return {
             "type": f"/problems/{self.kind}",
-            "title": HTTPStatus(self.status).phrase,
+            "title": title(self.status),
             "status": self.status,
             "detail": self.detail,
             "instance": self.instance,
@@ -232,7 +290,7 @@ IF_MATCH_REQUIRED = Kind(
     "if-match-required",
     428,
     "a change to a case without If-Match (or with one that is not a single ETag)",
-    'A change to a case needs If-Match with the ETag of the case you read, e.g. "5"',
+    _('A change to a case needs If-Match with the ETag of the case you read, e.g. "5"'),
     f"{_CASE}/chair",
 )
 INTAKE_LIMITED = Kind(
@@ -259,7 +317,7 @@ INTERNAL_ERROR = Kind(
     "internal-error",
     500,
     "anything unexpected; only a `request_id` to quote (also in X-Request-ID)",
-    "Something went wrong on our side. Quote the request id when you report it.",
+    _("Something went wrong on our side. Quote the request id when you report it."),
     "/cases",
     {"request_id": "b7c1d0e2a3f44e5d"},
 )
@@ -267,7 +325,7 @@ STORE_BUSY = Kind(
     "store-busy",
     503,
     "the event store is unreachable, locked or overloaded; nothing was recorded",
-    "The event store is busy or unreachable; nothing was recorded. Try again shortly.",
+    _("The event store is busy or unreachable; nothing was recorded. Try again shortly."),
     "/cases",
     headers=(headers.RETRY_AFTER,),
 )
@@ -315,7 +373,7 @@ class ProblemError(Exception):
 
 
 IF_MATCH_REQUIRED_DETAIL = IF_MATCH_REQUIRED.detail
-MALFORMED_BODY_DETAIL = "The body is not JSON text in UTF-8"
+MALFORMED_BODY_DETAIL = _("The body is not JSON text in UTF-8")
 
 
 def _validation(request: Request, error: Exception) -> JSONResponse:
@@ -326,17 +384,24 @@ def _validation(request: Request, error: Exception) -> JSONResponse:
     not_json = [e for e in found if e["type"] == "json_invalid"]
     if not_json:  # not JSON at all, rather than JSON that is not what the operation takes
         reason = not_json[0].get("ctx", {}).get("error")
-        detail = f"The body is not JSON: {reason}" if reason else MALFORMED_BODY_DETAIL
+        detail = (
+            _("The body is not JSON: {reason}", reason=str(reason))
+            if reason
+            else MALFORMED_BODY_DETAIL
+        )
         return MALFORMED_BODY.answer(request, detail)
     errors = [
         {
             "where": ".".join(str(part) for part in e["loc"]),
-            "problem": e["msg"],
+            "problem": explain(e),
             "type": e["type"],
         }
         for e in found
     ]
-    summary = "; ".join(f"{e['where']}: {e['problem']}" for e in errors[:5])
+    summary = joined(
+        [_("{where}: {problem}", where=e["where"], problem=e["problem"]) for e in errors[:5]],
+        "; ",
+    )
     return INVALID_INPUT.answer(request, summary, errors=errors)
 
 
@@ -346,7 +411,9 @@ def _rule(request: Request, error: Exception) -> JSONResponse:
         request,
         409,
         f"rule/{error.rule}",
-        f"{error.message} (rule set {error.rule_set})" if error.rule_set else error.message,
+        _("{message} (rule set {rule_set})", message=error.message, rule_set=error.rule_set)
+        if error.rule_set
+        else error.message,
         rule=error.rule,
         rule_set=error.rule_set,
     )
@@ -355,12 +422,12 @@ def _rule(request: Request, error: Exception) -> JSONResponse:
 def _stale(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, StaleCase)
     return STALE_VERSION.answer(
-        request, str(error), {"ETag": f'"{error.actual}"'}, current_version=error.actual
+        request, text_of(error), {"ETag": f'"{error.actual}"'}, current_version=error.actual
     )
 
 
 def _not_found(request: Request, error: Exception) -> JSONResponse:
-    return NOT_FOUND.answer(request, str(error))
+    return NOT_FOUND.answer(request, text_of(error))
 
 
 def _denied(request: Request, error: Exception) -> JSONResponse:
@@ -398,8 +465,11 @@ def _http(request: Request, error: Exception) -> JSONResponse:
         return MALFORMED_BODY.answer(request, MALFORMED_BODY_DETAIL, given)
     if error.status_code == 405:
         given["Allow"] = ", ".join(allowed_methods(request))
-    kind = HTTPStatus(error.status_code).phrase.lower().replace(" ", "-")
-    return problem_response(request, error.status_code, kind, str(error.detail), given)
+    phrase = HTTPStatus(error.status_code).phrase
+    kind = phrase.lower().replace(" ", "-")
+    # The framework's own refusals (no such path, no such method) say their status phrase.
+    detail = title(error.status_code) if error.detail == phrase else str(error.detail)
+    return problem_response(request, error.status_code, kind, detail, given)
 
 
 def _busy(request: Request, error: Exception) -> JSONResponse:
@@ -411,14 +481,14 @@ def _busy(request: Request, error: Exception) -> JSONResponse:
 
 def _key_reused(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, KeyReused)
-    return KEY_REUSED.answer(request, str(error))
+    return KEY_REUSED.answer(request, text_of(error))
 
 
 def _outcome_unknown(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, CommandOutcomeUnknown)
     log.warning("outcome_unknown", path=request.url.path)
     return OUTCOME_UNKNOWN.answer(
-        request, str(error), {"Retry-After": "1", "Idempotency-Key": error.key}
+        request, text_of(error), {"Retry-After": "1", "Idempotency-Key": error.key}
     )
 
 
@@ -467,7 +537,7 @@ def responses(*kinds: Kind) -> dict[int | str, dict[str, Any]]:
         by_status.setdefault(kind.status, []).append(kind)
     entries: dict[int | str, dict[str, Any]] = {}
     for status, group in sorted(by_status.items()):
-        always = set.intersection(*(set(k.headers) for k in group))
+        always = set.intersection(*(set(k.headers) for k in group)) | set(LANGUAGE_HEADERS)
         sometimes = {h for k in group for h in (*k.headers, *k.optional_headers)} - always
         whens = "; or ".join(k.when for k in group)
         entry: dict[str, Any] = {
@@ -479,7 +549,6 @@ def responses(*kinds: Kind) -> dict[int | str, dict[str, Any]]:
                 }
             },
         }
-        if always or sometimes:
-            entry["headers"] = headers.declare(tuple(sorted(always)), tuple(sorted(sometimes)))
+        entry["headers"] = headers.declare(tuple(sorted(always)), tuple(sorted(sometimes)))
         entries[status] = entry
     return entries

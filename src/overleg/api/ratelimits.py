@@ -20,9 +20,32 @@ from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter, RateLimiter
 
 from overleg.api.problems import INTAKE_LIMITED, SIGN_IN_LIMITED, Kind, ProblemError
+from overleg.i18n import _
 from overleg.settings import Settings
 
 IN_MEMORY = "memory://"
+
+# The units a limit is counted in, as the ``limits`` library names them.
+_UNITS = {
+    "second": _("second"),
+    "minute": _("minute"),
+    "hour": _("hour"),
+    "day": _("day"),
+    "month": _("month"),
+    "year": _("year"),
+}
+
+
+def in_words(item: RateLimitItem) -> str:
+    """A limit in words users read (``30 per 1 minute``), as the library writes it."""
+    unit = item.GRANULARITY.name
+    words = _(
+        "{amount} per {multiples} {unit}",
+        amount=item.amount,
+        multiples=item.multiples,
+        unit=_UNITS.get(unit, unit),
+    )
+    return words if words == str(item) else str(item)
 
 
 @dataclass(frozen=True)
@@ -33,16 +56,19 @@ class RateLimit:
     item: RateLimitItem
     limiter: RateLimiter
     refusal: Kind
-    what: str
+    what: str  # what is counted, in words users read
 
     def hit(self, address: str) -> ProblemError | None:
         """Count one request of ``address``; the 429 to answer when it is one too many."""
         if self.limiter.hit(self.item, self.name, address):
             return None
-        reset_at, _ = self.limiter.get_window_stats(self.item, self.name, address)
+        reset_at, _remaining = self.limiter.get_window_stats(self.item, self.name, address)
         wait = max(1, math.ceil(reset_at - time.time()))
-        detail = (
-            f"Too many {self.what} from your address (at most {self.item}); try again in {wait} s"
+        detail = _(
+            "Too many {what} from your address (at most {limit}); try again in {wait} s",
+            what=self.what,
+            limit=in_words(self.item),
+            wait=wait,
         )
         return self.refusal.error(detail, {"Retry-After": str(wait)})
 
@@ -64,14 +90,14 @@ class RateLimits:
                 _parse("OVERLEG_INTAKE_RATE_LIMIT", settings.intake_rate_limit),
                 limiter,
                 INTAKE_LIMITED,
-                "request forms",
+                _("request forms"),
             ),
             sign_in_failures=RateLimit(
                 "sign-in-failure",
                 _parse("OVERLEG_SIGNIN_FAILURE_RATE_LIMIT", settings.signin_failure_rate_limit),
                 limiter,
                 SIGN_IN_LIMITED,
-                "requests without a valid bearer token",
+                _("requests without a valid bearer token"),
             ),
         )
 
@@ -81,7 +107,11 @@ def _parse(variable: str, value: str) -> RateLimitItem:
         return parse(value)
     except ValueError:
         raise ValueError(
-            f"{variable}={value!r} is not a rate limit such as 30/minute or 500/day"
+            _(
+                "{variable}={value} is not a rate limit such as 30/minute or 500/day",
+                variable=variable,
+                value=repr(value),
+            )
         ) from None
 
 

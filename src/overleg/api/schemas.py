@@ -21,6 +21,7 @@ from overleg.aggregates.values import (
     Role,
 )
 from overleg.aggregates.vocabulary import Day, Ref, ShortText, Text
+from overleg.i18n import _
 from overleg.policies.access import StaffRole
 from overleg.projections.case_view import Status
 
@@ -82,8 +83,10 @@ MUNICIPALITY = (
 def _municipality_for_lco(value: str | None, info: ValidationInfo) -> str | None:
     if value is None and info.data.get("programme") is Programme.LOKAAL_CLIENTOVERLEG:
         raise ValueError(
-            "a request of lokaal_clientoverleg names the client's municipality: the "
-            "coordinator of that municipality takes it"
+            _(
+                "a request of lokaal_clientoverleg names the client's municipality: the "
+                "coordinator of that municipality takes it"
+            )
         )
     return value
 
@@ -270,7 +273,7 @@ class AttendanceIn(In):
     def _a_count(cls, value: object) -> object:
         # Sent, it is a count (as in the stream); not known, it is left out.
         if value is None:
-            raise ValueError("network is a number of people; leave it out when not known")
+            raise ValueError(_("network is a number of people; leave it out when not known"))
         return value
 
     def attendance(self) -> Attendance:

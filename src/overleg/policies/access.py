@@ -10,7 +10,7 @@ chairs: a team member appointed chair of a case does the chair's work on it.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol, assert_never
@@ -39,6 +39,7 @@ from overleg.commands import (
     SubmitRequest,
     WithdrawConsent,
 )
+from overleg.i18n import Message, _
 
 
 class StaffRole(StrEnum):
@@ -49,6 +50,16 @@ class StaffRole(StrEnum):
     PROFESSIONAL = "professional"  # reads the cases they take part in; may request
     AUDITOR = "auditor"  # reads any case and its history; changes nothing
     ANALYST = "analyst"  # statistics and bottlenecks only, never case data
+
+
+# What a refusal calls each role.
+STAFF_ROLE_NAMES: Mapping[StaffRole, Message] = {
+    StaffRole.TEAM: _("team"),
+    StaffRole.CHAIR: _("chair"),
+    StaffRole.PROFESSIONAL: _("professional"),
+    StaffRole.AUDITOR: _("auditor"),
+    StaffRole.ANALYST: _("analyst"),
+}
 
 
 @dataclass(frozen=True)
@@ -109,7 +120,7 @@ FORM_ROLES = frozenset(
 class AccessDenied(Exception):
     """The caller may not do this; nothing was read or written."""
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: Message) -> None:
         super().__init__(message)
         self.message = message
 
@@ -135,47 +146,47 @@ CHAIR_ONLY = frozenset({StaffRole.CHAIR})
 TEAM_OR_CHAIR = frozenset({StaffRole.TEAM, StaffRole.CHAIR})
 
 
-def who_may(command: CaseCommand) -> tuple[frozenset[StaffRole], str]:
+def who_may(command: CaseCommand) -> tuple[frozenset[StaffRole], Message]:
     """Which roles may record a command on an existing case, and what it does in words."""
     match command:
         case Decline():
-            return TEAM_ONLY, "decline a request"
+            return TEAM_ONLY, _("decline a request")
         case AppointChair():
-            return TEAM_ONLY, "appoint the chair"
+            return TEAM_ONLY, _("appoint the chair")
         case GiveConsent():
-            return TEAM_OR_CHAIR, "record a consent"
+            return TEAM_OR_CHAIR, _("record a consent")
         case WithdrawConsent():
-            return TEAM_OR_CHAIR, "withdraw a consent"
+            return TEAM_OR_CHAIR, _("withdraw a consent")
         case HoldMeeting():
-            return CHAIR_ONLY, "register a meeting"
+            return CHAIR_ONLY, _("register a meeting")
         case AgreeWorkplan():
-            return CHAIR_ONLY, "record a workplan"
+            return CHAIR_ONLY, _("record a workplan")
         case CompleteRegistration():
-            return CHAIR_ONLY, "complete a registration"
+            return CHAIR_ONLY, _("complete a registration")
         case ScheduleFollowUp():
-            return CHAIR_ONLY, "schedule a follow-up"
+            return CHAIR_ONLY, _("schedule a follow-up")
         case ReportBottleneck():
-            return CHAIR_ONLY, "report a bottleneck"
+            return CHAIR_ONLY, _("report a bottleneck")
         case CloseCase():
-            return TEAM_OR_CHAIR, "close a case"
+            return TEAM_OR_CHAIR, _("close a case")
         case PlanMeeting():
-            return CHAIR_ONLY, "plan a meeting"
+            return CHAIR_ONLY, _("plan a meeting")
         case CancelMeeting():
-            return CHAIR_ONLY, "cancel a meeting"
+            return CHAIR_ONLY, _("cancel a meeting")
         case RecordPreparation():
-            return CHAIR_ONLY, "record a meeting's preparation"
+            return CHAIR_ONLY, _("record a meeting's preparation")
         case CorrectAttendance():
-            return CHAIR_ONLY, "correct an attendance"
+            return CHAIR_ONLY, _("correct an attendance")
         case ReviseWorkplan():
-            return CHAIR_ONLY, "revise a workplan"
+            return CHAIR_ONLY, _("revise a workplan")
         case RetractMeeting():
-            return CHAIR_ONLY, "retract a meeting"
+            return CHAIR_ONLY, _("retract a meeting")
         case DesignateCoordinator():
-            return TEAM_OR_CHAIR, "designate the coordinator (spilfiguur)"
+            return TEAM_OR_CHAIR, _("designate the coordinator (spilfiguur)")
         case ReopenCase():
-            return TEAM_OR_CHAIR, "reopen a case"
+            return TEAM_OR_CHAIR, _("reopen a case")
         case EraseCase():
-            return TEAM_ONLY, "erase a case's personal data"
+            return TEAM_ONLY, _("erase a case's personal data")
         case _:
             assert_never(command)
 
@@ -191,7 +202,16 @@ def same_municipality(one: str | None, other: str | None) -> bool:
     return " ".join(one.split()).casefold() == " ".join(other.split()).casefold()
 
 
-def unscoped(who: Principal) -> str | None:
+def _roles(allowed: Collection[StaffRole]) -> Message:
+    """The roles that may do something, as a refusal names them (``chair or team``)."""
+    names = [STAFF_ROLE_NAMES[role] for role in sorted(allowed)]
+    said = names[0]
+    for name in names[1:]:
+        said = _("{one} or {other}", one=said, other=name)
+    return said
+
+
+def unscoped(who: Principal) -> Message | None:
     """Why a signed-in caller's token does not say enough to act on, or ``None``.
 
     A continuity team without its area would see every case: its token is refused instead."""
@@ -199,13 +219,13 @@ def unscoped(who: Principal) -> str | None:
         return None
     if who.team_programme is Programme.LOKAAL_CLIENTOVERLEG:
         if who.municipality is None:
-            return (
+            return _(
                 "A continuity team's token names the area it works in: for "
                 "lokaal_clientoverleg the municipality it serves (claim municipality)"
             )
         return None
     if who.region is None:
-        return (
+        return _(
             "A continuity team's token names the area it works in: for integrale_jeugdhulp "
             "its region (claim region); a team of lokaal_clientoverleg names that programme "
             "(claim programme) and its municipality (claim municipality)"
@@ -277,7 +297,7 @@ def may_read_cases(who: Principal) -> None:
     """Whether the caller's role reads cases at all (asked before any case is looked up, so
     the answer says nothing about which cases exist)."""
     if who.role is StaffRole.ANALYST:
-        raise AccessDenied("Analysts see statistics and bottlenecks, never case data")
+        raise AccessDenied(_("Analysts see statistics and bottlenecks, never case data"))
 
 
 def sees(who: Principal | Operator, case: CaseParts) -> bool:
@@ -292,14 +312,13 @@ def may_attempt(who: Principal | Operator, command: CaseCommand) -> None:
     looked up: the refusal says nothing about which cases exist)."""
     if isinstance(who, Operator):
         if not isinstance(command, EraseCase):
-            raise AccessDenied("The operator can only erase a case's personal data")
+            raise AccessDenied(_("The operator can only erase a case's personal data"))
         return
     allowed, action = who_may(command)
     as_team = StaffRole.TEAM in allowed and who.role is StaffRole.TEAM
     as_chair = StaffRole.CHAIR in allowed and may_chair(who)
     if not (as_team or as_chair):
-        roles = " or ".join(sorted(allowed))
-        raise AccessDenied(f"Only a {roles} may {action}")
+        raise AccessDenied(_("Only a {roles} may {action}", roles=_roles(allowed), action=action))
 
 
 def may_command(who: Principal | Operator, command: CaseCommand, case: CaseParts) -> None:
@@ -315,13 +334,20 @@ def may_command(who: Principal | Operator, command: CaseCommand, case: CaseParts
     if (as_team and _in_area(who, case)) or (as_chair and _chairs(who, case)):
         return
     if as_team:
-        raise AccessDenied(f"{who.ref} (team) works on cases of another programme or area")
+        raise AccessDenied(
+            _("{ref} (team) works on cases of another programme or area", ref=who.ref)
+        )
     if as_chair and who.role is StaffRole.CHAIR:
-        raise AccessDenied(f"{who.ref} is not the chair of this case")
+        raise AccessDenied(_("{ref} is not the chair of this case", ref=who.ref))
     if as_chair:
-        raise AccessDenied(f"Only the chair of this case may {action}; {who.ref} is not its chair")
-    roles = " or ".join(sorted(allowed))
-    raise AccessDenied(f"Only a {roles} may {action}")
+        raise AccessDenied(
+            _(
+                "Only the chair of this case may {action}; {ref} is not its chair",
+                action=action,
+                ref=who.ref,
+            )
+        )
+    raise AccessDenied(_("Only a {roles} may {action}", roles=_roles(allowed), action=action))
 
 
 def may_request(who: Caller, command: SubmitRequest) -> None:
@@ -332,26 +358,37 @@ def may_request(who: Caller, command: SubmitRequest) -> None:
     if isinstance(who, PublicForm):
         if channel is not Channel.FORM or requested_by.role not in FORM_ROLES:
             raise AccessDenied(
-                "The public form takes requests of the client, a parent, a legal "
-                "representative, a trusted person, a support figure or someone of the "
-                "client's network"
+                _(
+                    "The public form takes requests of the client, a parent, a legal "
+                    "representative, a trusted person, a support figure or someone of the "
+                    "client's network"
+                )
             )
         return
     if isinstance(who, Operator):
-        raise AccessDenied("The operator can only erase a case's personal data")
+        raise AccessDenied(_("The operator can only erase a case's personal data"))
     if who.role not in REQUESTERS:
-        raise AccessDenied("Only the continuity team or a professional may submit a request")
+        raise AccessDenied(_("Only the continuity team or a professional may submit a request"))
     if channel is Channel.FORM:
-        raise AccessDenied("Requests through the online form come in through the public form")
+        raise AccessDenied(_("Requests through the online form come in through the public form"))
     if who.role is StaffRole.TEAM:
         _request_in_area(who, command)
         return
     if who.programme not in (None, command.programme):
-        raise AccessDenied(f"{who.ref} works in {who.programme}, not {command.programme.value}")
+        raise AccessDenied(
+            _(
+                "{ref} works in {programme}, not {requested}",
+                ref=who.ref,
+                programme=str(who.programme),
+                requested=command.programme.value,
+            )
+        )
     if requested_by != Party(who.ref, Role.PROFESSIONAL):
         raise AccessDenied(
-            "A professional submits a request in their own name (requested_by: your "
-            "reference, role professional)"
+            _(
+                "A professional submits a request in their own name (requested_by: your "
+                "reference, role professional)"
+            )
         )
 
 
@@ -362,31 +399,59 @@ def _request_in_area(who: Principal, command: SubmitRequest) -> None:
         raise AccessDenied(problem)
     programme, region = command.programme, command.region.value
     if programme is not who.team_programme:
-        raise AccessDenied(f"{who.ref} works in {who.team_programme}, not {programme.value}")
+        raise AccessDenied(
+            _(
+                "{ref} works in {programme}, not {requested}",
+                ref=who.ref,
+                programme=str(who.team_programme),
+                requested=programme.value,
+            )
+        )
     if who.region is not None and who.region != region:
-        raise AccessDenied(f"{who.ref} works on cases of {who.region}, not {region}")
+        raise AccessDenied(
+            _(
+                "{ref} works on cases of {region}, not {requested}",
+                ref=who.ref,
+                region=who.region,
+                requested=region,
+            )
+        )
     if programme is Programme.LOKAAL_CLIENTOVERLEG and not same_municipality(
         who.municipality, command.municipality
     ):
+        if command.municipality is None:
+            raise AccessDenied(
+                _(
+                    "{ref} takes the requests of {municipality}: a request of no "
+                    "municipality goes to that municipality's team",
+                    ref=who.ref,
+                    municipality=who.municipality,
+                )
+            )
         raise AccessDenied(
-            f"{who.ref} takes the requests of {who.municipality}: a request of "
-            f"{command.municipality or 'no municipality'} goes to that municipality's team"
+            _(
+                "{ref} takes the requests of {municipality}: a request of {requested} "
+                "goes to that municipality's team",
+                ref=who.ref,
+                municipality=who.municipality,
+                requested=command.municipality,
+            )
         )
 
 
 def may_list_cases(who: Principal) -> None:
     """Case lists show case data: analysts may not see them."""
     if who.role is StaffRole.ANALYST:
-        raise AccessDenied("Analysts see statistics and bottlenecks, never case data")
+        raise AccessDenied(_("Analysts see statistics and bottlenecks, never case data"))
 
 
 def may_read_figures(who: Principal) -> None:
     """Statistics and bottlenecks are for analysts, auditors and the continuity teams."""
     if who.role not in FIGURE_READERS:
-        raise AccessDenied(f"A {who.role} does not read statistics")
+        raise AccessDenied(_("A {role} does not read statistics", role=STAFF_ROLE_NAMES[who.role]))
 
 
 def may_read_access_log(who: Principal) -> None:
     """Only auditors list who read a case."""
     if who.role is not StaffRole.AUDITOR:
-        raise AccessDenied("Only auditors list who read a case")
+        raise AccessDenied(_("Only auditors list who read a case"))

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from overleg.aggregates.case import Case
+from overleg.i18n import Message, _
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,16 @@ def due(case: Case, before: datetime) -> Due | None:
     return Due(str(case.id), case.ended, case.last_at)
 
 
-def summary(found: Sequence[Due], days: int, dry_run: bool) -> str:
+def summary(found: Sequence[Due], days: int, dry_run: bool) -> Message:
     """One line on what the run did (or would do)."""
-    verb = "would be erased" if dry_run else "erased"
-    return f"{len(found):,} case(s) ended more than {days:,} day(s) ago: personal data {verb}."
+    if dry_run:
+        return _(
+            "{count:,} case(s) ended more than {days:,} day(s) ago: personal data would be erased.",
+            count=len(found),
+            days=days,
+        )
+    return _(
+        "{count:,} case(s) ended more than {days:,} day(s) ago: personal data erased.",
+        count=len(found),
+        days=days,
+    )

@@ -18,7 +18,14 @@ from overleg.aggregates.errors import (
     CoordinatorNotPresent,
 )
 from overleg.aggregates.values import Role
-from overleg.policies.rules import CaseFacts, MeetingFacts, case_open, coordinator_not_chair
+from overleg.i18n import Message, _
+from overleg.policies.rules import (
+    ROLE_NAMES,
+    CaseFacts,
+    MeetingFacts,
+    case_open,
+    coordinator_not_chair,
+)
 
 # Consent of a party in one of these roles allows a meeting to be held.
 CONSENTING_ROLES = frozenset({Role.YOUTH, Role.PARENT, Role.CLIENT, Role.LEGAL_REPRESENTATIVE})
@@ -28,7 +35,7 @@ def consent_required(case: CaseFacts, held_on: date) -> None:
     """A meeting needs a standing consent of the young person or a parent."""
     if not any(party.role in CONSENTING_ROLES for party in case.consents):
         raise ConsentRequired(
-            "A meeting needs the standing consent of the young person or a parent"
+            _("A meeting needs the standing consent of the young person or a parent")
         )
 
 
@@ -41,32 +48,39 @@ def youth_presence(case: CaseFacts, meeting: MeetingFacts) -> bool | None:
 
 def attendance_known(case: CaseFacts, number: int, meeting: MeetingFacts) -> None:
     """A registration needs the young person's and the parents' attendance known."""
-    unknown = [
-        who
-        for who, present in (
-            ("young person", youth_presence(case, meeting)),
-            ("parents", meeting.parents),
-        )
-        if present is None
-    ]
-    if unknown:
+    youth_unknown = youth_presence(case, meeting) is None
+    parents_unknown = meeting.parents is None
+    if youth_unknown or parents_unknown:
+        if youth_unknown and parents_unknown:
+            who = _("young person and the parents")
+        else:
+            who = ROLE_NAMES[Role.YOUTH] if youth_unknown else _("parents")
         raise AttendanceUnknown(
-            f"The registration of meeting {number} needs the attendance of the "
-            f"{' and the '.join(unknown)} to be known (present or not)"
+            _(
+                "The registration of meeting {number} needs the attendance of the "
+                "{who} to be known (present or not)",
+                number=number,
+                who=who,
+            )
         )
 
 
 def chair_neutral(case: CaseFacts, chair: str) -> None:
     """The chair is not a party of the case and not a professional named in it."""
     if chair in case.parties:
-        raise ChairNotNeutral(f"The chair must be neutral: {chair} is a party of this case")
+        raise ChairNotNeutral(
+            _("The chair must be neutral: {chair} is a party of this case", chair=chair)
+        )
     if chair in case.involved_professionals:
         raise ChairNotNeutral(
-            f"The chair must be neutral: {chair} is named as a professional in this case"
+            _(
+                "The chair must be neutral: {chair} is named as a professional in this case",
+                chair=chair,
+            )
         )
 
 
-def chair_not_named(case: CaseFacts, refs: Iterable[str], what: str) -> None:
+def chair_not_named(case: CaseFacts, refs: Iterable[str], what: Message) -> None:
     """Under v1 the chair's neutrality is checked at the appointment only."""
 
 
@@ -75,8 +89,12 @@ def coordinator(case: CaseFacts, number: int, meeting: MeetingFacts, ref: str) -
     coordinator_not_chair(case, ref)
     if ref not in meeting.professionals:
         raise CoordinatorNotPresent(
-            f"The coordinator (hulpcoördinator) must be one of the professionals present "
-            f"at meeting {number}; {ref} was not"
+            _(
+                "The coordinator (hulpcoördinator) must be one of the professionals present "
+                "at meeting {number}; {ref} was not",
+                number=number,
+                ref=ref,
+            )
         )
 
 

@@ -19,7 +19,9 @@ from overleg.aggregates.errors import (
     HeldInFuture,
 )
 from overleg.aggregates.values import Programme, Role
+from overleg.i18n import Message, _
 from overleg.policies.rules import (
+    ROLE_NAMES,
     CaseFacts,
     MeetingFacts,
     brussels_day,
@@ -49,36 +51,48 @@ def consent_required(case: CaseFacts, held_on: date) -> None:
     )
     if withdrawn:
         raise ConsentRequired(
-            f"A meeting needs everyone's agreement: {', '.join(withdrawn)} withdrew their consent"
+            _(
+                "A meeting needs everyone's agreement: {refs} withdrew their consent",
+                refs=", ".join(withdrawn),
+            )
         )
     if not any(
         last.standing and counts(ref, last.role, to_allow=True)
         for ref, last in case.consent_by_ref.items()
     ):
-        who = (
-            "the client, a legal representative or a parent"
-            if ijh_minor
-            else "the client or a legal representative"
+        if ijh_minor:
+            raise ConsentRequired(
+                _(
+                    "A meeting needs the standing consent of the client, a legal "
+                    "representative or a parent"
+                )
+            )
+        raise ConsentRequired(
+            _("A meeting needs the standing consent of the client or a legal representative")
         )
-        raise ConsentRequired(f"A meeting needs the standing consent of {who}")
 
 
 def attendance_known(case: CaseFacts, number: int, meeting: MeetingFacts) -> None:
     """A registration needs the client's presence known; in integrale jeugdhulp, while the
     client is a minor, the parents' too."""
-    unknown = []
-    if meeting.client_present is None:
-        unknown.append("client")
-    if (
+    client_unknown = meeting.client_present is None
+    parents_unknown = (
         case.programme is Programme.INTEGRALE_JEUGDHULP
         and is_minor(case, meeting.held_on)
         and meeting.parents is None
-    ):
-        unknown.append("parents")
-    if unknown:
+    )
+    if client_unknown or parents_unknown:
+        if client_unknown and parents_unknown:
+            who = _("client and the parents")
+        else:
+            who = ROLE_NAMES[Role.CLIENT] if client_unknown else _("parents")
         raise AttendanceUnknown(
-            f"The registration of meeting {number} needs the attendance of the "
-            f"{' and the '.join(unknown)} to be known (present or not)"
+            _(
+                "The registration of meeting {number} needs the attendance of the "
+                "{who} to be known (present or not)",
+                number=number,
+                who=who,
+            )
         )
 
 
@@ -86,21 +100,31 @@ def chair_neutral(case: CaseFacts, chair: str) -> None:
     """The appointee is not a party, an invited person, a professional of the case or its
     coordinator (retracted meetings aside)."""
     if chair in case.parties:
-        raise ChairNotNeutral(f"The chair must be neutral: {chair} is a party of this case")
+        raise ChairNotNeutral(
+            _("The chair must be neutral: {chair} is a party of this case", chair=chair)
+        )
     if chair in case.professionals:
-        raise ChairNotNeutral(f"The chair must be neutral: {chair} is a professional of this case")
+        raise ChairNotNeutral(
+            _("The chair must be neutral: {chair} is a professional of this case", chair=chair)
+        )
     invited = {i.ref for plan in case.plans.values() for i in plan.invited}
     if chair in invited:
-        raise ChairNotNeutral(f"The chair must be neutral: {chair} is invited to a meeting")
+        raise ChairNotNeutral(
+            _("The chair must be neutral: {chair} is invited to a meeting", chair=chair)
+        )
 
 
-def chair_not_named(case: CaseFacts, refs: Iterable[str], what: str) -> None:
+def chair_not_named(case: CaseFacts, refs: Iterable[str], what: Message) -> None:
     """No line may name the chair in office as a party, an invited person, a professional
     present or the coordinator."""
     if case.chair is not None and case.chair in set(refs):
         raise ChairNotNeutral(
-            f"The chair must stay neutral: {case.chair} chairs this case and cannot be "
-            f"named as {what}"
+            _(
+                "The chair must stay neutral: {chair} chairs this case and cannot be "
+                "named as {what}",
+                chair=case.chair,
+                what=what,
+            )
         )
 
 
@@ -110,8 +134,11 @@ def coordinator(case: CaseFacts, number: int, meeting: MeetingFacts, ref: str) -
     coordinator_not_chair(case, ref)
     if ref not in case.professionals:
         raise CoordinatorNotProfessional(
-            f"The coordinator (hulpcoördinator) must be a professional of the case; {ref} is "
-            "not (present at a meeting, invited as a professional, or designated)"
+            _(
+                "The coordinator (hulpcoördinator) must be a professional of the case; {ref} is "
+                "not (present at a meeting, invited as a professional, or designated)",
+                ref=ref,
+            )
         )
 
 
@@ -120,8 +147,12 @@ def held_not_in_future(case: CaseFacts, held_on: date, at: datetime) -> None:
     recorded_on = brussels_day(at)
     if held_on > recorded_on:
         raise HeldInFuture(
-            f"A meeting held on {held_on.isoformat()} cannot be recorded on "
-            f"{recorded_on.isoformat()}: record it once it was held (or plan it)"
+            _(
+                "A meeting held on {held_on} cannot be recorded on "
+                "{recorded_on}: record it once it was held (or plan it)",
+                held_on=held_on.isoformat(),
+                recorded_on=recorded_on.isoformat(),
+            )
         )
 
 
@@ -129,8 +160,12 @@ def at_order(case: CaseFacts, at: datetime) -> None:
     """Within a case, the time of recording never goes back."""
     if case.last_at is not None and at < case.last_at:
         raise AtOutOfOrder(
-            f"This case's last fact was recorded at {case.last_at.isoformat()}; a later one "
-            f"cannot be recorded earlier ({at.isoformat()})"
+            _(
+                "This case's last fact was recorded at {last_at}; a later one "
+                "cannot be recorded earlier ({at})",
+                last_at=case.last_at.isoformat(),
+                at=at.isoformat(),
+            )
         )
 
 

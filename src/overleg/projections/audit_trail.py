@@ -16,6 +16,9 @@ from uuid import UUID
 
 from overleg.adapters.views import Tx, ViewStore, boolean
 from overleg.aggregates.case import Case, CaseEvent
+from overleg.aggregates.values import Role
+from overleg.i18n import Message, _, joined
+from overleg.policies.rules import ROLE_NAMES
 from overleg.projections.base import Projection, chunks, placeholders
 
 
@@ -25,33 +28,58 @@ def unwanted_present(not_invited: Iterable[str], present: Iterable[str]) -> list
     return sorted(set(not_invited) & set(present))
 
 
-def _flag(flagged: Sequence[str]) -> str:
+# What a line calls each role: its name in the stream, in words (the young person is
+# "youth" here, as the stream says, and the network "network").
+_ROLES: dict[str, Message] = {
+    **{role.value: name for role, name in ROLE_NAMES.items()},
+    Role.YOUTH.value: _("youth"),
+    Role.NETWORK.value: _("network"),
+}
+
+
+def _role(role: str) -> str:
+    return _ROLES.get(role, role.replace("_", " "))
+
+
+def _flagged(line: Message, flagged: Sequence[str]) -> Message:
     if not flagged:
-        return ""
-    return f"; FLAGGED: present though the client did not want them invited: {', '.join(flagged)}"
+        return line
+    return _(
+        "{line}; FLAGGED: present though the client did not want them invited: {refs}",
+        line=line,
+        refs=", ".join(flagged),
+    )
 
 
-def _presence(label: str, present: bool | None) -> str:
+def _presence(who: Message, present: bool | None) -> Message:
     if present is None:
-        return f"{label} not registered"
-    return f"{label} {'present' if present else 'absent'}"
+        return _("{who} not registered", who=who)
+    if present:
+        return _("{who} present", who=who)
+    return _("{who} absent", who=who)
 
 
-def _extras(event: Case.MeetingHeld | Case.AttendanceCorrected) -> str:
-    """The attendance contract v2 adds, as far as it was given: the client, a support
-    figure, people of the client's network."""
+def _attendance(event: Case.MeetingHeld | Case.AttendanceCorrected) -> Message:
+    """Who was there: the young person, the parents, a trusted person, what contract v2
+    adds as far as it was given (the client, a support figure, people of the client's
+    network), and how many professionals."""
     extra = event.attendance_extra
-    parts = []
-    for key, label in (("client", "client"), ("support_figure", "support figure")):
+    parts = [
+        _presence(ROLE_NAMES[Role.YOUTH], event.youth),
+        _presence(_("parents"), event.parents),
+        _presence(ROLE_NAMES[Role.TRUSTED_PERSON], event.trusted_person),
+    ]
+    for key, role in (("client", Role.CLIENT), ("support_figure", Role.SUPPORT_FIGURE)):
         if key in extra:
             value = extra[key]
-            parts.append(_presence(label, None if value is None else bool(value)))
+            parts.append(_presence(ROLE_NAMES[role], None if value is None else bool(value)))
     if extra.get("network") is not None:
-        parts.append(f"{extra['network']} of the network")
-    return "".join(f"{part}, " for part in parts)
+        parts.append(_("{count} of the network", count=extra["network"]))
+    parts.append(_("{count} professional(s)", count=event.professionals_present))
+    return joined(parts)
 
 
-def summary(event: CaseEvent, flagged: Sequence[str] = (), first: bool | None = None) -> str:
+def summary(event: CaseEvent, flagged: Sequence[str] = (), first: bool | None = None) -> Message:
     """One line a chair or auditor reads: what the event recorded.
 
     References (pseudonyms) are shown; free text (questions, reasons, places,
@@ -62,89 +90,139 @@ def summary(event: CaseEvent, flagged: Sequence[str] = (), first: bool | None = 
     """
     match event:
         case Case.Requested():
-            return (
-                f"Consultation requested ({event.programme}, {event.region}) by a "
-                f"{event.requester_role.replace('_', ' ')} via {event.channel}"
+            return _(
+                "Consultation requested ({programme}, {region}) by a {role} via {channel}",
+                programme=event.programme,
+                region=event.region,
+                role=_role(event.requester_role),
+                channel=event.channel,
             )
         case Case.RequestDeclined():
-            return "Request declined; the case ends"
+            return _("Request declined; the case ends")
         case Case.ConsentGiven(personal=p):
-            return f"Consent given by {p['ref']} ({event.role.replace('_', ' ')})"
+            return _("Consent given by {ref} ({role})", ref=p["ref"], role=_role(event.role))
         case Case.ConsentWithdrawn(personal=p):
-            return f"Consent withdrawn by {p['ref']} ({event.role.replace('_', ' ')})"
+            return _("Consent withdrawn by {ref} ({role})", ref=p["ref"], role=_role(event.role))
         case Case.ChairAppointed(personal=p):
-            return f"Chair appointed: {p['chair']}"
+            return _("Chair appointed: {chair}", chair=p["chair"])
         case Case.MeetingHeld():
             is_first = event.meeting == 1 if first is None else first
-            kind = "first meeting" if is_first else "follow-up meeting"
-            return (
-                f"Meeting {event.meeting} ({kind}) held on {event.held_on.isoformat()}: "
-                f"{_presence('young person', event.youth)}, "
-                f"{_presence('parents', event.parents)}, "
-                f"{_presence('trusted person', event.trusted_person)}, "
-                f"{_extras(event)}{event.professionals_present} professional(s)"
-                f"{_flag(flagged)}"
+            kind = _("first meeting") if is_first else _("follow-up meeting")
+            line = _(
+                "Meeting {number} ({kind}) held on {day}: {attendance}",
+                number=event.meeting,
+                kind=kind,
+                day=event.held_on.isoformat(),
+                attendance=_attendance(event),
             )
+            return _flagged(line, flagged)
         case Case.WorkplanAgreed(personal=p):
-            coordinator = p["coordinator"] or "none"
-            crisis = ", with crisis plan" if event.crisis_plan else ""
-            return (
-                f"Workplan of meeting {event.meeting} agreed: {event.agreement_count} "
-                f"agreement(s), coordinator {coordinator}{crisis}"
-            )
+            return _workplan_agreed(event, p["coordinator"])
         case Case.RegistrationCompleted():
-            return f"Registration of meeting {event.meeting} completed"
+            return _("Registration of meeting {number} completed", number=event.meeting)
         case Case.FollowUpScheduled():
-            return f"Follow-up meeting scheduled on {event.on.isoformat()}"
+            return _("Follow-up meeting scheduled on {day}", day=event.on.isoformat())
         case Case.BottleneckReported():
-            return f"Bottleneck reported (theme: {event.theme})"
+            return _("Bottleneck reported (theme: {theme})", theme=event.theme)
         case Case.CaseClosed():
-            return "Case closed"
+            return _("Case closed")
         case Case.MeetingPlanned():
-            return (
-                f"Meeting {event.meeting} planned on {event.on.isoformat()}, "
-                f"{event.invited_count} invited"
-                + (
-                    f"; not to be invited at the client's wish: "
-                    f"{', '.join(event.personal['not_invited'])}"
-                    if event.personal["not_invited"]
-                    else ""
+            not_invited = event.personal["not_invited"]
+            if not_invited:
+                return _(
+                    "Meeting {number} planned on {day}, {count} invited; not to be invited at "
+                    "the client's wish: {refs}",
+                    number=event.meeting,
+                    day=event.on.isoformat(),
+                    count=event.invited_count,
+                    refs=", ".join(not_invited),
                 )
+            return _(
+                "Meeting {number} planned on {day}, {count} invited",
+                number=event.meeting,
+                day=event.on.isoformat(),
+                count=event.invited_count,
             )
         case Case.MeetingCancelled():
-            return f"Meeting {event.meeting} cancelled"
+            return _("Meeting {number} cancelled", number=event.meeting)
         case Case.PreparationRecorded():
             done = sum(1 for v in event.checklist.values() if v)
-            return (
-                f"Preparation of meeting {event.meeting} recorded: {done} of "
-                f"{len(event.checklist)} item(s) done"
+            return _(
+                "Preparation of meeting {number} recorded: {done} of {count} item(s) done",
+                number=event.meeting,
+                done=done,
+                count=len(event.checklist),
             )
         case Case.CoordinatorDesignated(personal=p):
-            chosen = ", chosen by the client" if event.chosen_by_client else ""
-            return f"Coordinator (spilfiguur) designated: {p['coordinator']}{chosen}"
+            if event.chosen_by_client:
+                return _(
+                    "Coordinator (spilfiguur) designated: {ref}, chosen by the client",
+                    ref=p["coordinator"],
+                )
+            return _("Coordinator (spilfiguur) designated: {ref}", ref=p["coordinator"])
         case Case.AttendanceCorrected():
-            return (
-                f"Attendance of meeting {event.meeting} corrected: "
-                f"{_presence('young person', event.youth)}, "
-                f"{_presence('parents', event.parents)}, "
-                f"{_presence('trusted person', event.trusted_person)}, "
-                f"{_extras(event)}{event.professionals_present} professional(s)"
-                f"{_flag(flagged)}"
+            line = _(
+                "Attendance of meeting {number} corrected: {attendance}",
+                number=event.meeting,
+                attendance=_attendance(event),
             )
+            return _flagged(line, flagged)
         case Case.WorkplanRevised(personal=p):
-            coordinator = p["coordinator"] or "none"
-            return (
-                f"Workplan of meeting {event.meeting} revised: {event.agreement_count} "
-                f"agreement(s), coordinator {coordinator}"
+            if p["coordinator"]:
+                return _(
+                    "Workplan of meeting {number} revised: {count} agreement(s), "
+                    "coordinator {coordinator}",
+                    number=event.meeting,
+                    count=event.agreement_count,
+                    coordinator=p["coordinator"],
+                )
+            return _(
+                "Workplan of meeting {number} revised: {count} agreement(s), coordinator none",
+                number=event.meeting,
+                count=event.agreement_count,
             )
         case Case.MeetingRetracted():
-            return f"Meeting {event.meeting} retracted (recorded in error)"
+            return _("Meeting {number} retracted (recorded in error)", number=event.meeting)
         case Case.CaseReopened():
-            return "Case reopened"
+            return _("Case reopened")
         case Case.PersonalDataErased():
-            return f"Personal data erased ({event.grounds}): {event.reason}"
+            return _(
+                "Personal data erased ({grounds}): {reason}",
+                grounds=event.grounds,
+                reason=event.reason,
+            )
         case _:
             assert_never(event)
+
+
+def _workplan_agreed(event: Case.WorkplanAgreed, coordinator: str | None) -> Message:
+    if coordinator and event.crisis_plan:
+        return _(
+            "Workplan of meeting {number} agreed: {count} agreement(s), coordinator "
+            "{coordinator}, with crisis plan",
+            number=event.meeting,
+            count=event.agreement_count,
+            coordinator=coordinator,
+        )
+    if coordinator:
+        return _(
+            "Workplan of meeting {number} agreed: {count} agreement(s), coordinator {coordinator}",
+            number=event.meeting,
+            count=event.agreement_count,
+            coordinator=coordinator,
+        )
+    if event.crisis_plan:
+        return _(
+            "Workplan of meeting {number} agreed: {count} agreement(s), coordinator none, "
+            "with crisis plan",
+            number=event.meeting,
+            count=event.agreement_count,
+        )
+    return _(
+        "Workplan of meeting {number} agreed: {count} agreement(s), coordinator none",
+        number=event.meeting,
+        count=event.agreement_count,
+    )
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from typing import Any
 
 from overleg.adapters.views import ViewStore
 from overleg.aggregates.values import Programme
+from overleg.i18n import Message, _
 from overleg.projections.statistics import (
     OUTCOMES,
     REGIONS,
@@ -24,21 +25,21 @@ from overleg.projections.statistics import (
 from overleg.projections.themes import BottleneckThemes, packaged
 
 _COUNTED = {
-    "youth_present": "where the young person was present",
-    "client_present": "where the client was present",
-    "parents_present": "where the parents were present",
-    "workplans": "with a workplan",
-    "coordinators": "with a coordinator (hulpcoördinator)",
+    "youth_present": _("where the young person was present"),
+    "client_present": _("where the client was present"),
+    "parents_present": _("where the parents were present"),
+    "workplans": _("with a workplan"),
+    "coordinators": _("with a coordinator (hulpcoördinator)"),
 }
 _NOT_COUNTED = {
-    "youth_present": "young person absent",
-    "client_present": "client absent",
-    "parents_present": "parents absent",
-    "workplans": "no workplan agreed",
-    "coordinators": "no coordinator (hulpcoördinator) appointed",
+    "youth_present": _("young person absent"),
+    "client_present": _("client absent"),
+    "parents_present": _("parents absent"),
+    "workplans": _("no workplan agreed"),
+    "coordinators": _("no coordinator (hulpcoördinator) appointed"),
 }
-NOT_REGISTERED = "registration not completed"
-RETRACTED = "retracted (recorded in error)"
+NOT_REGISTERED = _("registration not completed")
+RETRACTED = _("retracted (recorded in error)")
 SECTIONS = ("meetings", "fully_registered", "spilfiguur", "bottlenecks_by_theme")
 
 # What a figure counts: meetings, plans of meetings, cases, or reported bottlenecks.
@@ -51,13 +52,13 @@ class UnknownFigure(ValueError):
 
 @dataclass
 class Explanation:
-    """A figure, what it counts, and what of its scope it leaves out."""
+    """A figure, what it counts, and what of its scope it leaves out (why, for each)."""
 
     figure: str
     value: int | float
-    meaning: str
+    meaning: Message
     counted: list[Item] = field(default_factory=list)
-    left_out: list[tuple[Item, str]] = field(default_factory=list)
+    left_out: list[tuple[Item, Message]] = field(default_factory=list)
 
 
 def _lookup(stats: dict[str, Any], path: list[str]) -> Any:
@@ -89,7 +90,7 @@ def explain(
     """Explain one figure of ``annual_statistics(year, programme, ...)``, named by its path
     in the JSON, from the same rows (as known now, or at ``as_known_at``)."""
     themes = themes if themes is not None else packaged()
-    section, _, rest = figure.partition(".")
+    section, _dot, rest = figure.partition(".")
     if section not in SECTIONS:
         raise UnknownFigure(_unknown(figure, themes))
     # A theme may hold a dot; every other figure is a path of keys.
@@ -117,15 +118,13 @@ def explain(
     region = _region_of(path)
     if region is not None and region not in REGIONS:
         raise UnknownFigure(_unknown(figure, themes))
-    which = programme.value if programme else "all programmes"
-    known = "" if as_known_at is None else f", as known at {as_known_at.isoformat()}"
-    where = f" in {region}" if region else ""
     if section == "spilfiguur":
-        return _spilfiguur(figure, value, path, rows, f"{year} ({which}{known})")
+        return _spilfiguur(figure, value, path, rows, _context(year, None, programme, as_known_at))
     if section == "bottlenecks_by_theme":
-        return _bottlenecks(figure, value, path[1], rows, f"{year} ({which}{known})")
+        context = _context(year, None, programme, as_known_at)
+        return _bottlenecks(figure, value, path[1], rows, context)
     if path[1] == "planned_not_held":
-        return _planned(figure, value, rows, f"{year} ({which}{known})")
+        return _planned(figure, value, rows, _context(year, None, programme, as_known_at))
     previous = path[-1] == "previous_year_total"
     scope_year = year - 1 if previous else year
     scope = [
@@ -134,9 +133,27 @@ def explain(
         if region is None or m.region == region
     ]
     if section == "meetings":
-        context = f"{scope_year}{where} ({which}{known})"
+        context = _context(scope_year, region, programme, as_known_at)
         return _meetings(figure, value, path, scope, context, stats["meetings"]["total"])
-    return _registered(figure, value, path, scope, f"{year}{where} ({which}{known})")
+    context = _context(year, region, programme, as_known_at)
+    return _registered(figure, value, path, scope, context)
+
+
+def _context(
+    year: int, region: str | None, programme: Programme | None, as_known_at: datetime | None
+) -> Message:
+    """The scope of a figure in words: ``2015 in Antwerpen (integrale_jeugdhulp, as known at
+    ...)``."""
+    which = programme.value if programme else _("all programmes")
+    when: str = str(year) if not region else _("{year} in {region}", year=year, region=region)
+    if as_known_at is None:
+        return _("{when} ({programmes})", when=when, programmes=which)
+    return _(
+        "{when} ({programmes}, as known at {instant})",
+        when=when,
+        programmes=which,
+        instant=as_known_at.isoformat(),
+    )
 
 
 def _meetings(
@@ -144,20 +161,29 @@ def _meetings(
     value: Any,
     path: list[str],
     scope: Sequence[MeetingRow],
-    context: str,
+    context: Message,
     total: int,
 ) -> Explanation:
     counts: Callable[[MeetingRow], bool] = lambda m: True  # noqa: E731
-    meaning = f"meetings held in {context}"
-    reason = ""
+    meaning = _("meetings held in {context}", context=context)
     if path[1] == "first":
-        meaning = f"first {meaning} (each case's earliest held meeting)"
-        counts, reason = (lambda m: m.first), "follow-up"
+        meaning = _(
+            "first meetings held in {context} (each case's earliest held meeting)",
+            context=context,
+        )
+        counts = lambda m: m.first  # noqa: E731
     elif path[1] == "follow_up":
-        meaning = f"follow-up {meaning} (every later meeting of a case)"
-        counts, reason = (lambda m: not m.first), "first"
+        meaning = _(
+            "follow-up meetings held in {context} (every later meeting of a case)",
+            context=context,
+        )
+        counts = lambda m: not m.first  # noqa: E731
     if path[-1] == "pct":  # a region's share of all meetings of the year, every region
-        meaning = f"{meaning}, as a share of all {total} meetings of the year in every region"
+        meaning = _(
+            "{meaning}, as a share of all {total} meetings of the year in every region",
+            meaning=meaning,
+            total=total,
+        )
     explanation = Explanation(figure, value, meaning)
     for m in scope:
         if m.retracted:
@@ -165,22 +191,33 @@ def _meetings(
         elif counts(m):
             explanation.counted.append(m)
         else:
-            explanation.left_out.append((m, f"{reason} meeting (number {m.meeting})"))
+            explanation.left_out.append((m, _other_kind(path[1], m.meeting)))
     return explanation
 
 
+def _other_kind(counted: str, number: int) -> Message:
+    """Why a figure of first (follow-up) meetings leaves a meeting out: it is the other kind."""
+    if counted == "first":
+        return _("follow-up meeting (number {number})", number=number)
+    return _("first meeting (number {number})", number=number)
+
+
 def _registered(
-    figure: str, value: Any, path: list[str], scope: Sequence[MeetingRow], context: str
+    figure: str, value: Any, path: list[str], scope: Sequence[MeetingRow], context: Message
 ) -> Explanation:
     outcome = path[1] if path[1] in OUTCOMES else None
     registered = sum(1 for m in scope if m.registered and not m.retracted)
-    meaning = f"fully registered meetings held in {context}"
+    meaning = _("fully registered meetings held in {context}", context=context)
     if outcome is not None:
-        meaning = f"{meaning} {_COUNTED[outcome]}"
+        meaning = _("{meaning} {which}", meaning=meaning, which=_COUNTED[outcome])
         if path[-1] == "pct":
-            meaning += f" (share of the {registered} fully registered meetings)"
+            meaning = _(
+                "{meaning} (share of the {registered} fully registered meetings)",
+                meaning=meaning,
+                registered=registered,
+            )
         elif path[-1] == "pct_of_workplans":
-            meaning += " (share of the meetings with a workplan)"
+            meaning = _("{meaning} (share of the meetings with a workplan)", meaning=meaning)
     explanation = Explanation(figure, value, meaning)
     for m in scope:
         if m.retracted:
@@ -196,65 +233,75 @@ def _registered(
     return explanation
 
 
-def _planned(figure: str, value: Any, rows: YearRows, context: str) -> Explanation:
+def _planned(figure: str, value: Any, rows: YearRows, context: Message) -> Explanation:
     explanation = Explanation(
         figure,
         value,
-        f"meetings planned on a day of {context} whose last plan was cancelled or not held "
-        f"by 31 December, among the plans whose day is before "
-        f"{rows.reference_day.isoformat()}",
+        _(
+            "meetings planned on a day of {context} whose last plan was cancelled or not held "
+            "by 31 December, among the plans whose day is before {day}",
+            context=context,
+            day=rows.reference_day.isoformat(),
+        ),
     )
     for plan in rows.plans:
         if rows.plan_counts(plan):
             explanation.counted.append(plan)
         elif plan.on >= rows.reference_day.isoformat():
-            explanation.left_out.append((plan, "its day has not passed"))
+            explanation.left_out.append((plan, _("its day has not passed")))
         else:
-            explanation.left_out.append((plan, f"held on {plan.held_on}"))
+            explanation.left_out.append((plan, _("held on {day}", day=plan.held_on)))
     return explanation
 
 
 def _spilfiguur(
-    figure: str, value: Any, path: list[str], rows: YearRows, context: str
+    figure: str, value: Any, path: list[str], rows: YearRows, context: Message
 ) -> Explanation:
     chosen = path[1] == "chosen_by_client"
-    meaning = (
-        f"cases with a meeting held in {context} that have a designated coordinator "
-        "(spilfiguur) at the end of the year"
+    meaning = _(
+        "cases with a meeting held in {context} that have a designated coordinator "
+        "(spilfiguur) at the end of the year",
+        context=context,
     )
     if chosen:
-        meaning += ", chosen by the client"
+        meaning = _("{meaning}, chosen by the client", meaning=meaning)
     explanation = Explanation(figure, value, meaning)
     for case in rows.coordinators:
         if not case.designated:
             if not chosen:  # a case without one is not in the base of the client's choices
-                explanation.left_out.append((case, "no coordinator designated by 31 December"))
+                explanation.left_out.append((case, _("no coordinator designated by 31 December")))
         elif not chosen or case.chosen_by_client:
             explanation.counted.append(case)
         else:
-            explanation.left_out.append((case, "not chosen by the client"))
+            explanation.left_out.append((case, _("not chosen by the client")))
     return explanation
 
 
-def _bottlenecks(figure: str, value: Any, theme: str, rows: YearRows, context: str) -> Explanation:
-    explanation = Explanation(figure, value, f"bottlenecks reported in {context}, theme {theme}")
+def _bottlenecks(
+    figure: str, value: Any, theme: str, rows: YearRows, context: Message
+) -> Explanation:
+    meaning = _("bottlenecks reported in {context}, theme {theme}", context=context, theme=theme)
+    explanation = Explanation(figure, value, meaning)
     for bottleneck in rows.bottlenecks:
         if bottleneck.theme == theme:
             explanation.counted.append(bottleneck)
         else:
-            explanation.left_out.append((bottleneck, "another theme"))
+            explanation.left_out.append((bottleneck, _("another theme")))
     return explanation
 
 
-def _unknown(figure: str, themes: BottleneckThemes) -> str:
-    outcomes = "|".join(OUTCOMES)
-    return (
-        f"No figure {figure!r}. Figures are named by their path in the JSON statistics, e.g. "
+def _unknown(figure: str, themes: BottleneckThemes) -> Message:
+    return _(
+        "No figure {figure}. Figures are named by their path in the JSON statistics, e.g. "
         "meetings.total, meetings.first, meetings.follow_up, meetings.previous_year_total, "
         "meetings.planned_not_held, meetings.by_region.Antwerpen, fully_registered.total, "
-        f"fully_registered.{{{outcomes}}}.total, "
+        "fully_registered.{outcomes}.total, "
         "fully_registered.youth_present.by_region.Antwerpen, "
         "spilfiguur.cases, spilfiguur.chosen_by_client, "
-        f"bottlenecks_by_theme.THEME with a theme one of {', '.join(themes.names)}; "
-        f"with a region one of {', '.join(REGIONS)}"
+        "bottlenecks_by_theme.THEME with a theme one of {themes}; "
+        "with a region one of {regions}",
+        figure=repr(figure),
+        outcomes="{" + "|".join(OUTCOMES) + "}",
+        themes=", ".join(themes.names),
+        regions=", ".join(REGIONS),
     )

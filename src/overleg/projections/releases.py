@@ -22,6 +22,7 @@ from overleg.adapters.migrations import migrate
 from overleg.adapters.views import ViewStore
 from overleg.aggregates.case import CaseEvent
 from overleg.aggregates.values import Programme
+from overleg.i18n import Message, _
 from overleg.policies.rules import BRUSSELS
 from overleg.projections.base import EventReader
 from overleg.projections.runner import REBUILD_BATCH, Projector
@@ -186,19 +187,26 @@ def sealed_day(release: Release) -> date:
     return datetime.fromisoformat(release.sealed_at).astimezone(BRUSSELS).date()
 
 
-def differences(sealed: Any, now: Any, path: str = "") -> Iterator[str]:
+def differences(sealed: Any, now: Any, path: str = "") -> Iterator[Message]:
     """Every figure path whose value differs, as ``path: sealed X, now Y``."""
     if isinstance(sealed, dict) and isinstance(now, dict):
         for key in [*sealed, *(k for k in now if k not in sealed)]:
             where = f"{path}.{key}" if path else str(key)
             if key not in now:
-                yield f"{where}: sealed {_shown(sealed[key])}, now absent"
+                yield _(
+                    "{path}: sealed {sealed}, now absent", path=where, sealed=_shown(sealed[key])
+                )
             elif key not in sealed:
-                yield f"{where}: sealed absent, now {_shown(now[key])}"
+                yield _("{path}: sealed absent, now {now}", path=where, now=_shown(now[key]))
             else:
                 yield from differences(sealed[key], now[key], where)
     elif sealed != now or type(sealed) is not type(now):
-        yield f"{path or '(figures)'}: sealed {_shown(sealed)}, now {_shown(now)}"
+        yield _(
+            "{path}: sealed {sealed}, now {now}",
+            path=path or _("(figures)"),
+            sealed=_shown(sealed),
+            now=_shown(now),
+        )
 
 
 def _shown(value: Any) -> str:

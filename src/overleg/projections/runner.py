@@ -17,6 +17,7 @@ from overleg.adapters.eventstore import UNAVAILABLE, DamagedStore
 from overleg.adapters.migrations import SchemaTooNew, migrate
 from overleg.adapters.views import Tx, ViewStore
 from overleg.aggregates.case import Case, CaseEvent
+from overleg.i18n import _
 from overleg.logs import get_logger
 from overleg.progress import Progress
 from overleg.projections.audit_trail import AuditTrail
@@ -38,7 +39,13 @@ class UnknownProjection(ValueError):
     """A projection name that does not exist."""
 
     def __init__(self, name: str) -> None:
-        super().__init__(f"No projection {name!r}; the projections are {', '.join(NAMES)}")
+        super().__init__(
+            _(
+                "No projection {name}; the projections are {names}",
+                name=repr(name),
+                names=", ".join(NAMES),
+            )
+        )
 
 
 @dataclass(frozen=True)
@@ -84,7 +91,7 @@ class Projector:
                     )
                 elif stored[name] > projection.version:
                     raise SchemaTooNew(
-                        stored[name], projection.version, f"The projection {name} is"
+                        stored[name], projection.version, _("The projection {name} is", name=name)
                     )
                 elif stored[name] != projection.version:
                     self._reset(tx, projection)

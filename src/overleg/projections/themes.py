@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+from overleg.i18n import _
+
 # Where a theme not on the list is counted.
 OTHER = "andere"
 # The list that comes with overleg (package data of ``overleg.policies``).
@@ -69,9 +71,11 @@ class BottleneckThemes:
             why = (
                 (error.strerror or type(error).__name__)
                 if isinstance(error, OSError)
-                else "it is not UTF-8 text"
+                else _("it is not UTF-8 text")
             )
-            raise ThemesFileError(f"Cannot read the bottleneck themes file {path}: {why}") from None
+            raise ThemesFileError(
+                _("Cannot read the bottleneck themes file {path}: {why}", path=str(path), why=why)
+            ) from None
 
 
 def packaged() -> BottleneckThemes:

@@ -34,6 +34,7 @@ from overleg.aggregates.values import (
     Role,
 )
 from overleg.aggregates.vocabulary import Day, Instant, Ref, ShortText, Text
+from overleg.i18n import _
 
 
 class _Strict(BaseModel):
@@ -46,7 +47,9 @@ class _Strict(BaseModel):
     def _given_not_null(self) -> _Strict:
         for key in self._not_null:
             if key in self.model_fields_set and getattr(self, key) is None:
-                raise ValueError(f"{key!r} is optional but, when given, may not be null")
+                raise ValueError(
+                    _("{key} is optional but, when given, may not be null", key=repr(key))
+                )
         return self
 
 
@@ -55,7 +58,12 @@ MeetingNumber = Annotated[int, Field(ge=1, le=10_000)]
 
 def _party_role(role: Role) -> Role:
     if role in REQUESTER_ONLY_ROLES:
-        raise ValueError(f"{role.value!r} may request a consultation but is not a party of it")
+        raise ValueError(
+            _(
+                "{role} may request a consultation but is not a party of it",
+                role=repr(role.value),
+            )
+        )
     return role
 
 
@@ -232,8 +240,11 @@ def _canonical_case(value: object) -> object:
     if isinstance(value, str) and not _CANONICAL_UUID.match(value):
         shown = value if len(value) <= 60 else f"{value[:60]}…"
         raise ValueError(
-            "a case id is a UUID written in lower case with hyphens, "
-            f"e.g. 6f1c2a9e-3d5b-4c8e-9a7f-0b1d2e3f4a5b, not {shown!r}"
+            _(
+                "a case id is a UUID written in lower case with hyphens, "
+                "e.g. 6f1c2a9e-3d5b-4c8e-9a7f-0b1d2e3f4a5b, not {given}",
+                given=repr(shown),
+            )
         )
     return value
 

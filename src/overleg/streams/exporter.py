@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from overleg.adapters.eventstore import DamagedStore
 from overleg.application import Overleg
+from overleg.i18n import _
 from overleg.streams.contract import parse_line
 from overleg.streams.mapping import dumps_line, event_line, in_contract
 
@@ -26,7 +27,7 @@ def export_stream(app: Overleg, case_id: UUID | None = None) -> Iterator[str]:
         case, seq = event.originator_id, event.originator_version
         expected = last.get(case, 0) + 1
         if seq != expected:
-            raise DamagedStore(case, expected, f"seq {expected} is missing")
+            raise DamagedStore(case, expected, _("seq {seq} is missing", seq=expected))
         last[case] = seq
         if not in_contract(event):
             continue
@@ -34,7 +35,7 @@ def export_stream(app: Overleg, case_id: UUID | None = None) -> Iterator[str]:
         try:
             parse_line(line)
         except ValidationError:
-            raise DamagedStore(case, seq, "it is not a line the contract allows") from None
+            raise DamagedStore(case, seq, _("it is not a line the contract allows")) from None
         yield line
 
 

@@ -28,10 +28,12 @@ from overleg.adapters.integrity import checkpoint
 from overleg.aggregates.case import Case, CaseEvent, is_case_event
 from overleg.aggregates.errors import CaseRuleBroken
 from overleg.application import Overleg, execute
+from overleg.i18n import Message, _, joined
 from overleg.metrics import IMPORT_LINES, IMPORT_SECONDS
 from overleg.progress import Progress, Silent
 from overleg.streams.contract import LINE_TYPES, StreamLine, case_of, parse_line
 from overleg.streams.mapping import command_of, dumps_line, event_line, in_contract
+from overleg.validation import explain
 
 # -- errors and reports -------------------------------------------------------------------
 
@@ -42,18 +44,33 @@ class LineProblem:
 
     line: int
     case: str | None
-    problem: str
+    problem: Message
     rule: str | None = None
     rule_set: str | None = None  # the case's rule set (v1, v2), for a broken case rule
 
-    def __str__(self) -> str:
-        where = f"line {self.line}"
+    @property
+    def message(self) -> Message:
+        """The problem with where it is (line, case) and the rule it breaks."""
         if self.case:
-            where += f", case {self.case}"
-        rule = f" [{self.rule}]" if self.rule else ""
+            where = _("line {line}, case {case}", line=self.line, case=self.case)
+        else:
+            where = _("line {line}", line=self.line)
         if self.rule and self.rule_set:
-            rule = f" [{self.rule}, rule set {self.rule_set}]"
-        return f"{where}:{rule} {self.problem}"
+            return _(
+                "{where}: [{rule}, rule set {rule_set}] {problem}",
+                where=where,
+                rule=self.rule,
+                rule_set=self.rule_set,
+                problem=self.problem,
+            )
+        if self.rule:
+            return _(
+                "{where}: [{rule}] {problem}", where=where, rule=self.rule, problem=self.problem
+            )
+        return _("{where}: {problem}", where=where, problem=self.problem)
+
+    def __str__(self) -> str:
+        return self.message
 
 
 class StreamRefused(Exception):
@@ -62,12 +79,21 @@ class StreamRefused(Exception):
     def __init__(self, problems: list[LineProblem], *, truncated: bool = False) -> None:
         self.problems = problems
         self.truncated = truncated
-        more = " (stopped looking after these)" if truncated else ""
-        lines = "\n".join(f"  {p}" for p in problems)
-        super().__init__(
-            f"The stream was not imported; nothing was written. "
-            f"{len(problems)} problem(s){more}:\n{lines}"
-        )
+        lines = joined([p.message for p in problems], "\n  ")
+        if truncated:
+            message = _(
+                "The stream was not imported; nothing was written. "
+                "{count} problem(s) (stopped looking after these):\n  {lines}",
+                count=len(problems),
+                lines=lines,
+            )
+        else:
+            message = _(
+                "The stream was not imported; nothing was written. {count} problem(s):\n  {lines}",
+                count=len(problems),
+                lines=lines,
+            )
+        super().__init__(message)
 
 
 @dataclass
@@ -135,7 +161,9 @@ class _CaseTrack:
 
 def _shown(text: str, limit: int = 60) -> str:
     """A value quoted in a problem, cut short: a line may hold megabytes of it."""
-    return text if len(text) <= limit else f"{text[:limit]}… ({len(text):,} characters)"
+    if len(text) <= limit:
+        return text
+    return _("{start}… ({count:,} characters)", start=text[:limit], count=len(text))
 
 
 # More problems than this in one line are counted, not listed one by one: listing a line
@@ -143,36 +171,48 @@ def _shown(text: str, limit: int = 60) -> str:
 MAX_DETAILS = 1000
 
 
-def _describe(error: ValidationError) -> str:
+def _describe(error: ValidationError) -> Message:
     """What is wrong with a malformed line."""
     count = error.error_count()
     if count > MAX_DETAILS:
-        return f"{count:,} keys or values of this line are not as the contract defines them"
-    parts = []
+        return _(
+            "{count:,} keys or values of this line are not as the contract defines them",
+            count=count,
+        )
+    parts: list[str] = []
     for detail in error.errors(include_url=False, include_input=False)[:3]:
         kind = detail["type"]
         loc = [_shown(str(x)) for x in detail["loc"]]
         if loc and loc[0] in LINE_TYPES:
             loc = loc[1:]  # the union's tag, not a key of the line
-        where = ".".join(loc)
+        where = joined(loc, ".")
         if kind == "json_invalid":
-            parts.append(f"not valid JSON ({detail['msg'].removeprefix('Invalid JSON: ')})")
+            reason = detail["msg"].removeprefix("Invalid JSON: ")
+            parts.append(_("not valid JSON ({reason})", reason=reason))
         elif kind == "union_tag_invalid":
             given = _shown(str(detail.get("ctx", {}).get("tag", "?")))
-            parts.append(f"unknown event type {given!r}; expected one of {', '.join(LINE_TYPES)}")
+            parts.append(
+                _(
+                    "unknown event type {given}; expected one of {types}",
+                    given=repr(str(given)),
+                    types=", ".join(LINE_TYPES),
+                )
+            )
         elif kind == "union_tag_not_found":
-            parts.append("missing key 'type'")
+            parts.append(_("missing key 'type'"))
         elif kind == "extra_forbidden":
-            parts.append(f"unknown key {where!r}")
+            parts.append(_("unknown key {key}", key=repr(str(where))))
         elif kind == "missing":
-            parts.append(f"missing key {where!r}")
+            parts.append(_("missing key {key}", key=repr(str(where))))
         elif kind == "model_type" and not loc:
-            parts.append("a line must be a JSON object")
+            parts.append(_("a line must be a JSON object"))
+        elif where:
+            parts.append(_("{where}: {problem}", where=where, problem=explain(detail)))
         else:
-            parts.append(f"{where}: {detail['msg']}" if where else detail["msg"])
+            parts.append(explain(detail))
     if count > 3:
-        parts.append(f"and {count - 3:,} more")
-    return "; ".join(parts)
+        parts.append(_("and {count:,} more", count=count - 3))
+    return joined(parts, "; ")
 
 
 def _differences(line: StreamLine, stored: CaseEvent) -> list[str]:
@@ -259,8 +299,11 @@ def import_stream(
                         LineProblem(
                             0,
                             None,
-                            "another writer added events to a case of this stream while it "
-                            f"was being imported ({error}); run the import again",
+                            _(
+                                "another writer added events to a case of this stream while "
+                                "it was being imported ({error}); run the import again",
+                                error=str(error),
+                            ),
                             "concurrent-write",
                         )
                     ]
@@ -316,8 +359,11 @@ def _validate(
                 LineProblem(
                     number,
                     None,
-                    f"the line is longer than {MAX_LINE_BYTES:,} bytes; no event of the "
-                    "contract comes near that",
+                    _(
+                        "the line is longer than {limit:,} bytes; no event of the "
+                        "contract comes near that",
+                        limit=MAX_LINE_BYTES,
+                    ),
                 )
             )
         else:
@@ -385,7 +431,9 @@ def _check_line(
         return None  # the case's first problem was reported; later lines follow from it
     case_ref = str(line.case)
 
-    def refuse(problem: str, rule: str | None = None, rule_set: str | None = None) -> LineProblem:
+    def refuse(
+        problem: Message, rule: str | None = None, rule_set: str | None = None
+    ) -> LineProblem:
         track.broken = True
         track.digests = b""
         return LineProblem(number, case_ref, problem, rule, rule_set)
@@ -394,18 +442,30 @@ def _check_line(
     if expected is None:
         if line.seq > track.stored_version + 1:
             return refuse(
-                f"seq {line.seq} leaves a gap: the case has {track.stored_version} stored "
-                f"event(s) and no earlier line, so the next seq is {track.stored_version + 1}",
+                _(
+                    "seq {seq} leaves a gap: the case has {stored} stored "
+                    "event(s) and no earlier line, so the next seq is {next}",
+                    seq=line.seq,
+                    stored=track.stored_version,
+                    next=track.stored_version + 1,
+                ),
                 "seq-contiguous",
             )
     elif line.seq < expected:
         return refuse(
-            f"seq {line.seq} comes after seq {track.last_seq} of the same case: "
-            "a case's lines must be in order, without repeats",
+            _(
+                "seq {seq} comes after seq {last} of the same case: "
+                "a case's lines must be in order, without repeats",
+                seq=line.seq,
+                last=track.last_seq,
+            ),
             "seq-order",
         )
     elif line.seq > expected:
-        return refuse(f"seq {line.seq} leaves a gap: expected seq {expected}", "seq-contiguous")
+        return refuse(
+            _("seq {seq} leaves a gap: expected seq {expected}", seq=line.seq, expected=expected),
+            "seq-contiguous",
+        )
     track.last_seq = line.seq
 
     if line.seq <= track.stored_version:
@@ -414,15 +474,21 @@ def _check_line(
             differences = _differences(line, _stored_event(app, line.case, line.seq))
             if differences and track.case is not None and track.case.erased_at is not None:
                 return refuse(
-                    f"seq {line.seq} is stored with its personal data erased, and a stream "
-                    "cannot bring erased data back (the export of the case gives its lines "
-                    "as they are now)",
+                    _(
+                        "seq {seq} is stored with its personal data erased, and a stream "
+                        "cannot bring erased data back (the export of the case gives its lines "
+                        "as they are now)",
+                        seq=line.seq,
+                    ),
                     "case-erased",
                 )
             if differences:
                 return refuse(
-                    f"seq {line.seq} is already stored with different content "
-                    f"(differs in {', '.join(differences)})",
+                    _(
+                        "seq {seq} is already stored with different content (differs in {keys})",
+                        seq=line.seq,
+                        keys=", ".join(differences),
+                    ),
                     "conflict",
                 )
         if line.seq == track.stored_version:
@@ -435,7 +501,11 @@ def _check_line(
     except CaseRuleBroken as broken:
         if track.case is not None:
             track.case.collect_events()  # nothing of the refused command is kept
-        return refuse(f"{line.type}: {broken.message}", broken.rule, broken.rule_set)
+        return refuse(
+            _("{type}: {message}", type=line.type, message=broken.message),
+            broken.rule,
+            broken.rule_set,
+        )
     for event in track.case.collect_events():
         if is_case_event(event):
             spool.add(app.mapper.to_stored_event(event))
