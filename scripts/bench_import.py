@@ -1,13 +1,17 @@
-"""Benchmark `overleg import` and `overleg export` against raw baselines, on SQLite and PostgreSQL.
+"""Benchmark `overleg import`, `overleg export` and `overleg rebuild` against raw baselines,
+on SQLite and PostgreSQL.
 
 Each run is a real `overleg` process on a fresh store. Baselines, measured in the same run:
 raw Python that only parses every line (json.loads) and bulk-inserts it as a row
 (sqlite3 executemany / psycopg COPY, one transaction), i.e. the floor of any importer that
-keeps every event. Reports medians of --repeat runs and the overleg/baseline ratio; writes a
-Markdown table to standard output.
+keeps every event. The rebuild's baseline (--rebuild) reads every stored event in order and
+decodes its JSON (a server-side cursor on PostgreSQL), i.e. the floor of any projection that
+reads the whole log. Reports medians of --repeat runs and the overleg/baseline ratio; writes
+Markdown tables to standard output.
 
     python scripts/bench_import.py --cases 10000 --repeat 3
     python scripts/bench_import.py --million   # the 1,000,000-line stream, once per backend
+    python scripts/bench_import.py --rebuild --sizes 10000,30000,115000   # rebuild curve
 """
 
 from __future__ import annotations
@@ -133,6 +137,75 @@ def baseline(backend: str, path: Path, workdir: Path) -> float:
     return time.perf_counter() - start
 
 
+def read_and_decode(backend: str, url: str, schema: str | None) -> tuple[float, int]:
+    """Read every stored event in notification order and decode its JSON, raw."""
+    start = time.perf_counter()
+    count = 0
+    if backend == "sqlite":
+        conn = sqlite3.connect(url.removeprefix("sqlite:///"))
+        rows = conn.execute(
+            "SELECT rowid, originator_id, originator_version, topic, state"
+            " FROM stored_events ORDER BY rowid"
+        )
+        for row in rows:
+            json.loads(row[4])
+            count += 1
+        conn.close()
+    else:
+        with psycopg.connect(PG) as conn, conn.cursor(name="everything") as cursor:
+            cursor.itersize = 5000
+            cursor.execute(
+                sql.SQL(
+                    "SELECT notification_id, originator_id, originator_version, topic, state"
+                    " FROM {}.stored_events ORDER BY notification_id"
+                ).format(sql.Identifier(schema or "public"))
+            )
+            for row in cursor:
+                json.loads(row[4])
+                count += 1
+    return time.perf_counter() - start, count
+
+
+def measure_rebuild(backend: str, path: Path, workdir: Path, repeat: int) -> dict[str, float]:
+    """Import once, then rebuild every projection and read-and-decode, interleaved."""
+    rebuilds, raws, peaks = [], [], []
+    url, schema = fresh_url(backend, workdir)
+    try:
+        run_overleg(["import", str(path), "--quiet"], url)
+        for _ in range(repeat):
+            seconds, peak = run_overleg(["rebuild"], url)
+            rebuilds.append(seconds)
+            peaks.append(peak)
+            seconds, events = read_and_decode(backend, url, schema)
+            raws.append(seconds)
+    finally:
+        drop(schema)
+    return {
+        "rebuild": statistics.median(rebuilds),
+        "raw": statistics.median(raws),
+        "peak": max(peaks),
+        "events": events,
+    }
+
+
+def print_rebuilds(path: Path, workdir: Path, sizes: list[int], repeat: int) -> None:
+    print(
+        "\n| backend | cases | events | overleg rebuild s | raw read+decode s "
+        "| rebuild rate, % of raw | events/s | rebuild peak MiB |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    for cases in sizes:
+        write_stream(path, cases)
+        for backend in ("sqlite", "postgresql"):
+            r = measure_rebuild(backend, path, workdir, repeat)
+            print(
+                f"| {backend} | {cases:,} | {int(r['events']):,} | {r['rebuild']:.1f} "
+                f"| {r['raw']:.2f} | {100 * r['raw'] / r['rebuild']:.0f} % "
+                f"| {r['events'] / r['rebuild']:,.0f} | {r['peak']} |",
+                flush=True,
+            )
+
+
 def measure(backend: str, path: Path, workdir: Path, repeat: int) -> dict[str, float]:
     imports, exports, raws, peaks, export_peaks = [], [], [], [], []
     for _ in range(repeat):
@@ -170,10 +243,24 @@ def main() -> None:
         action="store_true",
         help="memory with 1,000 cases of growing length (bounded by cases)",
     )
+    parser.add_argument(
+        "--rebuild",
+        action="store_true",
+        help="only the projection rebuild against reading and decoding the log",
+    )
+    parser.add_argument(
+        "--sizes",
+        default="",
+        help="with --rebuild: case counts to rebuild, comma-separated (default --cases)",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         path = workdir / "stream.jsonl"
+        if args.rebuild:
+            sizes = [int(n) for n in args.sizes.split(",") if n] or [args.cases]
+            print_rebuilds(path, workdir, sizes, args.repeat)
+            return
         lines = write_stream(path, args.cases)
         print(
             "| backend | lines | overleg import s | raw parse+insert s | ratio "

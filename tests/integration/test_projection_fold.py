@@ -6,6 +6,7 @@ import json
 import os
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -13,6 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from overleg.adapters.eventstore import StoreUnavailable
 from overleg.adapters.views import ViewStore, flag
 from overleg.aggregates.case import EVENT_CLASSES
 from overleg.aggregates.values import (
@@ -42,6 +44,7 @@ from overleg.streams import import_stream
 from strategies import valid_streams, with_fresh_ids
 
 Lines = list[dict[str, Any]]
+SAMPLE = Path(__file__).parents[2] / "samples" / "sample-stream.jsonl"
 
 
 def fold_case_views(stream: Lines) -> dict[str, dict[str, Any]]:
@@ -184,13 +187,21 @@ def _in(cases: list[str]) -> str:
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-@given(stream=valid_streams().map(with_fresh_ids), batch=st.integers(1, 50))
+@given(
+    stream=valid_streams().map(with_fresh_ids),
+    batch=st.integers(1, 50),
+    rebuilt=st.booleans(),
+)
 def test_projections_equal_a_plain_fold(
-    projected: tuple[Overleg, ViewStore], stream: Lines, batch: int
+    projected: tuple[Overleg, ViewStore], stream: Lines, batch: int, rebuilt: bool
 ) -> None:
+    """Followed in the log's order in batches of any size, or rebuilt case by case (in
+    batches of whole cases, a case longer than a batch too)."""
     app, views = projected
     import_stream(app, [json.dumps(line) for line in stream])
-    Projector(app.event_log, views, batch_size=batch).catch_up()
+    projector = Projector(app.event_log, views, batch_size=batch, rebuild_batch=batch)
+    applied = projector.rebuild() if rebuilt else projector.catch_up()
+    assert applied >= len(stream)  # the store keeps the events of earlier examples too
     cases = sorted({line["case"] for line in stream})
 
     for case_id, want in fold_case_views(stream).items():
@@ -439,3 +450,38 @@ def test_an_event_a_projection_cannot_apply_is_set_aside_and_the_others_go_on(
     assert trail == len(first) + 1 + len(others)  # the audit trail kept every event, that one too
     projector.rebuild(["case_view"])
     assert [f.seq for f in projector.failures()] == [11]  # a rebuild meets it again, once
+
+
+def test_a_rebuild_cut_short_leaves_the_projections_as_they_were(
+    projected: tuple[Overleg, ViewStore],
+) -> None:
+    """A rebuild is one transaction: the store going away halfway through changes nothing,
+    and the next rebuild gives the same projections as following the log."""
+    app, views = projected
+    stream = SAMPLE.read_text(encoding="utf-8").splitlines()
+    import_stream(app, stream)
+    projector = Projector(app.event_log, views, batch_size=7, rebuild_batch=5)
+    projector.catch_up()
+    tables = ("case_view", "audit_trail", "stats_meeting", "bottleneck", "projection_position")
+
+    def contents() -> dict[str, list[tuple[Any, ...]]]:
+        return {t: sorted(map(tuple, views.read(f"SELECT * FROM {t}"))) for t in tables}
+
+    followed = contents()
+    read_cases = app.event_log.read_cases
+    calls = 0
+
+    def failing(*args: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 3:
+            raise StoreUnavailable("gone")
+        return read_cases(*args)
+
+    app.event_log.read_cases = failing  # type: ignore[method-assign]
+    with pytest.raises(StoreUnavailable):
+        projector.rebuild()
+    assert contents() == followed
+    app.event_log.read_cases = read_cases  # type: ignore[method-assign]
+    assert projector.rebuild() == len(stream)
+    assert contents() == followed

@@ -308,6 +308,46 @@ class SQLiteEventRecorder(SQLiteApplicationRecorder, _Purging, _Chaining, KeyTab
         parent = super().max_notification_id
         return within(self.timeout, parent, UNREACHABLE) or 0
 
+    def select_by_case(
+        self,
+        after: UUID | None,
+        through: int,
+        limit: int | None,
+        topics: Sequence[str],
+        case: UUID | None = None,
+    ) -> Sequence[Notification]:
+        """The events recorded up to notification ``through`` of the cases after ``after``
+        (or of ``case`` alone), in case order (case id, then seq): up to ``limit`` of them
+        (all with ``None``)."""
+        statement = (
+            "SELECT rowid, originator_id, originator_version, topic, state"
+            f" FROM {self.events_table_name}"
+            f" WHERE originator_id {'=' if case else '>'} ? AND rowid <= ?"
+            f" AND topic IN ({', '.join('?' * len(topics))})"
+            " ORDER BY originator_id, originator_version"
+        )
+        start = case or after
+        params: list[Any] = ["" if start is None else start.hex, through, *topics]
+        if limit is not None:
+            statement += " LIMIT ?"
+            params.append(limit)
+
+        def select() -> list[Notification]:
+            with self.datastore.transaction(commit=False) as c:
+                c.execute(statement, params)
+                return [
+                    Notification(
+                        id=row[0],
+                        originator_id=UUID(row[1]),
+                        originator_version=row[2],
+                        topic=row[3],
+                        state=row[4],
+                    )
+                    for row in c.fetchall()
+                ]
+
+        return within(self.timeout, select, UNREACHABLE)
+
     def find_command(self, owner: str, key: str) -> CommandEntry | None:
         """The command recorded under this owner and key, if any."""
 
@@ -399,6 +439,7 @@ class PostgresEventRecorder(PostgresApplicationRecorder, _Purging, _Chaining, Ke
         events = SQL("{schema}.{table}").format(
             schema=schema, table=Identifier(self.events_table_name)
         )
+        self._events = events
         self._select_link = SQL("SELECT link FROM {t} WHERE case_id = %s AND seq = %s").format(
             t=chain
         )
@@ -575,6 +616,49 @@ class PostgresEventRecorder(PostgresApplicationRecorder, _Purging, _Chaining, Ke
         parent = PostgresApplicationRecorder.max_notification_id.__wrapped__
         found: int | None = within(self.timeout, lambda: parent(self), UNREACHABLE)
         return found or 0
+
+    def select_by_case(
+        self,
+        after: UUID | None,
+        through: int,
+        limit: int | None,
+        topics: Sequence[str],
+        case: UUID | None = None,
+    ) -> Sequence[Notification]:
+        """The events recorded up to notification ``through`` of the cases after ``after``
+        (or of ``case`` alone), in case order (case id, then seq): up to ``limit`` of them
+        (all with ``None``)."""
+        params: list[Any] = [through, list(topics)]
+        statement = SQL(
+            "SELECT notification_id, originator_id, originator_version, topic, state FROM {t}"
+            " WHERE notification_id <= %s AND topic = ANY(%s)"
+        ).format(t=self._events)
+        if case is not None:
+            statement += SQL(" AND originator_id = %s")
+            params.append(case)
+        elif after is not None:
+            statement += SQL(" AND originator_id > %s")
+            params.append(after)
+        statement += SQL(" ORDER BY originator_id, originator_version")
+        if limit is not None:
+            statement += SQL(" LIMIT %s")
+            params.append(limit)
+
+        def select() -> list[Notification]:
+            with self.datastore.get_connection() as conn, conn.cursor() as curs:
+                curs.execute(statement, params)
+                return [
+                    Notification(
+                        id=row["notification_id"],
+                        originator_id=row["originator_id"],
+                        originator_version=row["originator_version"],
+                        topic=row["topic"],
+                        state=bytes(row["state"]),
+                    )
+                    for row in curs.fetchall()
+                ]
+
+        return within(self.timeout, select, UNREACHABLE)
 
     def find_command(self, owner: str, key: str) -> CommandEntry | None:
         """The command recorded under this owner and key, if any."""

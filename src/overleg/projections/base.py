@@ -5,6 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import ClassVar, Protocol
+from uuid import UUID
 
 from overleg.adapters.eventstore import DamagedStore
 from overleg.adapters.views import Tx
@@ -27,6 +28,15 @@ class EventReader(Protocol):
     def read(self, after: int, limit: int) -> tuple[int, list[tuple[int, CaseEvent]]]:
         """Up to ``limit`` events after position ``after``, with their positions, and the
         position of the last one read (``after`` when there was none)."""
+        ...
+
+    def read_cases(
+        self, after: UUID | None, through: int, limit: int
+    ) -> tuple[UUID | None, list[tuple[int, CaseEvent]]]:
+        """The events up to position ``through`` of the next whole cases after case
+        ``after`` (in case id order; about ``limit`` events), with their positions, and the
+        last case read (``None`` when none is left). For a rebuild: each case is read once,
+        whole, as it reads now."""
         ...
 
     def case_events(self, case_id: object) -> list[CaseEvent]:

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
+from uuid import UUID
 
 from overleg.adapters.eventstore import DamagedStore, Database
 from overleg.adapters.migrations import migrate
@@ -25,7 +26,7 @@ from overleg.aggregates.values import Programme
 from overleg.i18n import Message, _
 from overleg.policies.rules import BRUSSELS
 from overleg.projections.base import EventReader
-from overleg.projections.runner import REBUILD_BATCH, Projector
+from overleg.projections.runner import Projector
 from overleg.projections.statistics import AnnualStatistics, Statistics, annual_statistics
 from overleg.projections.themes import BottleneckThemes
 
@@ -151,6 +152,14 @@ class _UpTo:
     def case_events(self, case_id: object) -> list[CaseEvent]:
         return self.log.case_events(case_id)
 
+    def read_cases(
+        self, after: UUID | None, through: int, limit: int
+    ) -> tuple[UUID | None, list[tuple[int, CaseEvent]]]:
+        last, events = self.log.read_cases(after, min(through, self.position), limit)
+        self.damaged.extend(self.log.damaged)
+        self.log.damaged.clear()
+        return last, events
+
     def read(self, after: int, limit: int) -> tuple[int, list[tuple[int, CaseEvent]]]:
         if after >= self.position:
             return after, []
@@ -168,8 +177,8 @@ def recompute(
     SQLite store, as known at its instant and on the day it was sealed."""
     scratch = ViewStore(Database(backend="sqlite", sqlite_path=":memory:"))
     try:
-        projector = Projector(_UpTo(log, release.position), scratch, batch_size=REBUILD_BATCH)
-        projector.catch_up([AnnualStatistics.name])
+        projector = Projector(_UpTo(log, release.position), scratch)
+        projector.rebuild([AnnualStatistics.name])
         return annual_statistics(
             scratch,
             release.year,

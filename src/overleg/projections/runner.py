@@ -65,11 +65,16 @@ class Projector:
     """Applies new events of an event store to its projections."""
 
     def __init__(
-        self, reader: EventReader, views: ViewStore, batch_size: int = CATCH_UP_BATCH
+        self,
+        reader: EventReader,
+        views: ViewStore,
+        batch_size: int = CATCH_UP_BATCH,
+        rebuild_batch: int = REBUILD_BATCH,
     ) -> None:
         self.reader = reader
         self.views = views
         self.batch_size = batch_size
+        self.rebuild_batch = rebuild_batch
         self.projections = {p.name: p() for p in PROJECTIONS}
         self._set_up()
 
@@ -278,17 +283,44 @@ class Projector:
         return {name: int(position) for name, position in rows}
 
     def rebuild(self, names: Sequence[str] | None = None, progress: Progress | None = None) -> int:
-        """Drop projections and build them again from the whole log, in large batches."""
+        """Drop projections and build them again from the whole log, in one transaction:
+        readers see the old projections until the new ones are complete, and a rebuild cut
+        short leaves the old ones as they were.
+
+        The log is read case by case (each case whole, in the order its events were
+        recorded), not in the order of the log: a projection's rows of a case are then
+        written once, instead of again in every batch that touches the case. What was
+        recorded during the rebuild is caught up afterwards, in the log's order."""
         chosen = self._chosen(names)
+        applied = 0
         with self.views.transaction() as tx:
             self._lock(tx, [p.name for p in chosen])
+            head = self.reader.head()
             for projection in chosen:
                 self._reset(tx, projection)
-        batch, self.batch_size = self.batch_size, REBUILD_BATCH
-        try:
-            return self.catch_up([p.name for p in chosen], progress)
-        finally:
-            self.batch_size = batch
+            if progress is not None:
+                progress.phase("projecting", head or None)
+            after = None
+            while True:
+                after, events = self.reader.read_cases(after, head, self.rebuild_batch)
+                damaged = list(self.reader.damaged)
+                self.reader.damaged.clear()
+                for projection in chosen:
+                    if events:
+                        self._apply(tx, projection, events)
+                    for position, why in damaged:
+                        self._set_aside_unreadable(tx, projection, position, why)
+                applied += len(events)
+                if progress is not None:
+                    progress.advance(len(events) + len(damaged))
+                if after is None:
+                    break
+            for projection in chosen:
+                tx.execute(
+                    "UPDATE projection_position SET position = ? WHERE name = ?",
+                    (head, projection.name),
+                )
+        return applied + self.catch_up([p.name for p in chosen], progress)
 
 
 def _record_failure(
