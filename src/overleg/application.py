@@ -6,10 +6,11 @@ import json
 import threading
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
-from typing import Protocol, assert_never, cast
+from typing import Protocol, TypeVar, assert_never, cast
 from uuid import UUID
 
 from eventsourcing.application import Application
@@ -68,6 +69,7 @@ from overleg.policies.access import Caller
 from overleg.policies.rulesets import DEFAULT_V2_FROM, in_force
 
 log = get_logger("overleg.application")
+T = TypeVar("T")
 Clock = Callable[[], datetime]
 # What a second attempt at a write whose commit may have landed can still run into.
 UNCERTAIN: tuple[type[Exception], ...] = (OutcomeUnknown, StoreUnavailable, *UNAVAILABLE)
@@ -336,6 +338,65 @@ class CommandRecorder(Protocol):
 
     def find_command(self, owner: str, key: str) -> CommandEntry | None: ...
     def forget_command(self, owner: str, key: str) -> None: ...
+    def case_version(self, case_id: UUID) -> int: ...
+
+
+class Replay:
+    """A case as its events make it at one version, for readers only (never changed), with
+    what readers derive from it kept beside it (its view, its history's lines)."""
+
+    def __init__(self, case: Case, events: list[CaseEvent]) -> None:
+        self.case, self.events = case, events
+        self.version = events[-1].originator_version
+        self._derived: dict[str, object] = {}
+        self._lock = threading.Lock()
+
+    def derived(self, name: str, compute: Callable[[], T]) -> T:
+        """``compute()``'s value, computed once for this version of the case."""
+        with self._lock:
+            if name not in self._derived:
+                self._derived[name] = compute()
+            return cast(T, self._derived[name])
+
+
+# Cases kept replayed for readers, and for how long: a case's personal data stays in a
+# process's memory no longer than a data key does (sealing's 60 s).
+REPLAYS_KEPT = 256
+REPLAY_LIFETIME = 60.0
+
+
+class Replays:
+    """The cases last read, replayed, each at the version it was read at: a reader asks the
+    store only the case's version (one indexed look-up) while it has not changed, instead of
+    reading and opening every event again."""
+
+    def __init__(self, size: int = REPLAYS_KEPT, lifetime: float = REPLAY_LIFETIME) -> None:
+        self.size, self.lifetime = size, lifetime
+        self._kept: OrderedDict[UUID, tuple[float, Replay]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, case_id: UUID, version: int) -> Replay | None:
+        with self._lock:
+            found = self._kept.get(case_id)
+            if found is None:
+                return None
+            at, replay = found
+            if replay.version != version or time.monotonic() - at > self.lifetime:
+                del self._kept[case_id]
+                return None
+            self._kept.move_to_end(case_id)
+            return replay
+
+    def keep(self, case_id: UUID, replay: Replay) -> None:
+        with self._lock:
+            self._kept[case_id] = (time.monotonic(), replay)
+            self._kept.move_to_end(case_id)
+            while len(self._kept) > self.size:
+                self._kept.popitem(last=False)
+
+    def forget(self, case_id: UUID) -> None:
+        with self._lock:
+            self._kept.pop(case_id, None)
 
 
 class Overleg(Application[UUID]):
@@ -369,6 +430,7 @@ class Overleg(Application[UUID]):
         self.keys.keyring = self.keyring
         self.keyring.store = self.keys
         self.event_log = EventLog(self.recorder, self.mapper, self.keyring)
+        self.replays = Replays()
 
     def construct_mapper(self) -> Mapper[UUID]:
         return SealingMapper(self.construct_transcoder(), self.keyring)
@@ -420,6 +482,8 @@ class Overleg(Application[UUID]):
             )
             erasure = self._erasure(case.id, seen) if isinstance(command, EraseCase) else None
             outcome = self._store(events, entry, erasure)
+            if erasure is not None:
+                self.replays.forget(case.id)  # its personal data leaves this process's memory
             if not outcome.replayed:
                 for name in outcome.event_types:
                     EVENTS_APPENDED.labels(name).inc()
@@ -579,6 +643,23 @@ class Overleg(Application[UUID]):
         if not events:
             raise CaseNotFound(case_id)
         return events
+
+    def read(self, case_id: UUID) -> Replay | None:
+        """The case as it is now, for a reader (``None`` for an unknown case): kept from an
+        earlier read while the case's version has not changed."""
+        with translating():
+            version = self.commands.case_version(case_id)
+        if version == 0:
+            return None
+        kept = self.replays.get(case_id, version)
+        if kept is not None:
+            return kept
+        case, events = self.replay(case_id)
+        if case is None:
+            return None
+        replay = Replay(case, events)
+        self.replays.keep(case_id, replay)
+        return replay
 
     def replay(self, case_id: UUID) -> tuple[Case | None, list[CaseEvent]]:
         """The case as its events make it, and those events, from one read of the store

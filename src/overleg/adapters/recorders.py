@@ -308,6 +308,20 @@ class SQLiteEventRecorder(SQLiteApplicationRecorder, _Purging, _Chaining, KeyTab
         parent = super().max_notification_id
         return within(self.timeout, parent, UNREACHABLE) or 0
 
+    def case_version(self, case_id: UUID) -> int:
+        """The version a case is at (0 for none): its last event's seq, from the index."""
+        statement = (
+            f"SELECT MAX(originator_version) FROM {self.events_table_name} WHERE originator_id = ?"
+        )
+
+        def select() -> int:
+            with self.datastore.transaction(commit=False) as c:
+                c.execute(statement, (case_id.hex,))
+                row = c.fetchone()
+                return int(row[0] or 0)
+
+        return within(self.timeout, select, UNREACHABLE)
+
     def select_by_case(
         self,
         after: UUID | None,
@@ -616,6 +630,18 @@ class PostgresEventRecorder(PostgresApplicationRecorder, _Purging, _Chaining, Ke
         parent = PostgresApplicationRecorder.max_notification_id.__wrapped__
         found: int | None = within(self.timeout, lambda: parent(self), UNREACHABLE)
         return found or 0
+
+    def case_version(self, case_id: UUID) -> int:
+        """The version a case is at (0 for none): its last event's seq, from the index."""
+        statement = SQL("SELECT MAX(originator_version) AS v FROM {t} WHERE originator_id = %s")
+
+        def select() -> int:
+            with self.datastore.get_connection() as conn, conn.cursor() as curs:
+                curs.execute(statement.format(t=self._events), (case_id,), prepare=True)
+                row = curs.fetchone()
+                return int(row["v"] or 0) if row else 0
+
+        return within(self.timeout, select, UNREACHABLE)
 
     def select_by_case(
         self,

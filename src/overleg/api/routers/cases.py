@@ -53,7 +53,7 @@ from overleg.api.schemas import (
     WithdrawIn,
     WorkplanIn,
 )
-from overleg.application import CaseNotFound, CommandKey, Outcome
+from overleg.application import CaseNotFound, CommandKey, Outcome, Replay
 from overleg.commands import (
     AgreeWorkplan,
     AppointChair,
@@ -624,12 +624,12 @@ def _as_of(events: list[CaseEvent], as_of: datetime | None, case_id: UUID) -> li
     return kept
 
 
-def _readable(svc: Svc, who: Principal, case_id: UUID) -> list[CaseEvent]:
+def _readable(svc: Svc, who: Principal, case_id: UUID) -> Replay:
     access.may_read_cases(who)  # by role, before the case is looked up
-    case, events = svc.app.replay(case_id)  # one read serves the check and the answer
-    if case is None or not access.sees(who, case):
+    replay = svc.app.read(case_id)  # one read serves the check and the answer
+    if replay is None or not access.sees(who, replay.case):
         raise CaseNotFound(case_id)  # a case one may not see is one that does not exist
-    return events
+    return replay
 
 
 @router.get(
@@ -650,9 +650,12 @@ def get_case(
 ) -> CaseOut:
     """The case view; its ETag is the case version to send as If-Match with a change. With
     ``as_of``: the case as it stood then (its ETag the version it had then)."""
-    events = _as_of(_readable(svc, who, case_id), as_of, case_id)
+    replay = _readable(svc, who, case_id)
     svc.reads.record(who, [str(case_id)], "case", *_ids(request))
-    view = view_of(events)
+    if as_of is None:
+        view = replay.derived("view", lambda: view_of(replay.events))
+    else:
+        view = view_of(_as_of(replay.events, as_of, case_id))
     response.headers["ETag"] = f'"{view.version}"'
     return _case_out(view, svc.app.clock())
 
@@ -667,8 +670,16 @@ def history(
 ) -> list[HistoryEntry]:
     """Every event of the case in order: when, by whom, and what happened (with ``as_of``:
     those recorded at or before that instant)."""
-    events = _as_of(_readable(svc, who, case_id), as_of, case_id)
+    replay = _readable(svc, who, case_id)
     svc.reads.record(who, [str(case_id)], "history", *_ids(request))
+    entries = replay.derived("history", lambda: _history(replay.events))
+    if as_of is None:
+        return entries
+    then = {e.originator_version for e in _as_of(replay.events, as_of, case_id)}
+    return [entry for entry in entries if entry.seq in then]
+
+
+def _history(events: list[CaseEvent]) -> list[HistoryEntry]:
     return [
         HistoryEntry(
             seq=e.originator_version,
@@ -788,5 +799,5 @@ def _page(svc: Svc, who: Principal, where: CaseFilter, offset: int, limit: int) 
 
 
 def _has_part(svc: Svc, who: Principal, case_id: UUID) -> bool:
-    case, _ = svc.app.replay(case_id)
-    return case is not None and access.has_part(who, case)
+    replay = svc.app.read(case_id)
+    return replay is not None and access.has_part(who, replay.case)
