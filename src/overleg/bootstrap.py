@@ -16,6 +16,7 @@ from overleg.adapters.views import ViewStore
 from overleg.api.auth import TokenVerifier, dev_private_key, load_jwks, public_jwks
 from overleg.application import Clock, Overleg, utc_now
 from overleg.logs import get_logger
+from overleg.projections.memo import Memo
 from overleg.projections.runner import Projector
 from overleg.projections.themes import BottleneckThemes, packaged
 from overleg.projections.worker import BackgroundProjector
@@ -54,6 +55,8 @@ class Services:
     # The analysts' list of bottleneck themes the figures count under.
     themes: BottleneckThemes = field(default_factory=packaged)
     background: BackgroundProjector | None = None
+    # The figures last computed, kept while their projection has not moved.
+    figures: Memo = field(default_factory=Memo)
     _closed: bool = field(default=False, repr=False)
 
     @cached_property

@@ -75,6 +75,24 @@ def test_a_case_goes_from_request_to_follow_up(walk: Walk) -> None:
     )
 
 
+def test_the_figures_answer_at_once_and_follow_every_new_event(walk: Walk) -> None:
+    analyst = auth(walk.settings, "analyst", "analist-1")
+    year = int(meeting_day()[:4])
+
+    def figures() -> tuple[int, int]:
+        statistics = walk.client.get(f"/statistics/{year}", headers=analyst).json()
+        reported = walk.client.get(f"/bottlenecks/{today().year}", headers=analyst).json()
+        return statistics["meetings"]["total"], reported["total"]
+
+    walk.up_to_chair()
+    assert figures() == figures() == (0, 0)  # asked again unchanged: the same answer
+    assert walk.hold_meeting().status_code == 201
+    assert figures() == (1, 0)
+    bottleneck = {"theme": "wachtlijst", "description": "Geen plaats in dagbegeleiding"}
+    assert walk.send("POST", "/bottlenecks", walk.chair, bottleneck).status_code == 201
+    assert figures() == (1, 1)
+
+
 def test_a_broken_rule_is_a_409_naming_it_and_writes_nothing(walk: Walk) -> None:
     walk.request()
     walk.send("PUT", "/chair", walk.team, {"chair": "voorzitter-1"})

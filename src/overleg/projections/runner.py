@@ -116,6 +116,11 @@ class Projector:
         rows = self.views.read("SELECT name, position FROM projection_position")
         return {name: int(position) for name, position in rows if name in self.projections}
 
+    def position(self, name: str) -> int:
+        """How far one projection is."""
+        rows = self.views.read("SELECT position FROM projection_position WHERE name = ?", (name,))
+        return int(rows[0][0]) if rows else 0
+
     def behind(self) -> int:
         """How many notifications the slowest projection still has to read (at most)."""
         head = self.reader.head()

@@ -12,8 +12,13 @@ from overleg.api.deps import SIGN_IN_PROBLEMS, Caller, Svc
 from overleg.api.problems import FORBIDDEN, INVALID_INPUT, STORE_BUSY, responses
 from overleg.policies import access
 from overleg.policies.rules import BRUSSELS
-from overleg.projections.bottlenecks import BottleneckReport, bottleneck_report
-from overleg.projections.statistics import KnownAt, Statistics, annual_statistics
+from overleg.projections.bottlenecks import BottleneckReport, Bottlenecks, bottleneck_report
+from overleg.projections.statistics import (
+    AnnualStatistics,
+    KnownAt,
+    Statistics,
+    annual_statistics,
+)
 
 router = APIRouter(tags=["figures"])
 
@@ -47,16 +52,18 @@ async def statistics(
     json`."""
     access.may_read_figures(who)
     today = svc.app.clock().astimezone(BRUSSELS).date()
-    return await run_in_threadpool(
-        lambda: annual_statistics(
-            svc.fresh_views(),
-            year,
-            programme,
-            as_known_at=as_known_at,
-            themes=svc.themes,
-            today=today,
+
+    def figures() -> Statistics:
+        views = svc.fresh_views()
+        return svc.figures.get(
+            ("statistics", year, programme, as_known_at, today),
+            svc.projector.position(AnnualStatistics.name),
+            lambda: annual_statistics(
+                views, year, programme, as_known_at=as_known_at, themes=svc.themes, today=today
+            ),
         )
-    )
+
+    return await run_in_threadpool(figures)
 
 
 @router.get(
@@ -70,6 +77,13 @@ async def bottlenecks(
     """Bottlenecks reported in the year, per theme of the analysts' list (any other theme:
     `andere`) and region (policy information)."""
     access.may_read_figures(who)
-    return await run_in_threadpool(
-        lambda: bottleneck_report(svc.fresh_views(), year, programme, themes=svc.themes)
-    )
+
+    def report() -> BottleneckReport:
+        views = svc.fresh_views()
+        return svc.figures.get(
+            ("bottlenecks", year, programme),
+            svc.projector.position(Bottlenecks.name),
+            lambda: bottleneck_report(views, year, programme, themes=svc.themes),
+        )
+
+    return await run_in_threadpool(report)

@@ -1,0 +1,60 @@
+"""Answers computed from a projection, kept while the projection has not moved.
+
+Figures (the annual statistics, the bottleneck report) are computed from a projection's
+tables; the same question asked again while the projection is at the same position has the
+same answer. ``Memo`` keeps recent answers with the position they were computed at, so an
+analyst's dashboard polling the figures costs one look-up of the position, and many readers
+asking at once compute a missing answer once.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from typing import TypeVar, cast
+
+T = TypeVar("T")
+KEPT = 64  # answers kept, most recently used first
+
+
+class Memo:
+    """Recent answers, each with the position of the projection it was computed from."""
+
+    def __init__(self, size: int = KEPT) -> None:
+        self.size = size
+        self._kept: OrderedDict[Hashable, tuple[int, object]] = OrderedDict()
+        self._lock = threading.Lock()
+        self._computing: dict[Hashable, threading.Lock] = {}
+
+    def get(self, key: Hashable, position: int, compute: Callable[[], T]) -> T:
+        """The answer to ``key`` at ``position``: kept, or computed now (once, however many
+        ask at the same time)."""
+        found = self._found(key, position)
+        if found is not None:
+            return cast(T, found[0])
+        with self._lock:
+            computing = self._computing.setdefault(key, threading.Lock())
+        try:
+            with computing:
+                found = self._found(key, position)  # another reader may have computed it
+                if found is not None:
+                    return cast(T, found[0])
+                answer = compute()
+                with self._lock:
+                    self._kept[key] = (position, answer)
+                    self._kept.move_to_end(key)
+                    while len(self._kept) > self.size:
+                        self._kept.popitem(last=False)
+                return answer
+        finally:
+            with self._lock:
+                self._computing.pop(key, None)  # questions never asked again leave nothing
+
+    def _found(self, key: Hashable, position: int) -> tuple[object] | None:
+        with self._lock:
+            kept = self._kept.get(key)
+            if kept is None or kept[0] != position:
+                return None
+            self._kept.move_to_end(key)
+            return (kept[1],)

@@ -1,0 +1,50 @@
+"""A figure is computed once per position of its projection, however many ask at once."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from overleg.projections.memo import Memo
+
+
+def test_an_answer_is_kept_while_the_projection_stays_at_its_position() -> None:
+    memo, computed = Memo(), []
+
+    def compute(value: str) -> str:
+        computed.append(value)
+        return value
+
+    assert memo.get("2015", 10, lambda: compute("a")) == "a"
+    assert memo.get("2015", 10, lambda: compute("b")) == "a"  # kept
+    assert memo.get("2015", 11, lambda: compute("c")) == "c"  # the projection moved on
+    assert memo.get("2016", 11, lambda: compute("d")) == "d"  # another question
+    assert computed == ["a", "c", "d"]
+
+
+def test_many_asking_at_once_compute_a_missing_answer_once() -> None:
+    memo, computed, answers = Memo(), [], []
+
+    def slow() -> int:
+        computed.append(1)
+        time.sleep(0.05)
+        return 42
+
+    readers = [
+        threading.Thread(target=lambda: answers.append(memo.get("k", 1, slow))) for _ in range(8)
+    ]
+    for reader in readers:
+        reader.start()
+    for reader in readers:
+        reader.join()
+    assert answers == [42] * 8
+    assert computed == [1]
+    assert not memo._computing  # nothing left behind per question
+
+
+def test_only_the_most_recent_answers_are_kept() -> None:
+    memo = Memo(size=2)
+    for year in range(3):
+        memo.get(year, 1, lambda year=year: year)
+    assert memo.get(0, 1, lambda: -1) == -1  # the oldest was dropped
+    assert memo.get(2, 1, lambda: -1) == 2
