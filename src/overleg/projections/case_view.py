@@ -389,6 +389,10 @@ class CaseViews(Projection):
         )
         for column in ("status", "region", "programme", "chair", "coordinator"):
             tx.execute(f"CREATE INDEX IF NOT EXISTS case_view_{column} ON case_view ({column})")
+        # A list's order (most recently changed first): a page is read from the index.
+        tx.execute(
+            "CREATE INDEX IF NOT EXISTS case_view_updated ON case_view (updated_at DESC, case_id)"
+        )
         tx.execute(
             "CREATE TABLE IF NOT EXISTS case_view_consent ("
             " case_id TEXT NOT NULL, ref TEXT NOT NULL, role TEXT NOT NULL,"
