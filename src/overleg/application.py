@@ -339,6 +339,7 @@ class CommandRecorder(Protocol):
     def find_command(self, owner: str, key: str) -> CommandEntry | None: ...
     def forget_command(self, owner: str, key: str) -> None: ...
     def case_version(self, case_id: UUID) -> int: ...
+    def case_ids(self) -> set[UUID]: ...
 
 
 class Replay:
@@ -643,6 +644,10 @@ class Overleg(Application[UUID]):
         if not events:
             raise CaseNotFound(case_id)
         return events
+
+    def stored_cases(self) -> set[UUID]:
+        """Every case the store holds an event of."""
+        return self.commands.case_ids()
 
     def read(self, case_id: UUID) -> Replay | None:
         """The case as it is now, for a reader (``None`` for an unknown case): kept from an

@@ -308,6 +308,17 @@ class SQLiteEventRecorder(SQLiteApplicationRecorder, _Purging, _Chaining, KeyTab
         parent = super().max_notification_id
         return within(self.timeout, parent, UNREACHABLE) or 0
 
+    def case_ids(self) -> set[UUID]:
+        """Every case the store holds an event of (from the primary key's index)."""
+        statement = f"SELECT DISTINCT originator_id FROM {self.events_table_name}"
+
+        def select() -> set[UUID]:
+            with self.datastore.transaction(commit=False) as c:
+                c.execute(statement)
+                return {UUID(row[0]) for row in c.fetchall()}
+
+        return within(self.timeout, select, UNREACHABLE)
+
     def case_version(self, case_id: UUID) -> int:
         """The version a case is at (0 for none): its last event's seq, from the index."""
         statement = (
@@ -630,6 +641,17 @@ class PostgresEventRecorder(PostgresApplicationRecorder, _Purging, _Chaining, Ke
         parent = PostgresApplicationRecorder.max_notification_id.__wrapped__
         found: int | None = within(self.timeout, lambda: parent(self), UNREACHABLE)
         return found or 0
+
+    def case_ids(self) -> set[UUID]:
+        """Every case the store holds an event of (from the primary key's index)."""
+        statement = SQL("SELECT DISTINCT originator_id AS c FROM {t}").format(t=self._events)
+
+        def select() -> set[UUID]:
+            with self.datastore.get_connection() as conn, conn.cursor() as curs:
+                curs.execute(statement)
+                return {row["c"] for row in curs.fetchall()}
+
+        return within(self.timeout, select, UNREACHABLE)
 
     def case_version(self, case_id: UUID) -> int:
         """The version a case is at (0 for none): its last event's seq, from the index."""

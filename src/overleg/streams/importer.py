@@ -230,6 +230,25 @@ def _differences(line: StreamLine, stored: CaseEvent) -> list[str]:
     return keys
 
 
+class _Tracks(dict[UUID, _CaseTrack]):
+    """What an import knows of each case it met, and which cases the store held when it
+    began (read in one query, so that a case the store does not hold costs no look-up)."""
+
+    def __init__(self, stored: set[UUID]) -> None:
+        super().__init__()
+        self.stored = stored
+
+    def of(self, app: Overleg, case_id: UUID, first_seq: int) -> _CaseTrack:
+        track = self.get(case_id)
+        if track is None:
+            if case_id in self.stored:
+                track = _load(app, case_id, first_seq)
+            else:  # new to the store (another writer adding it meanwhile fails the insert)
+                track = _CaseTrack(case=None, stored_version=0, first_stored=first_seq)
+            self[case_id] = track
+        return track
+
+
 class _Spool:
     """Validated events waiting to be written, on disk rather than in memory."""
 
@@ -278,7 +297,8 @@ def import_stream(
     progress = progress or Silent()
     report = ImportReport()
     problems: list[LineProblem] = []
-    tracks: dict[UUID, _CaseTrack] = {}
+    with translating():
+        tracks = _Tracks(app.stored_cases())
     spool = _Spool()
     started = time.perf_counter()
     try:
@@ -335,7 +355,7 @@ def _too_long(raw: bytes | str) -> bool:
 def _validate(
     app: Overleg,
     lines: Iterable[bytes | str],
-    tracks: dict[UUID, _CaseTrack],
+    tracks: _Tracks,
     spool: _Spool,
     problems: list[LineProblem],
     report: ImportReport,
@@ -385,7 +405,7 @@ def _validate(
     return False
 
 
-def _mark_broken(tracks: dict[UUID, _CaseTrack], case: str) -> None:
+def _mark_broken(tracks: _Tracks, case: str) -> None:
     try:
         case_id = UUID(case)
     except ValueError:
@@ -420,13 +440,11 @@ def _check_line(
     app: Overleg,
     number: int,
     line: StreamLine,
-    tracks: dict[UUID, _CaseTrack],
+    tracks: _Tracks,
     spool: _Spool,
     report: ImportReport,
 ) -> LineProblem | None:
-    track = tracks.get(line.case)
-    if track is None:
-        track = tracks[line.case] = _load(app, line.case, line.seq)
+    track = tracks.of(app, line.case, line.seq)
     if track.broken:
         return None  # the case's first problem was reported; later lines follow from it
     case_ref = str(line.case)
