@@ -12,13 +12,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import assert_never
 
+from babel.numbers import format_decimal
 from rich import box
 from rich.console import Console
 from rich.measure import Measurement
 from rich.table import Table
 
 from overleg.aggregates.values import Region
-from overleg.i18n import Message, _, translate
+from overleg.i18n import Message, _, current, translate
 from overleg.projections.audit_trail import TrailEntry
 from overleg.projections.bottlenecks import BottleneckReport
 from overleg.projections.explain import Explanation, Item
@@ -83,6 +84,12 @@ def statistics_table(
     return _statistics_table(stats, registered, compact=True)
 
 
+def _rate(percentage: float) -> str:
+    """A percentage with one decimal, written as the current language writes it (35.3 or
+    35,3)."""
+    return format_decimal(percentage, format="0.0", locale=current.get().locale)
+
+
 def _fits(table: Table, width: int) -> bool:
     """Whether ``table`` shows every cell whole in ``width`` columns."""
     console = Console(width=max(width, MEASURED))
@@ -129,7 +136,7 @@ def _statistics_table(stats: Statistics, registered: dict[Region, int], compact:
         table.add_row(
             region.value,
             str(meetings.by_region[region].count),
-            f"{meetings.by_region[region].pct:.1f}",
+            _rate(meetings.by_region[region].pct),
             str(registered[region]),
             *(str(stats.outcome(name).by_region[region]) for name in OUTCOMES),
         )
@@ -140,11 +147,11 @@ def _statistics_table(stats: Statistics, registered: dict[Region, int], compact:
         str(meetings.total),
         "",
         str(fully.total),
-        *(str(o.total) if compact else f"{o.total} ({o.pct:.1f} %)" for o in outcomes),
+        *(str(o.total) if compact else f"{o.total} ({_rate(o.pct)} %)" for o in outcomes),
         style="bold",
     )
     if compact:
-        table.add_row(translate(_("% of reg.")), "", "", "", *(f"{o.pct:.1f}" for o in outcomes))
+        table.add_row(translate(_("% of reg.")), "", "", "", *(_rate(o.pct) for o in outcomes))
     return table
 
 

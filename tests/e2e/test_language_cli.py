@@ -63,6 +63,7 @@ def test_the_statistics_table_has_dutch_headings(sample_store: str) -> None:
         assert heading in table.stdout, heading
     assert "fully registered" not in table.stdout and "region" not in table.stdout
     assert "West-Vlaanderen" in table.stdout  # names are data: the same in every language
+    assert "47,1" in table.stdout and "(35,3 %)" in table.stdout  # a decimal comma in Dutch
 
 
 def test_a_missing_store_is_said_in_dutch_and_exits_2(tmp_path: Path) -> None:
@@ -134,6 +135,7 @@ def test_without_a_choice_it_speaks_english(sample_store: str, tmp_path: Path) -
     assert table.returncode == 0, table.stderr
     assert "fully registered" in table.stdout and "region" in table.stdout
     assert "Client consultations (cliëntoverleg) 2015, all programmes" in table.stdout
+    assert "47.1" in table.stdout and "(35.3 %)" in table.stdout
     unknown = overleg(sample_store, "history", UNKNOWN_CASE, env={})
     assert unknown.stderr == f"No case {UNKNOWN_CASE}\n"
     missing = tmp_path / "typo.db"
