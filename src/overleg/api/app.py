@@ -5,11 +5,13 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import structlog
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Request
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from overleg import __version__
 from overleg.api import docs, headers, observability, openapi, problems
@@ -86,7 +88,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     docs.install(api)
     # Added first, so it runs inside the request context: its refusals carry a request id.
     api.add_middleware(BodyLimits, max_bytes=config.max_body_bytes, timeout=config.body_timeout)
-    api.middleware("http")(_request_context)
+    api.add_middleware(RequestContext)
     api.include_router(intake.router)
     api.include_router(cases.router)
     api.include_router(figures.router)
@@ -114,36 +116,57 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return api
 
 
-async def _request_context(
-    request: Request, call_next: Callable[[Request], Awaitable[Response]]
-) -> Response:
-    """A request id on every log line and response; one access line per request."""
-    # The service names every request itself: a caller's X-Request-ID is kept beside that
-    # name (in the logs and the read log), never instead of it, so no caller can choose or
-    # reuse the id an auditor finds in the read log.
-    given = request.headers.get("x-request-id", "")
-    request_id = uuid.uuid4().hex[:16]
-    caller_request_id = given if _REQUEST_ID.match(given) else None
-    request.state.request_id = request_id
-    request.state.caller_request_id = caller_request_id
-    structlog.contextvars.clear_contextvars()
-    structlog.contextvars.bind_contextvars(request_id=request_id)
-    if caller_request_id is not None:
-        structlog.contextvars.bind_contextvars(caller_request_id=caller_request_id)
-    started = time.perf_counter()
-    try:
-        response = await call_next(request)
-    except Exception as error:  # answered here, so the answer keeps its request id
-        response = problems.unexpected(request, error)
-    response.headers["X-Request-ID"] = request_id
-    principal = getattr(request.state, "principal", None)
-    route = request.scope.get("route")
-    log.info(
-        "request",
-        method=request.method,
-        route=getattr(route, "path", None),
-        status=response.status_code,
-        role=None if principal is None else principal.role.value,
-        ms=round((time.perf_counter() - started) * 1000, 1),
-    )
-    return response
+class RequestContext:
+    """A request id on every log line and response; one access line per request.
+
+    Plain ASGI middleware: it only looks at the response's start, so a request costs no
+    extra task or copy of the body (as a ``BaseHTTPMiddleware`` would)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        # The service names every request itself: a caller's X-Request-ID is kept beside
+        # that name (in the logs and the read log), never instead of it, so no caller can
+        # choose or reuse the id an auditor finds in the read log.
+        given = Headers(scope=scope).get("x-request-id", "")
+        request_id = uuid.uuid4().hex[:16]
+        caller_request_id = given if _REQUEST_ID.match(given) else None
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        state["caller_request_id"] = caller_request_id
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        if caller_request_id is not None:
+            structlog.contextvars.bind_contextvars(caller_request_id=caller_request_id)
+        started = time.perf_counter()
+        status = 500
+        answering = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status, answering
+            if message["type"] == "http.response.start":
+                answering = True
+                status = message["status"]
+                MutableHeaders(scope=message)["X-Request-ID"] = request_id
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception as error:  # answered here, so the answer keeps its request id
+            if answering:
+                raise
+            answer = problems.unexpected(Request(scope), error)
+            await answer(scope, receive, send_with_id)
+        principal = state.get("principal")
+        log.info(
+            "request",
+            method=scope["method"],
+            route=getattr(scope.get("route"), "path", None),
+            status=status,
+            role=None if principal is None else principal.role.value,
+            ms=round((time.perf_counter() - started) * 1000, 1),
+        )
