@@ -157,7 +157,7 @@ def read_and_decode(backend: str, url: str, schema: str | None) -> tuple[float, 
             cursor.execute(
                 sql.SQL(
                     "SELECT notification_id, originator_id, originator_version, topic, state"
-                    " FROM {}.stored_events ORDER BY notification_id"
+                    " FROM {}.overleg_events ORDER BY notification_id"
                 ).format(sql.Identifier(schema or "public"))
             )
             for row in cursor:

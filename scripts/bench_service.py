@@ -1,0 +1,987 @@
+"""Benchmark the overleg service against raw baselines, on SQLite and PostgreSQL.
+
+Three sections: commands through the application, reading a case and its history, and the
+HTTP API under load.
+
+Every overleg figure stands beside a raw baseline measured in the same run, on the same
+data, interleaved with it; the tables (Markdown, on standard output) show the median of
+--repeat runs. The machine is shared: read the ratios and medians.
+
+- commands: ``Overleg.handle`` in 1 and in 8 writer processes, each bootstrapped from
+  OVERLEG_DATABASE_URL as the service is (without the projections' thread), on cases of
+  its own: a bottleneck report, a held meeting or a consent in turn, each with the version
+  the writer last saw (as If-Match gives it). Baseline: as many processes inserting one
+  JSON row of the events' mean size per transaction into a plain table (sqlite3, psycopg).
+- reads: the handlers of GET /cases/{id} and GET /cases/{id}/history, called in-process
+  with their answer serialised, on cases of 10, 100 and 1,000 events (imported): on a case
+  replayed from the store, and on one the service kept from the read before; beside them
+  ``Overleg.replay`` alone. Baseline: SELECT the case's rows and json.loads each.
+- api: a real ``overleg serve`` (with ``overleg worker`` on PostgreSQL) under wrk, 16
+  connections: GET a case and its history (every case of the stream in turn, and 50 cases
+  in turn), the case list, the statistics, and a bottleneck report with a current If-Match.
+  Baseline: a constant FastAPI endpoint under the same uvicorn settings. Peak resident
+  memory (VmHWM) of the service process.
+
+    scripts/bench service                  # everything, median of 3 (about ten minutes)
+    scripts/bench service --quick          # a smoke run: 2 s a measurement, once
+    scripts/bench service --only api --backends sqlite --repeat 5 --seconds 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import multiprocessing
+import os
+import re
+import shutil
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, closing, contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import psycopg
+from fastapi import Response
+from psycopg import sql
+from pydantic import TypeAdapter
+from starlette.requests import Request
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from bench_import import (  # noqa: E402
+    OVERLEG,
+    PG,
+    drop,
+    fresh_url,
+    run_overleg,
+    write_stream,
+)
+from bench_import import _high_water_mib as high_water_mib  # noqa: E402
+
+from overleg.aggregates.values import Attendance, Party, Role  # noqa: E402
+from overleg.api.routers import cases as case_routes  # noqa: E402
+from overleg.api.schemas import HistoryEntry  # noqa: E402
+from overleg.application import StaleCase, utc_now  # noqa: E402
+from overleg.bootstrap import Services, bootstrap  # noqa: E402
+from overleg.commands import CaseCommand, GiveConsent, HoldMeeting, ReportBottleneck  # noqa: E402
+from overleg.logs import configure as configure_logs  # noqa: E402
+from overleg.policies.access import Principal, StaffRole  # noqa: E402
+from overleg.policies.rules import brussels_day  # noqa: E402
+from overleg.settings import Settings  # noqa: E402
+
+BACKENDS = ("sqlite", "postgresql")
+SECTIONS = ("commands", "reads", "api")
+WRITERS = (1, 8)
+READ_SIZES = (10, 100, 1000)
+CONNECTIONS = 16
+WRK_THREADS = 2
+TEAM = Principal("team-antwerpen-1", StaffRole.TEAM, region="Antwerpen")
+CHAIR = Principal("voorzitter-bench", StaffRole.CHAIR)
+PROFESSIONALS = ("hulpverlener-1", "hulpverlener-2")
+THEME, DESCRIPTION = "wachtlijst", "Geen plaats in de residentiële jeugdhulp binnen de regio"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How long and on how much each measurement runs."""
+
+    repeat: int
+    seconds: float  # one command run, one wrk run
+    writer_cases: int  # fresh cases per writer process and run
+    api_cases: int  # cases of the 2015 stream behind the API's lists and statistics
+    post_cases: int  # fresh cases per wrk run of the bottleneck report
+
+    @property
+    def read_seconds(self) -> float:
+        return max(0.3, self.seconds / 4)
+
+
+# -- helpers ---------------------------------------------------------------------------
+
+
+def p50(values: Sequence[float]) -> float:
+    return statistics.median(values)
+
+
+def p99(values: Sequence[float]) -> float:
+    if len(values) < 2:
+        return values[0]
+    return statistics.quantiles(values, n=100, method="inclusive")[98]
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:.2f}" if seconds < 0.1 else f"{seconds * 1000:.0f}"
+
+
+def bench_environment(workdir: Path) -> None:
+    """Keys of this run only, for every process it starts, and no other overleg setting of
+    the caller's: the development folder is not touched."""
+    for name in [n for n in os.environ if n.startswith("OVERLEG_")]:
+        if name != "OVERLEG_TEST_POSTGRES_URL":
+            del os.environ[name]
+    os.environ["OVERLEG_DEV_KEY_FILE"] = str(workdir / "dev-signing-key.jwk")
+    key = base64.b64encode(os.urandom(32)).decode()
+    os.environ["OVERLEG_MASTER_KEYS"] = f"bench-{uuid.uuid4().hex[:8]}:{key}"
+
+
+@contextmanager
+def fresh_store(backend: str, workdir: Path) -> Iterator[tuple[str, str | None]]:
+    """A new empty store (a SQLite file, or a PostgreSQL schema dropped afterwards)."""
+    url, schema = fresh_url(backend, workdir)
+    try:
+        yield url, schema
+    finally:
+        drop(schema)
+
+
+def case_line(case: str, seq: int, kind: str, at: datetime, by: str, data: dict[str, Any]) -> str:
+    line = {"case": case, "seq": seq, "type": kind, "at": at.isoformat(), "by": by, "data": data}
+    return json.dumps(line, ensure_ascii=False, separators=(",", ":"))
+
+
+def write_cases(out: Any, count: int, events: int, start: datetime) -> list[str]:
+    """``count`` cases of ``events`` events each, as the commands of this benchmark make
+    them: a request, the young person's consent and the chair, then a bottleneck report,
+    a held meeting and a consent in turn. Recorded from ``start`` on (contract v2's rules
+    when it is recent), one second apart."""
+    ids = []
+    for _ in range(count):
+        case = str(uuid.uuid4())
+        ids.append(case)
+        at = start
+        day = brussels_day(start).isoformat()
+        request = {
+            "programme": "integrale_jeugdhulp",
+            "region": "Antwerpen",
+            "requested_by": {"ref": PROFESSIONALS[0], "role": "professional"},
+            "channel": "cobe",
+            "client": {"ref": "jongere-1", "birth_date": "2010-05-01"},
+            "question": "Afstemming tussen school en thuisbegeleiding",
+        }
+        lines = [
+            ("Requested", TEAM.ref, request),
+            ("ConsentGiven", TEAM.ref, {"party": {"ref": "jongere-1", "role": "youth"}}),
+            ("ChairAppointed", TEAM.ref, {"chair": CHAIR.ref}),
+        ]
+        meetings = 0
+        for seq in range(4, events + 1):
+            match seq % 3:
+                case 1:
+                    lines.append(("BottleneckReported", CHAIR.ref, bottleneck_data()))
+                case 2:
+                    meetings += 1
+                    lines.append(("MeetingHeld", CHAIR.ref, meeting_data(meetings, day)))
+                case _:
+                    party = {"ref": f"netwerk-{seq}", "role": "network"}
+                    lines.append(("ConsentGiven", TEAM.ref, {"party": party}))
+        for seq, (kind, by, data) in enumerate(lines, start=1):
+            out.write(case_line(case, seq, kind, at, by, data) + "\n")
+            at += timedelta(seconds=1)
+    return ids
+
+
+def bottleneck_data() -> dict[str, Any]:
+    return {"theme": THEME, "description": DESCRIPTION}
+
+
+def meeting_data(number: int, day: str) -> dict[str, Any]:
+    attendance = {
+        "youth": True,
+        "parents": False,
+        "trusted_person": None,
+        "professionals": list(PROFESSIONALS),
+    }
+    return {"meeting": number, "held_on": day, "place": "CLB, zaal 2", "attendance": attendance}
+
+
+def import_cases(path: Path, url: str) -> None:
+    seconds, _peak = run_overleg(["import", str(path), "--quiet"], url)
+    print(f"<!-- imported {path.name} in {seconds:.1f} s -->", file=sys.stderr, flush=True)
+
+
+def events_table(backend: str, schema: str | None) -> str:
+    """The events table as the library names it (eventsourcing: per backend)."""
+    return "stored_events" if backend == "sqlite" else f'"{schema}".overleg_events'
+
+
+def sqlite_path(url: str) -> str:
+    return url.removeprefix("sqlite:///")
+
+
+# -- 1. commands -----------------------------------------------------------------------
+
+
+def command_for(case_id: UUID, visit: int, day: date) -> tuple[CaseCommand, Principal]:
+    """The ``visit``-th command on a case: a bottleneck report, a held meeting or a new
+    party's consent, in turn; with the caller that may give it."""
+    match visit % 3:
+        case 0:
+            return ReportBottleneck(case_id, THEME, DESCRIPTION), CHAIR
+        case 1:
+            attendance = Attendance(True, False, None, PROFESSIONALS)
+            return HoldMeeting(case_id, day, "CLB, zaal 2", attendance), CHAIR
+        case _:
+            return GiveConsent(case_id, Party(f"netwerk-b{visit}", Role.NETWORK)), TEAM
+
+
+@dataclass
+class WriterResult:
+    latencies: list[float]
+    started: float
+    ended: float
+    errors: dict[str, int] = field(default_factory=dict)
+
+
+def overleg_writer(url: str, cases: list[str], seconds: float, ready: Any, out: Any) -> None:
+    """One writer process: the service's composition root, then commands until time is up."""
+    os.environ["OVERLEG_DATABASE_URL"] = url
+    configure_logs("warning")
+    services = bootstrap()
+    try:
+        ids = [UUID(c) for c in cases]
+        versions = dict.fromkeys(ids, 3)
+        result = WriterResult([], 0.0, 0.0)
+        ready.wait()
+        result.started = time.perf_counter()
+        deadline = result.started + seconds
+        rounds = 0
+        while time.perf_counter() < deadline:
+            day = brussels_day(utc_now())
+            for k, case_id in enumerate(ids):
+                # The mix spread over the cases of each round; each visit names a new party.
+                command, caller = command_for(case_id, rounds + k % 3, day)
+                begun = time.perf_counter()
+                try:
+                    outcome = services.app.handle(command, caller, versions[case_id])
+                except StaleCase as stale:  # not expected: each writer has cases of its own
+                    versions[case_id] = stale.actual
+                    result.errors["StaleCase"] = result.errors.get("StaleCase", 0) + 1
+                    continue
+                except Exception as error:
+                    name = type(error).__name__
+                    result.errors[name] = result.errors.get(name, 0) + 1
+                    continue
+                result.latencies.append(time.perf_counter() - begun)
+                versions[case_id] = outcome.version
+                if time.perf_counter() >= deadline:
+                    break
+            rounds += 1
+        result.ended = time.perf_counter()
+    finally:
+        services.close()
+    out.put(result)
+
+
+def raw_writer(backend: str, target: str, size: int, seconds: float, ready: Any, out: Any) -> None:
+    """One raw writer process: one JSON row of ``size`` bytes per transaction, into the
+    SQLite file ``target`` or the PostgreSQL schema ``target``."""
+    insert: Callable[[str, int, bytes], None]
+    if backend == "postgresql":
+        schema = target
+        conn: Any = psycopg.connect(PG, autocommit=True)
+        statement = sql.SQL("INSERT INTO {}.raw_events (c, s, b) VALUES (%s, %s, %s)").format(
+            sql.Identifier(schema)
+        )
+
+        def insert(case: str, seq: int, body: bytes) -> None:
+            conn.execute(statement, (case, seq, body))
+
+    else:
+        conn = sqlite3.connect(target, timeout=5)
+
+        def insert(case: str, seq: int, body: bytes) -> None:
+            with conn:
+                conn.execute("INSERT INTO raw_events (c, s, b) VALUES (?, ?, ?)", (case, seq, body))
+
+    case, seq = str(uuid.uuid4()), 0
+    padding = "x" * max(0, size - len(raw_row("", 0)))
+    result = WriterResult([], 0.0, 0.0)
+    ready.wait()
+    result.started = time.perf_counter()
+    deadline = result.started + seconds
+    while time.perf_counter() < deadline:
+        seq += 1
+        begun = time.perf_counter()
+        insert(case, seq, raw_row(padding, seq).encode())
+        result.latencies.append(time.perf_counter() - begun)
+    result.ended = time.perf_counter()
+    conn.close()
+    out.put(result)
+
+
+def raw_row(padding: str, seq: int) -> str:
+    row = {
+        "timestamp": datetime.now(UTC).isoformat(),
+        "recorded_by": CHAIR.ref,
+        "seq": seq,
+        "theme": THEME,
+        "personal": padding,
+    }
+    return json.dumps(row, separators=(",", ":"))
+
+
+@dataclass
+class Rate:
+    per_second: float
+    p50: float
+    p99: float
+    errors: dict[str, int]
+
+
+def run_writers(
+    work: Callable[..., None], arguments: list[tuple[Any, ...]], seconds: float
+) -> Rate:
+    """Start one process per argument tuple, let them all go at once, and collect."""
+    context = multiprocessing.get_context("spawn")  # fresh interpreters, as the service's
+    ready = context.Barrier(len(arguments))
+    out = context.Queue()
+    processes = [
+        context.Process(target=work, args=(*args, seconds, ready, out)) for args in arguments
+    ]
+    for process in processes:
+        process.start()
+    results: list[WriterResult] = []
+    try:
+        for _ in processes:
+            results.append(out.get(timeout=seconds + 180))
+    finally:
+        for process in processes:
+            process.join(timeout=30)
+            if process.is_alive():
+                process.terminate()
+    if any(p.exitcode for p in processes):
+        raise SystemExit(f"a writer process failed: {[p.exitcode for p in processes]}")
+    latencies = [x for r in results for x in r.latencies]
+    wall = max(r.ended for r in results) - min(r.started for r in results)
+    errors: dict[str, int] = {}
+    for r in results:
+        for name, count in r.errors.items():
+            errors[name] = errors.get(name, 0) + count
+    return Rate(len(latencies) / wall, p50(latencies), p99(latencies), errors)
+
+
+def mean_state_bytes(backend: str, url: str, schema: str | None) -> int:
+    """The mean size of the events the commands stored (not the set-up's)."""
+    table = events_table(backend, schema)
+    query = f"SELECT avg(length(state)) FROM {table} WHERE originator_version > 3"
+    if backend == "sqlite":
+        with closing(sqlite3.connect(sqlite_path(url))) as conn:
+            row = conn.execute(query).fetchone()
+    else:
+        with psycopg.connect(PG) as conn:
+            row = conn.execute(query).fetchone()  # type: ignore[arg-type]
+    return round(float(row[0])) if row and row[0] else 300
+
+
+def raw_target(backend: str, workdir: Path, schema: str | None) -> str:
+    """A plain table for the raw writers: in a SQLite file of its own (WAL, as the store),
+    or in the run's PostgreSQL schema."""
+    if backend == "sqlite":
+        path = workdir / f"raw-{uuid.uuid4().hex}.db"
+        with closing(sqlite3.connect(path)) as conn:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("CREATE TABLE raw_events (c TEXT, s INTEGER, b BLOB, PRIMARY KEY (c, s))")
+        return str(path)
+    assert schema is not None
+    with psycopg.connect(PG, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL(
+                "CREATE TABLE {}.raw_events (c uuid, s int, b bytea, PRIMARY KEY (c, s))"
+            ).format(sql.Identifier(schema))
+        )
+    return schema
+
+
+def bench_commands(backend: str, workdir: Path, plan: Plan) -> dict[int, dict[str, Any]]:
+    """Interleaved, per repeat: overleg and raw with 1 writer, then with 8."""
+    pools = plan.repeat * sum(WRITERS)
+    runs: dict[int, dict[str, list[Any]]] = {n: {"overleg": [], "raw": []} for n in WRITERS}
+    with fresh_store(backend, workdir) as (url, schema):
+        path = workdir / "command-cases.jsonl"
+        start = datetime.now(UTC) - timedelta(hours=1)
+        with path.open("w", encoding="utf-8") as out:
+            cases = write_cases(out, pools * plan.writer_cases, 3, start)
+        import_cases(path, url)
+        target = raw_target(backend, workdir, schema)
+        size = 0
+        for _ in range(plan.repeat):
+            for writers in WRITERS:
+                arguments = []
+                for _writer in range(writers):
+                    mine, cases = cases[: plan.writer_cases], cases[plan.writer_cases :]
+                    arguments.append((url, mine))
+                runs[writers]["overleg"].append(
+                    run_writers(overleg_writer, arguments, plan.seconds)
+                )
+                size = size or mean_state_bytes(backend, url, schema)
+                raw_arguments = [(backend, target, size)] * writers
+                runs[writers]["raw"].append(run_writers(raw_writer, raw_arguments, plan.seconds))
+    return {n: {"size": size, **runs[n]} for n in WRITERS}
+
+
+def print_commands(results: dict[str, dict[int, dict[str, Any]]], plan: Plan) -> None:
+    print(
+        f"\n### Commands through the application ({plan.seconds:g} s a run, "
+        f"median of {plan.repeat})\n"
+    )
+    print(
+        "| backend | writers | overleg commands/s | p50 ms | p99 ms "
+        "| raw inserts/s | raw p50 ms | raw p99 ms | overleg, % of raw | row bytes | errors |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for backend, by_writers in results.items():
+        for writers, r in by_writers.items():
+            ours, raw = r["overleg"], r["raw"]
+            share = p50([o.per_second / w.per_second for o, w in zip(ours, raw, strict=True)])
+            errors: dict[str, int] = {}
+            for o in ours:
+                for name, count in o.errors.items():
+                    errors[name] = errors.get(name, 0) + count
+            said = ", ".join(f"{k} {v}" for k, v in sorted(errors.items())) or "0"
+            print(
+                f"| {backend} | {writers} | {p50([o.per_second for o in ours]):,.0f} "
+                f"| {ms(p50([o.p50 for o in ours]))} | {ms(p50([o.p99 for o in ours]))} "
+                f"| {p50([w.per_second for w in raw]):,.0f} | {ms(p50([w.p50 for w in raw]))} "
+                f"| {ms(p50([w.p99 for w in raw]))} | {100 * share:.0f} % | {r['size']} "
+                f"| {said} |",
+                flush=True,
+            )
+
+
+# -- 2. reads --------------------------------------------------------------------------
+
+HISTORY = TypeAdapter(list[HistoryEntry])
+
+
+def request_for(path: str) -> Request:
+    """A request as the service's middleware leaves it (the handlers read its ids)."""
+    request = Request({"type": "http", "method": "GET", "path": path, "headers": []})
+    request.state.request_id = uuid.uuid4().hex[:16]
+    request.state.caller_request_id = None
+    return request
+
+
+def read_case(svc: Services, case_id: UUID) -> bytes:
+    """GET /cases/{id}: the handler, then its answer as JSON."""
+    request = request_for(f"/cases/{case_id}")
+    answer = case_routes.get_case(
+        case_id=case_id, request=request, who=CHAIR, svc=svc, response=Response(), as_of=None
+    )
+    return answer.model_dump_json().encode()
+
+
+def read_history(svc: Services, case_id: UUID) -> bytes:
+    """GET /cases/{id}/history: the handler, then its answer as JSON."""
+    request = request_for(f"/cases/{case_id}/history")
+    entries = case_routes.history(case_id=case_id, request=request, who=CHAIR, svc=svc, as_of=None)
+    return HISTORY.dump_json(entries)
+
+
+class RawReader:
+    """SELECT one case's rows in order and decode each one's JSON, on a held connection."""
+
+    def __init__(self, backend: str, url: str, schema: str | None) -> None:
+        self.backend = backend
+        table = events_table(backend, schema)
+        query = (
+            f"SELECT originator_version, topic, state FROM {table}"
+            " WHERE originator_id = {} ORDER BY originator_version"
+        )
+        if backend == "sqlite":
+            self.conn: Any = sqlite3.connect(sqlite_path(url))
+            self.query = query.format("?")
+        else:
+            self.conn = psycopg.connect(PG, autocommit=True)
+            self.query = query.format("%s")
+
+    def __call__(self, case_id: UUID) -> list[Any]:
+        key: Any = case_id.hex if self.backend == "sqlite" else case_id
+        rows = self.conn.execute(self.query, (key,)).fetchall()
+        return [(seq, topic, json.loads(state)) for seq, topic, state in rows]
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def timed_calls(
+    call: Callable[[UUID], object],
+    ids: list[UUID],
+    seconds: float,
+    before: Callable[[UUID], object] | None = None,
+) -> list[float]:
+    """Call round-robin over ``ids`` for ``seconds`` (at least 20 calls); each call's time
+    (``before`` each call, untimed)."""
+    latencies: list[float] = []
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline or len(latencies) < 20:
+        case_id = ids[len(latencies) % len(ids)]
+        if before is not None:
+            before(case_id)
+        begun = time.perf_counter()
+        call(case_id)
+        latencies.append(time.perf_counter() - begun)
+    return latencies
+
+
+def forgetting(svc: Services) -> Callable[[UUID], object]:
+    """Drop a case from the replays the service keeps for readers (as a change of the case
+    does), so that the next read replays it from the store."""
+    replays = getattr(svc.app, "replays", None)
+    return (lambda _case: None) if replays is None else replays.forget
+
+
+READ_KINDS = ("case cold", "case kept", "history cold", "history kept", "replay", "raw")
+
+
+def bench_reads(backend: str, workdir: Path, plan: Plan) -> dict[int, dict[str, list[float]]]:
+    """Per repeat and case size, in turn: each handler on a case replayed from the store
+    (cold) and on one kept from the read before (kept), the replay alone, the raw read;
+    each kind's p50 and p99 per repeat."""
+    found: dict[int, dict[str, list[float]]] = {
+        n: {f"{kind} {q}": [] for kind in READ_KINDS for q in ("p50", "p99")} for n in READ_SIZES
+    }
+    with fresh_store(backend, workdir) as (url, schema):
+        path = workdir / "read-cases.jsonl"
+        start = datetime.now(UTC) - timedelta(hours=2)
+        ids: dict[int, list[UUID]] = {}
+        with path.open("w", encoding="utf-8") as out:
+            for size in READ_SIZES:
+                ids[size] = [UUID(c) for c in write_cases(out, 5, size, start)]
+        import_cases(path, url)
+        services = bootstrap(Settings(database_url=url))
+        raw = RawReader(backend, url, schema)
+        forget = forgetting(services)
+        kinds: dict[str, tuple[Callable[[UUID], object], Callable[[UUID], object] | None]] = {
+            "case cold": (lambda c: read_case(services, c), forget),
+            "case kept": (lambda c: read_case(services, c), None),
+            "history cold": (lambda c: read_history(services, c), forget),
+            "history kept": (lambda c: read_history(services, c), None),
+            "replay": (services.app.replay, None),
+            "raw": (raw, None),
+        }
+        try:
+            for size in READ_SIZES:  # warm: keys cached, pages read once, as in a service
+                for call, _before in kinds.values():
+                    call(ids[size][0])
+            for _ in range(plan.repeat):
+                for size in READ_SIZES:
+                    for kind, (call, before) in kinds.items():
+                        latencies = timed_calls(call, ids[size], plan.read_seconds, before)
+                        found[size][f"{kind} p50"].append(p50(latencies))
+                        found[size][f"{kind} p99"].append(p99(latencies))
+        finally:
+            raw.close()
+            services.close()
+    return found
+
+
+def print_reads(results: dict[str, dict[int, dict[str, list[float]]]], plan: Plan) -> None:
+    print(
+        f"\n### Reading a case, in-process ({plan.read_seconds:g} s per kind and size, "
+        f"median of {plan.repeat}; times in ms)\n"
+    )
+    print(
+        "| backend | events | GET case p50 | p99 | kept p50 | GET history p50 | p99 "
+        "| kept p50 | replay p50 | raw select+decode p50 | raw p99 | case ÷ raw "
+        "| history ÷ raw |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for backend, by_size in results.items():
+        for size, r in by_size.items():
+            m = {k: p50(v) for k, v in r.items()}
+            print(
+                f"| {backend} | {size:,} | {ms(m['case cold p50'])} | {ms(m['case cold p99'])} "
+                f"| {ms(m['case kept p50'])} | {ms(m['history cold p50'])} "
+                f"| {ms(m['history cold p99'])} | {ms(m['history kept p50'])} "
+                f"| {ms(m['replay p50'])} | {ms(m['raw p50'])} | {ms(m['raw p99'])} "
+                f"| {m['case cold p50'] / m['raw p50']:.0f}x "
+                f"| {m['history cold p50'] / m['raw p50']:.0f}x |",
+                flush=True,
+            )
+
+
+# -- 3. the HTTP API -------------------------------------------------------------------
+
+CONSTANT_APP = '''\
+"""A constant JSON endpoint under the uvicorn settings of `overleg serve`."""
+
+import sys
+
+import uvicorn
+from fastapi import FastAPI
+
+app = FastAPI()
+
+
+@app.get("/constant")
+def constant() -> dict[str, str]:
+    return {"status": "ok", "service": "constant"}
+
+
+if __name__ == "__main__":
+    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_config=None, access_log=False)
+'''
+
+ROUND_ROBIN_GET = """\
+local paths = {%(paths)s}
+local headers = {["Authorization"] = "Bearer %(token)s"}
+local threads, n = 0, 0
+function setup(thread)
+  thread:set("slot", threads)
+  threads = threads + 1
+end
+function request()
+  n = n + 1
+  return wrk.format("GET", paths[((n + (slot or 0) * 7) %% #paths) + 1], headers)
+end
+"""
+
+# Each wrk thread reports bottlenecks on cases of its own, round-robin, with each case's
+# version as the last answer gave it: with more cases per thread than connections, a case's
+# previous answer has always arrived before it is picked again.
+BOTTLENECK_POST = """\
+local cases = {%(cases)s}
+local body = '%(body)s'
+local threads, n = 0, 0
+local mine, versions = {}, {}
+function setup(thread)
+  thread:set("slot", threads)
+  threads = threads + 1
+end
+function init(args)
+  for k, c in ipairs(cases) do
+    if (k - 1) %% %(threads)d == (slot or 0) then
+      mine[#mine + 1] = c
+      versions[c] = 3
+    end
+  end
+end
+function request()
+  n = n %% #mine + 1
+  local c = mine[n]
+  local headers = {
+    ["Authorization"] = "Bearer %(token)s",
+    ["Content-Type"] = "application/json",
+    ["If-Match"] = '"' .. versions[c] .. '"',
+  }
+  return wrk.format("POST", "/cases/" .. c .. "/bottlenecks", headers, body)
+end
+function response(status, headers, body)
+  local c = body:match('"case_id"%%s*:%%s*"([%%x%%-]+)"')
+  local v = body:match('"version"%%s*:%%s*(%%d+)')
+  if c and v then versions[c] = tonumber(v) end
+end
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def get_json(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=5) as answer:
+        return json.loads(answer.read())
+
+
+def wait_until_current(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    """Until the service answers /health with every projection caught up."""
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            said = log.read_text(errors="replace").splitlines()[-5:]
+            raise SystemExit(
+                f"overleg serve exited with status {process.returncode}:\n" + "\n".join(said)
+            )
+        try:
+            health = get_json(f"{url}/health")
+        except OSError:
+            time.sleep(0.2)
+            continue
+        if all(p["behind"] == 0 for p in health["projections"].values()):
+            return
+        time.sleep(0.2)
+    raise SystemExit("overleg serve: the projections did not catch up in 5 minutes")
+
+
+def token(role: str, ref: str) -> str:
+    done = subprocess.run(
+        [OVERLEG, "token", "--role", role, "--ref", ref], capture_output=True, check=True
+    )
+    return done.stdout.decode().strip()
+
+
+@dataclass
+class Load:
+    per_second: float
+    p50: float
+    p99: float
+    errors: int
+
+
+UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}
+
+
+def seconds_of(text: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)([a-z]+)", text).groups()  # type: ignore[union-attr]
+    return float(number) * UNITS[unit]
+
+
+def wrk(url: str, seconds: float, script: Path | None = None, header: str | None = None) -> Load:
+    """One wrk run: requests per second, p50 and p99, and every failed request."""
+    command = [
+        "wrk", f"-t{WRK_THREADS}", f"-c{CONNECTIONS}", f"-d{max(1, round(seconds))}s",
+        "--timeout", "30s", "--latency",
+    ]  # fmt: skip
+    if script is not None:
+        command += ["-s", str(script)]
+    if header is not None:
+        command += ["-H", header]
+    text = subprocess.run([*command, url], capture_output=True, check=True, text=True).stdout
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", text)
+    median = re.search(r"^\s+50%\s+(\S+)", text, re.MULTILINE)
+    tail = re.search(r"^\s+99%\s+(\S+)", text, re.MULTILINE)
+    if rate is None or median is None or tail is None:
+        raise SystemExit(f"wrk said:\n{text}")
+    errors = 0
+    non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", text)
+    if non_2xx:
+        errors += int(non_2xx.group(1))
+    sockets = re.search(r"connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
+    if sockets:
+        errors += sum(int(n) for n in sockets.groups())
+    return Load(
+        float(rate.group(1)), seconds_of(median.group(1)), seconds_of(tail.group(1)), errors
+    )
+
+
+@contextmanager
+def started(
+    command: list[str], env: dict[str, str], log: Path
+) -> Iterator[subprocess.Popen[bytes]]:
+    with log.open("ab") as sink:
+        process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=sink)
+    try:
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def lua_list(items: Sequence[str]) -> str:
+    return ", ".join(f'"{item}"' for item in items)
+
+
+def round_robin(workdir: Path, name: str, paths: list[str], bearer: str) -> Path:
+    path = workdir / f"{name}.lua"
+    path.write_text(ROUND_ROBIN_GET % {"paths": lua_list(paths), "token": bearer})
+    return path
+
+
+def bottleneck_scripts(workdir: Path, pools: list[list[str]], bearer: str) -> list[Path]:
+    """One script per repeat, each on fresh cases (at version 3)."""
+    body = json.dumps(bottleneck_data(), ensure_ascii=False, separators=(",", ":"))
+    scripts = []
+    for k, pool in enumerate(pools):
+        path = workdir / f"post-bottleneck-{k}.lua"
+        values = {"cases": lua_list(pool), "body": body, "token": bearer, "threads": WRK_THREADS}
+        path.write_text(BOTTLENECK_POST % values, encoding="utf-8")
+        scripts.append(path)
+    return scripts
+
+
+# Cases read again and again: each read finds the case as the read before left it (the
+# service keeps replayed cases for readers); every case of the stream, more than it keeps,
+# read in turn, are replayed from the store.
+KEPT_READS = 50
+
+
+def api_runs(
+    service: str, workdir: Path, read_ids: list[str], posts: list[Path]
+) -> dict[str, Callable[[float, int], Load]]:
+    """Each endpoint's wrk run, by name: (seconds, repeat number) -> load."""
+    auditor, chair = token("auditor", "auditor-bench"), token("chair", CHAIR.ref)
+    auth = f"Authorization: Bearer {auditor}"
+    runs: dict[str, Callable[[float, int], Load]] = {}
+    for suffix in ("", "/history"):
+        for ids in (read_ids, read_ids[:KEPT_READS]):
+            name = f"GET /cases/{{id}}{suffix}, {len(ids):,} cases in turn"
+            paths = [f"/cases/{c}{suffix}" for c in ids]
+            script = round_robin(
+                workdir, f"get{suffix.replace('/', '-')}-{len(ids)}", paths, auditor
+            )
+            runs[name] = lambda seconds, _k, script=script: wrk(service, seconds, script)
+    runs["GET /cases"] = lambda seconds, _k: wrk(f"{service}/cases", seconds, header=auth)
+    runs["GET /statistics/2015"] = lambda seconds, _k: wrk(
+        f"{service}/statistics/2015", seconds, header=auth
+    )
+    bottlenecks = bottleneck_scripts(workdir, posts, chair)
+    runs["POST /cases/{id}/bottlenecks"] = lambda seconds, k: wrk(service, seconds, bottlenecks[k])
+    return runs
+
+
+def bench_api(backend: str, workdir: Path, plan: Plan, constant: str) -> dict[str, Any]:
+    """Set up a store with the 2015 stream and fresh cases for the reports, start the service
+    (and its worker on PostgreSQL), then per repeat: the constant endpoint and each of ours."""
+    with fresh_store(backend, workdir) as (url, _schema):
+        path = workdir / "api-stream.jsonl"
+        write_stream(path, plan.api_cases)
+        with path.open(encoding="utf-8") as lines:
+            read_ids = list(dict.fromkeys(json.loads(line)["case"] for line in lines))
+        with path.open("a", encoding="utf-8") as out:
+            start = datetime.now(UTC) - timedelta(hours=1)
+            fresh = write_cases(out, plan.repeat * plan.post_cases, 3, start)
+        import_cases(path, url)
+        pools = [fresh[k * plan.post_cases : (k + 1) * plan.post_cases] for k in range(plan.repeat)]
+        env = {**os.environ, "OVERLEG_DATABASE_URL": url}
+        port = free_port()
+        service = f"http://127.0.0.1:{port}"
+        runs: dict[str, Callable[[float, int], Load]] = {
+            "constant": lambda seconds, _k: wrk(constant, seconds),
+            **api_runs(service, workdir, read_ids, pools),
+        }
+        loads: dict[str, list[Load]] = {name: [] for name in runs}
+        with ExitStack() as running:
+            log = workdir / f"serve-{backend}.log"
+            serve = running.enter_context(
+                started([OVERLEG, "serve", "--port", str(port)], env, log)
+            )
+            if backend == "postgresql":  # as in production: projections kept by the worker
+                running.enter_context(started([OVERLEG, "worker"], env, workdir / "worker.log"))
+            wait_until_current(service, serve, log)
+            for k in range(plan.repeat):
+                for name, run in runs.items():
+                    load = run(plan.seconds, k)
+                    loads[name].append(load)
+                    print(f"<!-- {backend} {name} run {k + 1}: {load} -->", file=sys.stderr)
+            peak = high_water_mib(serve.pid)
+    return {"loads": loads, "peak": peak}
+
+
+def print_api(results: dict[str, dict[str, Any]], plan: Plan, constant_peak: int) -> None:
+    print(
+        f"\n### The HTTP API under wrk ({CONNECTIONS} connections, {WRK_THREADS} threads, "
+        f"{plan.seconds:g} s a run, median of {plan.repeat})\n"
+    )
+    print("| backend | endpoint | requests/s | % of constant | p50 ms | p99 ms | failed |")
+    print("|---|---|---|---|---|---|---|")
+    for backend, r in results.items():
+        loads = r["loads"]
+        base = loads["constant"]
+        for name, runs in loads.items():
+            share = p50([o.per_second / c.per_second for o, c in zip(runs, base, strict=True)])
+            print(
+                f"| {backend} | {name} | {p50([o.per_second for o in runs]):,.0f} "
+                f"| {100 * share:.0f} % | {ms(p50([o.p50 for o in runs]))} "
+                f"| {ms(p50([o.p99 for o in runs]))} | {sum(o.errors for o in runs)} |",
+                flush=True,
+            )
+    print("\n| backend | `overleg serve` peak MiB | constant app peak MiB |\n|---|---|---|")
+    for backend, r in results.items():
+        print(f"| {backend} | {r['peak']} | {constant_peak} |")
+
+
+def run_api(backends: Sequence[str], workdir: Path, plan: Plan) -> None:
+    app = workdir / "bench_constant_app.py"
+    app.write_text(CONSTANT_APP, encoding="utf-8")
+    port = free_port()
+    results: dict[str, dict[str, Any]] = {}
+    command = [sys.executable, str(app), str(port)]
+    with started(command, dict(os.environ), workdir / "constant.log") as constant:
+        url = f"http://127.0.0.1:{port}/constant"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                get_json(url)
+                break
+            except OSError:
+                if constant.poll() is not None or time.monotonic() > deadline:
+                    raise SystemExit("the constant app did not start") from None
+                time.sleep(0.1)
+        for backend in backends:
+            results[backend] = bench_api(backend, workdir, plan, url)
+        constant_peak = high_water_mib(constant.pid)
+    print_api(results, plan, constant_peak)
+
+
+# -- main ------------------------------------------------------------------------------
+
+
+def names(
+    parser: argparse.ArgumentParser, given: str, allowed: Sequence[str], option: str
+) -> list[str]:
+    chosen = [n.strip() for n in given.split(",") if n.strip()]
+    unknown = [n for n in chosen if n not in allowed]
+    if unknown or not chosen:
+        parser.error(f"{option}: choose from {', '.join(allowed)} (not {given!r})")
+    return chosen
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a smoke run: short runs, 1 repeat")
+    parser.add_argument("--repeat", type=int, help="runs per figure, the median shown (3)")
+    parser.add_argument("--seconds", type=float, help="seconds per load run (6; --quick 2)")
+    parser.add_argument("--only", default=",".join(SECTIONS), help="commands,reads,api")
+    parser.add_argument("--backends", default=",".join(BACKENDS), help="sqlite,postgresql")
+    args = parser.parse_args()
+    sections = names(parser, args.only, SECTIONS, "--only")
+    backends = names(parser, args.backends, BACKENDS, "--backends")
+    if "api" in sections and shutil.which("wrk") is None:
+        print(
+            "The api section needs wrk (https://github.com/wg/wrk): apt-get install -y wrk "
+            "(Debian, Ubuntu), brew install wrk (macOS); or leave it out: --only commands,reads",
+            file=sys.stderr,
+        )
+        raise SystemExit(2)
+    if "postgresql" in backends:
+        try:
+            psycopg.connect(PG, connect_timeout=5).close()
+        except psycopg.Error as error:
+            print(
+                f"PostgreSQL at {PG} does not answer ({error}); --backends sqlite", file=sys.stderr
+            )
+            raise SystemExit(2) from None
+    quick = args.quick
+    plan = Plan(
+        repeat=args.repeat or (1 if quick else 3),
+        seconds=args.seconds or (2.0 if quick else 6.0),
+        writer_cases=100 if quick else 400,
+        api_cases=400 if quick else 1000,
+        post_cases=100 if quick else 300,
+    )
+    configure_logs("warning")
+    began = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        bench_environment(workdir)
+        print(f"<!-- {' '.join(sys.argv)}; {plan} -->")
+        if "commands" in sections:
+            print_commands({b: bench_commands(b, workdir, plan) for b in backends}, plan)
+        if "reads" in sections:
+            print_reads({b: bench_reads(b, workdir, plan) for b in backends}, plan)
+        if "api" in sections:
+            run_api(backends, workdir, plan)
+    print(f"\n<!-- {time.perf_counter() - began:.0f} s in all -->")
+
+
+if __name__ == "__main__":
+    main()
