@@ -300,11 +300,14 @@ def raw_writer(backend: str, target: str, size: int, seconds: float, ready: Any,
             conn.execute(statement, (case, seq, body))
 
     else:
-        conn = sqlite3.connect(target, timeout=5)
+        # Autocommit, and a write transaction taken at its start: several writers then wait
+        # for the lock (up to 30 s) instead of failing on a deferred transaction's upgrade.
+        conn = sqlite3.connect(target, timeout=30, isolation_level=None)
 
         def insert(case: str, seq: int, body: bytes) -> None:
-            with conn:
-                conn.execute("INSERT INTO raw_events (c, s, b) VALUES (?, ?, ?)", (case, seq, body))
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("INSERT INTO raw_events (c, s, b) VALUES (?, ?, ?)", (case, seq, body))
+            conn.execute("COMMIT")
 
     case, seq = str(uuid.uuid4()), 0
     padding = "x" * max(0, size - len(raw_row("", 0)))
