@@ -378,11 +378,12 @@ class Replays:
 
     def get(self, case_id: UUID, version: int) -> Replay | None:
         with self._lock:
+            self._drop_expired()
             found = self._kept.get(case_id)
             if found is None:
                 return None
-            at, replay = found
-            if replay.version != version or time.monotonic() - at > self.lifetime:
+            replay = found[1]
+            if replay.version != version:
                 del self._kept[case_id]
                 return None
             self._kept.move_to_end(case_id)
@@ -390,10 +391,17 @@ class Replays:
 
     def keep(self, case_id: UUID, replay: Replay) -> None:
         with self._lock:
+            self._drop_expired()
             self._kept[case_id] = (time.monotonic(), replay)
             self._kept.move_to_end(case_id)
             while len(self._kept) > self.size:
                 self._kept.popitem(last=False)
+
+    def _drop_expired(self) -> None:
+        """Every case kept longer than its lifetime goes, read or not (at most 256 looks)."""
+        now = time.monotonic()
+        for case_id in [c for c, (at, _kept) in self._kept.items() if now - at > self.lifetime]:
+            del self._kept[case_id]
 
     def forget(self, case_id: UUID) -> None:
         with self._lock:

@@ -73,6 +73,9 @@ def test_a_kept_case_is_dropped_after_its_lifetime_and_beyond_the_size() -> None
     expiring = Replays(size=2, lifetime=0.0)
     expiring.keep(UUID(int=1), _FakeReplay(1))  # type: ignore[arg-type]
     assert expiring.get(UUID(int=1), 1) is None  # its lifetime is over
+    expiring.keep(UUID(int=2), _FakeReplay(1))  # type: ignore[arg-type]
+    expiring.get(UUID(int=3), 1)  # a read of any other case drops it too
+    assert not expiring._kept
 
 
 class _FakeReplay:
