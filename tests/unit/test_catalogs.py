@@ -3,8 +3,10 @@ terms of the source texts (voorzitter, hulpcoördinator, werkplan, vervolgoverle
 
 from __future__ import annotations
 
+import fnmatch
 import re
 import string
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -111,3 +113,11 @@ def test_locale_names_map_to_languages() -> None:
     assert parse_language("nl_BE.UTF-8") is Language.NL
     assert parse_language("en_GB") is Language.EN
     assert parse_language("C.UTF-8") is None
+
+
+def test_the_catalog_is_installed_with_the_package() -> None:
+    """An installed overleg (a wheel, the container image) carries the catalog it reads."""
+    declared = tomllib.loads((SOURCE.parents[1] / "pyproject.toml").read_text())
+    patterns = declared["tool"]["setuptools"]["package-data"]["overleg"]
+    catalog = CATALOG.relative_to(SOURCE).as_posix()
+    assert any(fnmatch.fnmatch(catalog, pattern) for pattern in patterns), patterns
