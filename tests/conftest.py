@@ -50,6 +50,27 @@ def _postgres_or_skip() -> Database:
     return database
 
 
+@pytest.fixture(autouse=True)
+def _kept_cases_are_the_cases_their_events_make(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every command that starts from the case the last command saved (``Overleg.drafts``)
+    checks it against the case replayed from the store: the whole suite holds the two
+    paths to the same case."""
+    current = Overleg._current
+
+    def checked(app: Overleg, case_id: uuid.UUID) -> Any:
+        case = current(app, case_id)
+        if case is not None:
+            replayed = app.replay(case_id)[0]
+            assert replayed is not None
+            kept, stored = dict(vars(case)), dict(vars(replayed))
+            kept.pop("_pending_events", None)
+            stored.pop("_pending_events", None)
+            assert kept == stored, f"case {case_id} kept differs from its events"
+        return case
+
+    monkeypatch.setattr(Overleg, "_current", checked)
+
+
 @pytest.fixture(params=BACKENDS)
 def database_url(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory

@@ -10,7 +10,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
-from typing import Protocol, TypeVar, assert_never, cast
+from typing import Generic, Protocol, TypeVar, assert_never, cast
 from uuid import UUID
 
 from eventsourcing.application import Application
@@ -364,44 +364,71 @@ class Replay:
 # process's memory no longer than a data key does (sealing's 60 s).
 REPLAYS_KEPT = 256
 REPLAY_LIFETIME = 60.0
+# Cases kept for the next command on them (a case is a few kilobytes in memory).
+DRAFTS_KEPT = 1024
 
 
-class Replays:
-    """The cases last read, replayed, each at the version it was read at: a reader asks the
-    store only the case's version (one indexed look-up) while it has not changed, instead of
-    reading and opening every event again."""
+class Versioned(Protocol):
+    @property
+    def version(self) -> int: ...
+
+
+V = TypeVar("V", bound=Versioned)
+
+
+class Replays(Generic[V]):
+    """Cases kept in memory, each at the version it had: the store is asked only the case's
+    version (one indexed look-up) while it has not changed, instead of reading and opening
+    every event again. Readers keep ``Replay``s (never changed); the command path keeps the
+    case its last command saved, and takes it out to use it."""
 
     def __init__(self, size: int = REPLAYS_KEPT, lifetime: float = REPLAY_LIFETIME) -> None:
         self.size, self.lifetime = size, lifetime
-        self._kept: OrderedDict[UUID, tuple[float, Replay]] = OrderedDict()
+        self._kept: OrderedDict[UUID, tuple[float, V]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, case_id: UUID, version: int) -> Replay | None:
+    def get(self, case_id: UUID, version: int) -> V | None:
         with self._lock:
             self._drop_expired()
             found = self._kept.get(case_id)
             if found is None:
                 return None
-            replay = found[1]
-            if replay.version != version:
+            kept = found[1]
+            if kept.version != version:
                 del self._kept[case_id]
                 return None
-            self._kept.move_to_end(case_id)
-            return replay
+            return kept
 
-    def keep(self, case_id: UUID, replay: Replay) -> None:
+    def take(self, case_id: UUID, version: int) -> V | None:
+        """The case kept at ``version``, no longer kept: whoever takes it may change it."""
         with self._lock:
             self._drop_expired()
-            self._kept[case_id] = (time.monotonic(), replay)
-            self._kept.move_to_end(case_id)
+            found = self._kept.pop(case_id, None)
+            return found[1] if found is not None and found[1].version == version else None
+
+    def holds(self, case_id: UUID) -> bool:
+        with self._lock:
+            return case_id in self._kept
+
+    def keep(self, case_id: UUID, kept: V) -> None:
+        """Keep ``kept`` from now on, for at most its lifetime. The oldest kept goes first
+        when there are too many: the order is the order of keeping, so that expiry can stop
+        at the first case still within its lifetime."""
+        with self._lock:
+            self._drop_expired()
+            self._kept.pop(case_id, None)
+            self._kept[case_id] = (time.monotonic(), kept)
             while len(self._kept) > self.size:
                 self._kept.popitem(last=False)
 
     def _drop_expired(self) -> None:
-        """Every case kept longer than its lifetime goes, read or not (at most 256 looks)."""
+        """Every case kept longer than its lifetime goes, read or not."""
         now = time.monotonic()
-        for case_id in [c for c, (at, _kept) in self._kept.items() if now - at > self.lifetime]:
-            del self._kept[case_id]
+        while self._kept:
+            at, _kept = next(iter(self._kept.values()))
+            if now - at <= self.lifetime:
+                return
+            self._kept.popitem(last=False)
 
     def forget(self, case_id: UUID) -> None:
         with self._lock:
@@ -439,7 +466,9 @@ class Overleg(Application[UUID]):
         self.keys.keyring = self.keyring
         self.keyring.store = self.keys
         self.event_log = EventLog(self.recorder, self.mapper, self.keyring)
-        self.replays = Replays()
+        self.replays: Replays[Replay] = Replays()
+        # The case each command saved, at its new version, for the next command on it.
+        self.drafts: Replays[Case] = Replays(size=DRAFTS_KEPT)
 
     def construct_mapper(self) -> Mapper[UUID]:
         return SealingMapper(self.construct_transcoder(), self.keyring)
@@ -493,6 +522,8 @@ class Overleg(Application[UUID]):
             outcome = self._store(events, entry, erasure)
             if erasure is not None:
                 self.replays.forget(case.id)  # its personal data leaves this process's memory
+            elif not outcome.replayed:
+                self.drafts.keep(case.id, case)  # at the version its events were stored with
             if not outcome.replayed:
                 for name in outcome.event_types:
                     EVENTS_APPENDED.labels(name).inc()
@@ -511,7 +542,7 @@ class Overleg(Application[UUID]):
         if isinstance(caller, access.PublicForm):
             raise access.AccessDenied(_("The public form can only submit a request"))
         access.may_attempt(caller, command)
-        found = self.replay(command.case_id)[0]
+        found = self._current(command.case_id)
         if found is None or not access.sees(caller, found):
             raise CaseNotFound(command.case_id)  # the same answer: existence is not told
         access.may_command(caller, command, found)
@@ -520,6 +551,21 @@ class Overleg(Application[UUID]):
         seen = found.version
         execute(found, command, at, caller.ref, self.v2_from)
         return found, seen
+
+    def _current(self, case_id: UUID) -> Case | None:
+        """The case as it is now, for a command to change (``None`` for an unknown case):
+        the one the last command on it in this process saved, if nothing was recorded on it
+        since (one indexed look-up), else replayed from the store."""
+        if self.drafts.holds(case_id):
+            with translating():
+                version = self.commands.case_version(case_id)
+            if version == 0:
+                self.drafts.forget(case_id)
+                return None
+            kept = self.drafts.take(case_id, version)
+            if kept is not None:
+                return kept
+        return self.replay(case_id)[0]
 
     def _earlier(self, key: CommandKey, now: datetime) -> Outcome | None:
         """What a command sent before under this key recorded, if it was."""

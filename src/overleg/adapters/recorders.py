@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -38,6 +40,7 @@ from eventsourcing.persistence import (
 )
 from eventsourcing.postgres import (
     ConnectionPool,
+    PostgresAggregateRecorder,
     PostgresApplicationRecorder,
     PostgresDatastore,
 )
@@ -135,19 +138,45 @@ def within(timeout: float, attempt: Callable[[], T], retry_on: tuple[type[Except
             pause = min(pause * 2, 0.5)
 
 
+# How many cases' last links a recorder remembers (a link of a stored event never changes).
+LINKS_KEPT = 4096
+
+
 class _Chaining:
-    """Writes the links of newly stored events, in the cursor's (the events') transaction."""
+    """Writes the links of newly stored events, in the cursor's (the events') transaction.
+
+    The last link a committed command wrote for a case is remembered, so that the next
+    command on the case does not read it back: a link, once stored, never changes (the
+    events it covers are kept as recorded; an erasure stores erased forms beside them)."""
 
     # SQL with the placeholders and table names of each store.
     _select_link: Any
     _insert_link: Any
     _select_case_events: Any
+    _links_lock = threading.Lock()
+
+    _kept_links: OrderedDict[str, tuple[int, bytes]]
+
+    @property
+    def _last_links(self) -> OrderedDict[str, tuple[int, bytes]]:
+        try:
+            return self._kept_links
+        except AttributeError:
+            self._kept_links = OrderedDict()
+            return self._kept_links
 
     def _stored_id(self, case_id: str) -> Any:
         """A case id as the events table stores it."""
         return case_id
 
-    def _link(self, cursor: Any, stored_events: Sequence[StoredEvent]) -> None:
+    def _link(
+        self,
+        cursor: Any,
+        stored_events: Sequence[StoredEvent],
+        made: dict[str, tuple[int, bytes]] | None = None,
+    ) -> None:
+        """Write the events' links; ``made`` gets each case's last one, to be remembered
+        once the transaction has committed (``_remember_links``)."""
         events = [
             (case_key(e.originator_id), e.originator_version, e.topic, bytes(e.state))
             for e in stored_events
@@ -158,9 +187,30 @@ class _Chaining:
         previous: dict[str, bytes] = {}
         for case_id, seq in firsts.items():
             if seq > 1:
-                previous[case_id] = self._link_before(cursor, case_id, seq)
-        rows = [(self._stored_id(c), n, h, d) for c, n, h, d in links_of(previous, events)]
-        cursor.executemany(self._insert_link, rows)
+                previous[case_id] = self._remembered_link(case_id, seq - 1) or (
+                    self._link_before(cursor, case_id, seq)
+                )
+        links = links_of(previous, events)
+        cursor.executemany(
+            self._insert_link, [(self._stored_id(c), n, h, d) for c, n, h, d in links]
+        )
+        if made is not None:
+            made.update((case_id, (seq, link)) for case_id, seq, link, _ in links)
+
+    def _remembered_link(self, case_id: str, seq: int) -> bytes | None:
+        with self._links_lock:
+            found = self._last_links.get(case_id)
+        return found[1] if found is not None and found[0] == seq else None
+
+    def _remember_links(self, made: dict[str, tuple[int, bytes]]) -> None:
+        """Remember the last links of a committed transaction."""
+        with self._links_lock:
+            kept = self._last_links
+            for case_id, last in made.items():
+                kept.pop(case_id, None)
+                kept[case_id] = last
+            while len(kept) > LINKS_KEPT:
+                kept.popitem(last=False)
 
     def _link_before(self, cursor: Any, case_id: str, seq: int) -> bytes:
         """The link of the event before ``seq``. A case whose events were stored before
@@ -263,7 +313,7 @@ class SQLiteEventRecorder(SQLiteApplicationRecorder, _Purging, _Chaining, KeyTab
     ) -> Sequence[int] | None:
         c.execute("PRAGMA secure_delete=ON")
         ids = super()._insert_events(c, stored_events, **kwargs)
-        self._link(c, stored_events)
+        self._link(c, stored_events, kwargs.get("links"))
         self._write_keys(c, stored_events, **kwargs)
         command: CommandEntry | None = kwargs.get("command")
         if command is not None:
@@ -285,7 +335,9 @@ class SQLiteEventRecorder(SQLiteApplicationRecorder, _Purging, _Chaining, KeyTab
     ) -> Sequence[int] | None:
         # A SQLite commit is local: when it fails, nothing was stored, so trying again is safe.
         parent = super().insert_events
-        ids = within(self.timeout, lambda: parent(stored_events, **kwargs), UNREACHABLE)
+        made: dict[str, tuple[int, bytes]] = {}
+        ids = within(self.timeout, lambda: parent(stored_events, **kwargs, links=made), UNREACHABLE)
+        self._remember_links(made)
         self._committed(stored_events, **kwargs)
         return ids
 
@@ -403,6 +455,10 @@ class _Reconnect(AttemptWithBackoff):
         self.delay = min(self.delay, RECONNECT_PAUSE)
 
 
+# A pooled connection idle this long (seconds) is pinged before it is used again.
+PING_AFTER = 1.0
+
+
 class PromptPool(ConnectionPool[psycopg.Connection[DictRow]]):
     """The library's connection pool, quick to recover when the server comes back.
 
@@ -415,11 +471,34 @@ class PromptPool(ConnectionPool[psycopg.Connection[DictRow]]):
         super()._add_connection(attempt or _Reconnect(timeout=self.reconnect_timeout), growing)
 
     def _check_connection(self, conn: psycopg.Connection[DictRow]) -> None:
+        # A connection given back a moment ago is not pinged again: if the server went away
+        # since, its first statement fails and the read, or the write that has not reached
+        # its commit, is tried again (``within``, ``insert_events``) on another connection.
+        returned_at: float | None = getattr(conn, "_overleg_returned_at", None)
+        if returned_at is not None and time.monotonic() - returned_at < PING_AFTER:
+            return
         try:
             super()._check_connection(conn)
         except Exception:
             self.check()
             raise
+
+    def putconn(self, conn: psycopg.Connection[DictRow]) -> None:
+        conn._overleg_returned_at = time.monotonic()  # type: ignore[attr-defined]
+        super().putconn(conn)
+
+
+def _configure(datastore: PostgresDatastore) -> Callable[[psycopg.Connection[Any]], None]:
+    """The library's set-up of a new connection, and the store's lock timeout for the whole
+    session (the library sets it in each write's transaction, one round trip more)."""
+    library = datastore.after_connect_func()
+    statement = SQL("SET lock_timeout = '{0}s'").format(int(datastore.lock_timeout))
+
+    def configure(conn: psycopg.Connection[Any]) -> None:
+        library(conn)
+        conn.execute(statement)
+
+    return configure
 
 
 def _prompt_pool(datastore: PostgresDatastore) -> None:
@@ -432,7 +511,7 @@ def _prompt_pool(datastore: PostgresDatastore) -> None:
         min_size=pool.min_size,
         max_size=pool.max_size,
         open=False,
-        configure=datastore.after_connect_func(),
+        configure=_configure(datastore),
         timeout=pool.timeout,
         max_waiting=pool.max_waiting,
         max_lifetime=pool.max_lifetime,
@@ -465,6 +544,10 @@ class PostgresEventRecorder(PostgresApplicationRecorder, _Purging, _Chaining, Ke
             schema=schema, table=Identifier(self.events_table_name)
         )
         self._events = events
+        # The library's table lock (see ``insert_events``) and notification, in one round trip.
+        self._lock_and_notify = SQL("LOCK TABLE {t} IN EXCLUSIVE MODE; NOTIFY {channel}").format(
+            t=events, channel=Identifier(self.channel_name)
+        )
         self._select_link = SQL("SELECT link FROM {t} WHERE case_id = %s AND seq = %s").format(
             t=chain
         )
@@ -565,10 +648,17 @@ class PostgresEventRecorder(PostgresApplicationRecorder, _Purging, _Chaining, Ke
             row = curs.fetchone()
         return row is not None and int(row["found"]) == len(relations) + 1
 
-    def _insert_events(
+    def _insert_stored_events(
         self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> None:
-        self._link(curs, stored_events)
+        curs.execute(self._lock_and_notify)
+        PostgresAggregateRecorder._insert_stored_events(self, curs, stored_events, **kwargs)
+
+    def _before_events(
+        self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> None:
+        """What a command writes beside its events, before the events' table lock: the
+        cases' keys (or an erasure) and the command's row."""
         self._write_keys(curs, stored_events, **kwargs)
         command: CommandEntry | None = kwargs.get("command")
         if command is None:
@@ -603,15 +693,22 @@ class PostgresEventRecorder(PostgresApplicationRecorder, _Purging, _Chaining, Ke
         pause = 0.05
         while True:
             committing = False
+            made: dict[str, tuple[int, bytes]] = {}
             try:
                 with self.datastore.get_connection() as conn, conn.transaction():
                     with conn.cursor() as curs:
-                        # The events' table lock first, the command row after: the order in
-                        # which the tables' set-up locks them too.
+                        # Writers take turns from the events' table lock to their commit:
+                        # what can be written before it is, so that each holds it for as
+                        # few round trips as possible (the lock, the events, their links,
+                        # the commit). The links come after the lock, as in an import, so
+                        # that two writers of the same case's next link never wait on each
+                        # other in opposite orders.
+                        self._before_events(curs, stored_events, **kwargs)
                         self._insert_stored_events(curs, stored_events, **kwargs)
                         ids = self._fetch_ids_after_insert_events(curs, stored_events)
-                        self._insert_events(curs, stored_events, **kwargs)
+                        self._link(curs, stored_events, made)
                     committing = True  # what fails from here on is the commit itself
+                self._remember_links(made)
                 self._committed(stored_events, **kwargs)
                 return ids
             except UNREACHABLE as error:
