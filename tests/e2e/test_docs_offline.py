@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -77,3 +78,8 @@ def test_every_other_answer_forbids_loading_anything(served: str) -> None:
     with urllib.request.urlopen(f"{served}/health/live") as answer:
         assert answer.headers["Content-Security-Policy"].startswith("default-src 'none'")
         assert answer.headers["X-Content-Type-Options"] == "nosniff"
+    for path in ("/cases", "/no-such-page"):  # problem answers too (401, 404)
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(f"{served}{path}")
+        assert refused.value.headers["Content-Security-Policy"].startswith("default-src 'none'")
+        assert refused.value.headers["X-Content-Type-Options"] == "nosniff"

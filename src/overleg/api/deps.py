@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from overleg.api.auth import InvalidToken
 from overleg.api.problems import (
@@ -22,7 +23,7 @@ from overleg.policies import access
 from overleg.policies.access import Principal
 
 
-def services(request: Request) -> Services:
+async def services(request: Request) -> Services:
     found: Services = request.app.state.services
     return found
 
@@ -34,7 +35,7 @@ VERSION_PROBLEMS = (IF_MATCH_REQUIRED, STALE_VERSION)
 _bearer = HTTPBearer(auto_error=False, description="A bearer token (JWT) of your organisation")
 
 
-def principal(
+async def principal(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     svc: Annotated[Services, Depends(services)],
@@ -56,7 +57,10 @@ def principal(
             "Bearer",
         )
     try:
-        who = svc.verifier.verify(credentials.credentials)
+        if svc.verifier.client is None:  # keys in hand: checked at once
+            who = svc.verifier.verify(credentials.credentials)
+        else:  # keys fetched from the issuer's address, now and then: not on the event loop
+            who = await run_in_threadpool(svc.verifier.verify, credentials.credentials)
     except InvalidToken as invalid:
         raise _refused(
             request,
@@ -76,7 +80,7 @@ def _refused(request: Request, limits: RateLimits, detail: str, challenge: str) 
     return UNAUTHORIZED.error(detail, {"WWW-Authenticate": challenge})
 
 
-def expected_version(
+async def expected_version(
     if_match: Annotated[
         str,
         Header(

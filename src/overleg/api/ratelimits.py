@@ -120,7 +120,7 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def rate_limits(request: Request) -> RateLimits:
+async def rate_limits(request: Request) -> RateLimits:
     found: RateLimits = request.app.state.rate_limits
     return found
 
@@ -128,7 +128,7 @@ def rate_limits(request: Request) -> RateLimits:
 Limits = Annotated[RateLimits, Depends(rate_limits)]
 
 
-def intake_allowance(request: Request, limits: Limits) -> None:
+async def intake_allowance(request: Request, limits: Limits) -> None:
     """Count a request form of the caller's address; 429 past the limit."""
     refused = limits.intake.hit(client_address(request))
     if refused is not None:
