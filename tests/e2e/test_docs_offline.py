@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pytest
 from api_client import serving
+from fastapi.testclient import TestClient
 
-from overleg.api.docs import page_policy
+from overleg.api.docs import API_POLICY, page_policy
 
 BROWSER = shutil.which("chromium") or shutil.which("chromium-browser")
 REQUIRED = bool(os.environ.get("OVERLEG_REQUIRE_BROWSER") or os.environ.get("CI"))
@@ -83,3 +84,14 @@ def test_every_other_answer_forbids_loading_anything(served: str) -> None:
             urllib.request.urlopen(f"{served}{path}")
         assert refused.value.headers["Content-Security-Policy"].startswith("default-src 'none'")
         assert refused.value.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_the_pages_keep_their_own_policy_and_every_answer_else_gets_the_apis(
+    client: TestClient,
+) -> None:
+    page = client.get("/docs")
+    assert page.headers["Content-Security-Policy"] == page_policy(page.text) != API_POLICY
+    for answer in (client.get("/health/live"), client.get("/cases"), client.get("/nowhere")):
+        assert answer.headers["Content-Security-Policy"] == API_POLICY
+        assert answer.headers["X-Content-Type-Options"] == "nosniff"
+        assert answer.headers["X-Request-ID"]

@@ -117,7 +117,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 class RequestContext:
-    """A request id on every log line and response; one access line per request.
+    """A request id on every log line and response; one access line per request; the API's
+    content policy on every answer that sets none (``docs.secured``).
 
     Plain ASGI middleware: it only looks at the response's start, so a request costs no
     extra task or copy of the body (as a ``BaseHTTPMiddleware`` would)."""
@@ -151,7 +152,9 @@ class RequestContext:
             if message["type"] == "http.response.start":
                 answering = True
                 status = message["status"]
-                MutableHeaders(scope=message)["X-Request-ID"] = request_id
+                answer = MutableHeaders(scope=message)
+                answer["X-Request-ID"] = request_id
+                docs.secured(answer)
             await send(message)
 
         try:

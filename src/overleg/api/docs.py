@@ -24,7 +24,6 @@ from fastapi.openapi.docs import (
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.datastructures import MutableHeaders
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 ASSETS_URL = "/docs-assets"
 ASSETS = files("fastapi_offline") / "static"
@@ -59,7 +58,8 @@ def _page(html: HTMLResponse) -> HTMLResponse:
 
 def install(api: FastAPI) -> None:
     """Serve /docs and /redoc from the packaged assets, with their policies; and give every
-    other answer the API's policy. The app is built with ``docs_url=None, redoc_url=None``."""
+    other answer the API's policy (``secured``). The app is built with ``docs_url=None,
+    redoc_url=None``."""
     api.mount(ASSETS_URL, StaticFiles(directory=str(ASSETS)), name="docs-assets")
     openapi_url = api.openapi_url or "/openapi.json"
 
@@ -92,30 +92,10 @@ def install(api: FastAPI) -> None:
             )
         )
 
-    api.add_middleware(ApiPolicy)
 
-
-class ApiPolicy:
-    """Every answer that sets no policy of its own gets the API's (and ``nosniff``).
-
-    Plain ASGI middleware: it only adds headers to the response's start, so a request costs
-    no extra task or copy of the body (as a ``BaseHTTPMiddleware`` would)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_policy(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                if "content-security-policy" not in headers:
-                    headers["Content-Security-Policy"] = API_POLICY
-                if "x-content-type-options" not in headers:
-                    headers["X-Content-Type-Options"] = "nosniff"
-            await send(message)
-
-        await self.app(scope, receive, send_with_policy)
+def secured(headers: MutableHeaders) -> None:
+    """Give an answer that sets no policy of its own the API's (and ``nosniff``)."""
+    if "content-security-policy" not in headers:
+        headers["Content-Security-Policy"] = API_POLICY
+    if "x-content-type-options" not in headers:
+        headers["X-Content-Type-Options"] = "nosniff"
