@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import psycopg
 
@@ -21,6 +21,9 @@ from overleg.adapters.recorders import SCHEMA_LOCK
 from overleg.i18n import _
 
 Row = tuple[Any, ...]
+# One query's rows: (statement, params) -> rows.
+Fetch = Callable[[str, Sequence[Any]], list[Row]]
+T = TypeVar("T")
 APPLICATION_NAME = "overleg-projections"  # how these connections show in pg_stat_activity
 
 
@@ -193,6 +196,39 @@ class ViewStore:
                         return pg.execute(_pg(statement), tuple(params)).fetchall()
                 except psycopg.OperationalError:
                     # A dropped connection shows on first use: a read is safe to repeat once.
+                    if attempt == 2 or not pg.broken:
+                        raise
+            raise AssertionError("unreachable")
+
+    def read_together(self, work: Callable[[Fetch], T]) -> T:
+        """``work(fetch)``, whose queries (``fetch(statement, params)``) are answered in one
+        transaction, on one turn on the connection: they see the projections at one moment,
+        and cost one round trip each rather than three."""
+        with translating(), self._turn():
+            if self._sqlite is not None:
+                conn = self._sqlite
+
+                def fetch_sqlite(statement: str, params: Sequence[Any] = ()) -> list[Row]:
+                    return list(conn.execute(statement, tuple(params)).fetchall())
+
+                conn.execute("BEGIN")
+                try:
+                    return work(fetch_sqlite)
+                finally:
+                    conn.execute("COMMIT")  # it only read
+            for attempt in (1, 2):
+                pg = self._postgres()
+
+                def fetch_pg(
+                    statement: str, params: Sequence[Any] = (), pg: psycopg.Connection[Row] = pg
+                ) -> list[Row]:
+                    return pg.execute(_pg(statement), tuple(params)).fetchall()
+
+                try:
+                    with pg.transaction():
+                        return work(fetch_pg)
+                except psycopg.OperationalError:
+                    # A dropped connection shows on first use: reads are safe to repeat once.
                     if attempt == 2 or not pg.broken:
                         raise
             raise AssertionError("unreachable")

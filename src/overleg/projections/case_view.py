@@ -9,19 +9,17 @@ that after every event, so a correction or a retraction changes it truthfully.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any, ClassVar, assert_never
 from uuid import UUID
 
-from overleg.adapters.views import Row, Tx, ViewStore, boolean, flag
+from overleg.adapters.views import Fetch, Tx, ViewStore, boolean, flag
 from overleg.aggregates.case import Case, CaseEvent
 from overleg.aggregates.values import Role
 from overleg.projections.base import Projection, chunks, placeholders
-
-Fetch = Callable[[str, Sequence[Any]], list[Row]]
 
 
 class Status(StrEnum):
@@ -565,13 +563,18 @@ class CasePage:
 
 def get_case_view(views: ViewStore, case_id: UUID) -> CaseView | None:
     """One case's view, or ``None`` when the projection does not know the case."""
-    return _load(views.read, [str(case_id)]).get(str(case_id))
+    return views.read_together(lambda fetch: _load(fetch, [str(case_id)])).get(str(case_id))
 
 
 def list_cases(
     views: ViewStore, where: CaseFilter, *, offset: int = 0, limit: int = 50
 ) -> CasePage:
-    """Cases matching ``where``, most recently changed first."""
+    """Cases matching ``where``, most recently changed first (their count, the page and
+    each case's rows read together, as of one moment)."""
+    return views.read_together(lambda fetch: _list(fetch, where, offset, limit))
+
+
+def _list(fetch: Fetch, where: CaseFilter, offset: int, limit: int) -> CasePage:
     clauses: list[str] = []
     params: list[Any] = []
     for column in ("status", "region", "programme", "chair", "coordinator"):
@@ -586,16 +589,16 @@ def list_cases(
         clauses.append("case_id IN (SELECT case_id FROM case_view_participant WHERE ref = ?)")
         params.append(where.participant)
     condition = f" WHERE {' AND '.join(clauses)}" if clauses else ""
-    total = int(views.read(f"SELECT COUNT(*) FROM case_view{condition}", params)[0][0])
+    total = int(fetch(f"SELECT COUNT(*) FROM case_view{condition}", params)[0][0])
     ids_page = [
         r[0]
-        for r in views.read(
+        for r in fetch(
             f"SELECT case_id FROM case_view{condition}"
             " ORDER BY updated_at DESC, case_id LIMIT ? OFFSET ?",
             [*params, limit, offset],
         )
     ]
-    loaded = _load(views.read, ids_page)
+    loaded = _load(fetch, ids_page)
     return CasePage([loaded[c] for c in ids_page], total, offset, limit)
 
 

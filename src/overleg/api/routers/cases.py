@@ -743,15 +743,19 @@ async def list_(
         coordinator=coordinator,
         overdue_on=today.astimezone(UTC).date() if overdue else None,
     )
-    page = await run_in_threadpool(lambda: _page(svc, who, _scoped(where, who), offset, limit))
-    ids = [v.case_id for v in page.items]
-    await run_in_threadpool(svc.reads.record, who, ids, "case list", *_ids(request))
-    return CaseList(
-        items=[_case_out(v, today) for v in page.items],
-        total=page.total,
-        offset=page.offset,
-        limit=page.limit,
-    )
+
+    def answer() -> CaseList:  # one trip to the thread pool for the reads and the record
+        page = _page(svc, who, _scoped(where, who), offset, limit)
+        ids = [v.case_id for v in page.items]
+        svc.reads.record(who, ids, "case list", *_ids(request))
+        return CaseList(
+            items=[_case_out(v, today) for v in page.items],
+            total=page.total,
+            offset=page.offset,
+            limit=page.limit,
+        )
+
+    return await run_in_threadpool(answer)
 
 
 def _scoped(where: CaseFilter, who: Principal) -> CaseFilter:
