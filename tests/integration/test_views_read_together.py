@@ -3,6 +3,8 @@ the connection as they found it, whatever happens inside."""
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 
 import psycopg
@@ -56,3 +58,27 @@ def test_a_dropped_connection_is_opened_again_for_the_reads(
     with psycopg.connect(Database.from_url(database_url).conninfo(), autocommit=True) as admin:
         admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
     assert views.read_together(_count) == 2
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_reads_do_not_wait_for_the_projections_writes(views: ViewStore) -> None:
+    inside, done = threading.Event(), threading.Event()
+
+    def write() -> None:
+        with views.transaction() as tx:
+            tx.execute("INSERT INTO together_probe (n) VALUES (9)")
+            inside.set()
+            done.wait(10)
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    try:
+        assert inside.wait(10)
+        started = time.monotonic()
+        assert views.read_together(_count) == 2  # read beside it; its row is not yet in
+        assert views.read("SELECT COUNT(*) FROM together_probe")[0][0] == 2
+        assert time.monotonic() - started < 2
+    finally:
+        done.set()
+        writer.join()
+    assert views.read_together(_count) == 3

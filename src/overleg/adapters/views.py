@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 import psycopg
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from overleg.adapters.eventstore import Database, StoreUnavailable, translating
 from overleg.adapters.recorders import SCHEMA_LOCK
@@ -24,6 +25,8 @@ Row = tuple[Any, ...]
 # One query's rows: (statement, params) -> rows.
 Fetch = Callable[[str, Sequence[Any]], list[Row]]
 T = TypeVar("T")
+# Connections a process reads the projections on, at most (PostgreSQL).
+READERS = 4
 APPLICATION_NAME = "overleg-projections"  # how these connections show in pg_stat_activity
 
 
@@ -122,8 +125,11 @@ class ViewStore:
         self.dialect = database.backend
         self._sqlite: sqlite3.Connection | None = None
         self._pg: psycopg.Connection[Row] | None = None
-        # One connection, shared by the threads of this process one at a time.
+        # One connection, shared by the threads of this process one at a time (and on
+        # PostgreSQL, a pool of connections for reads).
         self._lock = threading.Lock()
+        self._readers: ConnectionPool[psycopg.Connection[Row]] | None = None
+        self._readers_lock = threading.Lock()
         # The version of the service's tables once this connection migrated them
         # (adapters/migrations.py): every later user of this store skips the look.
         self.schema_version: int | None = None
@@ -144,14 +150,33 @@ class ViewStore:
                 database.ensure_schema()
                 self._pg = self._connect()
 
-    def _connect(self) -> psycopg.Connection[Row]:
+    def _options(self) -> str:
         # Waiting for a lock is bounded like every wait for the store.
         options = f"-c lock_timeout={round(self.database.timeout * 1000)}"
         if self.database.schema:
             options += f" -c search_path={self.database.schema}"
+        return options
+
+    def _connect(self) -> psycopg.Connection[Row]:
         return psycopg.connect(
-            self.database.conninfo(), options=options, application_name=APPLICATION_NAME
+            self.database.conninfo(), options=self._options(), application_name=APPLICATION_NAME
         )
+
+    def _reader_pool(self) -> ConnectionPool[psycopg.Connection[Row]]:
+        """PostgreSQL's connections for reads (opened at the first read): readers of this
+        process read side by side, and never wait for the projections' writes."""
+        with self._readers_lock:
+            if self._readers is None:
+                self._readers = ConnectionPool(
+                    self.database.conninfo(),
+                    kwargs={"options": self._options(), "application_name": APPLICATION_NAME},
+                    min_size=1,
+                    max_size=READERS,
+                    timeout=self.database.timeout,
+                    name="overleg-view-readers",
+                    open=True,
+                )
+            return self._readers
 
     def _postgres(self) -> psycopg.Connection[Row]:
         """The connection, opened again when the server dropped it (a restart, say)."""
@@ -186,26 +211,19 @@ class ViewStore:
 
     def read(self, statement: str, params: Sequence[Any] = ()) -> list[Row]:
         """The rows of one query, outside any write transaction."""
+        if self._sqlite is None:
+            return self.read_together(lambda fetch: fetch(statement, params))
         with translating(), self._turn():
-            if self._sqlite is not None:
-                return list(self._sqlite.execute(statement, tuple(params)).fetchall())
-            for attempt in (1, 2):
-                pg = self._postgres()
-                try:
-                    with pg.transaction():
-                        return pg.execute(_pg(statement), tuple(params)).fetchall()
-                except psycopg.OperationalError:
-                    # A dropped connection shows on first use: a read is safe to repeat once.
-                    if attempt == 2 or not pg.broken:
-                        raise
-            raise AssertionError("unreachable")
+            return list(self._sqlite.execute(statement, tuple(params)).fetchall())
 
     def read_together(self, work: Callable[[Fetch], T]) -> T:
         """``work(fetch)``, whose queries (``fetch(statement, params)``) are answered in one
-        transaction, on one turn on the connection: they see the projections at one moment,
-        and cost one round trip each rather than three."""
-        with translating(), self._turn():
-            if self._sqlite is not None:
+        transaction: they see the projections at one moment, and cost one round trip each
+        rather than three."""
+        with translating():
+            if self._sqlite is None:
+                return self._read_postgres(work)
+            with self._turn():
                 conn = self._sqlite
 
                 def fetch_sqlite(statement: str, params: Sequence[Any] = ()) -> list[Row]:
@@ -216,22 +234,29 @@ class ViewStore:
                     return work(fetch_sqlite)
                 finally:
                     conn.execute("COMMIT")  # it only read
-            for attempt in (1, 2):
-                pg = self._postgres()
 
-                def fetch_pg(
-                    statement: str, params: Sequence[Any] = (), pg: psycopg.Connection[Row] = pg
-                ) -> list[Row]:
-                    return pg.execute(_pg(statement), tuple(params)).fetchall()
+    def _read_postgres(self, work: Callable[[Fetch], T]) -> T:
+        pool = self._reader_pool()
+        for attempt in (1, 2):
+            try:
+                with pool.connection() as pg, pg.transaction():
 
-                try:
-                    with pg.transaction():
-                        return work(fetch_pg)
-                except psycopg.OperationalError:
-                    # A dropped connection shows on first use: reads are safe to repeat once.
-                    if attempt == 2 or not pg.broken:
-                        raise
-            raise AssertionError("unreachable")
+                    def fetch(
+                        statement: str, params: Sequence[Any] = (), pg: Any = pg
+                    ) -> list[Row]:
+                        rows: list[Row] = pg.execute(_pg(statement), tuple(params)).fetchall()
+                        return rows
+
+                    return work(fetch)
+            except PoolTimeout:
+                raise StoreUnavailable(_("the projections' connections are busy")) from None
+            except psycopg.OperationalError:
+                # A dropped connection shows on first use (the server restarted, say): the
+                # pool looks at its others, and reads are safe to repeat once.
+                if attempt == 2:
+                    raise
+                pool.check()
+        raise AssertionError("unreachable")
 
     @contextmanager
     def _turn(self) -> Iterator[None]:
@@ -253,12 +278,16 @@ class ViewStore:
             self._sqlite.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def close(self) -> None:
-        """Close the connection."""
+        """Close the connections."""
         with self._lock:
             if self._sqlite is not None:
                 self._sqlite.close()
             if self._pg is not None:
                 self._pg.close()
+        with self._readers_lock:
+            if self._readers is not None:
+                self._readers.close()
+                self._readers = None
 
 
 def boolean(dialect: str) -> str:
