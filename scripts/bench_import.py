@@ -12,6 +12,7 @@ Markdown tables to standard output.
     python scripts/bench_import.py --cases 10000 --repeat 3
     python scripts/bench_import.py --million   # the 1,000,000-line stream, once per backend
     python scripts/bench_import.py --rebuild --sizes 10000,30000,115000   # rebuild curve
+    python scripts/bench_import.py --import-curve --sizes 29000,58000,115000   # import memory
 """
 
 from __future__ import annotations
@@ -206,6 +207,30 @@ def print_rebuilds(path: Path, workdir: Path, sizes: list[int], repeat: int) -> 
             )
 
 
+def print_import_curve(path: Path, workdir: Path, sizes: list[int]) -> None:
+    """Import time and peak memory against the stream's size, once per size and backend
+    (the export is left out: its memory is measured by the default run)."""
+    print(
+        "\n| backend | cases | lines | overleg import s | raw parse+insert s | ratio "
+        "| import lines/s | import peak MiB |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    for cases in sizes:
+        lines = write_stream(path, cases)
+        for backend in ("sqlite", "postgresql"):
+            url, schema = fresh_url(backend, workdir)
+            try:
+                seconds, peak = run_overleg(["import", str(path), "--quiet"], url)
+            finally:
+                drop(schema)
+            raw = baseline(backend, path, workdir)
+            print(
+                f"| {backend} | {cases:,} | {lines:,} | {seconds:.1f} | {raw:.2f} "
+                f"| {seconds / raw:.0f}x | {lines / seconds:,.0f} | {peak} |",
+                flush=True,
+            )
+
+
 def measure(backend: str, path: Path, workdir: Path, repeat: int) -> dict[str, float]:
     imports, exports, raws, peaks, export_peaks = [], [], [], [], []
     for _ in range(repeat):
@@ -251,15 +276,23 @@ def main() -> None:
     parser.add_argument(
         "--sizes",
         default="",
-        help="with --rebuild: case counts to rebuild, comma-separated (default --cases)",
+        help="with --rebuild or --import-curve: case counts, comma-separated (default --cases)",
+    )
+    parser.add_argument(
+        "--import-curve",
+        action="store_true",
+        help="only import time and memory against the stream's size (--sizes)",
     )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         path = workdir / "stream.jsonl"
+        sizes = [int(n) for n in args.sizes.split(",") if n] or [args.cases]
         if args.rebuild:
-            sizes = [int(n) for n in args.sizes.split(",") if n] or [args.cases]
             print_rebuilds(path, workdir, sizes, args.repeat)
+            return
+        if args.import_curve:
+            print_import_curve(path, workdir, sizes)
             return
         lines = write_stream(path, args.cases)
         print(

@@ -1,7 +1,7 @@
 """Benchmark the overleg service against raw baselines, on SQLite and PostgreSQL.
 
-Three sections: commands through the application, reading a case and its history, and the
-HTTP API under load.
+Four sections: commands through the application, reading a case and its history, a case's
+history in stores of growing size, and the HTTP API under load.
 
 Every overleg figure stands beside a raw baseline measured in the same run, on the same
 data, interleaved with it; the tables (Markdown, on standard output) show the median of
@@ -16,13 +16,16 @@ data, interleaved with it; the tables (Markdown, on standard output) show the me
   with their answer serialised, on cases of 10, 100 and 1,000 events (imported): on a case
   replayed from the store, and on one the service kept from the read before; beside them
   ``Overleg.replay`` alone. Baseline: SELECT the case's rows and json.loads each.
+- flat: GET /cases/{id}/history of five 50-event cases, cold and kept, in a store that holds
+  only them, then beside 10,000 and 30,000 cases of the 2015 stream (87,000 and 261,000
+  events): the figures should not grow with the store.
 - api: a real ``overleg serve`` (with ``overleg worker`` on PostgreSQL) under wrk, 16
   connections: GET a case and its history (every case of the stream in turn, and 50 cases
   in turn), the case list, the statistics, and a bottleneck report with a current If-Match.
   Baseline: a constant FastAPI endpoint under the same uvicorn settings. Peak resident
   memory (VmHWM) of the service process.
 
-    scripts/bench service                  # everything, median of 3 (about ten minutes)
+    scripts/bench service                  # everything, median of 3 (about 15 minutes)
     scripts/bench service --quick          # a smoke run: 2 s a measurement, once
     scripts/bench service --only api --backends sqlite --repeat 5 --seconds 10
 """
@@ -49,6 +52,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -83,9 +87,10 @@ from overleg.policies.rules import brussels_day  # noqa: E402
 from overleg.settings import Settings  # noqa: E402
 
 BACKENDS = ("sqlite", "postgresql")
-SECTIONS = ("commands", "reads", "api")
+SECTIONS = ("commands", "reads", "flat", "api")
 WRITERS = (1, 8)
 READ_SIZES = (10, 100, 1000)
+PROBE_EVENTS = 50  # the case whose history is read in stores of growing size
 CONNECTIONS = 16
 WRK_THREADS = 2
 TEAM = Principal("team-antwerpen-1", StaffRole.TEAM, region="Antwerpen")
@@ -103,6 +108,7 @@ class Plan:
     writer_cases: int  # fresh cases per writer process and run
     api_cases: int  # cases of the 2015 stream behind the API's lists and statistics
     post_cases: int  # fresh cases per wrk run of the bottleneck report
+    flat_cases: tuple[int, ...]  # cases of the 2015 stream beside the probes, per store
 
     @property
     def read_seconds(self) -> float:
@@ -616,6 +622,59 @@ def print_reads(results: dict[str, dict[int, dict[str, list[float]]]], plan: Pla
             )
 
 
+# -- 2b. a case's history in stores of growing size -------------------------------------
+
+
+def bench_flat(backend: str, workdir: Path, plan: Plan) -> dict[int, dict[str, list[float]]]:
+    """GET /cases/{id}/history of 50-event cases (five, in turn), replayed from the store
+    (cold) and kept, in stores that hold nothing else and then more and more other cases:
+    every read is an index look-up, so its time should not follow the store's size."""
+    found: dict[int, dict[str, list[float]]] = {}
+    for fillers in plan.flat_cases:
+        with fresh_store(backend, workdir) as (url, _schema):
+            path = workdir / "flat-cases.jsonl"
+            events = write_stream(path, fillers) if fillers else 0
+            with path.open("a" if fillers else "w", encoding="utf-8") as out:
+                start = datetime.now(UTC) - timedelta(hours=2)
+                probes = [UUID(c) for c in write_cases(out, 5, PROBE_EVENTS, start)]
+            import_cases(path, url)
+            services = bootstrap(Settings(database_url=url))
+            forget = forgetting(services)
+            history = partial(read_history, services)
+            runs: dict[str, list[float]] = {
+                f"{kind} {q}": [] for kind in ("cold", "kept") for q in ("p50", "p99")
+            }
+            try:
+                for case_id in probes:  # warm: keys cached, pages read once
+                    read_history(services, case_id)
+                for _ in range(plan.repeat):
+                    for kind, before in (("cold", forget), ("kept", None)):
+                        latencies = timed_calls(history, probes, plan.read_seconds, before)
+                        runs[f"{kind} p50"].append(p50(latencies))
+                        runs[f"{kind} p99"].append(p99(latencies))
+            finally:
+                services.close()
+            found[events + len(probes) * PROBE_EVENTS] = runs
+    return found
+
+
+def print_flat(results: dict[str, dict[int, dict[str, list[float]]]], plan: Plan) -> None:
+    print(
+        f"\n### The history of a {PROBE_EVENTS}-event case against the store's size, in-process "
+        f"({plan.read_seconds:g} s per kind, median of {plan.repeat}; times in ms)\n"
+    )
+    print("| backend | events in the store | cold p50 | cold p99 | kept p50 | kept p99 |")
+    print("|---|---|---|---|---|---|")
+    for backend, by_size in results.items():
+        for events, r in by_size.items():
+            m = {k: p50(v) for k, v in r.items()}
+            print(
+                f"| {backend} | {events:,} | {ms(m['cold p50'])} | {ms(m['cold p99'])} "
+                f"| {ms(m['kept p50'])} | {ms(m['kept p99'])} |",
+                flush=True,
+            )
+
+
 # -- 3. the HTTP API -------------------------------------------------------------------
 
 CONSTANT_APP = '''\
@@ -943,7 +1002,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="a smoke run: short runs, 1 repeat")
     parser.add_argument("--repeat", type=int, help="runs per figure, the median shown (3)")
     parser.add_argument("--seconds", type=float, help="seconds per load run (6; --quick 2)")
-    parser.add_argument("--only", default=",".join(SECTIONS), help="commands,reads,api")
+    parser.add_argument("--only", default=",".join(SECTIONS), help=",".join(SECTIONS))
     parser.add_argument("--backends", default=",".join(BACKENDS), help="sqlite,postgresql")
     args = parser.parse_args()
     sections = names(parser, args.only, SECTIONS, "--only")
@@ -951,7 +1010,8 @@ def main() -> None:
     if "api" in sections and shutil.which("wrk") is None:
         print(
             "The api section needs wrk (https://github.com/wg/wrk): apt-get install -y wrk "
-            "(Debian, Ubuntu), brew install wrk (macOS); or leave it out: --only commands,reads",
+            "(Debian, Ubuntu), brew install wrk (macOS); or leave it out: "
+            "--only commands,reads,flat",
             file=sys.stderr,
         )
         raise SystemExit(2)
@@ -970,6 +1030,7 @@ def main() -> None:
         writer_cases=100 if quick else 400,
         api_cases=400 if quick else 1000,
         post_cases=100 if quick else 300,
+        flat_cases=(0, 2_000) if quick else (0, 10_000, 30_000),
     )
     configure_logs("warning")
     began = time.perf_counter()
@@ -981,6 +1042,8 @@ def main() -> None:
             print_commands({b: bench_commands(b, workdir, plan) for b in backends}, plan)
         if "reads" in sections:
             print_reads({b: bench_reads(b, workdir, plan) for b in backends}, plan)
+        if "flat" in sections:
+            print_flat({b: bench_flat(b, workdir, plan) for b in backends}, plan)
         if "api" in sections:
             run_api(backends, workdir, plan)
     print(f"\n<!-- {time.perf_counter() - began:.0f} s in all -->")

@@ -21,7 +21,7 @@ from psycopg import sql
 from conftest import reopen
 from overleg.adapters.eventstore import Database
 from overleg.application import Overleg
-from overleg.streams import LineProblem, StreamRefused, export_stream, import_stream
+from overleg.streams import LineProblem, StreamRefused, export_stream, import_stream, importer
 from strategies import valid_streams
 
 Line = dict[str, Any]
@@ -587,11 +587,36 @@ def test_any_valid_stream_imported_in_two_parts_is_stored_as_in_one(
     database_url: str, stream: list[Line], cut: float
 ) -> None:
     first = stream[: round(len(stream) * cut)]
-    with fresh_store(database_url) as app:
+    # One case kept live at a time: every other waits packed between its lines.
+    with fresh_store(database_url) as app, pytest.MonkeyPatch.context() as patch:
+        patch.setattr(importer, "LIVE_CASES", 1)
         import_stream(app, encoded(first))
         report = import_stream(app, encoded(stream))
         assert (report.new_events, report.already_stored) == (len(stream) - len(first), len(first))
         assert_reproduces(app, stream)
+
+
+def test_a_case_packed_between_its_lines_keeps_its_rules(
+    store: Overleg, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(importer, "LIVE_CASES", 1)
+    packed = 0
+    compress = importer.zlib.compress
+
+    def counted(data: bytes, level: int = -1) -> bytes:
+        nonlocal packed
+        packed += 1
+        return compress(data, level)
+
+    monkeypatch.setattr(importer.zlib, "compress", counted)
+    broken = with_data(5, meeting(number=2))(base_case())  # meeting 2 before meeting 1
+    others = sample()
+    mixed = [line for pair in zip(broken, others, strict=False) for line in pair]
+    mixed += others[len(broken) :]
+    problems = refused(store, encoded(mixed))
+    assert packed > 0  # the case was packed and unpacked between its lines
+    assert len(problems) == 1, problems
+    assert_names(problems[0], 9, CASE, "meeting-sequence")  # its 5th line, the stream's 9th
 
 
 def test_several_problems_are_listed_once_per_case(store: Overleg) -> None:

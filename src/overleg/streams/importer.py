@@ -13,6 +13,8 @@ import hashlib
 import pickle
 import tempfile
 import time
+import zlib
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC
@@ -230,13 +232,26 @@ def _differences(line: StreamLine, stored: CaseEvent) -> list[str]:
     return keys
 
 
+# Cases an import keeps as live objects; the others wait packed (pickled and compressed,
+# about a fifth of the size) until their next line. A stream is in the order facts were
+# recorded, so a case's lines are spread over the whole stream: without this, an import's
+# memory would grow by the whole state of every case it met (about 6 KiB each).
+LIVE_CASES = 20_000
+
+
 class _Tracks(dict[UUID, _CaseTrack]):
     """What an import knows of each case it met, and which cases the store held when it
-    began (read in one query, so that a case the store does not hold costs no look-up)."""
+    began (read in one query, so that a case the store does not hold costs no look-up).
+
+    The ``LIVE_CASES`` cases met last are kept as they are; a case met longer ago is kept
+    packed, and unpacked when its next line comes."""
 
     def __init__(self, stored: set[UUID]) -> None:
         super().__init__()
         self.stored = stored
+        self.live = LIVE_CASES
+        self._recent: OrderedDict[UUID, None] = OrderedDict()
+        self._packed: dict[UUID, bytes] = {}
 
     def of(self, app: Overleg, case_id: UUID, first_seq: int) -> _CaseTrack:
         track = self.get(case_id)
@@ -246,6 +261,19 @@ class _Tracks(dict[UUID, _CaseTrack]):
             else:  # new to the store (another writer adding it meanwhile fails the insert)
                 track = _CaseTrack(case=None, stored_version=0, first_stored=first_seq)
             self[case_id] = track
+        packed = self._packed.pop(case_id, None)
+        if packed is not None:
+            track.case = pickle.loads(zlib.decompress(packed))  # noqa: S301 - made just here
+        self._recent[case_id] = None
+        self._recent.move_to_end(case_id)
+        if len(self._recent) > self.live:
+            oldest, _none = self._recent.popitem(last=False)
+            waiting = self[oldest]
+            if waiting.case is not None:
+                self._packed[oldest] = zlib.compress(
+                    pickle.dumps(waiting.case, pickle.HIGHEST_PROTOCOL), 1
+                )
+                waiting.case = None
         return track
 
 
