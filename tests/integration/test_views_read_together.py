@@ -6,11 +6,13 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 
 import psycopg
 import pytest
 
-from overleg.adapters.eventstore import Database
+from overleg.adapters import views as views_module
+from overleg.adapters.eventstore import Database, StoreUnavailable
 from overleg.adapters.views import Fetch, ViewStore
 
 
@@ -82,3 +84,28 @@ def test_reads_do_not_wait_for_the_projections_writes(views: ViewStore) -> None:
         done.set()
         writer.join()
     assert views.read_together(_count) == 3
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_readers_past_the_pool_wait_the_store_timeout_then_hear_it_is_busy(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(views_module, "READERS", 1)
+    views = ViewStore(replace(Database.from_url(database_url), timeout=0.3))
+    holding, done = threading.Event(), threading.Event()
+
+    def hold(fetch: Fetch) -> None:
+        fetch("SELECT 1", ())
+        holding.set()
+        done.wait(10)
+
+    reader = threading.Thread(target=views.read_together, args=(hold,))
+    reader.start()
+    try:
+        assert holding.wait(10)
+        with pytest.raises(StoreUnavailable, match="busy or cannot be reached"):
+            views.read("SELECT 1")
+    finally:
+        done.set()
+        reader.join()
+        views.close()
