@@ -249,7 +249,9 @@ class ViewStore:
 
                     return work(fetch)
             except PoolTimeout:
-                raise StoreUnavailable(_("the projections' connections are busy or cannot be reached")) from None
+                raise StoreUnavailable(
+                    _("the projections' connections are busy or cannot be reached")
+                ) from None
             except psycopg.OperationalError:
                 # A dropped connection shows on first use (the server restarted, say): the
                 # pool looks at its others, and reads are safe to repeat once.

@@ -10,7 +10,9 @@ compare the stream's lines with.
 from __future__ import annotations
 
 import hashlib
+import os
 import pickle
+import sqlite3
 import tempfile
 import time
 import zlib
@@ -21,6 +23,7 @@ from datetime import UTC
 from typing import BinaryIO
 from uuid import UUID
 
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from eventsourcing.persistence import IntegrityError, StoredEvent
 from pydantic import ValidationError
 
@@ -155,6 +158,7 @@ class _CaseTrack:
     first_stored: int = 1
     digests: bytes = b""
     broken: bool = False
+    packed: bool = False  # its case waits packed (``_Packed``) until its next line
 
     def digest_of(self, seq: int) -> bytes:
         start = (seq - self.first_stored) * DIGEST_SIZE
@@ -232,26 +236,56 @@ def _differences(line: StreamLine, stored: CaseEvent) -> list[str]:
     return keys
 
 
-# Cases an import keeps as live objects; the others wait packed (pickled and compressed,
-# about a fifth of the size) until their next line. A stream is in the order facts were
-# recorded, so a case's lines are spread over the whole stream: without this, an import's
-# memory would grow by the whole state of every case it met (about 6 KiB each).
-LIVE_CASES = 20_000
+# Cases an import keeps as live objects; the others wait packed on disk until their next
+# line. A stream is in the order facts were recorded, so a case's lines are spread over the
+# whole stream: without this, an import's memory would grow by the whole state of every
+# case it met (about 6 KiB each).
+LIVE_CASES = 5_000
+
+
+class _Packed:
+    """Cases waiting for their next line, in a private temporary database (deleted when it
+    is closed), each pickled, compressed and sealed (AES-GCM, bound to its case) with a key
+    of this import only, which is never written anywhere: the case data on disk is
+    unreadable once the import ends."""
+
+    def __init__(self) -> None:
+        self._db = sqlite3.connect("")  # "": a private temporary database, on disk
+        self._db.execute("CREATE TABLE packed (case_id BLOB PRIMARY KEY, state BLOB NOT NULL)")
+        self._cipher = AESGCM(AESGCM.generate_key(bit_length=256))
+
+    def put(self, case_id: UUID, case: Case) -> None:
+        nonce = os.urandom(12)
+        plain = zlib.compress(pickle.dumps(case, pickle.HIGHEST_PROTOCOL), 1)
+        sealed = nonce + self._cipher.encrypt(nonce, plain, case_id.bytes)
+        self._db.execute("INSERT OR REPLACE INTO packed VALUES (?, ?)", (case_id.bytes, sealed))
+
+    def take(self, case_id: UUID) -> Case:
+        row = self._db.execute(
+            "SELECT state FROM packed WHERE case_id = ?", (case_id.bytes,)
+        ).fetchone()
+        sealed = bytes(row[0])
+        plain = self._cipher.decrypt(sealed[:12], sealed[12:], case_id.bytes)
+        case: Case = pickle.loads(zlib.decompress(plain))  # noqa: S301 - sealed by us, above
+        return case
+
+    def close(self) -> None:
+        self._db.close()
 
 
 class _Tracks(dict[UUID, _CaseTrack]):
     """What an import knows of each case it met, and which cases the store held when it
     began (read in one query, so that a case the store does not hold costs no look-up).
 
-    The ``LIVE_CASES`` cases met last are kept as they are; a case met longer ago is kept
-    packed, and unpacked when its next line comes."""
+    The ``LIVE_CASES`` cases met last are kept as they are; a case met longer ago waits
+    packed (``_Packed``), and is unpacked when its next line comes."""
 
     def __init__(self, stored: set[UUID]) -> None:
         super().__init__()
         self.stored = stored
         self.live = LIVE_CASES
         self._recent: OrderedDict[UUID, None] = OrderedDict()
-        self._packed: dict[UUID, bytes] = {}
+        self._packed = _Packed()
 
     def of(self, app: Overleg, case_id: UUID, first_seq: int) -> _CaseTrack:
         track = self.get(case_id)
@@ -261,20 +295,20 @@ class _Tracks(dict[UUID, _CaseTrack]):
             else:  # new to the store (another writer adding it meanwhile fails the insert)
                 track = _CaseTrack(case=None, stored_version=0, first_stored=first_seq)
             self[case_id] = track
-        packed = self._packed.pop(case_id, None)
-        if packed is not None:
-            track.case = pickle.loads(zlib.decompress(packed))  # noqa: S301 - made just here
+        if track.packed:
+            track.case, track.packed = self._packed.take(case_id), False
         self._recent[case_id] = None
         self._recent.move_to_end(case_id)
         if len(self._recent) > self.live:
             oldest, _none = self._recent.popitem(last=False)
             waiting = self[oldest]
             if waiting.case is not None:
-                self._packed[oldest] = zlib.compress(
-                    pickle.dumps(waiting.case, pickle.HIGHEST_PROTOCOL), 1
-                )
-                waiting.case = None
+                self._packed.put(oldest, waiting.case)
+                waiting.case, waiting.packed = None, True
         return track
+
+    def close(self) -> None:
+        self._packed.close()
 
 
 class _Spool:
@@ -362,6 +396,7 @@ def import_stream(
                 report.checkpoint = checkpoint(app.recorder, app.clock())
     finally:
         spool.close()
+        tracks.close()
         IMPORT_LINES.inc(report.lines)
         IMPORT_SECONDS.inc(time.perf_counter() - started)
     return report
