@@ -646,7 +646,7 @@ def bench_flat(backend: str, workdir: Path, plan: Plan) -> dict[int, dict[str, l
             }
             try:
                 for case_id in probes:  # warm: keys cached, pages read once
-                    read_history(services, case_id)
+                    history(case_id)
                 for _ in range(plan.repeat):
                     for kind, before in (("cold", forget), ("kept", None)):
                         latencies = timed_calls(history, probes, plan.read_seconds, before)

@@ -30,6 +30,7 @@ from pydantic import ValidationError
 from overleg.adapters.chain import Checkpoint
 from overleg.adapters.eventstore import insert_atomically, translating
 from overleg.adapters.integrity import checkpoint
+from overleg.adapters.sealing import NONCE_BYTES
 from overleg.aggregates.case import Case, CaseEvent, is_case_event
 from overleg.aggregates.errors import CaseRuleBroken
 from overleg.application import Overleg, execute
@@ -255,7 +256,7 @@ class _Packed:
         self._cipher = AESGCM(AESGCM.generate_key(bit_length=256))
 
     def put(self, case_id: UUID, case: Case) -> None:
-        nonce = os.urandom(12)
+        nonce = os.urandom(NONCE_BYTES)
         plain = zlib.compress(pickle.dumps(case, pickle.HIGHEST_PROTOCOL), 1)
         sealed = nonce + self._cipher.encrypt(nonce, plain, case_id.bytes)
         self._db.execute("INSERT OR REPLACE INTO packed VALUES (?, ?)", (case_id.bytes, sealed))
@@ -265,7 +266,7 @@ class _Packed:
             "SELECT state FROM packed WHERE case_id = ?", (case_id.bytes,)
         ).fetchone()
         sealed = bytes(row[0])
-        plain = self._cipher.decrypt(sealed[:12], sealed[12:], case_id.bytes)
+        plain = self._cipher.decrypt(sealed[:NONCE_BYTES], sealed[NONCE_BYTES:], case_id.bytes)
         case: Case = pickle.loads(zlib.decompress(plain))  # noqa: S301 - sealed by us, above
         return case
 
@@ -283,7 +284,6 @@ class _Tracks(dict[UUID, _CaseTrack]):
     def __init__(self, stored: set[UUID]) -> None:
         super().__init__()
         self.stored = stored
-        self.live = LIVE_CASES
         self._recent: OrderedDict[UUID, None] = OrderedDict()
         self._packed = _Packed()
 
@@ -299,7 +299,7 @@ class _Tracks(dict[UUID, _CaseTrack]):
             track.case, track.packed = self._packed.take(case_id), False
         self._recent[case_id] = None
         self._recent.move_to_end(case_id)
-        if len(self._recent) > self.live:
+        if len(self._recent) > LIVE_CASES:
             oldest, _none = self._recent.popitem(last=False)
             waiting = self[oldest]
             if waiting.case is not None:
