@@ -37,6 +37,11 @@ class Tx(Protocol):
 
     def execute(self, statement: str, params: Sequence[Any] = ()) -> None: ...
     def executemany(self, statement: str, rows: Sequence[Sequence[Any]]) -> None: ...
+    def insert(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        """Add these rows to a table (plain rows: no conflict handling). On PostgreSQL
+        they are copied in one stream rather than sent as one statement each."""
+        ...
+
     def fetchall(self, statement: str, params: Sequence[Any] = ()) -> list[Row]: ...
     def savepoint(self) -> AbstractContextManager[None]:
         """A part of the transaction that is undone alone when its block raises."""
@@ -60,6 +65,14 @@ class _SQLiteTx:
     def executemany(self, statement: str, rows: Sequence[Sequence[Any]]) -> None:
         if rows:
             self.conn.executemany(statement, rows)
+
+    def insert(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        if rows:
+            self.conn.executemany(
+                f"INSERT INTO {table} ({', '.join(columns)})"  # noqa: S608 - names only
+                f" VALUES ({', '.join('?' * len(columns))})",
+                rows,
+            )
 
     def fetchall(self, statement: str, params: Sequence[Any] = ()) -> list[Row]:
         return list(self.conn.execute(statement, tuple(params)).fetchall())
@@ -92,6 +105,16 @@ class _PostgresTx:
         if rows:
             with self.conn.cursor() as cursor:
                 cursor.executemany(_pg(statement), [_text_safe(row) for row in rows])
+
+    def insert(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        if not rows:
+            return
+        with (
+            self.conn.cursor() as cursor,
+            cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy,
+        ):
+            for row in rows:
+                copy.write_row(_text_safe(row))
 
     def fetchall(self, statement: str, params: Sequence[Any] = ()) -> list[Row]:
         return self.conn.execute(_pg(statement), tuple(params)).fetchall()

@@ -331,21 +331,23 @@ class AuditTrail(Projection):
             dict.fromkeys(str(e.originator_id) for e in events if isinstance(e, _MEETING_EVENTS))
         )
         meetings: dict[str, dict[int, _Meeting]] = {}
+        stored: set[tuple[str, int]] = set()
         for ids in chunks(cases):
             for case_id, number, held_on, retracted, not_invited in tx.fetchall(
                 "SELECT case_id, meeting, held_on, retracted, not_invited"  # noqa: S608 - no values inlined
                 f" FROM audit_trail_meeting WHERE case_id IN ({placeholders(len(ids))})",
                 ids,
             ):
+                stored.add((case_id, int(number)))
                 meetings.setdefault(case_id, {})[int(number)] = _Meeting(
                     None if held_on is None else date.fromisoformat(held_on),
                     bool(retracted),
                     not_invited.split(),
                 )
         summarise = Summaries(meetings)
-        tx.executemany(
-            "INSERT INTO audit_trail (case_id, seq, type, at, recorded_by, summary)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
+        tx.insert(
+            "audit_trail",
+            ("case_id", "seq", "type", "at", "recorded_by", "summary"),
             [
                 (
                     str(e.originator_id),
@@ -359,10 +361,13 @@ class AuditTrail(Projection):
             ],
         )
         changed = sorted(summarise.changed)
-        tx.executemany("DELETE FROM audit_trail_meeting WHERE case_id = ? AND meeting = ?", changed)
         tx.executemany(
-            "INSERT INTO audit_trail_meeting (case_id, meeting, held_on, retracted, not_invited)"
-            " VALUES (?, ?, ?, ?, ?)",
+            "DELETE FROM audit_trail_meeting WHERE case_id = ? AND meeting = ?",
+            [key for key in changed if key in stored],  # the others have no row yet
+        )
+        tx.insert(
+            "audit_trail_meeting",
+            ("case_id", "meeting", "held_on", "retracted", "not_invited"),
             [
                 (
                     case_id,

@@ -8,6 +8,7 @@ answer and a new list applies at once, without a rebuild.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date
 from typing import Any, ClassVar, assert_never
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -15,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from overleg.adapters.views import Tx, ViewStore
 from overleg.aggregates.case import Case, CaseEvent
 from overleg.aggregates.values import Programme, Region
-from overleg.projections.base import Projection
+from overleg.projections.base import Projection, chunks, placeholders
 from overleg.projections.themes import BottleneckThemes, packaged
 
 
@@ -41,26 +42,15 @@ class Bottlenecks(Projection):
         tx.execute("CREATE INDEX IF NOT EXISTS bottleneck_year ON bottleneck (year)")
 
     def apply(self, tx: Tx, events: Sequence[CaseEvent]) -> None:
+        requested: dict[str, tuple[str, str]] = {}
+        reported: list[tuple[str, int, date, str]] = []
         for e in events:
             match e:
                 case Case.Requested():
-                    tx.execute(
-                        "INSERT INTO bottleneck_case (case_id, programme, region) VALUES (?, ?, ?)",
-                        (str(e.originator_id), e.programme, e.region),
-                    )
+                    requested[str(e.originator_id)] = (e.programme, e.region)
                 case Case.BottleneckReported():
-                    day = e.timestamp.date()
-                    tx.execute(
-                        "INSERT INTO bottleneck (case_id, seq, programme, region, reported_on,"
-                        " year, theme) SELECT case_id, ?, programme, region, ?, ?, ?"
-                        " FROM bottleneck_case WHERE case_id = ?",
-                        (
-                            e.originator_version,
-                            day.isoformat(),
-                            day.year,
-                            e.theme,
-                            str(e.originator_id),
-                        ),
+                    reported.append(
+                        (str(e.originator_id), e.originator_version, e.timestamp.date(), e.theme)
                     )
                 case (
                     Case.RequestDeclined()
@@ -85,6 +75,31 @@ class Bottlenecks(Projection):
                     pass
                 case _:
                     assert_never(e)
+        tx.insert(
+            "bottleneck_case",
+            ("case_id", "programme", "region"),
+            [(case_id, *known) for case_id, known in requested.items()],
+        )
+        # A report's programme and region are its case's (requested in this batch or before;
+        # a report of a case never requested is not counted).
+        cases = dict(requested)
+        earlier = list(dict.fromkeys(c for c, *_ in reported if c not in cases))
+        for ids in chunks(earlier):
+            for case_id, programme, region in tx.fetchall(
+                "SELECT case_id, programme, region FROM bottleneck_case"  # noqa: S608 - no values inlined
+                f" WHERE case_id IN ({placeholders(len(ids))})",
+                ids,
+            ):
+                cases[case_id] = (programme, region)
+        tx.insert(
+            "bottleneck",
+            ("case_id", "seq", "programme", "region", "reported_on", "year", "theme"),
+            [
+                (case_id, seq, *cases[case_id], day.isoformat(), day.year, theme)
+                for case_id, seq, day, theme in reported
+                if case_id in cases
+            ],
+        )
 
 
 class ThemeRow(BaseModel):

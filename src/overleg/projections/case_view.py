@@ -436,30 +436,33 @@ class CaseViews(Projection):
             for table in self.tables:
                 tx.execute(f"DELETE FROM {table} WHERE case_id IN ({marks})", ids)
         rows = [views[c] for c in touched]
-        tx.executemany(
-            f"INSERT INTO case_view ({', '.join(_COLUMNS)}) VALUES ({placeholders(len(_COLUMNS))})",
+        tx.insert(
+            "case_view",
+            _COLUMNS,
             [tuple(getattr(v, c) for c in _COLUMNS) for v in rows],
         )
-        tx.executemany(
-            "INSERT INTO case_view_consent (case_id, ref, role, given_at) VALUES (?, ?, ?, ?)",
+        tx.insert(
+            "case_view_consent",
+            ("case_id", "ref", "role", "given_at"),
             [(v.case_id, c.ref, c.role, c.given_at) for v in rows for c in v.consents],
         )
-        tx.executemany(
-            "INSERT INTO case_view_agreement (case_id, meeting, position, who, what, due,"
-            " domain) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        tx.insert(
+            "case_view_agreement",
+            ("case_id", "meeting", "position", "who", "what", "due", "domain"),
             [
                 (v.case_id, a.meeting, a.position, a.who, a.what, a.due, a.domain)
                 for v in rows
                 for a in v.workplans
             ],
         )
-        tx.executemany(
-            "INSERT INTO case_view_participant (case_id, ref, named) VALUES (?, ?, ?)",
+        tx.insert(
+            "case_view_participant",
+            ("case_id", "ref", "named"),
             [(v.case_id, ref, ref in v.named) for v in rows for ref in sorted(v.participants)],
         )
-        tx.executemany(
-            f"INSERT INTO case_view_meeting (case_id, {', '.join(_SLOT_COLUMNS)})"
-            f" VALUES ({placeholders(len(_SLOT_COLUMNS) + 1)})",
+        tx.insert(
+            "case_view_meeting",
+            ("case_id", *_SLOT_COLUMNS),
             [
                 (
                     v.case_id,

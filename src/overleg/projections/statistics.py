@@ -478,25 +478,15 @@ class AnnualStatistics(Projection):
                     pass  # no figure counts these
                 case _:
                     assert_never(e)
-        tx.executemany(
-            "INSERT INTO stats_case (case_id, programme, region) VALUES (?, ?, ?)", cases
-        )
-        tx.executemany(
-            "INSERT INTO stats_designation (case_id, seq, at, chosen_by_client)"
-            " VALUES (?, ?, ?, ?)",
-            designations,
-        )
+        tx.insert("stats_case", ("case_id", "programme", "region"), cases)
+        tx.insert("stats_designation", ("case_id", "seq", "at", "chosen_by_client"), designations)
         tx.executemany(
             "INSERT INTO stats_bottleneck (case_id, seq, programme, region, at, reported_on,"
             " year, theme) SELECT case_id, ?, programme, region, ?, ?, ?, ? FROM stats_case"
             " WHERE case_id = ?",
             bottlenecks,
         )
-        tx.executemany(
-            f"INSERT INTO stats_fact (case_id, at, year, {_FACT_COLUMNS})"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            facts,
-        )
+        tx.insert("stats_fact", ("case_id", "at", "year", *_columns(_FACT_COLUMNS)), facts)
         for ids in chunks(list(touched)):
             self._fold_again(tx, ids)
 
@@ -512,9 +502,9 @@ class AnnualStatistics(Projection):
         meetings, plans = _folded(rows)
         for table in ("stats_meeting", "stats_plan"):
             tx.execute(f"DELETE FROM {table} WHERE case_id IN ({marks})", case_ids)
-        tx.executemany(
-            f"INSERT INTO stats_meeting ({_MEETING_COLUMNS}, year)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        tx.insert(
+            "stats_meeting",
+            (*_columns(_MEETING_COLUMNS), "year"),
             [
                 (
                     m.case_id,
@@ -535,8 +525,9 @@ class AnnualStatistics(Projection):
                 for m in meetings
             ],
         )
-        tx.executemany(
-            f"INSERT INTO stats_plan ({_PLAN_COLUMNS}, year) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        tx.insert(
+            "stats_plan",
+            (*_columns(_PLAN_COLUMNS), "year"),
             [
                 (
                     p.case_id,
@@ -555,7 +546,11 @@ class AnnualStatistics(Projection):
 
 
 def _prefixed(alias: str, columns: str) -> str:
-    return ", ".join(f"{alias}.{c.strip()}" for c in columns.split(","))
+    return ", ".join(f"{alias}.{c}" for c in _columns(columns))
+
+
+def _columns(columns: str) -> list[str]:
+    return [c.strip() for c in columns.split(",")]
 
 
 def _folded(rows: Sequence[Row]) -> tuple[list[MeetingRow], list[PlanRow]]:
