@@ -80,6 +80,14 @@ class Services:
             self.projector.catch_up()
         return self.views
 
+    def version_of(self, name: str) -> int:
+        """What changes whenever projection ``name`` may have changed, for keys of answers
+        kept (``figures``): in a process that keeps the projections current, the log's head
+        its last catch-up reached (no query); otherwise the projection's stored position."""
+        if self.inline_projections and self.projector.current is not None:
+            return self.projector.current
+        return self.projector.position(name)
+
     def close(self) -> None:
         """Stop the projections' thread and close every connection."""
         if self._closed:

@@ -294,6 +294,15 @@ class ViewStore:
         finally:
             self._lock.release()
 
+    def data_version(self) -> int | None:
+        """SQLite's mark of commits made to the database by any other connection, of this
+        process or another (``PRAGMA data_version``): while it stays the same, nothing was
+        written there but through this connection. ``None`` on PostgreSQL."""
+        if self._sqlite is None:
+            return None
+        with translating(), self._turn():
+            return int(self._sqlite.execute("PRAGMA data_version").fetchone()[0])
+
     def compact(self) -> None:
         """Leave no copy of replaced rows in the write-ahead log (SQLite): what a committed
         transaction overwrote is then gone from every file of the database."""

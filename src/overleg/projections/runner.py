@@ -76,6 +76,13 @@ class Projector:
         self.batch_size = batch_size
         self.rebuild_batch = rebuild_batch
         self.projections = {p.name: p() for p in PROJECTIONS}
+        # The log's head through which this projector last saw every projection applied
+        # (None before its first whole catch-up): while the head has not moved past it,
+        # there is nothing to catch up and no transaction is opened to find that out.
+        self.current: int | None = None
+        # SQLite's data version when ``current`` was last confirmed (``ViewStore.
+        # data_version``): while it stays the same, no event was recorded since.
+        self._confirmed_at: int | None = None
         self._set_up()
 
     def _set_up(self) -> None:
@@ -127,8 +134,27 @@ class Projector:
         return max(0, head - min(self.positions().values(), default=0))
 
     def catch_up(self, names: Sequence[str] | None = None, progress: Progress | None = None) -> int:
-        """Apply every event not yet applied; returns how many events were applied."""
+        """Apply every event not yet applied; returns how many events were applied.
+
+        Every event up to the head read first is applied when it returns (the log's
+        positions are given in the order events are committed: a writer holds the table's
+        lock, or SQLite's, from the position's choice to its commit). Positions only move
+        forward, a rebuild's too (it ends at the head, in one transaction): a head that has
+        not moved since the last whole catch-up leaves nothing to do; on SQLite, a database
+        no other connection has written to since leaves nothing to do either, without a
+        look at the head."""
         chosen = self._chosen(names)
+        whole = len(chosen) == len(self.projections)
+        head = version = None
+        if whole:
+            # The data version is read before the head: a commit after it shows next time.
+            version = self.views.data_version()
+            if self.current is not None and version is not None and version == self._confirmed_at:
+                return 0
+            head = self.reader.head()
+            if self.current is not None and head <= self.current:
+                self._confirmed_at = version
+                return 0
         if progress is not None:
             progress.phase("projecting", self.behind() or None)
         applied = 0
@@ -138,6 +164,9 @@ class Projector:
             if progress is not None:
                 progress.advance(read)
             if read < self.batch_size:
+                if head is not None:
+                    self.current = max(head, self.current or 0)
+                    self._confirmed_at = version
                 return applied
 
     def _chosen(self, names: Sequence[str] | None) -> list[Projection]:

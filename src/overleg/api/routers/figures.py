@@ -57,7 +57,7 @@ async def statistics(
         views = svc.fresh_views()
         return svc.figures.get(
             ("statistics", year, programme, as_known_at, today),
-            svc.projector.position(AnnualStatistics.name),
+            svc.version_of(AnnualStatistics.name),
             lambda: annual_statistics(
                 views, year, programme, as_known_at=as_known_at, themes=svc.themes, today=today
             ),
@@ -82,7 +82,7 @@ async def bottlenecks(
         views = svc.fresh_views()
         return svc.figures.get(
             ("bottlenecks", year, programme),
-            svc.projector.position(Bottlenecks.name),
+            svc.version_of(Bottlenecks.name),
             lambda: bottleneck_report(views, year, programme, themes=svc.themes),
         )
 
