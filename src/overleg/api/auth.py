@@ -13,10 +13,13 @@ A value that names no programme or region, or no municipality, makes the token i
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import threading
 import time
 import uuid
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +34,10 @@ from overleg.policies.access import Principal, StaffRole
 
 ALGORITHMS = ["EdDSA", "ES256", "RS256"]
 DEV_ISSUER = "overleg-dev"
+# Tokens verified lately, kept (by their digest) so that a caller's next requests skip the
+# signature check: at most this many, each for at most this long and never past its expiry.
+TOKENS_KEPT = 4096
+TOKEN_KEPT_SECONDS = 60.0
 
 
 class InvalidToken(Exception):
@@ -72,6 +79,9 @@ class TokenVerifier:
         self.issuer = issuer
         self.audience = audience
         self.client: jwt.PyJWKClient | None = None
+        # Digest of a token -> its principal and the time (epoch s) it is kept until.
+        self._kept: OrderedDict[bytes, tuple[Principal, float]] = OrderedDict()
+        self._kept_lock = threading.Lock()
 
     @classmethod
     def from_url(cls, url: str, issuer: str, audience: str) -> TokenVerifier:
@@ -85,7 +95,35 @@ class TokenVerifier:
         return verifier
 
     def verify(self, token: str) -> Principal:
-        """The principal of a valid token; ``InvalidToken`` says why one is not."""
+        """The principal of a valid token; ``InvalidToken`` says why one is not.
+
+        A token verified in the last minute is not checked again until it expires: a key
+        the identity provider removed stops being accepted within that minute, as its
+        fetched key set is refreshed in the same way."""
+        known = self.known(token)
+        if known is not None:
+            return known
+        who, expires = self._verify(token)
+        until = min(expires, time.time() + TOKEN_KEPT_SECONDS)
+        with self._kept_lock:
+            self._kept[_digest(token)] = (who, until)
+            while len(self._kept) > TOKENS_KEPT:
+                self._kept.popitem(last=False)
+        return who
+
+    def known(self, token: str) -> Principal | None:
+        """The principal of a token verified lately and still valid, else ``None``."""
+        key = _digest(token)
+        with self._kept_lock:
+            kept = self._kept.get(key)
+            if kept is None:
+                return None
+            if time.time() < kept[1]:
+                return kept[0]
+            del self._kept[key]
+            return None
+
+    def _verify(self, token: str) -> tuple[Principal, float]:
         try:
             header = jwt.get_unverified_header(token)
             key = self._key(header.get("kid"))
@@ -105,13 +143,14 @@ class TokenVerifier:
             raise InvalidToken(_("the token carries no known role")) from None
         if not isinstance(claims["sub"], str) or not is_ref(claims["sub"]):
             raise InvalidToken(_("the token's subject (sub) is not a well-formed reference"))
-        return Principal(
+        who = Principal(
             ref=str(claims["sub"]),
             role=role,
             region=_region(claims.get("region")),
             programme=_programme(claims.get("programme")),
             municipality=_municipality(claims.get("municipality")),
         )
+        return who, float(claims["exp"])
 
     def _key(self, kid: object) -> jwt.PyJWK:
         if self.client is not None:
@@ -128,6 +167,10 @@ class TokenVerifier:
             if kid is None or key.key_id == kid:
                 return key
         raise InvalidToken(_("the token is signed by an unknown key"))
+
+
+def _digest(token: str) -> bytes:
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
 
 
 def _region(claim: object) -> str | None:

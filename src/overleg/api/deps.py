@@ -57,10 +57,14 @@ async def principal(
             "Bearer",
         )
     try:
-        if svc.verifier.client is None:  # keys in hand: checked at once
-            who = svc.verifier.verify(credentials.credentials)
+        token = credentials.credentials
+        known = svc.verifier.known(token)
+        if known is not None:  # verified lately
+            who = known
+        elif svc.verifier.client is None:  # keys in hand: checked at once
+            who = svc.verifier.verify(token)
         else:  # keys fetched from the issuer's address, now and then: not on the event loop
-            who = await run_in_threadpool(svc.verifier.verify, credentials.credentials)
+            who = await run_in_threadpool(svc.verifier.verify, token)
     except InvalidToken as invalid:
         raise _refused(
             request,
