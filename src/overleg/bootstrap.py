@@ -57,6 +57,8 @@ class Services:
     background: BackgroundProjector | None = None
     # The figures last computed, kept while their projection has not moved.
     figures: Memo = field(default_factory=Memo)
+    # Pages of case lists last read, kept while the case view has not moved.
+    pages: Memo = field(default_factory=Memo)
     _closed: bool = field(default=False, repr=False)
 
     @cached_property

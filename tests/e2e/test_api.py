@@ -93,6 +93,25 @@ def test_the_figures_answer_at_once_and_follow_every_new_event(walk: Walk) -> No
     assert figures() == (1, 1)
 
 
+def test_the_case_list_answers_again_at_once_and_follows_every_new_event(walk: Walk) -> None:
+    auditor = auth(walk.settings, "auditor", "auditor-1")
+
+    def listed() -> list[tuple[str, str, int]]:
+        answer = walk.client.get("/cases", headers=auditor)
+        assert answer.status_code == 200, answer.text
+        return [(c["case_id"], c["status"], c["meetings_held"]) for c in answer.json()["items"]]
+
+    walk.up_to_chair()
+    before = listed()
+    assert listed() == before  # asked again unchanged: the same answer
+    assert walk.hold_meeting().status_code == 201
+    after = listed()
+    assert [held for *_, held in after] == [1]
+    assert after != before
+    reads = walk.client.get(f"/cases/{walk.case_id}/reads", headers=auditor).json()
+    assert sum(r["what"] == "case list" for r in reads) == 3  # each answer recorded, kept or not
+
+
 def test_a_broken_rule_is_a_409_naming_it_and_writes_nothing(walk: Walk) -> None:
     walk.request()
     walk.send("PUT", "/chair", walk.team, {"chair": "voorzitter-1"})
