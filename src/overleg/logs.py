@@ -32,12 +32,31 @@ class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
         return
 
 
+class _StderrLogger:
+    """Writes each line structlog renders straight to whatever ``sys.stderr`` is when it is
+    logged: the service's own lines skip the standard library's loggers and handlers (one
+    per request is logged, so that path's cost counts)."""
+
+    def msg(self, message: str) -> None:
+        sys.stderr.write(message + "\n")
+
+    debug = info = warning = warn = error = critical = exception = fatal = log = msg
+
+
+def _stderr_logger(*_: Any) -> _StderrLogger:
+    return _StderrLogger()
+
+
 def configure(level: str = "info") -> None:
     """Send structlog and standard logging output as JSON lines to standard error."""
     numeric = logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
     structlog.configure(
-        processors=[*_SHARED, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
-        logger_factory=structlog.stdlib.LoggerFactory(),
+        processors=[
+            *_SHARED,
+            structlog.processors.format_exc_info,
+            structlog.processors.JSONRenderer(),
+        ],
+        logger_factory=_stderr_logger,
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
         cache_logger_on_first_use=False,
     )
