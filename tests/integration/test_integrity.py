@@ -12,10 +12,11 @@ from uuid import UUID
 
 import pytest
 
+from overleg.adapters import recorders
 from overleg.adapters.eventstore import Database
 from overleg.adapters.integrity import Break, checkpoint, checkpoints, verify
 from overleg.application import Overleg
-from overleg.streams import import_stream
+from overleg.streams import import_stream, importer
 from tampering import read_state, stored_id, tamper, write_state
 
 SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "sample-stream.jsonl"
@@ -288,3 +289,30 @@ def test_cases_recorded_before_links_were_kept_are_reported_and_can_be_linked(
     assert {(b.case_id, b.what) for b in found} == {(str(case), "unlinked")}
     assert link_unlinked(app.recorder) == size
     assert verify(app.recorder).ok  # the same events give the same links and root again
+
+
+@pytest.mark.parametrize("carried", [None, 1])
+def test_an_import_chains_cases_across_its_batches_from_the_links_it_wrote(
+    database_url: str, monkeypatch: pytest.MonkeyPatch, carried: int | None
+) -> None:
+    """An import's batches carry the cases' last links to the next: none is looked up in
+    the store while it writes a new store, unless fewer are carried than cases go on."""
+    monkeypatch.setattr(importer, "BATCH", 7)  # every case spans batches
+    if carried is not None:
+        monkeypatch.setattr(recorders, "LINKS_CARRIED", carried)
+    looked_up: list[str] = []
+    original = recorders._Chaining._link_before
+
+    def counted(self: object, cursor: object, case_id: str, seq: int) -> bytes:
+        looked_up.append(case_id)
+        return original(self, cursor, case_id, seq)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(recorders._Chaining, "_link_before", counted)
+    application = Overleg(Database.from_url(database_url))
+    try:
+        import_stream(application, SAMPLE.read_text(encoding="utf-8").splitlines())
+        found = verify(application.recorder)
+    finally:
+        application.close()
+    assert found.ok, found.breaks
+    assert (len(looked_up) == 0) is (carried is None)

@@ -412,11 +412,14 @@ def insert_atomically(
     datastore: Any = recorder.datastore  # type: ignore[attr-defined]
     count = 0
     written: dict[Any, StoredEvent] = {}  # one event of each case written
+    chaining: Any = recorder
+    links: dict[str, tuple[int, bytes]] = {}  # the cases' last links written so far
     with datastore.transaction(commit=True) as cursor:
         for batch in batches:
             if not batch:
                 continue
-            recorder.insert_batch(cursor, batch)  # type: ignore[attr-defined]
+            chaining.insert_batch(cursor, batch, links)
+            chaining.carry_links(links)
             count += len(batch)
             for event in batch:
                 written.setdefault(event.originator_id, event)

@@ -21,6 +21,7 @@ skipped when they exist, so a process that starts beside busy writers takes no t
 from __future__ import annotations
 
 import contextlib
+import itertools
 import sqlite3
 import threading
 import time
@@ -140,6 +141,9 @@ def within(timeout: float, attempt: Callable[[], T], retry_on: tuple[type[Except
 
 # How many cases' last links a recorder remembers (a link of a stored event never changes).
 LINKS_KEPT = 4096
+# How many cases' last links an import carries from one batch of its transaction to the
+# next, the most recently written kept (a case met again later looks its link up).
+LINKS_CARRIED = 50_000
 
 
 class _Chaining:
@@ -187,15 +191,24 @@ class _Chaining:
         previous: dict[str, bytes] = {}
         for case_id, seq in firsts.items():
             if seq > 1:
-                previous[case_id] = self._remembered_link(case_id, seq - 1) or (
-                    self._link_before(cursor, case_id, seq)
+                previous[case_id] = (
+                    _link_at(made, case_id, seq - 1)
+                    or self._remembered_link(case_id, seq - 1)
+                    or self._link_before(cursor, case_id, seq)
                 )
         links = links_of(previous, events)
         cursor.executemany(
             self._insert_link, [(self._stored_id(c), n, h, d) for c, n, h, d in links]
         )
         if made is not None:
-            made.update((case_id, (seq, link)) for case_id, seq, link, _ in links)
+            for case_id, seq, link, _ in links:
+                made.pop(case_id, None)  # the most recently written last
+                made[case_id] = (seq, link)
+
+    def carry_links(self, made: dict[str, tuple[int, bytes]]) -> None:
+        """Keep at most ``LINKS_CARRIED`` of an import's last links, the latest written."""
+        for case_id in list(itertools.islice(made, max(0, len(made) - LINKS_CARRIED))):
+            del made[case_id]
 
     def _remembered_link(self, case_id: str, seq: int) -> bytes | None:
         with self._links_lock:
@@ -232,6 +245,12 @@ class _Chaining:
         return known.get(case_id, GENESIS)
 
     _insert_link_if_missing: Any
+
+
+def _link_at(made: dict[str, tuple[int, bytes]] | None, case_id: str, seq: int) -> bytes | None:
+    """The link of event ``seq`` of a case, if it is the last one ``made`` holds."""
+    found = None if made is None else made.get(case_id)
+    return found[1] if found is not None and found[0] == seq else None
 
 
 class _Purging:
@@ -326,9 +345,15 @@ class SQLiteEventRecorder(SQLiteApplicationRecorder, _Purging, _Chaining, KeyTab
             )
         return ids
 
-    def insert_batch(self, cursor: Any, stored_events: Sequence[StoredEvent]) -> None:
-        """Insert events and their links in the cursor's transaction (an import's)."""
-        self._insert_events(cursor, stored_events)
+    def insert_batch(
+        self,
+        cursor: Any,
+        stored_events: Sequence[StoredEvent],
+        links: dict[str, tuple[int, bytes]] | None = None,
+    ) -> None:
+        """Insert events and their links in the cursor's transaction (an import's);
+        ``links``: the last links of the cases written so far in it, kept up to date."""
+        self._insert_events(cursor, stored_events, links=links)
 
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
@@ -675,10 +700,16 @@ class PostgresEventRecorder(PostgresApplicationRecorder, _Purging, _Chaining, Ke
             _row(command),
         )  # fmt: skip
 
-    def insert_batch(self, cursor: Any, stored_events: Sequence[StoredEvent]) -> None:
-        """Insert events and their links in the cursor's transaction (an import's)."""
+    def insert_batch(
+        self,
+        cursor: Any,
+        stored_events: Sequence[StoredEvent],
+        links: dict[str, tuple[int, bytes]] | None = None,
+    ) -> None:
+        """Insert events and their links in the cursor's transaction (an import's);
+        ``links``: the last links of the cases written so far in it, kept up to date."""
         self._insert_stored_events(cursor, stored_events)
-        self._link(cursor, stored_events)
+        self._link(cursor, stored_events, links)
         self._write_keys(cursor, stored_events)
 
     def insert_events(
