@@ -139,6 +139,8 @@ def within(timeout: float, attempt: Callable[[], T], retry_on: tuple[type[Except
             pause = min(pause * 2, 0.5)
 
 
+# Cases' last links: case id -> (seq, link).
+_Links = dict[str, tuple[int, bytes]]
 # How many cases' last links a recorder remembers (a link of a stored event never changes).
 LINKS_KEPT = 4096
 # How many cases' last links an import carries from one batch of its transaction to the
@@ -205,7 +207,19 @@ class _Chaining:
                 made.pop(case_id, None)  # the most recently written last
                 made[case_id] = (seq, link)
 
-    def carry_links(self, made: dict[str, tuple[int, bytes]]) -> None:
+    def insert_batch(
+        self, cursor: Any, stored_events: Sequence[StoredEvent], links: _Links | None = None
+    ) -> None:
+        """Insert events and their links in the cursor's transaction (an import's);
+        ``links``: the last links of the cases written so far in it, kept up to date."""
+        self._write_batch(cursor, stored_events, links)
+
+    def _write_batch(
+        self, cursor: Any, stored_events: Sequence[StoredEvent], links: _Links | None
+    ) -> None:
+        raise NotImplementedError
+
+    def carry_links(self, made: _Links) -> None:
         """Keep at most ``LINKS_CARRIED`` of an import's last links, the latest written."""
         for case_id in list(itertools.islice(made, max(0, len(made) - LINKS_CARRIED))):
             del made[case_id]
@@ -345,14 +359,9 @@ class SQLiteEventRecorder(SQLiteApplicationRecorder, _Purging, _Chaining, KeyTab
             )
         return ids
 
-    def insert_batch(
-        self,
-        cursor: Any,
-        stored_events: Sequence[StoredEvent],
-        links: dict[str, tuple[int, bytes]] | None = None,
+    def _write_batch(
+        self, cursor: Any, stored_events: Sequence[StoredEvent], links: _Links | None
     ) -> None:
-        """Insert events and their links in the cursor's transaction (an import's);
-        ``links``: the last links of the cases written so far in it, kept up to date."""
         self._insert_events(cursor, stored_events, links=links)
 
     def insert_events(
@@ -700,14 +709,9 @@ class PostgresEventRecorder(PostgresApplicationRecorder, _Purging, _Chaining, Ke
             _row(command),
         )  # fmt: skip
 
-    def insert_batch(
-        self,
-        cursor: Any,
-        stored_events: Sequence[StoredEvent],
-        links: dict[str, tuple[int, bytes]] | None = None,
+    def _write_batch(
+        self, cursor: Any, stored_events: Sequence[StoredEvent], links: _Links | None
     ) -> None:
-        """Insert events and their links in the cursor's transaction (an import's);
-        ``links``: the last links of the cases written so far in it, kept up to date."""
         self._insert_stored_events(cursor, stored_events)
         self._link(cursor, stored_events, links)
         self._write_keys(cursor, stored_events)
