@@ -180,9 +180,11 @@ class _Chaining:
         cursor: Any,
         stored_events: Sequence[StoredEvent],
         made: dict[str, tuple[int, bytes]] | None = None,
+        write: Callable[[Any, Sequence[tuple[str, int, bytes, bytes]]], None] | None = None,
     ) -> None:
-        """Write the events' links; ``made`` gets each case's last one, to be remembered
-        once the transaction has committed (``_remember_links``)."""
+        """Write the events' links (with ``write``, or one statement each); ``made`` gets
+        each case's last one, to be remembered once the transaction has committed
+        (``_remember_links``)."""
         events = [
             (case_key(e.originator_id), e.originator_version, e.topic, bytes(e.state))
             for e in stored_events
@@ -199,9 +201,12 @@ class _Chaining:
                     or self._link_before(cursor, case_id, seq)
                 )
         links = links_of(previous, events)
-        cursor.executemany(
-            self._insert_link, [(self._stored_id(c), n, h, d) for c, n, h, d in links]
-        )
+        if write is not None:
+            write(cursor, links)
+        else:
+            cursor.executemany(
+                self._insert_link, [(self._stored_id(c), n, h, d) for c, n, h, d in links]
+            )
         if made is not None:
             for case_id, seq, link, _ in links:
                 made.pop(case_id, None)  # the most recently written last
@@ -259,6 +264,10 @@ class _Chaining:
         return known.get(case_id, GENESIS)
 
     _insert_link_if_missing: Any
+
+
+def _uuid(value: UUID | str) -> UUID:
+    return value if isinstance(value, UUID) else UUID(value)
 
 
 def _link_at(made: dict[str, tuple[int, bytes]] | None, case_id: str, seq: int) -> bytes | None:
@@ -588,6 +597,12 @@ class PostgresEventRecorder(PostgresApplicationRecorder, _Purging, _Chaining, Ke
         self._insert_link = SQL(
             "INSERT INTO {t} (case_id, seq, link, digest) VALUES (%s, %s, %s, %s)"
         ).format(t=chain)
+        self._copy_chain = SQL(
+            "COPY {t} (case_id, seq, link, digest) FROM STDIN (FORMAT BINARY)"
+        ).format(t=chain)
+        self._copy_events = SQL(
+            "COPY {t} (originator_id, originator_version, topic, state) FROM STDIN (FORMAT BINARY)"
+        ).format(t=events)
         self._insert_link_if_missing = SQL(
             "INSERT INTO {t} (case_id, seq, link, digest) VALUES (%s, %s, %s, %s)"
             " ON CONFLICT DO NOTHING"
@@ -712,9 +727,21 @@ class PostgresEventRecorder(PostgresApplicationRecorder, _Purging, _Chaining, Ke
     def _write_batch(
         self, cursor: Any, stored_events: Sequence[StoredEvent], links: _Links | None
     ) -> None:
-        self._insert_stored_events(cursor, stored_events)
-        self._link(cursor, stored_events, links)
+        # An import's batch is copied in (binary), under the same lock as every insert: the
+        # rows get their notification ids in the order they are copied.
+        cursor.execute(self._lock_and_notify)
+        with cursor.copy(self._copy_events) as copy:
+            copy.set_types(["uuid", "int8", "text", "bytea"])
+            for e in stored_events:
+                copy.write_row((_uuid(e.originator_id), e.originator_version, e.topic, e.state))
+        self._link(cursor, stored_events, links, self._copy_links)
         self._write_keys(cursor, stored_events)
+
+    def _copy_links(self, cursor: Any, rows: Sequence[tuple[str, int, bytes, bytes]]) -> None:
+        with cursor.copy(self._copy_chain) as copy:
+            copy.set_types(["uuid", "int8", "bytea", "bytea"])
+            for case_id, seq, link, digest in rows:
+                copy.write_row((UUID(case_id), seq, link, digest))
 
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
