@@ -6,6 +6,7 @@ history rewritten whole) on SQLite and PostgreSQL, with no false alarm on a clea
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from uuid import UUID
@@ -309,10 +310,25 @@ def test_an_import_chains_cases_across_its_batches_from_the_links_it_wrote(
 
     monkeypatch.setattr(recorders._Chaining, "_link_before", counted)
     application = Overleg(Database.from_url(database_url))
+    keyring = application.recorder.keyring
+    assert keyring is not None
+    keyed: list[str] = []
+    pending = keyring.pending
+
+    def written(case_ids: Iterable[str]) -> list[tuple[str, str, bytes]]:
+        found = pending(case_ids)
+        keyed.extend(c for c, _, _ in found)
+        return found
+
+    monkeypatch.setattr(keyring, "pending", written)
     try:
         import_stream(application, SAMPLE.read_text(encoding="utf-8").splitlines())
         found = verify(application.recorder)
+        stored = application.recorder.select_keys([str(c) for c in _cases()])
     finally:
         application.close()
     assert found.ok, found.breaks
     assert (len(looked_up) == 0) is (carried is None)
+    assert len(stored) == 12
+    if carried is None:  # each case's key written once, with its first events
+        assert sorted(keyed) == sorted(stored)

@@ -10,7 +10,7 @@ its key nor an erasure event without the erasure can ever be stored.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Container, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -66,10 +66,16 @@ class KeyTables:
     # -- in the events' transaction ------------------------------------------------------
 
     def _write_keys(self, cursor: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
-        """Store the new data keys of these events' cases; carry out an erasure."""
+        """Store the new data keys of these events' cases; carry out an erasure.
+
+        ``keyed`` (an import's later batches): cases whose key this transaction stored
+        already, with their first events."""
         if self.keyring is None:
             return
-        pending = self.keyring.pending(case_key(e.originator_id) for e in stored_events)
+        keyed: Container[str] = kwargs.get("keyed") or ()
+        pending = self.keyring.pending(
+            c for c in map(case_key, (e.originator_id for e in stored_events)) if c not in keyed
+        )
         if pending:
             now = datetime.now(UTC).isoformat()
             cursor.executemany(

@@ -216,11 +216,18 @@ class _Chaining:
         self, cursor: Any, stored_events: Sequence[StoredEvent], links: _Links | None = None
     ) -> None:
         """Insert events and their links in the cursor's transaction (an import's);
-        ``links``: the last links of the cases written so far in it, kept up to date."""
-        self._write_batch(cursor, stored_events, links)
+        ``links``: the last links of the cases written so far in it, kept up to date. A
+        case found there had its data key stored with its first events, in this
+        transaction: it is not written again."""
+        keyed = set() if not links else {c for c in _cases(stored_events) if c in links}
+        self._write_batch(cursor, stored_events, links, keyed)
 
     def _write_batch(
-        self, cursor: Any, stored_events: Sequence[StoredEvent], links: _Links | None
+        self,
+        cursor: Any,
+        stored_events: Sequence[StoredEvent],
+        links: _Links | None,
+        keyed: set[str],
     ) -> None:
         raise NotImplementedError
 
@@ -264,6 +271,10 @@ class _Chaining:
         return known.get(case_id, GENESIS)
 
     _insert_link_if_missing: Any
+
+
+def _cases(stored_events: Sequence[StoredEvent]) -> set[str]:
+    return {case_key(e.originator_id) for e in stored_events}
 
 
 def _uuid(value: UUID | str) -> UUID:
@@ -369,9 +380,13 @@ class SQLiteEventRecorder(SQLiteApplicationRecorder, _Purging, _Chaining, KeyTab
         return ids
 
     def _write_batch(
-        self, cursor: Any, stored_events: Sequence[StoredEvent], links: _Links | None
+        self,
+        cursor: Any,
+        stored_events: Sequence[StoredEvent],
+        links: _Links | None,
+        keyed: set[str],
     ) -> None:
-        self._insert_events(cursor, stored_events, links=links)
+        self._insert_events(cursor, stored_events, links=links, keyed=keyed)
 
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
@@ -725,7 +740,11 @@ class PostgresEventRecorder(PostgresApplicationRecorder, _Purging, _Chaining, Ke
         )  # fmt: skip
 
     def _write_batch(
-        self, cursor: Any, stored_events: Sequence[StoredEvent], links: _Links | None
+        self,
+        cursor: Any,
+        stored_events: Sequence[StoredEvent],
+        links: _Links | None,
+        keyed: set[str],
     ) -> None:
         # An import's batch is copied in (binary), under the same lock as every insert: the
         # rows get their notification ids in the order they are copied.
@@ -735,7 +754,7 @@ class PostgresEventRecorder(PostgresApplicationRecorder, _Purging, _Chaining, Ke
             for e in stored_events:
                 copy.write_row((_uuid(e.originator_id), e.originator_version, e.topic, e.state))
         self._link(cursor, stored_events, links, self._copy_links)
-        self._write_keys(cursor, stored_events)
+        self._write_keys(cursor, stored_events, keyed=keyed)
 
     def _copy_links(self, cursor: Any, rows: Sequence[tuple[str, int, bytes, bytes]]) -> None:
         with cursor.copy(self._copy_chain) as copy:
