@@ -487,7 +487,15 @@ class AnnualStatistics(Projection):
             bottlenecks,
         )
         tx.insert("stats_fact", ("case_id", "at", "year", *_columns(_FACT_COLUMNS)), facts)
-        for ids in chunks(list(touched)):
+        # A case requested in this batch has all its facts here, and no fold stored yet:
+        # it is folded from them. The others are folded again from every fact stored.
+        requested = {case_id: (programme, region) for case_id, programme, region in cases}
+        new = sorted(
+            ((f[0], *requested[f[0]], *f[3:]) for f in facts if f[0] in requested),
+            key=lambda row: (row[0], row[3]),
+        )
+        self._keep(tx, _folded(new))
+        for ids in chunks([c for c in touched if c not in requested]):
             self._fold_again(tx, ids)
 
     def _fold_again(self, tx: Tx, case_ids: Sequence[str]) -> None:
@@ -499,9 +507,13 @@ class AnnualStatistics(Projection):
             f" WHERE f.case_id IN ({marks}) ORDER BY f.case_id, f.seq",
             case_ids,
         )
-        meetings, plans = _folded(rows)
         for table in ("stats_meeting", "stats_plan"):
             tx.execute(f"DELETE FROM {table} WHERE case_id IN ({marks})", case_ids)
+        self._keep(tx, _folded(rows))
+
+    def _keep(self, tx: Tx, folded: tuple[list[MeetingRow], list[PlanRow]]) -> None:
+        """Store the fold of some cases (whose earlier fold is not stored)."""
+        meetings, plans = folded
         tx.insert(
             "stats_meeting",
             (*_columns(_MEETING_COLUMNS), "year"),
