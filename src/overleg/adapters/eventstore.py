@@ -411,7 +411,7 @@ def insert_atomically(
     # The recorders' own insert methods commit per call; an import must commit once.
     datastore: Any = recorder.datastore  # type: ignore[attr-defined]
     count = 0
-    written: dict[Any, StoredEvent] = {}  # one event of each case written
+    written: set[str] = set()  # the cases written
     chaining: Any = recorder
     links: dict[str, tuple[int, bytes]] = {}  # the cases' last links written so far
     with datastore.transaction(commit=True) as cursor:
@@ -421,10 +421,9 @@ def insert_atomically(
             chaining.insert_batch(cursor, batch, links)
             chaining.carry_links(links)
             count += len(batch)
-            for event in batch:
-                written.setdefault(event.originator_id, event)
+            written.update(case_key(event.originator_id) for event in batch)
     # The new cases' data keys were committed with their events.
     keys: Any = recorder
     if isinstance(keys, KeyTables):
-        keys._committed(list(written.values()))
+        keys.committed_cases(written)
     return count

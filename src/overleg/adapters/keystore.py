@@ -10,7 +10,7 @@ its key nor an erasure event without the erasure can ever be stored.
 from __future__ import annotations
 
 import json
-from collections.abc import Container, Iterator, Sequence
+from collections.abc import Container, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -124,13 +124,17 @@ class KeyTables:
 
     def _committed(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
         """After the events' transaction committed."""
-        if self.keyring is None:
-            return
-        self.keyring.stored(case_key(e.originator_id) for e in stored_events)
+        self.committed_cases(case_key(e.originator_id) for e in stored_events)
         erasure: Erasure | None = kwargs.get("erasure")
-        if erasure is not None:
+        if erasure is not None and self.keyring is not None:
             self.keyring.forget(erasure.case_id)
             self._after_erasure()
+
+    def committed_cases(self, case_ids: Iterable[str]) -> None:
+        """These cases' events (and new data keys) were committed."""
+        if self.keyring is None:
+            return
+        self.keyring.stored(case_ids)
 
     def _after_erasure(self) -> None:
         """What a store does to leave no copy of a destroyed key behind."""

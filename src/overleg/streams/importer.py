@@ -144,7 +144,7 @@ def fingerprint(line: StreamLine) -> bytes:
     return hashlib.blake2b(content + b"|" + instant, digest_size=DIGEST_SIZE).digest()
 
 
-@dataclass
+@dataclass(slots=True)
 class _CaseTrack:
     """An import's running knowledge of one case.
 
