@@ -12,9 +12,10 @@ from pathlib import Path
 from uuid import UUID
 
 import pytest
+from eventsourcing.persistence import IntegrityError
 
 from overleg.adapters import recorders
-from overleg.adapters.eventstore import Database
+from overleg.adapters.eventstore import Database, insert_atomically
 from overleg.adapters.integrity import Break, checkpoint, checkpoints, verify
 from overleg.application import Overleg
 from overleg.streams import import_stream, importer
@@ -332,3 +333,15 @@ def test_an_import_chains_cases_across_its_batches_from_the_links_it_wrote(
     assert len(stored) == 12
     if carried is None:  # each case's key written once, with its first events
         assert sorted(keyed) == sorted(stored)
+
+
+def test_an_import_batch_that_meets_a_stored_event_stores_nothing(app: Overleg) -> None:
+    """A batch is written whole or not at all, copied in or not: an event already stored
+    (another writer's, say) refuses the whole transaction."""
+    head = app.event_log.head()
+    case, _ = _longest(app)
+    stored = app.recorder.select_events(case)
+    with pytest.raises(IntegrityError):
+        insert_atomically(app.recorder, [list(stored[-1:])])
+    assert app.event_log.head() == head
+    assert verify(app.recorder).ok
