@@ -129,9 +129,7 @@ class MasterKeys:
 
     def wrap(self, case_id: str, data_key: bytes) -> tuple[str, bytes]:
         """The data key encrypted by the current master key (bound to its case)."""
-        nonce = os.urandom(NONCE_BYTES)
-        sealed = AESGCM(self.current.key).encrypt(nonce, data_key, case_id.encode())
-        return self.current.id, nonce + sealed
+        return self.current.id, encrypt(AESGCM(self.current.key), data_key, case_id.encode())
 
     def unwrap(self, case_id: str, master_id: str, wrapped: bytes) -> bytes:
         """The data key of a case, from its wrapped form."""
@@ -146,9 +144,7 @@ class MasterKeys:
                 )
             )
         try:
-            return AESGCM(master.key).decrypt(
-                wrapped[:NONCE_BYTES], wrapped[NONCE_BYTES:], case_id.encode()
-            )
+            return decrypt(AESGCM(master.key), wrapped, case_id.encode())
         except InvalidTag:
             raise KeyProblem(
                 _(
@@ -238,10 +234,9 @@ class Keyring:
     def seal(self, case_id: str, seq: int, personal: dict[str, Any]) -> str:
         """One event's personal part, encrypted with its case's data key."""
         cipher = self._sealing_cipher(case_id, new_case=seq == 1)
-        nonce = os.urandom(NONCE_BYTES)
         plain = json.dumps(personal, ensure_ascii=False, separators=(",", ":")).encode()
-        sealed = cipher.encrypt(nonce, plain, _aad(case_id, seq))
-        return SEALED + base64.b64encode(nonce + sealed).decode("ascii")
+        sealed = encrypt(cipher, plain, _aad(case_id, seq))
+        return SEALED + base64.b64encode(sealed).decode("ascii")
 
     def _sealing_cipher(self, case_id: str, *, new_case: bool) -> AESGCM:
         """The cipher of the case's data key. A case's first event makes its key without
@@ -388,11 +383,23 @@ def open_sealed(key: bytes, case_id: str, seq: int, sealed: str) -> dict[str, An
     """One sealed personal part, opened with its case's data key."""
     try:
         raw = base64.b64decode(sealed[len(SEALED) :], validate=True)
-        plain = AESGCM(key).decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], _aad(case_id, seq))
+        plain = decrypt(AESGCM(key), raw, _aad(case_id, seq))
     except (InvalidTag, binascii.Error, ValueError):
         raise KeyProblem(_("the personal part at seq {seq} does not open", seq=seq)) from None
     found: dict[str, Any] = json.loads(plain)
     return found
+
+
+def encrypt(cipher: AESGCM, plain: bytes, bound_to: bytes) -> bytes:
+    """``plain`` encrypted under a fresh random nonce, which leads the result, and bound to
+    ``bound_to`` (it opens only with the same)."""
+    nonce = os.urandom(NONCE_BYTES)
+    return nonce + cipher.encrypt(nonce, plain, bound_to)
+
+
+def decrypt(cipher: AESGCM, sealed: bytes, bound_to: bytes) -> bytes:
+    """What ``encrypt`` sealed; ``InvalidTag`` when it was changed or bound to another."""
+    return cipher.decrypt(sealed[:NONCE_BYTES], sealed[NONCE_BYTES:], bound_to)
 
 
 def _aad(case_id: str, seq: int) -> bytes:

@@ -10,7 +10,6 @@ compare the stream's lines with.
 from __future__ import annotations
 
 import hashlib
-import os
 import pickle
 import sqlite3
 import tempfile
@@ -30,7 +29,7 @@ from pydantic import ValidationError
 from overleg.adapters.chain import Checkpoint
 from overleg.adapters.eventstore import insert_atomically, translating
 from overleg.adapters.integrity import checkpoint
-from overleg.adapters.sealing import NONCE_BYTES
+from overleg.adapters.sealing import decrypt, encrypt
 from overleg.aggregates.case import Case, CaseEvent, is_case_event
 from overleg.aggregates.errors import CaseRuleBroken
 from overleg.application import Overleg, execute
@@ -256,17 +255,15 @@ class _Packed:
         self._cipher = AESGCM(AESGCM.generate_key(bit_length=256))
 
     def put(self, case_id: UUID, case: Case) -> None:
-        nonce = os.urandom(NONCE_BYTES)
         plain = zlib.compress(pickle.dumps(case, pickle.HIGHEST_PROTOCOL), 1)
-        sealed = nonce + self._cipher.encrypt(nonce, plain, case_id.bytes)
+        sealed = encrypt(self._cipher, plain, case_id.bytes)
         self._db.execute("INSERT OR REPLACE INTO packed VALUES (?, ?)", (case_id.bytes, sealed))
 
     def take(self, case_id: UUID) -> Case:
         row = self._db.execute(
             "SELECT state FROM packed WHERE case_id = ?", (case_id.bytes,)
         ).fetchone()
-        sealed = bytes(row[0])
-        plain = self._cipher.decrypt(sealed[:NONCE_BYTES], sealed[NONCE_BYTES:], case_id.bytes)
+        plain = decrypt(self._cipher, bytes(row[0]), case_id.bytes)
         case: Case = pickle.loads(zlib.decompress(plain))  # noqa: S301 - sealed by us, above
         return case
 
