@@ -80,6 +80,24 @@ class Projection(ABC):
             tx.execute(f"DROP TABLE IF EXISTS {table}")
 
 
+def programmes_and_regions(
+    tx: Tx, table: str, requested: dict[str, tuple[str, str]], case_ids: Sequence[str]
+) -> dict[str, tuple[str, str]]:
+    """The programme and region of these cases: as requested in the batch at hand, or as
+    ``table`` (case_id, programme, region) keeps them from earlier batches. A case in
+    neither (never requested) is left out."""
+    found = {c: requested[c] for c in case_ids if c in requested}
+    earlier = list(dict.fromkeys(c for c in case_ids if c not in requested))
+    for ids in chunks(earlier):
+        for case_id, programme, region in tx.fetchall(
+            f"SELECT case_id, programme, region FROM {table}"
+            f" WHERE case_id IN ({placeholders(len(ids))})",
+            ids,
+        ):
+            found[case_id] = (programme, region)
+    return found
+
+
 def chunks(items: Sequence[str], size: int = 500) -> list[Sequence[str]]:
     """Slices of at most ``size`` items, for ``IN (...)`` lists of bounded length."""
     return [items[i : i + size] for i in range(0, len(items), size)]

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from overleg.adapters.views import Tx, ViewStore
 from overleg.aggregates.case import Case, CaseEvent
 from overleg.aggregates.values import Programme, Region
-from overleg.projections.base import Projection, chunks, placeholders
+from overleg.projections.base import Projection, programmes_and_regions
 from overleg.projections.themes import BottleneckThemes, packaged
 
 
@@ -80,17 +80,11 @@ class Bottlenecks(Projection):
             ("case_id", "programme", "region"),
             [(case_id, *known) for case_id, known in requested.items()],
         )
-        # A report's programme and region are its case's (requested in this batch or before;
-        # a report of a case never requested is not counted).
-        cases = dict(requested)
-        earlier = list(dict.fromkeys(c for c, *_ in reported if c not in cases))
-        for ids in chunks(earlier):
-            for case_id, programme, region in tx.fetchall(
-                "SELECT case_id, programme, region FROM bottleneck_case"  # noqa: S608 - no values inlined
-                f" WHERE case_id IN ({placeholders(len(ids))})",
-                ids,
-            ):
-                cases[case_id] = (programme, region)
+        # A report's programme and region are its case's (a report of a case never
+        # requested is not counted).
+        cases = programmes_and_regions(
+            tx, "bottleneck_case", requested, [case_id for case_id, *_ in reported]
+        )
         tx.insert(
             "bottleneck",
             ("case_id", "seq", "programme", "region", "reported_on", "year", "theme"),

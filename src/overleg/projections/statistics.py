@@ -30,7 +30,7 @@ from overleg.adapters.views import Row, Tx, ViewStore, boolean, flag
 from overleg.aggregates.case import Case, CaseEvent
 from overleg.aggregates.values import Programme, Region
 from overleg.policies.rules import BRUSSELS, brussels_day
-from overleg.projections.base import Projection, chunks, placeholders
+from overleg.projections.base import Projection, chunks, placeholders, programmes_and_regions
 from overleg.projections.themes import BottleneckThemes, packaged
 
 REGIONS = tuple(region.value for region in Region)
@@ -434,7 +434,7 @@ class AnnualStatistics(Projection):
                     # The year of the date it was recorded, as the bottleneck report counts.
                     day = e.timestamp.date()
                     at = instant(e.timestamp)
-                    bottlenecks.append((seq, at, day.isoformat(), day.year, e.theme, case_id))
+                    bottlenecks.append((case_id, seq, at, day.isoformat(), day.year, e.theme))
                 case (
                     Case.MeetingHeld()
                     | Case.AttendanceCorrected()
@@ -478,18 +478,24 @@ class AnnualStatistics(Projection):
                     pass  # no figure counts these
                 case _:
                     assert_never(e)
+        requested = {case_id: (programme, region) for case_id, programme, region in cases}
         tx.insert("stats_case", ("case_id", "programme", "region"), cases)
         tx.insert("stats_designation", ("case_id", "seq", "at", "chosen_by_client"), designations)
-        tx.executemany(
-            "INSERT INTO stats_bottleneck (case_id, seq, programme, region, at, reported_on,"
-            " year, theme) SELECT case_id, ?, programme, region, ?, ?, ?, ? FROM stats_case"
-            " WHERE case_id = ?",
-            bottlenecks,
+        # A bottleneck counts under its case's programme and region (a report of a case
+        # never requested is not counted).
+        where = programmes_and_regions(tx, "stats_case", requested, [b[0] for b in bottlenecks])
+        tx.insert(
+            "stats_bottleneck",
+            ("case_id", "seq", "programme", "region", "at", "reported_on", "year", "theme"),
+            [
+                (case_id, seq, *where[case_id], *rest)
+                for case_id, seq, *rest in bottlenecks
+                if case_id in where
+            ],
         )
         tx.insert("stats_fact", ("case_id", "at", "year", *_columns(_FACT_COLUMNS)), facts)
         # A case requested in this batch has all its facts here, and no fold stored yet:
         # it is folded from them. The others are folded again from every fact stored.
-        requested = {case_id: (programme, region) for case_id, programme, region in cases}
         new = sorted(
             ((f[0], *requested[f[0]], *f[3:]) for f in facts if f[0] in requested),
             key=lambda row: (row[0], row[3]),
