@@ -73,9 +73,8 @@ class KeyTables:
         if self.keyring is None:
             return
         keyed: Container[str] = kwargs.get("keyed") or ()
-        pending = self.keyring.pending(
-            c for c in map(case_key, (e.originator_id for e in stored_events)) if c not in keyed
-        )
+        cases = (case_key(e.originator_id) for e in stored_events)
+        pending = self.keyring.pending(c for c in cases if c not in keyed)
         if pending:
             now = datetime.now(UTC).isoformat()
             cursor.executemany(

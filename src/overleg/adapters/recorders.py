@@ -179,7 +179,7 @@ class _Chaining:
         self,
         cursor: Any,
         stored_events: Sequence[StoredEvent],
-        made: dict[str, tuple[int, bytes]] | None = None,
+        made: _Links | None = None,
         write: Callable[[Any, Sequence[tuple[str, int, bytes, bytes]]], None] | None = None,
     ) -> None:
         """Write the events' links (with ``write``, or one statement each); ``made`` gets
@@ -241,7 +241,7 @@ class _Chaining:
             found = self._last_links.get(case_id)
         return found[1] if found is not None and found[0] == seq else None
 
-    def _remember_links(self, made: dict[str, tuple[int, bytes]]) -> None:
+    def _remember_links(self, made: _Links) -> None:
         """Remember the last links of a committed transaction."""
         with self._links_lock:
             kept = self._last_links
@@ -281,7 +281,7 @@ def _uuid(value: UUID | str) -> UUID:
     return value if isinstance(value, UUID) else UUID(value)
 
 
-def _link_at(made: dict[str, tuple[int, bytes]] | None, case_id: str, seq: int) -> bytes | None:
+def _link_at(made: _Links | None, case_id: str, seq: int) -> bytes | None:
     """The link of event ``seq`` of a case, if it is the last one ``made`` holds."""
     found = None if made is None else made.get(case_id)
     return found[1] if found is not None and found[0] == seq else None
@@ -393,7 +393,7 @@ class SQLiteEventRecorder(SQLiteApplicationRecorder, _Purging, _Chaining, KeyTab
     ) -> Sequence[int] | None:
         # A SQLite commit is local: when it fails, nothing was stored, so trying again is safe.
         parent = super().insert_events
-        made: dict[str, tuple[int, bytes]] = {}
+        made: _Links = {}
         ids = within(self.timeout, lambda: parent(stored_events, **kwargs, links=made), UNREACHABLE)
         self._remember_links(made)
         self._committed(stored_events, **kwargs)
@@ -774,7 +774,7 @@ class PostgresEventRecorder(PostgresApplicationRecorder, _Purging, _Chaining, Ke
         pause = 0.05
         while True:
             committing = False
-            made: dict[str, tuple[int, bytes]] = {}
+            made: _Links = {}
             try:
                 with self.datastore.get_connection() as conn, conn.transaction():
                     with conn.cursor() as curs:

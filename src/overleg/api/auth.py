@@ -97,9 +97,10 @@ class TokenVerifier:
     def verify(self, token: str) -> Principal:
         """The principal of a valid token; ``InvalidToken`` says why one is not.
 
-        A token verified in the last minute is not checked again until it expires: a key
-        the identity provider removed stops being accepted within that minute, as its
-        fetched key set is refreshed in the same way."""
+        A token verified less than ``TOKEN_KEPT_SECONDS`` ago (and not expired) is not
+        checked again: a key the identity provider removes stops being accepted when the
+        key set is fetched again, and a token verified with it before then at most that
+        much later."""
         known = self.known(token)
         if known is not None:
             return known
