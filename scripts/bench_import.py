@@ -6,8 +6,11 @@ raw Python that only parses every line (json.loads) and bulk-inserts it as a row
 (sqlite3 executemany / psycopg COPY, one transaction), i.e. the floor of any importer that
 keeps every event. The rebuild's baseline (--rebuild) reads every stored event in order and
 decodes its JSON (a server-side cursor on PostgreSQL), i.e. the floor of any projection that
-reads the whole log. Reports medians of --repeat runs and the overleg/baseline ratio; writes
-Markdown tables to standard output.
+reads the whole log. Beside each baseline, the least overleg's own contract asks, raw: an
+import that seals every event's data with its case's key and chains it (sealed_baseline),
+a rebuild that opens every sealed personal part (read_and_open); each as a share of the
+plain baseline, which bounds what overleg can reach. Reports medians of --repeat runs and
+the overleg/baseline ratio; writes Markdown tables to standard output.
 
     python scripts/bench_import.py --cases 10000 --repeat 3
     python scripts/bench_import.py --million   # the 1,000,000-line stream, once per backend
@@ -18,6 +21,8 @@ Markdown tables to standard output.
 from __future__ import annotations
 
 import argparse
+import base64
+import hashlib
 import json
 import os
 import sqlite3
@@ -28,8 +33,10 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import psycopg
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from psycopg import sql
 
 HERE = Path(__file__).resolve().parent
@@ -138,6 +145,74 @@ def baseline(backend: str, path: Path, workdir: Path) -> float:
     return time.perf_counter() - start
 
 
+def sealed_baseline(backend: str, path: Path, workdir: Path) -> float:
+    """The least an import must do that keeps events sealed and chained, raw: parse every
+    line, give each new case a data key wrapped under a master key, seal the line's data
+    with its case's key (AES-GCM, bound to case and seq), hash the case's chain (SHA-256
+    over the previous link and the stored bytes, plus a digest of the content) and
+    bulk-insert events, links and keys in one transaction. No rules, no domain objects."""
+    start = time.perf_counter()
+    master = AESGCM(AESGCM.generate_key(bit_length=256))
+    ciphers: dict[str, AESGCM] = {}
+    links: dict[str, bytes] = {}
+    events, chain, keys = [], [], []
+    with path.open("rb") as lines:
+        for raw in lines:
+            event = json.loads(raw)
+            case, seq = event["case"], event["seq"]
+            cipher = ciphers.get(case)
+            if cipher is None:
+                data_key = AESGCM.generate_key(bit_length=256)
+                nonce = os.urandom(12)
+                keys.append((case, nonce + master.encrypt(nonce, data_key, case.encode())))
+                cipher = ciphers[case] = AESGCM(data_key)
+            nonce = os.urandom(12)
+            sealed = nonce + cipher.encrypt(
+                nonce, json.dumps(event["data"]).encode(), f"{case}/{seq}".encode()
+            )
+            state = json.dumps(
+                {
+                    "at": event["at"],
+                    "by": event["by"],
+                    "personal": "sealed:1:" + base64.b64encode(sealed).decode(),
+                }
+            ).encode()
+            digest = hashlib.sha256(links.get(case, bytes(32)))
+            digest.update(f"{case}/{seq}/{event['type']}".encode())
+            digest.update(state)
+            links[case] = digest.digest()
+            content = hashlib.sha256(event["type"].encode() + b"\x00" + state).digest()
+            events.append((case, seq, event["type"], state))
+            chain.append((case, seq, links[case], content))
+    if backend == "sqlite":
+        conn = sqlite3.connect(workdir / f"raw-{uuid.uuid4().hex}.db")
+        conn.execute("CREATE TABLE e (c TEXT, s INTEGER, t TEXT, b BLOB, PRIMARY KEY (c, s))")
+        conn.execute("CREATE TABLE l (c TEXT, s INTEGER, h BLOB, d BLOB, PRIMARY KEY (c, s))")
+        conn.execute("CREATE TABLE k (c TEXT PRIMARY KEY, w BLOB)")
+        with conn:
+            conn.executemany("INSERT INTO e VALUES (?,?,?,?)", events)
+            conn.executemany("INSERT INTO l VALUES (?,?,?,?)", chain)
+            conn.executemany("INSERT INTO k VALUES (?,?)", keys)
+        conn.close()
+    else:
+        with psycopg.connect(PG) as conn:
+            for table in (
+                "e (c uuid, s int, t text, b bytea, PRIMARY KEY (c, s))",
+                "l (c uuid, s int, h bytea, d bytea, PRIMARY KEY (c, s))",
+                "k (c uuid PRIMARY KEY, w bytea)",
+            ):
+                conn.execute(f"CREATE TEMP TABLE {table}")
+            cursor = conn.cursor()
+            for table, rows in (("e (c, s, t, b)", events), ("l (c, s, h, d)", chain)):
+                with cursor.copy(f"COPY {table} FROM STDIN") as copy:
+                    for row in rows:
+                        copy.write_row(row)
+            with cursor.copy("COPY k (c, w) FROM STDIN") as copy:
+                for key_row in keys:
+                    copy.write_row(key_row)
+    return time.perf_counter() - start
+
+
 def read_and_decode(backend: str, url: str, schema: str | None) -> tuple[float, int]:
     """Read every stored event in notification order and decode its JSON, raw."""
     start = time.perf_counter()
@@ -167,9 +242,48 @@ def read_and_decode(backend: str, url: str, schema: str | None) -> tuple[float, 
     return time.perf_counter() - start, count
 
 
+def read_and_open(url: str) -> tuple[float, int]:
+    """The least a rebuild of the case view and the audit trail must do, which both show
+    personal data: read every stored event in case order (as a rebuild reads), decode its
+    JSON and open its sealed personal part with its case's data key (fetched once per
+    batch). No domain objects, no rules, no fold, no writes."""
+    # Imported here: the other measurements need no overleg in this process.
+    from overleg.adapters.rows import case_key
+    from overleg.adapters.sealing import is_sealed
+    from overleg.aggregates.case import EVENT_TOPICS
+    from overleg.bootstrap import bootstrap
+    from overleg.settings import Settings
+
+    services = bootstrap(Settings(database_url=url))
+    try:
+        log = services.app.event_log
+        recorder: Any = log.recorder
+        through = log.head()
+        start = time.perf_counter()
+        after, count = None, 0
+        while True:
+            stored = list(recorder.select_by_case(after, through, 5000, EVENT_TOPICS))
+            if not stored:
+                break
+            if len(stored) == 5000:  # whole cases only: the last one is read again next time
+                last = stored[-1].originator_id
+                stored = [n for n in stored if n.originator_id != last] or stored
+            with log.keyring.reading(case_key(n.originator_id) for n in stored):
+                for n in stored:
+                    personal = json.loads(n.state).get("personal")
+                    if is_sealed(personal):
+                        log.keyring.open(case_key(n.originator_id), n.originator_version, personal)
+                    count += 1
+            after = stored[-1].originator_id
+        return time.perf_counter() - start, count
+    finally:
+        services.close()
+
+
 def measure_rebuild(backend: str, path: Path, workdir: Path, repeat: int) -> dict[str, float]:
-    """Import once, then rebuild every projection and read-and-decode, interleaved."""
-    rebuilds, raws, peaks = [], [], []
+    """Import once, then rebuild every projection, read-and-decode and read-decode-and-open,
+    interleaved."""
+    rebuilds, raws, floors, peaks = [], [], [], []
     url, schema = fresh_url(backend, workdir)
     try:
         run_overleg(["import", str(path), "--quiet"], url)
@@ -179,11 +293,16 @@ def measure_rebuild(backend: str, path: Path, workdir: Path, repeat: int) -> dic
             peaks.append(peak)
             seconds, events = read_and_decode(backend, url, schema)
             raws.append(seconds)
+            seconds, opened = read_and_open(url)
+            if opened != events:
+                raise SystemExit(f"read {events:,} events but opened {opened:,}")
+            floors.append(seconds)
     finally:
         drop(schema)
     return {
         "rebuild": statistics.median(rebuilds),
         "raw": statistics.median(raws),
+        "floor": statistics.median(floors),
         "peak": max(peaks),
         "events": events,
     }
@@ -192,9 +311,10 @@ def measure_rebuild(backend: str, path: Path, workdir: Path, repeat: int) -> dic
 def print_rebuilds(path: Path, workdir: Path, sizes: list[int], repeat: int) -> None:
     print(
         "\n| backend | cases | events | overleg rebuild s | raw read+decode s "
-        "| rebuild rate, % of raw | events/s | rebuild peak MiB |"
+        "| rebuild rate, % of raw | events/s | rebuild peak MiB "
+        "| raw read+decode+open s | that, % of raw |"
     )
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for cases in sizes:
         write_stream(path, cases)
         for backend in ("sqlite", "postgresql"):
@@ -202,7 +322,8 @@ def print_rebuilds(path: Path, workdir: Path, sizes: list[int], repeat: int) -> 
             print(
                 f"| {backend} | {cases:,} | {int(r['events']):,} | {r['rebuild']:.1f} "
                 f"| {r['raw']:.2f} | {100 * r['raw'] / r['rebuild']:.0f} % "
-                f"| {r['events'] / r['rebuild']:,.0f} | {r['peak']} |",
+                f"| {r['events'] / r['rebuild']:,.0f} | {r['peak']} "
+                f"| {r['floor']:.2f} | {100 * r['raw'] / r['floor']:.0f} % |",
                 flush=True,
             )
 
@@ -232,7 +353,7 @@ def print_import_curve(path: Path, workdir: Path, sizes: list[int]) -> None:
 
 
 def measure(backend: str, path: Path, workdir: Path, repeat: int) -> dict[str, float]:
-    imports, exports, raws, peaks, export_peaks = [], [], [], [], []
+    imports, exports, raws, sealeds, peaks, export_peaks = [], [], [], [], [], []
     for _ in range(repeat):
         url, schema = fresh_url(backend, workdir)
         try:
@@ -245,10 +366,12 @@ def measure(backend: str, path: Path, workdir: Path, repeat: int) -> dict[str, f
         finally:
             drop(schema)
         raws.append(baseline(backend, path, workdir))
+        sealeds.append(sealed_baseline(backend, path, workdir))
     return {
         "import": statistics.median(imports),
         "export": statistics.median(exports),
         "raw": statistics.median(raws),
+        "sealed": statistics.median(sealeds),
         "peak": max(peaks),
         "export_peak": max(export_peaks),
     }
@@ -297,15 +420,17 @@ def main() -> None:
         lines = write_stream(path, args.cases)
         print(
             "| backend | lines | overleg import s | raw parse+insert s | ratio "
-            "| import lines/s | export s | import peak MiB | export peak MiB |"
+            "| import lines/s | export s | import peak MiB | export peak MiB "
+            "| raw sealed+chained s | that, % of raw |"
         )
-        print("|---|---|---|---|---|---|---|---|---|")
+        print("|---|---|---|---|---|---|---|---|---|---|---|")
         for backend in ("sqlite", "postgresql"):
             r = measure(backend, path, workdir, args.repeat)
             print(
                 f"| {backend} | {lines:,} | {r['import']:.1f} | {r['raw']:.2f} "
                 f"| {r['import'] / r['raw']:.0f}x | {lines / r['import']:,.0f} "
-                f"| {r['export']:.1f} | {r['peak']} | {r['export_peak']} |",
+                f"| {r['export']:.1f} | {r['peak']} | {r['export_peak']} "
+                f"| {r['sealed']:.2f} | {100 * r['raw'] / r['sealed']:.0f} % |",
                 flush=True,
             )
         if args.long_cases:
@@ -321,12 +446,16 @@ def main() -> None:
         if args.million:
             lines = write_stream(path, 115_000)
             print(f"\n1,000,000-line run ({lines:,} lines, 115,000 cases), once per backend:\n")
-            print("| backend | import s | raw s | ratio | peak MiB |\n|---|---|---|---|---|")
+            print(
+                "| backend | import s | raw s | ratio | peak MiB | raw sealed+chained s "
+                "| that, % of raw |\n|---|---|---|---|---|---|---|"
+            )
             for backend in ("sqlite", "postgresql"):
                 r = measure(backend, path, workdir, 1)
                 print(
                     f"| {backend} | {r['import']:.0f} | {r['raw']:.1f} "
-                    f"| {r['import'] / r['raw']:.0f}x | {r['peak']} |",
+                    f"| {r['import'] / r['raw']:.0f}x | {r['peak']} "
+                    f"| {r['sealed']:.1f} | {100 * r['raw'] / r['sealed']:.0f} % |",
                     flush=True,
                 )
 
