@@ -17,6 +17,7 @@ from overleg.api.auth import TokenVerifier, dev_private_key, load_jwks, public_j
 from overleg.application import Clock, Overleg, utc_now
 from overleg.logs import get_logger
 from overleg.projections.memo import Memo
+from overleg.projections.positions import PositionFeed
 from overleg.projections.runner import Projector
 from overleg.projections.themes import BottleneckThemes, packaged
 from overleg.projections.worker import BackgroundProjector
@@ -82,12 +83,23 @@ class Services:
             self.projector.catch_up()
         return self.views
 
+    @cached_property
+    def feed(self) -> PositionFeed | None:
+        """The projections' positions as the worker announces them (PostgreSQL, when
+        another process keeps the projections); None where there is nothing to follow."""
+        if self.inline_projections or self.projector.moved_channel is None:
+            return None
+        return PositionFeed(self.projector)
+
     def version_of(self, name: str) -> int:
         """What changes whenever projection ``name`` may have changed, for keys of answers
         kept (``figures``): in a process that keeps the projections current, the log's head
-        its last catch-up reached (no query); otherwise the projection's stored position."""
+        its last catch-up reached (no query); where the worker announces its moves, the
+        position last announced (a query only after a move); else the stored position."""
         if self.inline_projections and self.projector.current is not None:
             return self.projector.current
+        if self.feed is not None:
+            return self.feed.position(name)
         return self.projector.position(name)
 
     def close(self) -> None:
@@ -97,6 +109,9 @@ class Services:
         self._closed = True
         if self.background is not None:
             self.background.close()
+        feed = self.__dict__.get("feed")  # only if it was made
+        if feed is not None:
+            feed.close()
         self.views.close()
         self.app.close()
 

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from overleg.adapters.eventstore import UNAVAILABLE, DamagedStore
+from overleg.adapters.eventstore import UNAVAILABLE, DamagedStore, Database
 from overleg.adapters.migrations import SchemaTooNew, migrate
 from overleg.adapters.views import Tx, ViewStore
 from overleg.aggregates.case import Case, CaseEvent
@@ -76,6 +76,10 @@ class Projector:
         self.batch_size = batch_size
         self.rebuild_batch = rebuild_batch
         self.projections = {p.name: p() for p in PROJECTIONS}
+        # On PostgreSQL, every transaction that moves a position says so on this channel
+        # (delivered at its commit, with it): a process that keeps answers by position
+        # (``PositionFeed``) learns that they may have changed without asking each time.
+        self.moved_channel = moved_channel(views.database)
         # The log's head through which this projector last saw every projection applied
         # (None before its first whole catch-up): while the head has not moved past it,
         # there is nothing to catch up and no transaction is opened to find that out.
@@ -117,6 +121,17 @@ class Projector:
             "UPDATE projection_position SET position = 0, version = ? WHERE name = ?",
             (projection.version, projection.name),
         )
+        self._announce(tx)
+
+    def _advance(self, tx: Tx, name: str, position: int) -> None:
+        """Move one projection's position, in the transaction that applied its events."""
+        tx.execute("UPDATE projection_position SET position = ? WHERE name = ?", (position, name))
+        self._announce(tx)
+
+    def _announce(self, tx: Tx) -> None:
+        # Several in one transaction reach a listener as one.
+        if self.moved_channel is not None and tx.dialect == "postgresql":
+            tx.execute(f"NOTIFY {quoted(self.moved_channel)}")
 
     def positions(self) -> dict[str, int]:
         """How far each projection is (the notification id of its last applied event)."""
@@ -199,10 +214,7 @@ class Projector:
                 for position, why in damaged:
                     if position > positions[projection.name]:
                         self._set_aside_unreadable(tx, projection, position, why)
-                tx.execute(
-                    "UPDATE projection_position SET position = ? WHERE name = ?",
-                    (last, projection.name),
-                )
+                self._advance(tx, projection.name, last)
             # Every notification read counts, those that could not be read too: one damaged
             # event never stops the projections of all others.
             counted = len(events) + len(damaged), applied
@@ -350,11 +362,21 @@ class Projector:
                 if after is None:
                     break
             for projection in chosen:
-                tx.execute(
-                    "UPDATE projection_position SET position = ? WHERE name = ?",
-                    (head, projection.name),
-                )
+                self._advance(tx, projection.name, head)
         return applied + self.catch_up([p.name for p in chosen], progress)
+
+
+def moved_channel(database: Database) -> str | None:
+    """The channel on which moved positions are announced: one per store (channels are the
+    server's, so the schema is in its name); none on SQLite, which has no channels."""
+    if database.backend != "postgresql":
+        return None
+    return f"overleg_positions.{database.schema or 'public'}"
+
+
+def quoted(identifier: str) -> str:
+    """An identifier as PostgreSQL reads it verbatim."""
+    return '"' + identifier.replace('"', '""') + '"'
 
 
 def _record_failure(

@@ -1,0 +1,185 @@
+"""A service whose projections another process keeps (PostgreSQL) learns that a position
+moved from the worker's announcement, not from a query per request: it asks the store
+again only after a move, sees every move, and asks each time while it cannot listen."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from overleg.adapters.eventstore import Database
+from overleg.adapters.views import ViewStore
+from overleg.application import Overleg
+from overleg.bootstrap import bootstrap
+from overleg.projections import positions as positions_module
+from overleg.projections.positions import PositionFeed
+from overleg.projections.runner import Projector
+from overleg.settings import Settings
+from overleg.streams import import_stream
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+from make_sample_stream import stream
+
+pytestmark = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+
+
+def lines(cases: int, year: int) -> list[str]:
+    return [json.dumps(event) for event in stream(cases, 1, year)]
+
+
+class Counting(Projector):
+    """A projector that counts how often the positions are asked of the store."""
+
+    asked = 0
+
+    def positions(self) -> dict[str, int]:
+        self.asked += 1
+        return super().positions()
+
+    def position(self, name: str) -> int:
+        self.asked += 1
+        return super().position(name)
+
+
+@pytest.fixture
+def service_side(store: Overleg) -> Iterator[tuple[Counting, PositionFeed]]:
+    """What the service holds: a projector it never catches up with, and the feed."""
+    views = ViewStore(store.database)
+    projector = Counting(store.event_log, views)
+    feed = PositionFeed(projector)
+    try:
+        yield projector, feed
+    finally:
+        feed.close()
+        views.close()
+
+
+@pytest.fixture
+def worker(store: Overleg) -> Iterator[Projector]:
+    """The worker: another connection that moves the positions."""
+    views = ViewStore(store.database)
+    try:
+        yield Projector(store.event_log, views)
+    finally:
+        views.close()
+
+
+def eventually(found: object, wanted: object, look: object) -> None:
+    deadline = time.monotonic() + 10
+    while found != wanted and time.monotonic() < deadline:
+        time.sleep(0.01)
+        found = look()  # type: ignore[operator]
+    assert found == wanted
+
+
+def test_positions_are_asked_again_only_after_a_move(
+    store: Overleg, service_side: tuple[Counting, PositionFeed], worker: Projector
+) -> None:
+    projector, feed = service_side
+    import_stream(store, lines(3, 2015))
+    worker.catch_up()
+    head = store.event_log.head()
+    assert feed.position("statistics") == head
+    asked = projector.asked
+    for _ in range(50):
+        assert feed.position("statistics") == head
+        assert feed.position("case_view") == head
+    assert projector.asked == asked  # nothing moved: not one query
+    assert feed.listening
+
+
+def test_every_move_of_the_worker_is_seen(
+    store: Overleg, service_side: tuple[Counting, PositionFeed], worker: Projector
+) -> None:
+    _projector, feed = service_side
+    assert feed.position("statistics") == 0
+    for year in (2015, 2016, 2017):
+        import_stream(store, lines(2, year))
+        worker.catch_up()
+        head = store.event_log.head()
+        eventually(feed.position("statistics"), head, lambda: feed.position("statistics"))
+    # A rebuild moves the positions too (to zero and back, in one transaction).
+    worker.rebuild(["statistics"])
+    assert feed.position("statistics") == store.event_log.head()
+
+
+def test_while_it_cannot_listen_it_asks_every_time_then_listens_again(
+    store: Overleg,
+    service_side: tuple[Counting, PositionFeed],
+    worker: Projector,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    projector, feed = service_side
+    monkeypatch.setattr(positions_module, "RETRY_SECONDS", 0.3)
+    import_stream(store, lines(2, 2015))
+    worker.catch_up()
+    assert feed.position("statistics") == store.event_log.head()
+    listener = feed._conn
+    assert listener is not None
+    with psycopg.connect(store.database.conninfo(), autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", (listener.info.backend_pid,))
+    time.sleep(0.2)  # the server has closed it
+    import_stream(store, lines(2, 2016))
+    worker.catch_up()  # announced while the feed does not listen
+    head = store.event_log.head()
+    asked = projector.asked
+    assert feed.position("statistics") == head  # the loss is found: the store is asked
+    assert not feed.listening
+    assert feed.position("statistics") == head
+    assert projector.asked >= asked + 2  # asked each time while not listening
+    time.sleep(0.35)
+    assert feed.position("statistics") == head  # listening again, and read afresh
+    assert feed.listening
+    import_stream(store, lines(2, 2017))
+    worker.catch_up()
+    head = store.event_log.head()
+    eventually(feed.position("statistics"), head, lambda: feed.position("statistics"))
+
+
+def test_the_service_keys_kept_answers_by_the_announced_position(database_url: str) -> None:
+    """Where a worker keeps the projections, the service follows its announcements."""
+    settings = Settings(database_url=database_url, projections="worker")
+    services = bootstrap(settings)
+    try:
+        assert not services.inline_projections
+        assert services.feed is not None
+        assert services.version_of("statistics") == 0
+        import_stream(services.app, lines(2, 2015))
+        worker_views = ViewStore(Database.from_url(database_url))
+        try:
+            Projector(services.app.event_log, worker_views).catch_up()
+        finally:
+            worker_views.close()
+        head = services.app.event_log.head()
+        eventually(
+            services.version_of("statistics"), head, lambda: services.version_of("statistics")
+        )
+        assert services.feed.listening
+    finally:
+        services.close()
+    assert not services.feed.listening  # its connection closed with the service
+
+
+def test_a_move_never_announced_is_read_once_the_positions_are_old(
+    store: Overleg,
+    service_side: tuple[Counting, PositionFeed],
+    worker: Projector,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A listener gone without a word hears nothing: what it knows is read again anyway once
+    it is ``AGE`` old."""
+    _projector, feed = service_side
+    monkeypatch.setattr(positions_module, "AGE", 60.0)
+    assert feed.position("statistics") == 0
+    worker.moved_channel = None  # it moves the positions without announcing it
+    import_stream(store, lines(2, 2015))
+    worker.catch_up()
+    assert feed.position("statistics") == 0  # not announced, not yet old
+    monkeypatch.setattr(positions_module, "AGE", 0.0)  # now it is
+    assert feed.position("statistics") == store.event_log.head()
