@@ -9,9 +9,13 @@ from typing import Any
 import pytest
 from api_client import REQUEST, Walk, auth, meeting_day, today
 from eventsourcing.persistence import IntegrityError
+from fastapi.encoders import jsonable_encoder
 from fastapi.testclient import TestClient
 
 from overleg.adapters.recorders import OutcomeUnknown
+from overleg.api.schemas import CaseList
+from overleg.projections.bottlenecks import bottleneck_report
+from overleg.projections.statistics import annual_statistics
 from overleg.settings import Settings
 
 
@@ -36,8 +40,7 @@ def test_a_case_goes_from_request_to_follow_up(walk: Walk) -> None:
     assert walk.send("POST", "/meetings/1/registration", walk.chair).status_code == 200
     follow_up = {"on": meeting_day()}
     assert walk.send("POST", "/follow-up", walk.chair, follow_up).status_code == 200
-    bottleneck = {"theme": "wachtlijst", "description": "Geen plaats in dagbegeleiding"}
-    assert walk.send("POST", "/bottlenecks", walk.chair, bottleneck).status_code == 201
+    assert walk.send("POST", "/bottlenecks", walk.chair, BOTTLENECK).status_code == 201
 
     shown = walk.client.get(f"/cases/{walk.case_id}", headers=walk.chair)
     assert shown.status_code == 200
@@ -75,6 +78,9 @@ def test_a_case_goes_from_request_to_follow_up(walk: Walk) -> None:
     )
 
 
+BOTTLENECK = {"theme": "wachtlijst", "description": "Geen plaats in dagbegeleiding"}
+
+
 def test_the_figures_answer_at_once_and_follow_every_new_event(walk: Walk) -> None:
     analyst = auth(walk.settings, "analyst", "analist-1")
     year = int(meeting_day()[:4])
@@ -88,9 +94,39 @@ def test_the_figures_answer_at_once_and_follow_every_new_event(walk: Walk) -> No
     assert figures() == figures() == (0, 0)  # asked again unchanged: the same answer
     assert walk.hold_meeting().status_code == 201
     assert figures() == (1, 0)
-    bottleneck = {"theme": "wachtlijst", "description": "Geen plaats in dagbegeleiding"}
-    assert walk.send("POST", "/bottlenecks", walk.chair, bottleneck).status_code == 201
+    assert walk.send("POST", "/bottlenecks", walk.chair, BOTTLENECK).status_code == 201
     assert figures() == (1, 1)
+
+
+def test_kept_answers_are_the_json_of_their_model(walk: Walk) -> None:
+    """The figures and the case list are rendered once and kept as bytes: the same JSON the
+    framework renders from their models, and said to be JSON."""
+    walk.up_to_chair()
+    assert walk.hold_meeting().status_code == 201
+    assert walk.send("POST", "/bottlenecks", walk.chair, BOTTLENECK).status_code == 201
+    services = walk.client.app.state.services  # type: ignore[attr-defined]
+    views = services.fresh_views()
+    year = int(meeting_day()[:4])
+    analyst = auth(walk.settings, "analyst", "analist-1")
+    auditor = auth(walk.settings, "auditor", "auditor-1")
+    expected: dict[str, Any] = {
+        f"/statistics/{year}": annual_statistics(views, year, themes=services.themes),
+        f"/bottlenecks/{today().year}": bottleneck_report(
+            views, today().year, themes=services.themes
+        ),
+    }
+    for path, model in expected.items():
+        for _ in range(2):  # computed, then kept
+            answer = walk.client.get(path, headers=analyst)
+            assert answer.status_code == 200
+            assert answer.headers["content-type"] == "application/json"
+            assert answer.json() == jsonable_encoder(model)
+    for _ in range(2):
+        listed = walk.client.get("/cases", headers=auditor)
+        assert listed.headers["content-type"] == "application/json"
+        page = CaseList.model_validate_json(listed.content)
+        assert [c.case_id for c in page.items] == [str(walk.case_id)]
+        assert listed.json() == jsonable_encoder(page)
 
 
 def test_the_case_list_answers_again_at_once_and_follows_every_new_event(walk: Walk) -> None:

@@ -14,6 +14,7 @@ from overleg.aggregates.case import Case, CaseEvent
 from overleg.aggregates.values import Client, Invitee, Party, Programme, Region, Role
 from overleg.aggregates.vocabulary import REF_MAX_LENGTH, REF_PATTERN
 from overleg.api import headers
+from overleg.api.answers import JSONBytes, rendered
 from overleg.api.deps import SIGN_IN_PROBLEMS, VERSION_PROBLEMS, Caller, Svc, Version
 from overleg.api.idempotency import StaffKey
 from overleg.api.problems import (
@@ -715,7 +716,7 @@ def reads(case_id: UUID, who: Caller, svc: Svc) -> list[CaseReadOut]:
     ]
 
 
-@router.get("", summary="List cases", responses=responses(*READ))
+@router.get("", summary="List cases", responses=responses(*READ), response_model=CaseList)
 async def list_(
     request: Request,
     who: Caller,
@@ -732,7 +733,7 @@ async def list_(
     ] = False,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-) -> CaseList:
+) -> Response:
     """Cases you have a part in, filtered, most recently changed first."""
     access.may_list_cases(who)
     today = svc.app.clock()
@@ -745,27 +746,29 @@ async def list_(
         overdue_on=today.astimezone(UTC).date() if overdue else None,
     )
 
-    def answer() -> CaseList:  # one trip to the thread pool for the reads and the record
-        listed = _listed(svc, who, _scoped(where, who), offset, limit, today)
-        svc.reads.record(who, [c.case_id for c in listed.items], "case list", *_ids(request))
-        return listed
+    def answer() -> bytes:  # one trip to the thread pool for the reads and the record
+        cases, body = _listed(svc, who, _scoped(where, who), offset, limit, today)
+        svc.reads.record(who, cases, "case list", *_ids(request))
+        return body
 
-    return await run_in_threadpool(answer)
+    return JSONBytes(await run_in_threadpool(answer))
 
 
 def _listed(
     svc: Svc, who: Principal, where: CaseFilter, offset: int, limit: int, today: datetime
-) -> CaseList:
-    """One page of the cases matching ``where`` that the caller has a part in, as answered."""
+) -> tuple[list[str], bytes]:
+    """One page of the cases matching ``where`` that the caller has a part in: the cases
+    listed, and the page as answered (rendered once, kept so)."""
 
-    def listed() -> CaseList:
+    def listed() -> tuple[list[str], bytes]:
         page = _page(svc, who, where, offset, limit)
-        return CaseList(
+        answer = CaseList(
             items=[_case_out(v, today) for v in page.items],
             total=page.total,
             offset=page.offset,
             limit=page.limit,
         )
+        return [c.case_id for c in answer.items], rendered(answer)
 
     if not _view_decides(who):
         return listed()

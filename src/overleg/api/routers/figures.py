@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Response
 from starlette.concurrency import run_in_threadpool
 
 from overleg.aggregates.values import Programme
+from overleg.api.answers import JSONBytes, rendered
 from overleg.api.deps import SIGN_IN_PROBLEMS, Caller, Svc
 from overleg.api.problems import FORBIDDEN, INVALID_INPUT, STORE_BUSY, responses
 from overleg.policies import access
@@ -38,6 +39,7 @@ AsKnownAt = Annotated[
     "/statistics/{year}",
     summary="Annual statistics",
     responses=FIGURES_PROBLEMS,
+    response_model=Statistics,
 )
 async def statistics(
     year: Year,
@@ -45,7 +47,7 @@ async def statistics(
     svc: Svc,
     programme: Programme | None = None,
     as_known_at: AsKnownAt = None,
-) -> Statistics:
+) -> Response:
     """Meetings per region, first and follow-up, planned and not held, attendance and
     outcomes of the fully registered meetings, designated coordinators and bottlenecks per
     theme: exactly `overleg stats YEAR [--programme P] [--as-known-at INSTANT] --format
@@ -53,37 +55,40 @@ async def statistics(
     access.may_read_figures(who)
     today = svc.app.clock().astimezone(BRUSSELS).date()
 
-    def figures() -> Statistics:
+    def figures() -> bytes:
         views = svc.fresh_views()
         return svc.figures.get(
             ("statistics", year, programme, as_known_at, today),
             svc.version_of(AnnualStatistics.name),
-            lambda: annual_statistics(
-                views, year, programme, as_known_at=as_known_at, themes=svc.themes, today=today
+            lambda: rendered(
+                annual_statistics(
+                    views, year, programme, as_known_at=as_known_at, themes=svc.themes, today=today
+                )
             ),
         )
 
-    return await run_in_threadpool(figures)
+    return JSONBytes(await run_in_threadpool(figures))
 
 
 @router.get(
     "/bottlenecks/{year}",
     summary="Reported bottlenecks",
     responses=FIGURES_PROBLEMS,
+    response_model=BottleneckReport,
 )
 async def bottlenecks(
     year: Year, who: Caller, svc: Svc, programme: Programme | None = None
-) -> BottleneckReport:
+) -> Response:
     """Bottlenecks reported in the year, per theme of the analysts' list (any other theme:
     `andere`) and region (policy information)."""
     access.may_read_figures(who)
 
-    def report() -> BottleneckReport:
+    def report() -> bytes:
         views = svc.fresh_views()
         return svc.figures.get(
             ("bottlenecks", year, programme),
             svc.version_of(Bottlenecks.name),
-            lambda: bottleneck_report(views, year, programme, themes=svc.themes),
+            lambda: rendered(bottleneck_report(views, year, programme, themes=svc.themes)),
         )
 
-    return await run_in_threadpool(report)
+    return JSONBytes(await run_in_threadpool(report))
