@@ -252,8 +252,10 @@ def read_and_open(url: str) -> tuple[float, int]:
     from overleg.adapters.sealing import is_sealed
     from overleg.aggregates.case import EVENT_TOPICS
     from overleg.bootstrap import bootstrap
+    from overleg.logs import configure
     from overleg.settings import Settings
 
+    configure("error")  # its lines to standard error, and only errors: not in the tables
     services = bootstrap(Settings(database_url=url))
     try:
         log = services.app.event_log
