@@ -62,9 +62,7 @@ from typing import Any
 from uuid import UUID
 
 import psycopg
-from fastapi import Response
 from psycopg import sql
-from pydantic import TypeAdapter
 from starlette.requests import Request
 
 HERE = Path(__file__).resolve().parent
@@ -81,7 +79,6 @@ from bench_import import _high_water_mib as high_water_mib  # noqa: E402
 
 from overleg.aggregates.values import Attendance, Party, Role  # noqa: E402
 from overleg.api.routers import cases as case_routes  # noqa: E402
-from overleg.api.schemas import HistoryEntry  # noqa: E402
 from overleg.application import StaleCase, utc_now  # noqa: E402
 from overleg.bootstrap import Services, bootstrap  # noqa: E402
 from overleg.commands import CaseCommand, GiveConsent, HoldMeeting, ReportBottleneck  # noqa: E402
@@ -551,8 +548,6 @@ def print_commands(results: dict[str, dict[int, dict[str, Any]]], plan: Plan) ->
 
 # -- 2. reads --------------------------------------------------------------------------
 
-HISTORY = TypeAdapter(list[HistoryEntry])
-
 
 def request_for(path: str) -> Request:
     """A request as the service's middleware leaves it (the handlers read its ids)."""
@@ -565,17 +560,15 @@ def request_for(path: str) -> Request:
 def read_case(svc: Services, case_id: UUID) -> bytes:
     """GET /cases/{id}: the handler, then its answer as JSON."""
     request = request_for(f"/cases/{case_id}")
-    answer = case_routes.get_case(
-        case_id=case_id, request=request, who=CHAIR, svc=svc, response=Response(), as_of=None
-    )
-    return answer.model_dump_json().encode()
+    answer = case_routes.get_case(case_id=case_id, request=request, who=CHAIR, svc=svc, as_of=None)
+    return bytes(answer.body)
 
 
 def read_history(svc: Services, case_id: UUID) -> bytes:
     """GET /cases/{id}/history: the handler, then its answer as JSON."""
     request = request_for(f"/cases/{case_id}/history")
-    entries = case_routes.history(case_id=case_id, request=request, who=CHAIR, svc=svc, as_of=None)
-    return HISTORY.dump_json(entries)
+    answer = case_routes.history(case_id=case_id, request=request, who=CHAIR, svc=svc, as_of=None)
+    return bytes(answer.body)
 
 
 class RawReader:

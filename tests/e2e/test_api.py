@@ -11,9 +11,10 @@ from api_client import REQUEST, Walk, auth, meeting_day, today
 from eventsourcing.persistence import IntegrityError
 from fastapi.encoders import jsonable_encoder
 from fastapi.testclient import TestClient
+from pydantic import TypeAdapter
 
 from overleg.adapters.recorders import OutcomeUnknown
-from overleg.api.schemas import CaseList
+from overleg.api.schemas import CaseList, CaseOut, HistoryEntry
 from overleg.projections.bottlenecks import bottleneck_report
 from overleg.projections.statistics import annual_statistics
 from overleg.settings import Settings
@@ -127,6 +128,20 @@ def test_kept_answers_are_the_json_of_their_model(walk: Walk) -> None:
         page = CaseList.model_validate_json(listed.content)
         assert [c.case_id for c in page.items] == [str(walk.case_id)]
         assert listed.json() == jsonable_encoder(page)
+    # A case and its history, kept by version: the same JSON, the case's ETag with it.
+    answers = [walk.client.get(f"/cases/{walk.case_id}", headers=walk.chair) for _ in range(2)]
+    assert answers[0].content == answers[1].content
+    for answer in answers:
+        assert answer.headers["content-type"] == "application/json"
+        case = CaseOut.model_validate_json(answer.content)
+        assert answer.headers["ETag"] == f'"{case.version}"'
+        assert answer.json() == jsonable_encoder(case)
+    path = f"/cases/{walk.case_id}/history"
+    histories = [walk.client.get(path, headers=walk.chair) for _ in range(2)]
+    assert histories[0].content == histories[1].content
+    entries = TypeAdapter(list[HistoryEntry]).validate_json(histories[0].content)
+    assert [e.seq for e in entries] == list(range(1, case.version + 1))
+    assert histories[0].json() == jsonable_encoder(entries)
 
 
 def test_the_case_list_answers_again_at_once_and_follows_every_new_event(walk: Walk) -> None:

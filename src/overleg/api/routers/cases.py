@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Path, Query, Request, Response
+from pydantic import TypeAdapter
 from starlette.concurrency import run_in_threadpool
 
 from overleg.aggregates.case import Case, CaseEvent
@@ -641,44 +642,50 @@ def _readable(svc: Svc, who: Principal, case_id: UUID) -> Replay:
         **headers.success(200, "The case; its ETag is its version", (headers.ETAG,)),
         **responses(*READ, NOT_FOUND),
     },
+    response_model=CaseOut,
 )
 def get_case(
     case_id: UUID,
     request: Request,
     who: Caller,
     svc: Svc,
-    response: Response,
     as_of: AsOf = None,
-) -> CaseOut:
+) -> Response:
     """The case view; its ETag is the case version to send as If-Match with a change. With
     ``as_of``: the case as it stood then (its ETag the version it had then)."""
     replay = _readable(svc, who, case_id)
     svc.reads.record(who, [str(case_id)], "case", *_ids(request))
+    today = svc.app.clock()
     if as_of is None:
         view = replay.derived("view", lambda: view_of(replay.events))
+        # Rendered once per version and day (the day says whether a follow-up is overdue).
+        body = replay.derived(f"view.json {today.date()}", lambda: rendered(_case_out(view, today)))
     else:
         view = view_of(_as_of(replay.events, as_of, case_id))
-    response.headers["ETag"] = f'"{view.version}"'
-    return _case_out(view, svc.app.clock())
+        body = rendered(_case_out(view, today))
+    return JSONBytes(body, headers={"ETag": f'"{view.version}"'})
 
 
 @router.get(
     "/{case_id}/history",
     summary="A case's history (audit trail)",
     responses=responses(*READ, NOT_FOUND),
+    response_model=list[HistoryEntry],
 )
-def history(
-    case_id: UUID, request: Request, who: Caller, svc: Svc, as_of: AsOf = None
-) -> list[HistoryEntry]:
+def history(case_id: UUID, request: Request, who: Caller, svc: Svc, as_of: AsOf = None) -> Response:
     """Every event of the case in order: when, by whom, and what happened (with ``as_of``:
     those recorded at or before that instant)."""
     replay = _readable(svc, who, case_id)
     svc.reads.record(who, [str(case_id)], "history", *_ids(request))
     entries = replay.derived("history", lambda: _history(replay.events))
     if as_of is None:
-        return entries
+        return JSONBytes(replay.derived("history.json", lambda: HISTORY.dump_json(entries)))
     then = {e.originator_version for e in _as_of(replay.events, as_of, case_id)}
-    return [entry for entry in entries if entry.seq in then]
+    return JSONBytes(HISTORY.dump_json([entry for entry in entries if entry.seq in then]))
+
+
+# A history as the JSON sent (its entries' fields by name, as the framework renders them).
+HISTORY = TypeAdapter(list[HistoryEntry])
 
 
 def _history(events: list[CaseEvent]) -> list[HistoryEntry]:
