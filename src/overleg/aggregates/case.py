@@ -900,21 +900,22 @@ _NOT_A_DAY: dict[str, Message] = {
 def facts_problem(event: CaseEvent) -> Message | None:
     """What makes a stored event one overleg never recorded (a fact outside its vocabulary,
     a missing field, a meeting number that is not a number), or ``None``."""
+    facts = vars(event)  # every stored event is read through here: one look-up
     for name in type(event).__annotations__:
-        if name not in vars(event):
+        if name not in facts:
             return _("its field {name} is missing", name=repr(name))
     for name, values in _VOCABULARY.items():
-        value = vars(event).get(name)
+        value = facts.get(name)
         if value is not None and value not in values:
             return _UNKNOWN_VALUE[name]
-    meeting = vars(event).get("meeting")
+    meeting = facts.get("meeting")
     if meeting is not None and (not isinstance(meeting, int) or meeting < 1):
         return _("its meeting number is not a number")
     for name in ("held_on", "on"):
-        day = vars(event).get(name)
+        day = facts.get(name)
         if day is not None and not isinstance(day, date):
             return _NOT_A_DAY[name]
-    if not isinstance(vars(event).get("personal", {}), dict):
+    if not isinstance(facts.get("personal", {}), dict):
         return _("its personal part is not readable")
     return None
 

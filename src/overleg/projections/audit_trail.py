@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from functools import lru_cache
 from typing import ClassVar, assert_never
 from uuid import UUID
 
@@ -64,18 +65,49 @@ def _attendance(event: Case.MeetingHeld | Case.AttendanceCorrected) -> Message:
     adds as far as it was given (the client, a support figure, people of the client's
     network), and how many professionals."""
     extra = event.attendance_extra
+    return _attendance_line(
+        event.youth,
+        event.parents,
+        event.trusted_person,
+        _given(extra, "client"),
+        _given(extra, "support_figure"),
+        extra.get("network"),
+        event.professionals_present,
+    )
+
+
+def _given(extra: dict[str, bool | int | None], key: str) -> tuple[bool, bool | None]:
+    """Whether contract v2's ``key`` was given, and whether they were present."""
+    if key not in extra:
+        return False, None
+    value = extra[key]
+    return True, None if value is None else bool(value)
+
+
+@lru_cache(maxsize=4096)
+def _attendance_line(
+    youth: bool | None,
+    parents: bool | None,
+    trusted_person: bool | None,
+    client: tuple[bool, bool | None],
+    support_figure: tuple[bool, bool | None],
+    network: bool | int | None,
+    professionals: int,
+) -> Message:
+    """An attendance's line, made once for each way a meeting's attendance can be (a few
+    dozen in practice: a rebuild summarises thousands of meetings). ``client`` and
+    ``support_figure``: whether it was given, and what."""
     parts = [
-        _presence(ROLE_NAMES[Role.YOUTH], event.youth),
-        _presence(_("parents"), event.parents),
-        _presence(ROLE_NAMES[Role.TRUSTED_PERSON], event.trusted_person),
+        _presence(ROLE_NAMES[Role.YOUTH], youth),
+        _presence(_("parents"), parents),
+        _presence(ROLE_NAMES[Role.TRUSTED_PERSON], trusted_person),
     ]
-    for key, role in (("client", Role.CLIENT), ("support_figure", Role.SUPPORT_FIGURE)):
-        if key in extra:
-            value = extra[key]
-            parts.append(_presence(ROLE_NAMES[role], None if value is None else bool(value)))
-    if extra.get("network") is not None:
-        parts.append(_("{count} of the network", count=extra["network"]))
-    parts.append(_("{count} professional(s)", count=event.professionals_present))
+    for (given, present), role in ((client, Role.CLIENT), (support_figure, Role.SUPPORT_FIGURE)):
+        if given:
+            parts.append(_presence(ROLE_NAMES[role], present))
+    if network is not None:
+        parts.append(_("{count} of the network", count=network))
+    parts.append(_("{count} professional(s)", count=professionals))
     return joined(parts)
 
 
