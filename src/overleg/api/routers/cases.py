@@ -679,13 +679,17 @@ def history(case_id: UUID, request: Request, who: Caller, svc: Svc, as_of: AsOf 
     svc.reads.record(who, [str(case_id)], "history", *_ids(request))
     entries = replay.derived("history", lambda: _history(replay.events))
     if as_of is None:
-        return JSONBytes(replay.derived("history.json", lambda: HISTORY.dump_json(entries)))
+        return JSONBytes(replay.derived("history.json", lambda: _rendered_history(entries)))
     then = {e.originator_version for e in _as_of(replay.events, as_of, case_id)}
-    return JSONBytes(HISTORY.dump_json([entry for entry in entries if entry.seq in then]))
+    return JSONBytes(_rendered_history([entry for entry in entries if entry.seq in then]))
 
 
-# A history as the JSON sent (its entries' fields by name, as the framework renders them).
-HISTORY = TypeAdapter(list[HistoryEntry])
+_HISTORY = TypeAdapter(list[HistoryEntry])
+
+
+def _rendered_history(entries: list[HistoryEntry]) -> bytes:
+    """A history as the JSON sent, as ``rendered`` renders one answer (fields by alias)."""
+    return _HISTORY.dump_json(entries, by_alias=True)
 
 
 def _history(events: list[CaseEvent]) -> list[HistoryEntry]:
