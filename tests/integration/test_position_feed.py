@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psycopg
@@ -70,11 +70,11 @@ def worker(store: Overleg) -> Iterator[Projector]:
         views.close()
 
 
-def eventually(found: object, wanted: object, look: object) -> None:
+def eventually(look: Callable[[], object], wanted: object) -> None:
+    """``look()`` gives ``wanted`` within 10 s (an announcement arrives after its commit)."""
     deadline = time.monotonic() + 10
-    while found != wanted and time.monotonic() < deadline:
+    while (found := look()) != wanted and time.monotonic() < deadline:
         time.sleep(0.01)
-        found = look()  # type: ignore[operator]
     assert found == wanted
 
 
@@ -103,7 +103,7 @@ def test_every_move_of_the_worker_is_seen(
         import_stream(store, lines(2, year))
         worker.catch_up()
         head = store.event_log.head()
-        eventually(feed.position("statistics"), head, lambda: feed.position("statistics"))
+        eventually(lambda: feed.position("statistics"), head)
     # A rebuild moves the positions too (to zero and back, in one transaction).
     worker.rebuild(["statistics"])
     assert feed.position("statistics") == store.event_log.head()
@@ -139,7 +139,7 @@ def test_while_it_cannot_listen_it_asks_every_time_then_listens_again(
     import_stream(store, lines(2, 2017))
     worker.catch_up()
     head = store.event_log.head()
-    eventually(feed.position("statistics"), head, lambda: feed.position("statistics"))
+    eventually(lambda: feed.position("statistics"), head)
 
 
 def test_the_service_keys_kept_answers_by_the_announced_position(database_url: str) -> None:
@@ -157,9 +157,7 @@ def test_the_service_keys_kept_answers_by_the_announced_position(database_url: s
         finally:
             worker_views.close()
         head = services.app.event_log.head()
-        eventually(
-            services.version_of("statistics"), head, lambda: services.version_of("statistics")
-        )
+        eventually(lambda: services.version_of("statistics"), head)
         assert services.feed.listening
     finally:
         services.close()

@@ -29,10 +29,11 @@ import time
 from collections.abc import Callable
 
 import psycopg
+from psycopg import sql
 
 from overleg.adapters.views import APPLICATION_NAME
 from overleg.logs import get_logger
-from overleg.projections.runner import Projector, quoted
+from overleg.projections.runner import Projector
 
 log = get_logger("overleg.positions")
 
@@ -88,7 +89,7 @@ class PositionFeed:
                 autocommit=True,
                 application_name=APPLICATION_NAME,
             )
-            self._conn.execute(f"LISTEN {quoted(self._channel)}")
+            self._conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self._channel)))
         except psycopg.Error as error:
             self._lost(error)
             return False

@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from psycopg import sql
+
 from overleg.adapters.eventstore import UNAVAILABLE, DamagedStore, Database
 from overleg.adapters.migrations import SchemaTooNew, migrate
 from overleg.adapters.views import Tx, ViewStore
@@ -131,7 +133,8 @@ class Projector:
     def _announce(self, tx: Tx) -> None:
         # Several in one transaction reach a listener as one.
         if self.moved_channel is not None and tx.dialect == "postgresql":
-            tx.execute(f"NOTIFY {quoted(self.moved_channel)}")
+            notify = sql.SQL("NOTIFY {}").format(sql.Identifier(self.moved_channel))
+            tx.execute(notify.as_string(None))
 
     def positions(self) -> dict[str, int]:
         """How far each projection is (the notification id of its last applied event)."""
@@ -372,11 +375,6 @@ def moved_channel(database: Database) -> str | None:
     if database.backend != "postgresql":
         return None
     return f"overleg_positions.{database.schema or 'public'}"
-
-
-def quoted(identifier: str) -> str:
-    """An identifier as PostgreSQL reads it verbatim."""
-    return '"' + identifier.replace('"', '""') + '"'
 
 
 def _record_failure(
