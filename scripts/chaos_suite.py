@@ -1300,9 +1300,18 @@ class Suite:
         attempts = self.journal.of("s3")
         problems = Counter(a.problem for a in attempts)
         out.figure("requests (writes)", f"{len(attempts)} ({len(writes)})")
-        slowest = max((a.received - a.sent for a in attempts), default=0.0)
+        slowest = max(attempts, key=lambda a: a.received - a.sent, default=None)
         limit = plan.store_timeout + 1  # the store's wait, and the work around it
-        out.within(f"slowest answer (store timeout {plan.store_timeout:g} s)", slowest, limit)
+        seconds = slowest.received - slowest.sent if slowest else 0.0
+        out.within(f"slowest answer (store timeout {plan.store_timeout:g} s)", seconds, limit)
+        if slowest is not None:
+            # Which answer, and in which fault's window: where a slow answer's time went.
+            window = ([name for name, at, _ in faults if at <= slowest.sent] or ["before"])[-1]
+            out.figure(
+                "... it was",
+                f"{slowest.kind} {slowest.status or 'no answer'} {slowest.problem or ''}".strip()
+                + f", sent {slowest.sent - faults[0][1]:+.1f} s from the first fault ({window})",
+            )
         out.figure(
             "503 store-busy / outcome-unknown",
             f"{problems['/problems/store-busy']} / {problems['/problems/outcome-unknown']}",

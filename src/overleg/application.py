@@ -16,6 +16,7 @@ from uuid import UUID
 from eventsourcing.application import Application
 from eventsourcing.persistence import IntegrityError, JSONTranscoder, Mapper, Transcoding
 
+from overleg.adapters import budget
 from overleg.adapters.eventstore import (
     UNAVAILABLE,
     DamagedStore,
@@ -497,7 +498,8 @@ class Overleg(Application[UUID]):
         """
         at = self.clock()
         key = key or CommandKey(owner="service", key=uuid.uuid4().hex)
-        with translating():
+        # Its waits for the store share one deadline: the answer comes within the timeout.
+        with translating(), budget.budget(self.timeout):
             if key.given:
                 earlier = self._earlier(key, at)
                 if earlier is not None:
@@ -635,7 +637,7 @@ class Overleg(Application[UUID]):
         # The commit may have landed. Writing the same again either stores it now, or fails
         # on the entry's key because it had landed: then the entry says so. Until the store
         # has said one or the other, the outcome stays unknown (never "nothing recorded").
-        deadline = time.monotonic() + self.timeout
+        deadline = budget.deadline(self.timeout)
         while True:
             try:
                 try:
@@ -645,10 +647,11 @@ class Overleg(Application[UUID]):
                     log.warning("commit_cut", case_id=str(entry.case_id), outcome="had_landed")
                     return settled
             except UNCERTAIN:
-                if time.monotonic() >= deadline:
+                left = deadline - time.monotonic()
+                if left <= 0:
                     log.warning("commit_cut", case_id=str(entry.case_id), outcome="unknown")
                     raise CommandOutcomeUnknown(entry.key) from None
-                time.sleep(0.2)
+                time.sleep(min(0.2, left))
             except (StaleCase, KeyReused):
                 log.warning("commit_cut", case_id=str(entry.case_id), outcome="had_not_landed")
                 raise
@@ -676,7 +679,7 @@ class Overleg(Application[UUID]):
         if self._writes is None:
             self.save(*events, command=entry, **extra)
             return
-        if not self._writes.acquire(timeout=self.timeout):
+        if not self._writes.acquire(timeout=budget.remaining(self.timeout)):
             raise StoreUnavailable(_("the store is busy with other writes"))
         try:
             self.save(*events, command=entry, **extra)

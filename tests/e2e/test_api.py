@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from typing import Any
 
+import psycopg
 import pytest
 from api_client import REQUEST, Walk, auth, meeting_day, today
 from eventsourcing.persistence import IntegrityError
@@ -13,7 +15,8 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.testclient import TestClient
 from pydantic import TypeAdapter
 
-from overleg.adapters.recorders import OutcomeUnknown
+from overleg.adapters import budget
+from overleg.adapters.recorders import UNREACHABLE, OutcomeUnknown, within
 from overleg.api.schemas import CaseList, CaseOut, HistoryEntry
 from overleg.projections.bottlenecks import bottleneck_report
 from overleg.projections.statistics import annual_statistics
@@ -462,12 +465,86 @@ def test_a_write_whose_outcome_stays_unknown_says_so_and_a_retry_settles_it(
     assert unknown.status_code == 503
     assert unknown.json()["type"] == "/problems/outcome-unknown"
     assert unknown.headers["Retry-After"] == "1"
+    _settled_by_its_retry(walk, monkeypatch, unknown, body)
+
+
+def test_a_command_waits_for_the_store_within_one_timeout_in_all(
+    walk: Walk, client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The store is away, comes back for the commit, whose answer is lost, and is away
+    again: the waits before and after the commit share the command's one timeout, so
+    the answer (outcome unknown) comes within it, not after a timeout per wait."""
+    walk.up_to_chair()
+    services = client.app.state.services  # type: ignore[attr-defined]
+    timeout = 1.0
+    monkeypatch.setattr(services.app, "timeout", timeout)
+    recorder = services.app.recorder
+    real = recorder.insert_events
+    began = time.monotonic()
+    back = 0.6  # the store is back this long after the command began (next try: 0.75 s)
+    calls: list[float] = []
+
+    def away(until: float) -> None:
+        if time.monotonic() < until:
+            raise psycopg.OperationalError("connection refused")
+
+    def insert(stored_events: Any, **kwargs: Any) -> Any:
+        calls.append(time.monotonic())
+        if len(calls) == 1:  # the store's own retries, until it is back for the commit
+            within(timeout, lambda: away(began + back), UNREACHABLE)
+            real(stored_events, **kwargs)
+            raise OutcomeUnknown("the answer of the commit was lost")
+        return within(timeout, lambda: away(float("inf")), UNREACHABLE)
+
+    monkeypatch.setattr(recorder, "insert_events", insert)
+    body = {"theme": "wachtlijst", "description": "x"}
+    began = time.monotonic()
+    answer = walk.send("POST", "/bottlenecks", walk.chair, body)
+    took = time.monotonic() - began
+    assert answer.status_code == 503, answer.text
+    assert answer.json()["type"] == "/problems/outcome-unknown"
+    assert len(calls) >= 2  # it looked again after the lost answer
+    # A timeout per wait would take 0.75 s + the timeout (1.75 s) at least.
+    assert took < timeout + 0.5, took
+    _settled_by_its_retry(walk, monkeypatch, answer, body)
+
+
+def _settled_by_its_retry(
+    walk: Walk, monkeypatch: pytest.MonkeyPatch, unknown: Any, body: dict[str, str]
+) -> None:
+    """The store is back: the same request with the key of its outcome-unknown answer
+    finds the command stored, once."""
     key = unknown.headers["Idempotency-Key"]
-    monkeypatch.undo()  # the store is back
+    monkeypatch.undo()
     settled = walk.send("POST", "/bottlenecks", walk.chair, body, **{"Idempotency-Key": key})
     assert settled.status_code == 201, settled.text
     assert settled.headers["Idempotency-Replayed"] == "true"
     assert _events(walk) == 4
+
+
+def test_a_read_waits_for_the_store_within_one_timeout_in_all(
+    walk: Walk, client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A request's waits for the store end at one deadline, set when the request was read,
+    also in the thread that handles it: a wait may take the timeout at most, less what the
+    request has waited already."""
+    walk.request()
+    services = client.app.state.services  # type: ignore[attr-defined]
+    monkeypatch.setattr(services.app, "timeout", 1.0)
+    recorder = services.app.recorder
+    real = recorder.select_events
+    left: list[float] = []
+
+    def select_events(*args: Any, **kwargs: Any) -> Any:
+        left.append(budget.remaining(60.0))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(recorder, "select_events", select_events)
+    services.app.replays.forget(walk.case_id)
+    answer = client.get(f"/cases/{walk.case_id}/history", headers=walk.team)
+    assert answer.status_code == 200, answer.text
+    assert left and all(0 < seconds <= 1.0 for seconds in left), left
+    assert budget.remaining(60.0) > 59  # this thread, outside any request: its own timeout
 
 
 def test_store_trouble_is_a_503_and_the_unexpected_a_500_with_a_request_id(

@@ -50,6 +50,7 @@ from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
 from psycopg_pool.base import AttemptWithBackoff
 
+from overleg.adapters import budget
 from overleg.adapters.chain import GENESIS, links_of
 from overleg.adapters.keystore import KeyTables
 from overleg.adapters.rows import case_key, row_values
@@ -126,8 +127,9 @@ _EXISTING = (
 
 
 def within(timeout: float, attempt: Callable[[], T], retry_on: tuple[type[Exception], ...]) -> T:
-    """``attempt()``, tried again while it raises ``retry_on``, for at most ``timeout`` s."""
-    deadline = time.monotonic() + timeout
+    """``attempt()``, tried again while it raises ``retry_on``, for at most ``timeout`` s
+    (less when the command's budget ends sooner: ``adapters/budget.py``)."""
+    deadline = budget.deadline(timeout)
     pause = 0.05
     while True:
         try:
@@ -515,6 +517,8 @@ class _Reconnect(AttemptWithBackoff):
 
 # A pooled connection idle this long (seconds) is pinged before it is used again.
 PING_AFTER = 1.0
+# The shortest wait for a pooled connection, when the command's budget is spent.
+GETCONN_AT_LEAST = 0.05
 
 
 class PromptPool(ConnectionPool[psycopg.Connection[DictRow]]):
@@ -540,6 +544,13 @@ class PromptPool(ConnectionPool[psycopg.Connection[DictRow]]):
         except Exception:
             self.check()
             raise
+
+    def getconn(self, timeout: float | None = None) -> psycopg.Connection[DictRow]:
+        # A command waits for a connection no longer than its budget allows (a quick try
+        # when it is spent: an idle connection is then still taken).
+        if timeout is None:
+            timeout = budget.remaining(self.timeout, at_least=GETCONN_AT_LEAST)
+        return super().getconn(timeout)
 
     def putconn(self, conn: psycopg.Connection[DictRow]) -> None:
         conn._overleg_returned_at = time.monotonic()  # type: ignore[attr-defined]
@@ -770,7 +781,7 @@ class PostgresEventRecorder(PostgresApplicationRecorder, _Purging, _Chaining, Ke
         """
         if not stored_events:
             return None
-        deadline = time.monotonic() + self.timeout
+        deadline = budget.deadline(self.timeout)
         pause = 0.05
         while True:
             committing = False

@@ -8,6 +8,7 @@ from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
+from overleg.adapters import budget
 from overleg.api.auth import InvalidToken
 from overleg.api.problems import (
     IF_MATCH_REQUIRED,
@@ -25,6 +26,9 @@ from overleg.policies.access import Principal
 
 async def services(request: Request) -> Services:
     found: Services = request.app.state.services
+    # From here on the request's waits for the store share one deadline: its answer, or
+    # its 503, comes within the store timeout however often the store fails it.
+    budget.begin(found.app.timeout)
     return found
 
 
