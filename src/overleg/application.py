@@ -7,14 +7,20 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from typing import Generic, Protocol, TypeVar, assert_never, cast
 from uuid import UUID
 
 from eventsourcing.application import Application
-from eventsourcing.persistence import IntegrityError, JSONTranscoder, Mapper, Transcoding
+from eventsourcing.persistence import (
+    IntegrityError,
+    JSONTranscoder,
+    Mapper,
+    StoredEvent,
+    Transcoding,
+)
 
 from overleg.adapters import budget
 from overleg.adapters.eventstore import (
@@ -31,6 +37,7 @@ from overleg.adapters.recorders import KEY_LIFETIME, CommandEntry, OutcomeUnknow
 from overleg.adapters.sealing import (
     DEV_MASTER_KEYS,
     Keyring,
+    KeyRow,
     MasterKeys,
     SealingMapper,
     is_sealed,
@@ -340,6 +347,7 @@ class CommandRecorder(Protocol):
     def find_command(self, owner: str, key: str) -> CommandEntry | None: ...
     def forget_command(self, owner: str, key: str) -> None: ...
     def case_version(self, case_id: UUID) -> int: ...
+    def select_case(self, case_id: UUID) -> tuple[Sequence[StoredEvent], dict[str, KeyRow]]: ...
     def case_ids(self) -> set[UUID]: ...
 
 
@@ -708,14 +716,17 @@ class Overleg(Application[UUID]):
 
     def read(self, case_id: UUID) -> Replay | None:
         """The case as it is now, for a reader (``None`` for an unknown case): kept from an
-        earlier read while the case's version has not changed."""
-        with translating():
-            version = self.commands.case_version(case_id)
-        if version == 0:
-            return None
-        kept = self.replays.get(case_id, version)
-        if kept is not None:
-            return kept
+        earlier read while the case's version has not changed. A case not kept is replayed
+        at once: the store's version is looked up only to check a kept one."""
+        if self.replays.holds(case_id):
+            with translating():
+                version = self.commands.case_version(case_id)
+            if version == 0:
+                self.replays.forget(case_id)
+                return None
+            kept = self.replays.get(case_id, version)
+            if kept is not None:
+                return kept
         case, events = self.replay(case_id)
         if case is None:
             return None
@@ -727,10 +738,10 @@ class Overleg(Application[UUID]):
         """The case as its events make it, and those events, from one read of the store
         (``None`` and no events for an unknown case)."""
         with translating():
-            stored = self.recorder.select_events(case_id)
+            stored, keys = self.commands.select_case(case_id)  # its key asked with it
             if not stored:
-                return None, []  # no case: no key to fetch either
-            with self.keyring.reading([str(case_id)]):
+                return None, []
+            with self.keyring.reading([str(case_id)], keys):
                 events = [decoded(self.mapper, s) for s in stored]
         case: Case | None = None
         for expected, event in enumerate(events, start=1):

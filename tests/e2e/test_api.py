@@ -532,14 +532,14 @@ def test_a_read_waits_for_the_store_within_one_timeout_in_all(
     services = client.app.state.services  # type: ignore[attr-defined]
     monkeypatch.setattr(services.app, "timeout", 1.0)
     recorder = services.app.recorder
-    real = recorder.select_events
+    real = recorder.select_case
     left: list[float] = []
 
-    def select_events(*args: Any, **kwargs: Any) -> Any:
+    def select_case(*args: Any, **kwargs: Any) -> Any:
         left.append(budget.remaining(60.0))
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(recorder, "select_events", select_events)
+    monkeypatch.setattr(recorder, "select_case", select_case)
     services.app.replays.forget(walk.case_id)
     answer = client.get(f"/cases/{walk.case_id}/history", headers=walk.team)
     assert answer.status_code == 200, answer.text
@@ -557,7 +557,7 @@ def test_store_trouble_is_a_503_and_the_unexpected_a_500_with_a_request_id(
         raise sqlite3.OperationalError("database is locked")
 
     # The driver's error, where the event store meets it: the service says 503, not 500.
-    monkeypatch.setattr(services.app.recorder, "select_events", busy)
+    monkeypatch.setattr(services.app.recorder, "select_case", busy)
     answer = client.get(f"/cases/{walk.case_id}", headers=walk.team)
     assert answer.status_code == 503
     assert answer.headers["Retry-After"] == "1"

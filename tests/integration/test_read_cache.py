@@ -8,6 +8,8 @@ from collections import defaultdict
 from pathlib import Path
 from uuid import UUID
 
+import pytest
+
 from conftest import reopen
 from overleg.application import Overleg, Replays
 from overleg.commands import EraseCase
@@ -48,6 +50,26 @@ def test_a_case_is_replayed_again_only_when_its_version_changed(
     assert now.version == len(lines) == len(now.events)
     assert now.case.version == len(lines)
     assert store.read(UUID(int=7)) is None
+
+
+def test_a_case_not_kept_is_read_once_and_a_kept_one_only_checked(
+    store: Overleg, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    case_id, lines = _longest_case()
+    import_stream(store, lines)
+    asked: list[str] = []
+    for name in ("case_version", "select_case"):
+        real = getattr(store.recorder, name)
+        monkeypatch.setattr(
+            store.recorder, name, lambda *a, _r=real, _n=name, **k: asked.append(_n) or _r(*a, **k)
+        )
+    store.replays.forget(case_id)
+    cold = store.read(case_id)
+    assert cold is not None and cold.version == len(lines)
+    assert asked == ["select_case"]  # no version to check: nothing kept
+    asked.clear()
+    assert store.read(case_id) is cold
+    assert asked == ["case_version"]  # kept: only its version checked
 
 
 def test_an_erased_case_is_read_again_in_its_erased_form(store: Overleg) -> None:

@@ -138,15 +138,11 @@ class KeyTables:
     def _after_erasure(self) -> None:
         """What a store does to leave no copy of a destroyed key behind."""
 
+    # The columns of a key row, in ``key_rows``' order.
+    KEY_COLUMNS = "SELECT case_id, master_id, wrapped, erased_at FROM {keys}"
+
     def _rows_in(self, cursor: Any, case_ids: Sequence[str]) -> dict[str, KeyRow]:
-        found: dict[str, KeyRow] = {}
-        for case_id, master_id, wrapped, erased_at in self._each(
-            cursor, "SELECT case_id, master_id, wrapped, erased_at FROM {keys}", case_ids
-        ):
-            found[str(case_id)] = KeyRow(
-                str(case_id), master_id, None if wrapped is None else bytes(wrapped), erased_at
-            )
-        return found
+        return key_rows(self._each(cursor, self.KEY_COLUMNS, case_ids))
 
     def _each(self, cursor: Any, select: str, case_ids: Sequence[str]) -> Iterator[tuple[Any, ...]]:
         """The rows of ``select`` for these cases, asked 500 cases at a time."""
@@ -212,3 +208,13 @@ class KeyTables:
             row = cursor.fetchone()
         live, erased = row_values(row)
         return Rotation(rewrapped, int(live) - rewrapped, int(erased))
+
+
+def key_rows(rows: Iterable[tuple[Any, ...]]) -> dict[str, KeyRow]:
+    """Rows of ``case_keys`` (``KeyTables.KEY_COLUMNS``) by case."""
+    return {
+        str(case_id): KeyRow(
+            str(case_id), master_id, None if wrapped is None else bytes(wrapped), erased_at
+        )
+        for case_id, master_id, wrapped, erased_at in rows
+    }

@@ -52,8 +52,9 @@ from psycopg_pool.base import AttemptWithBackoff
 
 from overleg.adapters import budget
 from overleg.adapters.chain import GENESIS, links_of
-from overleg.adapters.keystore import KeyTables
+from overleg.adapters.keystore import KeyTables, key_rows
 from overleg.adapters.rows import case_key, row_values
+from overleg.adapters.sealing import KeyRow
 
 T = TypeVar("T")
 
@@ -404,6 +405,10 @@ class SQLiteEventRecorder(SQLiteApplicationRecorder, _Purging, _Chaining, KeyTab
     def select_events(self, originator_id: UUID | str, **kwargs: Any) -> Sequence[StoredEvent]:
         parent = super().select_events
         return within(self.timeout, lambda: parent(originator_id, **kwargs), UNREACHABLE)
+
+    def select_case(self, case_id: UUID) -> tuple[Sequence[StoredEvent], dict[str, KeyRow]]:
+        """A case's events in order, and its data key's row (a local file: two reads)."""
+        return self.select_events(case_id), self.select_keys([case_key(case_id)])
 
     def select_notifications(
         self, start: int | None, limit: int, stop: int | None = None, topics: Sequence[str] = (),
@@ -814,6 +819,34 @@ class PostgresEventRecorder(PostgresApplicationRecorder, _Purging, _Chaining, Ke
     def select_events(self, originator_id: UUID | str, **kwargs: Any) -> Sequence[StoredEvent]:
         parent = PostgresApplicationRecorder.select_events.__wrapped__
         return within(self.timeout, lambda: parent(self, originator_id, **kwargs), UNREACHABLE)
+
+    def select_case(self, case_id: UUID) -> tuple[Sequence[StoredEvent], dict[str, KeyRow]]:
+        """A case's events in order, and its data key's row: asked together, in one round
+        trip (a pipeline) instead of two."""
+        events = self.select_events_statement + SQL(" ORDER BY originator_version ASC")
+        keys = self._format(self.KEY_COLUMNS + " WHERE case_id = ?")
+
+        def select() -> tuple[list[StoredEvent], dict[str, KeyRow]]:
+            with (
+                self.datastore.get_connection() as conn,
+                conn.pipeline(),
+                conn.cursor() as found,
+                conn.cursor() as key,
+            ):
+                found.execute(events, (case_id,), prepare=True)
+                key.execute(keys, (case_key(case_id),), prepare=True)
+                stored = [
+                    StoredEvent(
+                        originator_id=row["originator_id"],
+                        originator_version=row["originator_version"],
+                        topic=row["topic"],
+                        state=bytes(row["state"]),
+                    )
+                    for row in found.fetchall()
+                ]
+                return stored, key_rows(map(row_values, key.fetchall()))
+
+        return within(self.timeout, select, UNREACHABLE)
 
     def select_notifications(
         self, start: int | None, limit: int, stop: int | None = None, topics: Sequence[str] = (),

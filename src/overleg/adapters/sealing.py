@@ -25,7 +25,7 @@ import secrets
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -301,11 +301,14 @@ class Keyring:
     # -- opening ----------------------------------------------------------------------
 
     @contextmanager
-    def reading(self, case_ids: Iterable[str]) -> Iterator[None]:
-        """Fetch the keys of these cases once, for the events read inside the block."""
+    def reading(
+        self, case_ids: Iterable[str], rows: Mapping[str, KeyRow] | None = None
+    ) -> Iterator[None]:
+        """Fetch the keys of these cases once, for the events read inside the block (their
+        rows of ``case_keys`` given, when read with the events)."""
         scope = self._scope()
         wanted = [c for c in dict.fromkeys(case_ids) if c not in scope]
-        added = self._openings(wanted) if wanted else {}
+        added = self._openings(wanted, rows) if wanted else {}
         scope.update(added)
         try:
             yield
@@ -335,9 +338,11 @@ class Keyring:
             return erased
         return open_sealed(opening.key, case_id, seq, sealed)
 
-    def _openings(self, case_ids: Sequence[str]) -> dict[str, Opening]:
+    def _openings(
+        self, case_ids: Sequence[str], given: Mapping[str, KeyRow] | None = None
+    ) -> dict[str, Opening]:
         store = self._store()
-        rows = store.select_keys(case_ids)
+        rows = store.select_keys(case_ids) if given is None else given
         openings: dict[str, Opening] = {}
         erased: list[str] = []
         for case_id in case_ids:
