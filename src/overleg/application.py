@@ -10,6 +10,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
+from enum import Enum
 from typing import Generic, Protocol, TypeVar, assert_never, cast
 from uuid import UUID
 
@@ -385,6 +386,15 @@ class Versioned(Protocol):
 V = TypeVar("V", bound=Versioned)
 
 
+class Gone(Enum):
+    """A case kept in memory that the store no longer holds."""
+
+    GONE = "gone"
+
+
+GONE = Gone.GONE
+
+
 class Replays(Generic[V]):
     """Cases kept in memory, each at the version it had: the store is asked only the case's
     version (one indexed look-up) while it has not changed, instead of reading and opening
@@ -566,16 +576,23 @@ class Overleg(Application[UUID]):
         """The case as it is now, for a command to change (``None`` for an unknown case):
         the one the last command on it in this process saved, if nothing was recorded on it
         since (one indexed look-up), else replayed from the store."""
-        if self.drafts.holds(case_id):
-            with translating():
-                version = self.commands.case_version(case_id)
-            if version == 0:
-                self.drafts.forget(case_id)
-                return None
-            kept = self.drafts.take(case_id, version)
-            if kept is not None:
-                return kept
-        return self.replay(case_id)[0]
+        kept = self._kept(self.drafts, case_id, take=True)
+        if kept is GONE:
+            return None
+        return kept if kept is not None else self.replay(case_id)[0]
+
+    def _kept(self, kept: Replays[V], case_id: UUID, *, take: bool = False) -> V | Gone | None:
+        """The case kept in ``kept``, if the store has recorded nothing on it since (one
+        indexed look-up, made only when one is kept; with ``take`` it is kept no longer);
+        ``GONE`` when the store holds no such case."""
+        if not kept.holds(case_id):
+            return None
+        with translating():
+            version = self.commands.case_version(case_id)
+        if version == 0:
+            kept.forget(case_id)
+            return GONE
+        return kept.take(case_id, version) if take else kept.get(case_id, version)
 
     def _earlier(self, key: CommandKey, now: datetime) -> Outcome | None:
         """What a command sent before under this key recorded, if it was."""
@@ -718,15 +735,11 @@ class Overleg(Application[UUID]):
         """The case as it is now, for a reader (``None`` for an unknown case): kept from an
         earlier read while the case's version has not changed. A case not kept is replayed
         at once: the store's version is looked up only to check a kept one."""
-        if self.replays.holds(case_id):
-            with translating():
-                version = self.commands.case_version(case_id)
-            if version == 0:
-                self.replays.forget(case_id)
-                return None
-            kept = self.replays.get(case_id, version)
-            if kept is not None:
-                return kept
+        kept = self._kept(self.replays, case_id)
+        if kept is GONE:
+            return None
+        if kept is not None:
+            return kept
         case, events = self.replay(case_id)
         if case is None:
             return None
