@@ -109,3 +109,25 @@ def test_readers_past_the_pool_wait_the_store_timeout_then_hear_it_is_busy(
         done.set()
         reader.join()
         views.close()
+
+
+def test_rows_appended_are_committed_together_or_not_at_all(
+    views: ViewStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    views.append("together_probe", ["n"], [(3,), (4,)])
+    assert views.read_together(_count) == 4
+    with views.transaction() as tx:  # a unique n from here on
+        tx.execute("CREATE UNIQUE INDEX together_probe_n ON together_probe (n)")
+    with pytest.raises(Exception, match=r"(?i)unique|duplicate"):
+        views.append("together_probe", ["n"], [(5,), (1,)])  # (1) is refused: (5) too
+    assert views.read_together(_count) == 4
+    monkeypatch.setattr(views_module, "APPEND_AT_ONCE", 2)  # more: in a transaction
+    with pytest.raises(Exception, match=r"(?i)unique|duplicate"):
+        views.append("together_probe", ["n"], [(5,), (6,), (1,)])
+    assert views.read_together(_count) == 4
+    views.append("together_probe", ["n"], [(5,)])  # the connection is ready for the next
+    with views.transaction() as tx:  # and for a transaction: it was left as it was found
+        tx.execute("INSERT INTO together_probe (n) VALUES (6)")
+        tx.execute("INSERT INTO together_probe (n) VALUES (7)")
+        assert [int(r[0]) for r in tx.fetchall("SELECT COUNT(*) FROM together_probe")] == [7]
+    assert views.read_together(_count) == 7

@@ -30,6 +30,10 @@ class CaseRead:
     caller_request_id: str | None = None  # the X-Request-ID the caller sent, kept beside it
 
 
+# The columns of ``case_read`` that a read fills, in the order ``ReadLog.record`` gives them.
+COLUMNS = ("case_id", "reader", "role", "what", "at", "request_id", "caller_request_id")
+
+
 class ReadLog:
     """Who read which case's data, for auditors (table ``case_read``).
 
@@ -99,12 +103,7 @@ class ReadLog:
             raise failed
 
     def _write(self, rows: Sequence[tuple[Any, ...]]) -> None:
-        with self.store.transaction() as tx:
-            tx.executemany(
-                "INSERT INTO case_read (case_id, reader, role, what, at, request_id,"
-                " caller_request_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                rows,
-            )
+        self.store.append("case_read", COLUMNS, rows)
 
     def of(self, case_id: str) -> list[CaseRead]:
         """Everyone who read a case, oldest first."""

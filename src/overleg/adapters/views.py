@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 import psycopg
+from psycopg import sql
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from overleg.adapters.eventstore import Database, StoreUnavailable, translating
@@ -90,6 +91,10 @@ class _SQLiteTx:
 
     def schema_changes(self) -> None:
         return None  # the transaction holds SQLite's write lock already
+
+
+# The most rows ``ViewStore.append`` sends as one statement on PostgreSQL.
+APPEND_AT_ONCE = 500
 
 
 class _PostgresTx:
@@ -231,6 +236,32 @@ class ViewStore:
             pg = self._postgres()
             with pg.transaction():
                 yield _PostgresTx(pg)
+
+    def append(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        """Insert these rows together: all committed when it returns, none when it raises.
+        On PostgreSQL a group of up to ``APPEND_AT_ONCE`` rows is one statement, committed
+        on its own (one round trip, not the three of a transaction)."""
+        if not rows:
+            return
+        if self._sqlite is not None or len(rows) > APPEND_AT_ONCE:
+            with self.transaction() as tx:
+                tx.insert(table, columns, rows)
+            return
+        row = sql.SQL("({})").format(sql.SQL(", ").join([sql.Placeholder()] * len(columns)))
+        statement = sql.SQL("INSERT INTO {} ({}) VALUES {}").format(
+            sql.Identifier(table),
+            sql.SQL(", ").join(map(sql.Identifier, columns)),
+            sql.SQL(", ").join([row] * len(rows)),
+        )
+        values = [value for each in rows for value in _text_safe(each)]
+        with translating(), self._turn():
+            pg = self._postgres()
+            pg.autocommit = True  # one statement: atomic, and committed when it returns
+            try:
+                pg.execute(statement, values)
+            finally:
+                if not pg.broken and not pg.closed:
+                    pg.autocommit = False
 
     def read(self, statement: str, params: Sequence[Any] = ()) -> list[Row]:
         """The rows of one query, outside any write transaction."""
