@@ -93,8 +93,10 @@ class _SQLiteTx:
         return None  # the transaction holds SQLite's write lock already
 
 
-# The most rows ``ViewStore.append`` sends as one statement on PostgreSQL.
-APPEND_AT_ONCE = 500
+# The most rows ``ViewStore.append`` sends as one statement on PostgreSQL; more are copied
+# in a transaction. Measured (7 text columns): one row 0.39 ms against 0.58 in a
+# transaction, 8 rows 0.64 against 0.71, 16 alike; 50 rows copied 0.97 ms, one statement 1.78.
+APPEND_AT_ONCE = 8
 
 
 class _PostgresTx:
@@ -240,7 +242,8 @@ class ViewStore:
     def append(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
         """Insert these rows together: all committed when it returns, none when it raises.
         On PostgreSQL a group of up to ``APPEND_AT_ONCE`` rows is one statement, committed
-        on its own (one round trip, not the three of a transaction)."""
+        on its own (one round trip, not the three of a transaction); a larger one is copied
+        in a transaction."""
         if not rows:
             return
         if self._sqlite is not None or len(rows) > APPEND_AT_ONCE:
