@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -140,6 +141,43 @@ def test_while_it_cannot_listen_it_asks_every_time_then_listens_again(
     worker.catch_up()
     head = store.event_log.head()
     eventually(lambda: feed.position("statistics"), head)
+
+
+def test_while_one_request_connects_the_others_ask_the_store(
+    store: Overleg,
+    service_side: tuple[Counting, PositionFeed],
+    worker: Projector,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A server that does not answer the connection holds up the one request that tries
+    it, for the connect timeout, not every request behind it."""
+    projector, feed = service_side
+    import_stream(store, lines(2, 2015))
+    worker.catch_up()
+    head = store.event_log.head()
+    real, entered, leave = psycopg.connect, threading.Event(), threading.Event()
+
+    def slow_connect(*args: object, **kwargs: object) -> object:
+        entered.set()
+        leave.wait(10)
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(positions_module.psycopg, "connect", slow_connect)
+    first = threading.Thread(target=feed.position, args=("statistics",))
+    first.start()
+    assert entered.wait(10)
+    began = time.monotonic()
+    asked = projector.asked
+    assert feed.position("statistics") == head  # not held up: the store is asked
+    assert time.monotonic() - began < 1
+    assert projector.asked == asked + 1 and not feed.listening
+    leave.set()
+    first.join(10)
+    assert feed.listening  # the first one's connection listens now (and read the positions)
+    asked = projector.asked
+    assert feed.position("statistics") == head
+    assert feed.position("statistics") == head
+    assert projector.asked == asked  # nothing moved since: no query
 
 
 def test_the_service_keys_kept_answers_by_the_announced_position(database_url: str) -> None:

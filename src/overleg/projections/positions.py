@@ -16,7 +16,9 @@ only after an announcement:
   server, not read with the data): for that moment a kept answer may be one move behind,
   as it would be had the worker been that much slower;
 - when the listening connection fails, every look asks the store again (as without a
-  feed) until a new connection listens; it is tried again after ``RETRY_SECONDS``. A
+  feed) until a new connection listens; it is tried again after ``RETRY_SECONDS``, by one
+  request while the others go on asking the store (a server that does not answer holds
+  up that one for the connect timeout, not every request behind it). A
   connection that is gone without a word cannot tell: positions older than ``AGE`` are
   read again anyway, so no answer is kept more than that behind a move.
 """
@@ -54,6 +56,7 @@ class PositionFeed:
         self._channel = channel
         self._clock = clock
         self._lock = threading.Lock()
+        self._connecting = threading.Lock()  # one thread (re)connects; the others go on
         self._conn: psycopg.Connection[tuple[object, ...]] | None = None
         self._known: dict[str, int] | None = None  # None: to be read (again)
         self._read_at = 0.0  # when ``_known`` was read
@@ -63,8 +66,10 @@ class PositionFeed:
     def position(self, name: str) -> int:
         """How far projection ``name`` is: as last read, unless a move was announced since
         (then read again); asked of the store each time while nothing listens."""
+        if self._conn is None:
+            self._listen_if_due()
         with self._lock:
-            if self._listening():
+            if self._conn is not None:
                 now = self._clock()
                 if self._announced() or self._known is None or now >= self._read_at + AGE:
                     self._known = self._projector.positions()
@@ -78,23 +83,36 @@ class PositionFeed:
         """Whether announcements are being received (else every look asks the store)."""
         return self._conn is not None
 
-    def _listening(self) -> bool:
-        if self._conn is not None:
-            return True
+    def _listen_if_due(self) -> None:
+        """Connect and listen, when it is time to try (again). One thread tries, without
+        holding up the others: while it connects (a server that does not answer takes the
+        connect timeout), they ask the store, as while nothing listens."""
         if self._closed or self._clock() < self._retry_at:
-            return False
+            return
+        if not self._connecting.acquire(blocking=False):
+            return
         try:
-            self._conn = psycopg.connect(
-                self._projector.views.database.conninfo(),
-                autocommit=True,
-                application_name=APPLICATION_NAME,
-            )
-            self._conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self._channel)))
-        except psycopg.Error as error:
-            self._lost(error)
-            return False
-        self._known = None  # what moved while nothing listened is read now
-        return True
+            if self._conn is not None:
+                return
+            try:
+                conn = psycopg.connect(
+                    self._projector.views.database.conninfo(),
+                    autocommit=True,
+                    application_name=APPLICATION_NAME,
+                )
+                conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self._channel)))
+            except psycopg.Error as error:
+                with self._lock:
+                    self._lost(error)
+                return
+            with self._lock:
+                if self._closed:
+                    conn.close()
+                    return
+                self._conn = conn
+                self._known = None  # what moved while nothing listened is read now
+        finally:
+            self._connecting.release()
 
     def _announced(self) -> bool:
         """Whether a move was announced since the last look (every waiting one is taken)."""
