@@ -102,6 +102,13 @@ class Services:
             return self.feed.position(name)
         return self.projector.position(name)
 
+    def known_version_of(self, name: str) -> int | None:
+        """``version_of(name)`` when it is known without a query or a wait (where the
+        worker's announcements are followed and none is pending); else ``None``."""
+        if self.inline_projections or self.feed is None:
+            return None
+        return self.feed.known(name)
+
     def close(self) -> None:
         """Stop the projections' thread and close every connection."""
         if self._closed:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
-from api_client import REQUEST, Walk, auth, meeting_day, today
+from api_client import REQUEST, Walk, auth, meeting_day, settings_for, today
 from eventsourcing.persistence import IntegrityError
 from fastapi.encoders import jsonable_encoder
 from fastapi.testclient import TestClient
@@ -17,10 +19,16 @@ from pydantic import TypeAdapter
 
 from overleg.adapters import budget
 from overleg.adapters.recorders import UNREACHABLE, OutcomeUnknown, within
+from overleg.adapters.views import ViewStore
 from overleg.api.schemas import CaseList, CaseOut, HistoryEntry
 from overleg.projections.bottlenecks import bottleneck_report
+from overleg.projections.runner import Projector
 from overleg.projections.statistics import annual_statistics
 from overleg.settings import Settings
+from overleg.streams import import_stream
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+from make_sample_stream import stream
 
 
 def _events(walk: Walk) -> int:
@@ -466,6 +474,54 @@ def test_a_write_whose_outcome_stays_unknown_says_so_and_a_retry_settles_it(
     assert unknown.json()["type"] == "/problems/outcome-unknown"
     assert unknown.headers["Retry-After"] == "1"
     _settled_by_its_retry(walk, monkeypatch, unknown, body)
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_kept_figures_are_given_from_the_event_loop_where_a_worker_keeps_them(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where a worker keeps the projections and announces its moves, a kept figure whose
+    projection has not moved is given at once: no worker thread, no query. After a move it
+    is looked up (and computed) again, on a worker thread."""
+    from overleg.api.app import create_app
+    from overleg.api.routers import figures
+
+    settings = settings_for(database_url, tmp_path, projections="worker")
+    hops: list[object] = []
+    real_hop = figures.run_in_threadpool
+
+    async def counted(work: Any) -> Any:
+        hops.append(work)
+        return await real_hop(work)
+
+    monkeypatch.setattr(figures, "run_in_threadpool", counted)
+    analyst = auth(settings, "analyst", "analist-1")
+    with TestClient(create_app(settings)) as client:
+        services = client.app.state.services  # type: ignore[attr-defined]
+        import_stream(services.app, [json.dumps(e) for e in stream(3, 1, 2015)])
+        worker = Projector(services.app.event_log, ViewStore(services.app.database))
+        try:
+            worker.catch_up()
+            head = services.app.event_log.head()
+            deadline = time.monotonic() + 10
+            while services.version_of("statistics") != head and time.monotonic() < deadline:
+                time.sleep(0.01)
+            first = client.get("/statistics/2015", headers=analyst)
+            assert first.status_code == 200 and len(hops) == 1  # computed on a thread
+            for _ in range(3):
+                again = client.get("/statistics/2015", headers=analyst)
+                assert again.content == first.content
+            assert len(hops) == 1  # kept, and its position known: from the event loop
+            import_stream(services.app, [json.dumps(e) for e in stream(2, 1, 2016)])
+            worker.catch_up()  # the projection moves: announced
+            deadline = time.monotonic() + 10
+            while services.known_version_of("statistics") is not None:
+                assert time.monotonic() < deadline
+                time.sleep(0.01)
+            assert client.get("/statistics/2015", headers=analyst).status_code == 200
+            assert len(hops) == 2  # looked up again, on a thread
+        finally:
+            worker.views.close()
 
 
 def test_a_command_waits_for_the_store_within_one_timeout_in_all(

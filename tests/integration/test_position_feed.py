@@ -180,6 +180,35 @@ def test_while_one_request_connects_the_others_ask_the_store(
     assert projector.asked == asked  # nothing moved since: no query
 
 
+def test_a_position_known_without_a_query_is_given_without_one(
+    store: Overleg,
+    service_side: tuple[Counting, PositionFeed],
+    worker: Projector,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """For the event loop: the position when nothing was announced since it was read (no
+    query, no wait), else nothing, and the next look reads it again."""
+    projector, feed = service_side
+    import_stream(store, lines(2, 2015))
+    worker.catch_up()
+    assert feed.known("statistics") is None  # not listening yet
+    head = store.event_log.head()
+    assert feed.position("statistics") == head  # listens, and reads them
+    asked = projector.asked
+    assert feed.known("statistics") == head
+    assert projector.asked == asked  # no query
+    import_stream(store, lines(2, 2016))
+    worker.catch_up()  # announced
+    eventually(lambda: feed.known("statistics"), None)
+    assert feed.position("statistics") == store.event_log.head()  # read again
+    assert feed.known("statistics") == store.event_log.head()
+    monkeypatch.setattr(positions_module, "AGE", 0.0)
+    assert feed.known("statistics") is None  # too old to give without a look
+    monkeypatch.setattr(positions_module, "AGE", 60.0)
+    with feed._lock:  # a look under way in another thread: no wait
+        assert feed.known("statistics") is None
+
+
 def test_the_service_keys_kept_answers_by_the_announced_position(database_url: str) -> None:
     """Where a worker keeps the projections, the service follows its announcements."""
     settings = Settings(database_url=database_url, projections="worker")
@@ -197,6 +226,7 @@ def test_the_service_keys_kept_answers_by_the_announced_position(database_url: s
         head = services.app.event_log.head()
         eventually(lambda: services.version_of("statistics"), head)
         assert services.feed.listening
+        assert services.known_version_of("statistics") == head  # no query, no wait
     finally:
         services.close()
     assert not services.feed.listening  # its connection closed with the service

@@ -48,3 +48,13 @@ def test_only_the_most_recent_answers_are_kept() -> None:
         memo.get(year, 1, lambda year=year: year)
     assert memo.get(0, 1, lambda: -1) == -1  # the oldest was dropped
     assert memo.get(2, 1, lambda: -1) == 2
+
+
+def test_a_peek_gives_a_kept_answer_without_computing_or_waiting() -> None:
+    memo = Memo()
+    assert memo.peek("2015", 10) is None  # nothing kept: nothing computed either
+    memo.get("2015", 10, lambda: "a")
+    assert memo.peek("2015", 10) == ("a",)
+    assert memo.peek("2015", 11) is None  # the projection moved on
+    with memo._lock:  # another thread looking at the answers: no wait
+        assert memo.peek("2015", 10) is None

@@ -51,6 +51,21 @@ class Memo:
             with self._lock:
                 self._computing.pop(key, None)  # questions never asked again leave nothing
 
+    def peek(self, key: Hashable, position: int) -> tuple[object] | None:
+        """The answer kept for ``key`` at ``position`` (in a 1-tuple), without waiting: for
+        a caller that must not (the event loop). ``None`` when none is kept, or when the
+        answers are being looked at by another thread this instant."""
+        if not self._lock.acquire(blocking=False):
+            return None
+        try:
+            kept = self._kept.get(key)
+            if kept is None or kept[0] != position:
+                return None
+            self._kept.move_to_end(key)
+            return (kept[1],)
+        finally:
+            self._lock.release()
+
     def _found(self, key: Hashable, position: int) -> tuple[object] | None:
         with self._lock:
             kept = self._kept.get(key)

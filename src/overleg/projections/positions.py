@@ -78,6 +78,24 @@ class PositionFeed:
                     return self._known[name]
         return self._projector.position(name)
 
+    def known(self, name: str) -> int | None:
+        """How far projection ``name`` is, if that is known without a query and without
+        waiting (for the event loop): listening, nothing announced since the positions were
+        read, and read less than ``AGE`` ago. ``None``: ask ``position``."""
+        if self._conn is None or not self._lock.acquire(blocking=False):
+            return None
+        try:
+            if self._conn is None or self._known is None:
+                return None
+            if self._clock() >= self._read_at + AGE:
+                return None
+            if self._announced():  # taken here: the next ``position`` reads them again
+                self._known = None
+                return None
+            return self._known.get(name)
+        finally:
+            self._lock.release()
+
     @property
     def listening(self) -> bool:
         """Whether announcements are being received (else every look asks the store)."""

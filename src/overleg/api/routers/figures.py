@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable, Hashable
+from typing import Annotated, cast
 
 from fastapi import APIRouter, Path, Query, Response
 from starlette.concurrency import run_in_threadpool
 
+from overleg.adapters.views import ViewStore
 from overleg.aggregates.values import Programme
 from overleg.api.answers import JSONBytes, rendered
 from overleg.api.deps import SIGN_IN_PROBLEMS, Caller, Svc
 from overleg.api.problems import FORBIDDEN, INVALID_INPUT, STORE_BUSY, responses
+from overleg.bootstrap import Services
 from overleg.policies import access
 from overleg.policies.rules import BRUSSELS
 from overleg.projections.bottlenecks import BottleneckReport, Bottlenecks, bottleneck_report
@@ -54,20 +57,16 @@ async def statistics(
     json`."""
     access.may_read_figures(who)
     today = svc.app.clock().astimezone(BRUSSELS).date()
-
-    def figures() -> bytes:
-        views = svc.fresh_views()
-        return svc.figures.get(
-            ("statistics", year, programme, as_known_at, today),
-            svc.version_of(AnnualStatistics.name),
-            lambda: rendered(
-                annual_statistics(
-                    views, year, programme, as_known_at=as_known_at, themes=svc.themes, today=today
-                )
-            ),
-        )
-
-    return JSONBytes(await run_in_threadpool(figures))
+    return await _kept_or_computed(
+        svc,
+        ("statistics", year, programme, as_known_at, today),
+        AnnualStatistics.name,
+        lambda views: rendered(
+            annual_statistics(
+                views, year, programme, as_known_at=as_known_at, themes=svc.themes, today=today
+            )
+        ),
+    )
 
 
 @router.get(
@@ -82,13 +81,28 @@ async def bottlenecks(
     """Bottlenecks reported in the year, per theme of the analysts' list (any other theme:
     `andere`) and region (policy information)."""
     access.may_read_figures(who)
+    return await _kept_or_computed(
+        svc,
+        ("bottlenecks", year, programme),
+        Bottlenecks.name,
+        lambda views: rendered(bottleneck_report(views, year, programme, themes=svc.themes)),
+    )
 
-    def report() -> bytes:
-        views = svc.fresh_views()
-        return svc.figures.get(
-            ("bottlenecks", year, programme),
-            svc.version_of(Bottlenecks.name),
-            lambda: rendered(bottleneck_report(views, year, programme, themes=svc.themes)),
-        )
 
-    return JSONBytes(await run_in_threadpool(report))
+async def _kept_or_computed(
+    svc: Services, key: Hashable, projection: str, compute: Callable[[ViewStore], bytes]
+) -> Response:
+    """The answer kept for ``key`` at projection ``projection``'s position: given at once
+    (on the event loop, no thread) when that position is known without a query and the
+    answer is kept; else looked up, and computed if need be, on a worker thread."""
+    version = svc.known_version_of(projection)
+    if version is not None:
+        kept = svc.figures.peek(key, version)
+        if kept is not None:
+            return JSONBytes(cast(bytes, kept[0]))
+
+    def answer() -> bytes:
+        views = svc.fresh_views()  # caught up first, where this process keeps them
+        return svc.figures.get(key, svc.version_of(projection), lambda: compute(views))
+
+    return JSONBytes(await run_in_threadpool(answer))
