@@ -103,9 +103,13 @@ class Services:
         return self.projector.position(name)
 
     def known_version_of(self, name: str) -> int | None:
-        """``version_of(name)`` when it is known without a query or a wait (where the
-        worker's announcements are followed and none is pending); else ``None``."""
-        if self.inline_projections or self.feed is None:
+        """``version_of(name)`` when it is known without waiting: where the worker's
+        announcements are followed and none is pending, or where this process keeps the
+        projections and no other connection has written since its last catch-up (one
+        look at SQLite's data version); else ``None``."""
+        if self.inline_projections:
+            return self.projector.known_current()
+        if self.feed is None:
             return None
         return self.feed.known(name)
 

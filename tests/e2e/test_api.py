@@ -476,17 +476,10 @@ def test_a_write_whose_outcome_stays_unknown_says_so_and_a_retry_settles_it(
     _settled_by_its_retry(walk, monkeypatch, unknown, body)
 
 
-@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
-def test_kept_figures_are_given_from_the_event_loop_where_a_worker_keeps_them(
-    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Where a worker keeps the projections and announces its moves, a kept figure whose
-    projection has not moved is given at once: no worker thread, no query. After a move it
-    is looked up (and computed) again, on a worker thread."""
-    from overleg.api.app import create_app
+def _thread_handoffs(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """Every piece of work the figures' handlers hand to a worker thread, from now on."""
     from overleg.api.routers import figures
 
-    settings = settings_for(database_url, tmp_path, projections="worker")
     hops: list[object] = []
     real_hop = figures.run_in_threadpool
 
@@ -495,6 +488,20 @@ def test_kept_figures_are_given_from_the_event_loop_where_a_worker_keeps_them(
         return await real_hop(work)
 
     monkeypatch.setattr(figures, "run_in_threadpool", counted)
+    return hops
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_kept_figures_are_given_from_the_event_loop_where_a_worker_keeps_them(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where a worker keeps the projections and announces its moves, a kept figure whose
+    projection has not moved is given at once: no worker thread, no query. After a move it
+    is looked up (and computed) again, on a worker thread."""
+    from overleg.api.app import create_app
+
+    settings = settings_for(database_url, tmp_path, projections="worker")
+    hops = _thread_handoffs(monkeypatch)
     analyst = auth(settings, "analyst", "analist-1")
     with TestClient(create_app(settings)) as client:
         services = client.app.state.services  # type: ignore[attr-defined]
@@ -522,6 +529,28 @@ def test_kept_figures_are_given_from_the_event_loop_where_a_worker_keeps_them(
             assert len(hops) == 2  # looked up again, on a thread
         finally:
             worker.views.close()
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_kept_figures_are_given_from_the_event_loop_where_the_service_keeps_them(
+    walk: Walk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On SQLite the service keeps the projections: while no other connection has written
+    since its last catch-up, a kept figure is given at once; a command's events send the
+    next request the usual way (caught up on a worker thread, then computed)."""
+    hops = _thread_handoffs(monkeypatch)
+    walk.up_to_chair()
+    analyst = auth(walk.settings, "analyst", "analist-1")
+    path = f"/statistics/{int(meeting_day()[:4])}"
+    first = walk.client.get(path, headers=analyst)
+    assert first.status_code == 200 and len(hops) == 1
+    for _ in range(3):
+        assert walk.client.get(path, headers=analyst).content == first.content
+    assert len(hops) == 1  # kept, nothing recorded since: from the event loop
+    assert walk.hold_meeting().status_code == 201
+    moved = walk.client.get(path, headers=analyst)
+    assert moved.status_code == 200 and len(hops) == 2  # caught up and computed on a thread
+    assert moved.content != first.content  # the meeting is counted
 
 
 def test_a_command_waits_for_the_store_within_one_timeout_in_all(

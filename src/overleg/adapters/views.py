@@ -337,6 +337,17 @@ class ViewStore:
         with translating(), self._turn():
             return int(self._sqlite.execute("PRAGMA data_version").fetchone()[0])
 
+    def data_version_now(self) -> int | None:
+        """``data_version``, if the connection is free this instant (it never waits, for
+        the event loop); ``None`` on PostgreSQL or when another thread is using it."""
+        if self._sqlite is None or not self._lock.acquire(blocking=False):
+            return None
+        try:
+            with translating():
+                return int(self._sqlite.execute("PRAGMA data_version").fetchone()[0])
+        finally:
+            self._lock.release()
+
     def compact(self) -> None:
         """Leave no copy of replaced rows in the write-ahead log (SQLite): what a committed
         transaction overwrote is then gone from every file of the database."""

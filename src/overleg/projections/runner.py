@@ -89,6 +89,8 @@ class Projector:
         # SQLite's data version when ``current`` was last confirmed (``ViewStore.
         # data_version``): while it stays the same, no event was recorded since.
         self._confirmed_at: int | None = None
+        # Both at once (``current``, its data version), for a reader in another thread.
+        self._confirmed: tuple[int, int] | None = None
         self._set_up()
 
     def _set_up(self) -> None:
@@ -171,7 +173,7 @@ class Projector:
                 return 0
             head = self.reader.head()
             if self.current is not None and head <= self.current:
-                self._confirmed_at = version
+                self._confirm(self.current, version)
                 return 0
         if progress is not None:
             progress.phase("projecting", self.behind() or None)
@@ -184,8 +186,22 @@ class Projector:
             if read < self.batch_size:
                 if head is not None:
                     self.current = max(head, self.current or 0)
-                    self._confirmed_at = version
+                    self._confirm(self.current, version)
                 return applied
+
+    def _confirm(self, current: int, version: int | None) -> None:
+        self._confirmed_at = version
+        self._confirmed = None if version is None else (current, version)
+
+    def known_current(self) -> int | None:
+        """``current``, if it is known without waiting that no event was recorded since
+        (SQLite: the database's data version is the one it was confirmed at, and the
+        projections' connection is free to ask); else ``None``."""
+        confirmed = self._confirmed
+        if confirmed is None:
+            return None
+        version = self.views.data_version_now()
+        return confirmed[0] if version == confirmed[1] else None
 
     def _chosen(self, names: Sequence[str] | None) -> list[Projection]:
         for name in names or ():
