@@ -26,9 +26,7 @@ _DEADLINE: ContextVar[float | None] = ContextVar("overleg_store_deadline", defau
 def budget(seconds: float) -> Iterator[None]:
     """Every wait for the store inside this block ends ``seconds`` from now at the latest
     (or sooner, when an enclosing budget ends sooner)."""
-    ends = time.monotonic() + seconds
-    outer = _DEADLINE.get()
-    token = _DEADLINE.set(ends if outer is None else min(outer, ends))
+    token = _DEADLINE.set(_sooner(seconds))
     try:
         yield
     finally:
@@ -39,9 +37,14 @@ def begin(seconds: float) -> None:
     """Every wait for the store from here on, in this context, ends ``seconds`` from now at
     the latest. For a request: its context (its task, and the threads it hands work to)
     ends with it, so nothing is undone."""
+    _DEADLINE.set(_sooner(seconds))
+
+
+def _sooner(seconds: float) -> float:
+    """``seconds`` from now, or the deadline in force when that is sooner."""
     ends = time.monotonic() + seconds
     outer = _DEADLINE.get()
-    _DEADLINE.set(ends if outer is None else min(outer, ends))
+    return ends if outer is None else min(outer, ends)
 
 
 def deadline(timeout: float) -> float:

@@ -58,18 +58,18 @@ class Memo:
         if not self._lock.acquire(blocking=False):
             return None
         try:
-            kept = self._kept.get(key)
-            if kept is None or kept[0] != position:
-                return None
-            self._kept.move_to_end(key)
-            return (kept[1],)
+            return self._kept_at(key, position)
         finally:
             self._lock.release()
 
     def _found(self, key: Hashable, position: int) -> tuple[object] | None:
         with self._lock:
-            kept = self._kept.get(key)
-            if kept is None or kept[0] != position:
-                return None
-            self._kept.move_to_end(key)
-            return (kept[1],)
+            return self._kept_at(key, position)
+
+    def _kept_at(self, key: Hashable, position: int) -> tuple[object] | None:
+        """The answer kept for ``key`` at ``position``, in a 1-tuple (the lock held)."""
+        kept = self._kept.get(key)
+        if kept is None or kept[0] != position:
+            return None
+        self._kept.move_to_end(key)
+        return (kept[1],)

@@ -71,11 +71,12 @@ class PositionFeed:
         with self._lock:
             if self._conn is not None:
                 now = self._clock()
-                if self._announced() or self._known is None or now >= self._read_at + AGE:
-                    self._known = self._projector.positions()
+                known = self._unchanged(now)
+                if known is None:
+                    known = self._known = self._projector.positions()
                     self._read_at = now
-                if self._known is not None and name in self._known:
-                    return self._known[name]
+                if name in known:
+                    return known[name]
         return self._projector.position(name)
 
     def known(self, name: str) -> int | None:
@@ -85,16 +86,21 @@ class PositionFeed:
         if self._conn is None or not self._lock.acquire(blocking=False):
             return None
         try:
-            if self._conn is None or self._known is None:
+            if self._conn is None:
                 return None
-            if self._clock() >= self._read_at + AGE:
-                return None
-            if self._announced():  # taken here: the next ``position`` reads them again
-                self._known = None
-                return None
-            return self._known.get(name)
+            known = self._unchanged(self._clock())
+            return None if known is None else known.get(name)
         finally:
             self._lock.release()
+
+    def _unchanged(self, now: float) -> dict[str, int] | None:
+        """The positions as last read, if no move was announced since (every waiting
+        announcement is taken) and they are younger than ``AGE``; else ``None``, and they
+        are to be read again. The lock held."""
+        if self._announced() or self._known is None or now >= self._read_at + AGE:
+            self._known = None
+            return None
+        return self._known
 
     @property
     def listening(self) -> bool:

@@ -86,10 +86,9 @@ class Projector:
         # (None before its first whole catch-up): while the head has not moved past it,
         # there is nothing to catch up and no transaction is opened to find that out.
         self.current: int | None = None
-        # SQLite's data version when ``current`` was last confirmed (``ViewStore.
-        # data_version``): while it stays the same, no event was recorded since.
-        self._confirmed_at: int | None = None
-        # Both at once (``current``, its data version), for a reader in another thread.
+        # ``current`` and SQLite's data version when it was last confirmed (``ViewStore.
+        # data_version``): while that stays the same, no event was recorded since. One
+        # pair, set at once, for a reader in another thread (``known_current``).
         self._confirmed: tuple[int, int] | None = None
         self._set_up()
 
@@ -169,7 +168,7 @@ class Projector:
         if whole:
             # The data version is read before the head: a commit after it shows next time.
             version = self.views.data_version()
-            if self.current is not None and version is not None and version == self._confirmed_at:
+            if self._confirmed is not None and version == self._confirmed[1]:
                 return 0
             head = self.reader.head()
             if self.current is not None and head <= self.current:
@@ -190,7 +189,6 @@ class Projector:
                 return applied
 
     def _confirm(self, current: int, version: int | None) -> None:
-        self._confirmed_at = version
         self._confirmed = None if version is None else (current, version)
 
     def known_current(self) -> int | None:
