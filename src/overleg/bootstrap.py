@@ -123,6 +123,9 @@ class Services:
         feed = self.__dict__.get("feed")  # only if it was made
         if feed is not None:
             feed.close()
+        reads = self.__dict__.get("reads")
+        if reads is not None:
+            reads.close()
         self.views.close()
         self.app.close()
 

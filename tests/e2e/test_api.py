@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import sqlite3
 import sys
@@ -476,18 +477,17 @@ def test_a_write_whose_outcome_stays_unknown_says_so_and_a_retry_settles_it(
     _settled_by_its_retry(walk, monkeypatch, unknown, body)
 
 
-def _thread_handoffs(monkeypatch: pytest.MonkeyPatch) -> list[object]:
-    """Every piece of work the figures' handlers hand to a worker thread, from now on."""
-    from overleg.api.routers import figures
-
+def _thread_handoffs(monkeypatch: pytest.MonkeyPatch, router: str = "figures") -> list[object]:
+    """Every piece of work the handlers of ``router`` hand to a worker thread, from now on."""
+    module = importlib.import_module(f"overleg.api.routers.{router}")
     hops: list[object] = []
-    real_hop = figures.run_in_threadpool
+    real_hop = module.run_in_threadpool
 
-    async def counted(work: Any) -> Any:
+    async def counted(work: Any, *args: Any) -> Any:
         hops.append(work)
-        return await real_hop(work)
+        return await real_hop(work, *args)
 
-    monkeypatch.setattr(figures, "run_in_threadpool", counted)
+    monkeypatch.setattr(module, "run_in_threadpool", counted)
     return hops
 
 
@@ -551,6 +551,28 @@ def test_kept_figures_are_given_from_the_event_loop_where_the_service_keeps_them
     moved = walk.client.get(path, headers=analyst)
     assert moved.status_code == 200 and len(hops) == 2  # caught up and computed on a thread
     assert moved.content != first.content  # the meeting is counted
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_kept_case_list_is_given_from_the_event_loop_and_recorded_all_the_same(
+    walk: Walk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A page of the case list kept while the case view has not moved is given without a
+    worker thread; its read is recorded before it is answered all the same."""
+    hops = _thread_handoffs(monkeypatch, "cases")
+    walk.up_to_chair()
+    auditor = auth(walk.settings, "auditor", "auditor-1")
+    first = walk.client.get("/cases", headers=auditor)
+    assert first.status_code == 200 and len(hops) == 1  # read on a thread, then kept
+    for _ in range(3):
+        assert walk.client.get("/cases", headers=auditor).content == first.content
+    assert len(hops) == 1  # kept, nothing recorded since: from the event loop
+    reads = walk.client.get(f"/cases/{walk.case_id}/reads", headers=auditor).json()
+    assert sum(r["what"] == "case list" for r in reads) == 4  # each answer recorded
+    assert walk.hold_meeting().status_code == 201
+    moved = walk.client.get("/cases", headers=auditor)
+    assert moved.status_code == 200 and len(hops) == 2  # caught up and read on a thread
+    assert moved.json()["items"][0]["meetings_held"] == 1
 
 
 def test_a_command_waits_for_the_store_within_one_timeout_in_all(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -9,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from overleg.adapters import budget
 from overleg.adapters.eventstore import Database, StoreUnavailable
 from overleg.adapters.records import ReadLog
 from overleg.adapters.views import ViewStore
@@ -33,9 +35,10 @@ class _Counted(ReadLog):
         super().__init__(store)
         self.transactions: list[int] = []
         self.fail = fail
+        self.pause = 0.02
 
     def _write(self, rows: Sequence[tuple[Any, ...]]) -> None:
-        time.sleep(0.02)
+        time.sleep(self.pause)
         if self.fail:
             raise StoreUnavailable("gone")
         super()._write(rows)
@@ -77,3 +80,87 @@ def test_when_a_commit_fails_every_read_in_it_fails(views: ViewStore) -> None:
     log.record(AUDITOR, ["case-later"], "case", "request-later")  # the next one goes through
     assert [r.request_id for r in log.of("case-later")] == ["request-later"]
     assert log.of("case-0") == []
+
+
+def _await_at_once(log: ReadLog, readers: int) -> list[BaseException | None]:
+    """``readers`` requests on one event loop, each waiting for its read's record."""
+
+    async def read_all() -> list[BaseException | None]:
+        reads = [
+            log.recorded(AUDITOR, [f"case-{n}"], "case", f"request-{n}") for n in range(readers)
+        ]
+        outcomes = await asyncio.gather(*reads, return_exceptions=True)
+        return [o if isinstance(o, BaseException) else None for o in outcomes]
+
+    return asyncio.run(read_all())
+
+
+def test_reads_on_an_event_loop_are_recorded_before_they_return_in_fewer_commits(
+    views: ViewStore,
+) -> None:
+    log = _Counted(views)
+    try:
+        assert _await_at_once(log, 16) == [None] * 16
+        for n in range(16):
+            (read,) = log.of(f"case-{n}")
+            assert (read.reader, read.request_id) == ("auditor-1", f"request-{n}")
+        assert sum(log.transactions) == 16
+        assert len(log.transactions) < 16
+    finally:
+        log.close()
+
+
+def test_reads_on_a_loop_and_on_threads_share_the_groups(views: ViewStore) -> None:
+    log = _Counted(views)
+    try:
+        threads_done: list[list[BaseException | None]] = []
+        threads = threading.Thread(target=lambda: threads_done.append(_read_at_once(log, 8)))
+        threads.start()
+        looped = _await_at_once(log, 8)
+        threads.join()
+        assert looped == [None] * 8 and threads_done == [[None] * 8]
+        assert sum(log.transactions) == 16  # each read once, the loop's and the threads'
+        assert len({r.request_id for n in range(8) for r in log.of(f"case-{n}")}) == 8
+    finally:
+        log.close()
+
+
+def test_when_a_commit_fails_every_read_waiting_on_the_loop_fails(views: ViewStore) -> None:
+    log = _Counted(views, fail=True)
+    try:
+        outcomes = _await_at_once(log, 8)
+        assert all(isinstance(o, StoreUnavailable) for o in outcomes)
+        log.fail = False
+        assert _await_at_once(log, 1) == [None]  # the next one goes through
+        assert [r.request_id for r in log.of("case-0")] == ["request-0"]
+    finally:
+        log.close()
+
+
+def test_a_read_not_recorded_within_its_budget_is_refused_and_recorded_later(
+    views: ViewStore,
+) -> None:
+    log = _Counted(views)
+    log.pause = 0.5  # the store answers slowly
+
+    async def read() -> None:
+        budget.begin(0.1)
+        await log.recorded(AUDITOR, ["case-slow"], "case", "request-slow")
+
+    try:
+        started = time.monotonic()
+        with pytest.raises(StoreUnavailable):
+            asyncio.run(read())
+        assert time.monotonic() - started < 0.4  # refused within its budget, not the write's
+        deadline = time.monotonic() + 5
+        while not log.of("case-slow") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert [r.request_id for r in log.of("case-slow")] == ["request-slow"]
+    finally:
+        log.close()
+
+
+def test_a_closed_log_refuses_reads_on_the_loop(views: ViewStore) -> None:
+    log = ReadLog(views)
+    log.close()
+    assert [type(o) for o in _await_at_once(log, 1)] == [StoreUnavailable]

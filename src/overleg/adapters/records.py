@@ -7,14 +7,19 @@ under which request. (Idempotency keys live with the events themselves: see
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from overleg.adapters import budget
+from overleg.adapters.eventstore import StoreUnavailable
 from overleg.adapters.migrations import migrate
 from overleg.adapters.views import ViewStore
+from overleg.i18n import _
 from overleg.policies.access import Principal
 
 
@@ -30,6 +35,9 @@ class CaseRead:
     caller_request_id: str | None = None  # the X-Request-ID the caller sent, kept beside it
 
 
+# A request on an event loop waiting for a group's commit: its loop, and what it awaits.
+_Awaiting = tuple[asyncio.AbstractEventLoop, "asyncio.Future[None]"]
+
 # The columns of ``case_read`` that a read fills, in the order ``ReadLog.record`` gives them.
 COLUMNS = ("case_id", "reader", "role", "what", "at", "request_id", "caller_request_id")
 
@@ -41,6 +49,10 @@ class ReadLog:
     reader's record is being written are written together, in the next transaction, by
     whichever of them comes first (group commit): one commit for many readers under load,
     none of them answered before its own record is stored.
+
+    A request answered on the event loop (``recorded``) cannot write: its rows join the
+    next group all the same, and a thread of the log's own writes that group when no reader
+    thread does; the request waits for that commit without holding a thread.
     """
 
     def __init__(self, store: ViewStore) -> None:
@@ -48,10 +60,15 @@ class ReadLog:
         migrate(store)  # its table is the migrations' (adapters/migrations.py)
         self._turn = threading.Condition()
         self._waiting: list[tuple[Any, ...]] = []  # rows of the next group
+        # Requests on an event loop waiting for the next group: each is told when it is
+        # written (or failed), on its own loop.
+        self._awaiting: list[_Awaiting] = []
         self._group = 1  # the number of the next group to be written
         self._written = 0  # the number of the last group written (or failed)
         self._writing = False
         self._failed: dict[int, BaseException] = {}  # recent groups that could not be written
+        self._writer: threading.Thread | None = None  # writes the groups loops wait for
+        self._closed = False
 
     def record(
         self,
@@ -65,10 +82,7 @@ class ReadLog:
         service's own request id, with the caller's own id for that request beside it."""
         if not case_ids:
             return
-        at = datetime.now(UTC).isoformat()
-        rows = [
-            (c, who.ref, who.role.value, what, at, request_id, caller_request_id) for c in case_ids
-        ]
+        rows = _rows(who, case_ids, what, request_id, caller_request_id)
         with self._turn:
             self._waiting.extend(rows)
             mine = self._group
@@ -77,13 +91,79 @@ class ReadLog:
             if self._written >= mine:  # another reader wrote the group this read was in
                 self._raise_if_failed(mine)
                 return
-            # Nobody is writing: this reader writes every record waiting, its own too.
-            self._writing = True
-            group, self._waiting = self._waiting, []
-            self._group += 1
+            group = self._claim()  # nobody is writing: this reader writes every record
+        failed = self._write_group(*group)
+        if failed is not None:
+            raise failed
+
+    async def recorded(
+        self,
+        who: Principal,
+        case_ids: Sequence[str],
+        what: str,
+        request_id: str,
+        caller_request_id: str | None = None,
+    ) -> None:
+        """``record``, for a request answered on the event loop: its rows join the next
+        group, and it waits for that group's commit (within the request's store budget)
+        without holding a thread."""
+        if not case_ids:
+            return
+        rows = _rows(who, case_ids, what, request_id, caller_request_id)
+        loop = asyncio.get_running_loop()
+        written: asyncio.Future[None] = loop.create_future()
+        with self._turn:
+            if self._closed:
+                raise StoreUnavailable(_("The service is stopping"))
+            self._waiting.extend(rows)
+            self._awaiting.append((loop, written))
+            self._turn.notify_all()  # wakes the log's writer, when no reader is writing
+            if self._writer is None:
+                self._writer = threading.Thread(
+                    target=self._write_for_loops, name="overleg-read-log", daemon=True
+                )
+                self._writer.start()
+        try:
+            # Shielded: a request that gives up leaves its rows to be written (a read
+            # recorded and not answered, never one answered and not recorded).
+            await asyncio.wait_for(
+                asyncio.shield(written), budget.remaining(self.store.database.timeout)
+            )
+        except TimeoutError:
+            raise StoreUnavailable(
+                _("The store did not record the read in time; nothing was answered")
+            ) from None
+
+    def _write_for_loops(self) -> None:
+        """The log's writer: writes each group that requests on an event loop wait for,
+        while no reader thread is writing one."""
+        while True:
+            with self._turn:
+                while not self._closed and (self._writing or not self._awaiting):
+                    self._turn.wait()
+                if self._closed:
+                    return
+                group = self._claim()
+            self._write_group(*group)
+
+    def _claim(self) -> tuple[int, list[tuple[Any, ...]], list[_Awaiting]]:
+        """Take every record waiting as the next group, to be written by the caller (who
+        holds the turn, nobody else writing): its number, its rows, who waits for it."""
+        self._writing = True
+        mine = self._group
+        self._group += 1
+        rows, self._waiting = self._waiting, []
+        awaiting, self._awaiting = self._awaiting, []
+        return mine, rows, awaiting
+
+    def _write_group(
+        self, mine: int, rows: Sequence[tuple[Any, ...]], awaiting: Sequence[_Awaiting]
+    ) -> BaseException | None:
+        """Write a claimed group, then tell whoever waits for it; the error, if it could not
+        be written."""
         failed: BaseException | None = None
         try:
-            self._write(group)
+            self._write(rows)
         except BaseException as error:
             failed = error
         with self._turn:
@@ -94,8 +174,16 @@ class ReadLog:
                 for old in [n for n in self._failed if n < mine - 64]:
                     del self._failed[old]
             self._turn.notify_all()
-        if failed is not None:
-            raise failed
+        _settle(awaiting, failed)
+        return failed
+
+    def close(self) -> None:
+        """Stop the log's writer; a request still waiting for it is answered 503."""
+        with self._turn:
+            self._closed = True
+            awaiting, self._awaiting = self._awaiting, []
+            self._turn.notify_all()
+        _settle(awaiting, StoreUnavailable(_("The service is stopping")))
 
     def _raise_if_failed(self, group: int) -> None:
         failed = self._failed.get(group)
@@ -114,3 +202,34 @@ class ReadLog:
             (case_id,),
         )
         return [CaseRead(*row) for row in rows]
+
+
+def _rows(
+    who: Principal,
+    case_ids: Sequence[str],
+    what: str,
+    request_id: str,
+    caller_request_id: str | None,
+) -> list[tuple[Any, ...]]:
+    at = datetime.now(UTC).isoformat()
+    return [(c, who.ref, who.role.value, what, at, request_id, caller_request_id) for c in case_ids]
+
+
+def _settle(awaiting: Sequence[_Awaiting], failed: BaseException | None) -> None:
+    """Tell the requests waiting for a group how it went: one wake-up per event loop."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
+    for loop, written in awaiting:
+        by_loop.setdefault(loop, []).append(written)
+    for loop, futures in by_loop.items():
+        with contextlib.suppress(RuntimeError):  # a loop closed: nobody waits there now
+            loop.call_soon_threadsafe(_resolve, futures, failed)
+
+
+def _resolve(futures: Sequence[asyncio.Future[None]], failed: BaseException | None) -> None:
+    for written in futures:
+        if written.done():
+            continue
+        if failed is None:
+            written.set_result(None)
+        else:
+            written.set_exception(failed)
