@@ -14,6 +14,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from overleg.adapters import listening
 from overleg.adapters.eventstore import Database
 from overleg.adapters.views import ViewStore
 from overleg.application import Overleg
@@ -117,7 +118,7 @@ def test_while_it_cannot_listen_it_asks_every_time_then_listens_again(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     projector, feed = service_side
-    monkeypatch.setattr(positions_module, "RETRY_SECONDS", 0.3)
+    monkeypatch.setattr(listening, "RETRY_SECONDS", 0.3)
     import_stream(store, lines(2, 2015))
     worker.catch_up()
     assert feed.position("statistics") == store.event_log.head()
@@ -162,7 +163,7 @@ def test_while_one_request_connects_the_others_ask_the_store(
         leave.wait(10)
         return real(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(positions_module.psycopg, "connect", slow_connect)
+    monkeypatch.setattr(listening.psycopg, "connect", slow_connect)
     first = threading.Thread(target=feed.position, args=("statistics",))
     first.start()
     assert entered.wait(10)
