@@ -7,7 +7,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from enum import Enum
@@ -44,6 +44,7 @@ from overleg.adapters.sealing import (
     is_sealed,
     load_master_keys,
 )
+from overleg.adapters.watch import WriteWatch
 from overleg.aggregates.case import Case, CaseEvent, is_case_event
 from overleg.aggregates.errors import CaseRuleBroken, ErasureNotPossible, RequestMustComeFirst
 from overleg.aggregates.personal import Pseudonyms, erased_form
@@ -344,6 +345,7 @@ class CommandRecorder(Protocol):
     """What the use case needs of the store's recorder beyond the library's."""
 
     timeout: float
+    events_table_name: str
 
     def find_command(self, owner: str, key: str) -> CommandEntry | None: ...
     def forget_command(self, owner: str, key: str) -> None: ...
@@ -368,6 +370,11 @@ class Replay:
             if name not in self._derived:
                 self._derived[name] = compute()
             return cast(T, self._derived[name])
+
+    def derived_already(self, name: str) -> object | None:
+        """What ``derived(name, ...)`` computed, if it was (never computes: for the event
+        loop); else ``None``."""
+        return self._derived.get(name)
 
 
 # Cases kept replayed for readers, and for how long: a case's personal data stays in a
@@ -399,14 +406,20 @@ class Replays(Generic[V]):
     """Cases kept in memory, each at the version it had: the store is asked only the case's
     version (one indexed look-up) while it has not changed, instead of reading and opening
     every event again. Readers keep ``Replay``s (never changed); the command path keeps the
-    case its last command saved, and takes it out to use it."""
+    case its last command saved, and takes it out to use it.
+
+    Beside each case, the mark of the store's watch (``adapters/watch.py``) it was last
+    confirmed under: while the watch gives that mark, the case is known current without
+    asking the store anything (``known``)."""
 
     def __init__(self, size: int = REPLAYS_KEPT, lifetime: float = REPLAY_LIFETIME) -> None:
         self.size, self.lifetime = size, lifetime
         self._kept: OrderedDict[UUID, tuple[float, V]] = OrderedDict()
+        self._marks: dict[UUID, Hashable] = {}  # the mark each case was confirmed under
         self._lock = threading.Lock()
 
-    def get(self, case_id: UUID, version: int) -> V | None:
+    def get(self, case_id: UUID, version: int, mark: Hashable | None = None) -> V | None:
+        """The case kept at ``version`` (the store's version, asked under ``mark``)."""
         with self._lock:
             self._drop_expired()
             found = self._kept.get(case_id)
@@ -414,44 +427,65 @@ class Replays(Generic[V]):
                 return None
             kept = found[1]
             if kept.version != version:
-                del self._kept[case_id]
+                self._drop(case_id)
                 return None
+            self._mark(case_id, mark)
             return kept
+
+    def known(self, case_id: UUID, mark: Hashable) -> V | None:
+        """The case kept, if it was confirmed under ``mark`` (the store's mark now)."""
+        with self._lock:
+            self._drop_expired()
+            found = self._kept.get(case_id)
+            return None if found is None or self._marks.get(case_id) != mark else found[1]
 
     def take(self, case_id: UUID, version: int) -> V | None:
         """The case kept at ``version``, no longer kept: whoever takes it may change it."""
         with self._lock:
             self._drop_expired()
-            found = self._kept.pop(case_id, None)
+            found = self._kept.get(case_id)
+            self._drop(case_id)
             return found[1] if found is not None and found[1].version == version else None
 
     def holds(self, case_id: UUID) -> bool:
         with self._lock:
             return case_id in self._kept
 
-    def keep(self, case_id: UUID, kept: V) -> None:
-        """Keep ``kept`` from now on, for at most its lifetime. The oldest kept goes first
-        when there are too many: the order is the order of keeping, so that expiry can stop
-        at the first case still within its lifetime."""
+    def keep(self, case_id: UUID, kept: V, mark: Hashable | None = None) -> None:
+        """Keep ``kept`` (read from the store under ``mark``) from now on, for at most its
+        lifetime. The oldest kept goes first when there are too many: the order is the
+        order of keeping, so that expiry can stop at the first case still within its
+        lifetime."""
         with self._lock:
             self._drop_expired()
-            self._kept.pop(case_id, None)
+            self._drop(case_id)
             self._kept[case_id] = (time.monotonic(), kept)
+            self._mark(case_id, mark)
             while len(self._kept) > self.size:
-                self._kept.popitem(last=False)
+                self._drop(next(iter(self._kept)))
+
+    def _mark(self, case_id: UUID, mark: Hashable | None) -> None:
+        if mark is None:
+            self._marks.pop(case_id, None)
+        else:
+            self._marks[case_id] = mark
+
+    def _drop(self, case_id: UUID) -> None:
+        self._kept.pop(case_id, None)
+        self._marks.pop(case_id, None)
 
     def _drop_expired(self) -> None:
         """Every case kept longer than its lifetime goes, read or not."""
         now = time.monotonic()
         while self._kept:
-            at, _kept = next(iter(self._kept.values()))
+            case_id, (at, _kept) = next(iter(self._kept.items()))
             if now - at <= self.lifetime:
                 return
-            self._kept.popitem(last=False)
+            self._drop(case_id)
 
     def forget(self, case_id: UUID) -> None:
         with self._lock:
-            self._kept.pop(case_id, None)
+            self._drop(case_id)
 
 
 class Overleg(Application[UUID]):
@@ -486,6 +520,9 @@ class Overleg(Application[UUID]):
         self.keyring.store = self.keys
         self.event_log = EventLog(self.recorder, self.mapper, self.keyring)
         self.replays: Replays[Replay] = Replays()
+        # Tells, without a query, that nothing was written since a kept case was confirmed
+        # (``adapters/watch.py``); the service sets it, for reads answered on its event loop.
+        self.writes: WriteWatch | None = None
         # The case each command saved, at its new version, for the next command on it.
         self.drafts: Replays[Case] = Replays(size=DRAFTS_KEPT)
 
@@ -539,10 +576,13 @@ class Overleg(Application[UUID]):
                 key.owner, key.key, key.fingerprint, case.id, seen + 1, case.version, at
             )
             erasure = self._erasure(case.id, seen) if isinstance(command, EraseCase) else None
-            outcome = self._store(events, entry, erasure)
-            if erasure is not None:
-                self.replays.forget(case.id)  # its personal data leaves this process's memory
-            elif not outcome.replayed:
+            try:
+                outcome = self._store(events, entry, erasure)
+            finally:
+                # Readers replay it afresh (an erased case's personal data leaves this
+                # process's memory), whether or not the store's watch has seen it yet.
+                self.replays.forget(case.id)
+            if erasure is None and not outcome.replayed:
                 self.drafts.keep(case.id, case)  # at the version its events were stored with
             if not outcome.replayed:
                 for name in outcome.event_types:
@@ -581,10 +621,17 @@ class Overleg(Application[UUID]):
             return None
         return kept if kept is not None else self.replay(case_id)[0]
 
-    def _kept(self, kept: Replays[V], case_id: UUID, *, take: bool = False) -> V | Gone | None:
+    def _kept(
+        self,
+        kept: Replays[V],
+        case_id: UUID,
+        *,
+        take: bool = False,
+        mark: Hashable | None = None,
+    ) -> V | Gone | None:
         """The case kept in ``kept``, if the store has recorded nothing on it since (one
-        indexed look-up, made only when one is kept; with ``take`` it is kept no longer);
-        ``GONE`` when the store holds no such case."""
+        indexed look-up, made only when one is kept, under the watch's ``mark``; with
+        ``take`` it is kept no longer); ``GONE`` when the store holds no such case."""
         if not kept.holds(case_id):
             return None
         with translating():
@@ -592,7 +639,7 @@ class Overleg(Application[UUID]):
         if version == 0:
             kept.forget(case_id)
             return GONE
-        return kept.take(case_id, version) if take else kept.get(case_id, version)
+        return kept.take(case_id, version) if take else kept.get(case_id, version, mark)
 
     def _earlier(self, key: CommandKey, now: datetime) -> Outcome | None:
         """What a command sent before under this key recorded, if it was."""
@@ -735,7 +782,9 @@ class Overleg(Application[UUID]):
         """The case as it is now, for a reader (``None`` for an unknown case): kept from an
         earlier read while the case's version has not changed. A case not kept is replayed
         at once: the store's version is looked up only to check a kept one."""
-        kept = self._kept(self.replays, case_id)
+        # Taken before the store is asked: what is written after it moves the next mark.
+        mark = None if self.writes is None else self.writes.mark()
+        kept = self._kept(self.replays, case_id, mark=mark)
         if kept is GONE:
             return None
         if kept is not None:
@@ -744,8 +793,15 @@ class Overleg(Application[UUID]):
         if case is None:
             return None
         replay = Replay(case, events)
-        self.replays.keep(case_id, replay)
+        self.replays.keep(case_id, replay, mark)
         return replay
+
+    def known_read(self, case_id: UUID) -> Replay | None:
+        """The case kept for readers, if it is known without asking the store, and without
+        waiting, that nothing was written since it was confirmed (for the event loop);
+        else ``None``: ``read`` it."""
+        mark = None if self.writes is None else self.writes.mark_now()
+        return None if mark is None else self.replays.known(case_id, mark)
 
     def replay(self, case_id: UUID) -> tuple[Case | None, list[CaseEvent]]:
         """The case as its events make it, and those events, from one read of the store

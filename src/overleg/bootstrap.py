@@ -13,6 +13,7 @@ from overleg.adapters.migrations import migrate
 from overleg.adapters.records import ReadLog
 from overleg.adapters.sealing import DEV_MASTER_KEYS, load_master_keys
 from overleg.adapters.views import ViewStore
+from overleg.adapters.watch import watch_for
 from overleg.api.auth import TokenVerifier, dev_private_key, load_jwks, public_jwks
 from overleg.application import Clock, Overleg, utc_now
 from overleg.logs import get_logger
@@ -113,6 +114,14 @@ class Services:
             return None
         return self.feed.known(name)
 
+    def watch_writes(self) -> None:
+        """Let a case kept for readers be answered without asking the store while its watch
+        says nothing was written since (``adapters/watch.py``): for the service's event
+        loop (``Overleg.known_read``)."""
+        if self.app.writes is None:
+            table = self.app.commands.events_table_name
+            self.app.writes = watch_for(self.app.database, self.app.event_log.channel, table)
+
     def close(self) -> None:
         """Stop the projections' thread and close every connection."""
         if self._closed:
@@ -126,6 +135,8 @@ class Services:
         reads = self.__dict__.get("reads")
         if reads is not None:
             reads.close()
+        if self.app.writes is not None:
+            self.app.writes.close()
         self.views.close()
         self.app.close()
 

@@ -575,6 +575,39 @@ def test_a_kept_case_list_is_given_from_the_event_loop_and_recorded_all_the_same
     assert moved.json()["items"][0]["meetings_held"] == 1
 
 
+def test_a_kept_case_and_history_are_given_from_the_event_loop_never_older_than_a_command(
+    walk: Walk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A case (and its history) read before, that nothing was written to since, is given
+    without a worker thread, its read recorded all the same; after a command it is read
+    again on a thread, and never answered at its old version."""
+    hops = _thread_handoffs(monkeypatch, "cases")
+    walk.up_to_chair()
+    path = f"/cases/{walk.case_id}"
+    auditor = auth(walk.settings, "auditor", "auditor-1")
+    firsts = [walk.client.get(p, headers=walk.chair) for p in (path, f"{path}/history")]
+    assert [a.status_code for a in firsts] == [200, 200] and len(hops) == 2
+    deadline = time.monotonic() + 10
+    while len(hops) == 2:  # PostgreSQL: the announcement of the last command to arrive
+        again = [walk.client.get(p, headers=walk.chair) for p in (path, f"{path}/history")]
+        assert [a.content for a in again] == [a.content for a in firsts]
+        assert again[0].headers["ETag"] == firsts[0].headers["ETag"]
+        if len(hops) > 2:
+            assert time.monotonic() < deadline
+            del hops[2:]
+            time.sleep(0.01)
+            continue
+        break
+    assert len(hops) == 2  # from the event loop
+    reads = walk.client.get(f"{path}/reads", headers=auditor).json()
+    assert sum(r["what"] == "case" for r in reads) == sum(r["what"] == "history" for r in reads)
+    assert sum(r["what"] == "case" for r in reads) >= 2  # each answer recorded
+    assert walk.hold_meeting().status_code == 201
+    version = walk.client.get(path, headers=walk.chair).headers["ETag"]  # at once
+    assert version != firsts[0].headers["ETag"] and len(hops) == 3  # read on a thread
+    assert walk.client.get(path, headers=walk.chair).json()["meetings_held"] == 1
+
+
 def test_a_command_waits_for_the_store_within_one_timeout_in_all(
     walk: Walk, client: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -127,4 +127,3 @@ class Listener:
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
-

@@ -64,6 +64,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             services.reads  # noqa: B018 - the service's own tables exist before requests
             services.verifier  # noqa: B018 - a broken key set stops the start, not a request
             services.feed  # noqa: B018 - made once, before requests race to make it
+            services.watch_writes()  # kept cases answered on the event loop
             api.state.services = services
             lag = observability.watch(services)
             try:

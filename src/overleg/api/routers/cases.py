@@ -645,7 +645,7 @@ def _readable(svc: Svc, who: Principal, case_id: UUID) -> Replay:
     },
     response_model=CaseOut,
 )
-def get_case(
+async def get_case(
     case_id: UUID,
     request: Request,
     who: Caller,
@@ -654,17 +654,49 @@ def get_case(
 ) -> Response:
     """The case view; its ETag is the case version to send as If-Match with a change. With
     ``as_of``: the case as it stood then (its ETag the version it had then)."""
-    replay = _readable(svc, who, case_id)
-    svc.reads.record(who, [str(case_id)], "case", *_ids(request))
+    access.may_read_cases(who)
     today = svc.app.clock()
     if as_of is None:
-        view = replay.derived("view", lambda: view_of(replay.events))
         # Rendered once per version and day (the day says whether a follow-up is overdue).
+        kept = _known_answer(svc, who, case_id, f"view.json {today.date()}")
+        if kept is not None:  # on the event loop: a thread only writes the read's record
+            version, body = kept
+            await svc.reads.recorded(who, [str(case_id)], "case", *_ids(request))
+            return JSONBytes(body, headers={"ETag": f'"{version}"'})
+    return await run_in_threadpool(_case, svc, who, case_id, _ids(request), today, as_of)
+
+
+def _case(
+    svc: Svc,
+    who: Principal,
+    case_id: UUID,
+    ids: tuple[str, str | None],
+    today: datetime,
+    as_of: datetime | None,
+) -> Response:
+    replay = _readable(svc, who, case_id)
+    svc.reads.record(who, [str(case_id)], "case", *ids)
+    if as_of is None:
+        view = replay.derived("view", lambda: view_of(replay.events))
         body = replay.derived(f"view.json {today.date()}", lambda: rendered(_case_out(view, today)))
     else:
         view = view_of(_as_of(replay.events, as_of, case_id))
         body = rendered(_case_out(view, today))
     return JSONBytes(body, headers={"ETag": f'"{view.version}"'})
+
+
+def _known_answer(
+    svc: Svc, who: Principal, case_id: UUID, rendered_as: str
+) -> tuple[int, bytes] | None:
+    """A case's answer already rendered (``rendered_as``), with the case's version, when
+    the case is kept and known not to have changed since, without asking the store or
+    waiting (for the event loop), and the caller may see it; else ``None``: the answer is
+    read on a thread (where a case one may not see is one that does not exist)."""
+    replay = svc.app.known_read(case_id)
+    if replay is None or not access.sees(who, replay.case):
+        return None
+    body = replay.derived_already(rendered_as)
+    return None if body is None else (replay.version, cast(bytes, body))
 
 
 @router.get(
@@ -673,11 +705,29 @@ def get_case(
     responses=responses(*READ, NOT_FOUND),
     response_model=list[HistoryEntry],
 )
-def history(case_id: UUID, request: Request, who: Caller, svc: Svc, as_of: AsOf = None) -> Response:
+async def history(
+    case_id: UUID, request: Request, who: Caller, svc: Svc, as_of: AsOf = None
+) -> Response:
     """Every event of the case in order: when, by whom, and what happened (with ``as_of``:
     those recorded at or before that instant)."""
+    access.may_read_cases(who)
+    if as_of is None:
+        kept = _known_answer(svc, who, case_id, "history.json")
+        if kept is not None:  # on the event loop: a thread only writes the read's record
+            await svc.reads.recorded(who, [str(case_id)], "history", *_ids(request))
+            return JSONBytes(kept[1])
+    return await run_in_threadpool(_history_answer, svc, who, case_id, _ids(request), as_of)
+
+
+def _history_answer(
+    svc: Svc,
+    who: Principal,
+    case_id: UUID,
+    ids: tuple[str, str | None],
+    as_of: datetime | None,
+) -> Response:
     replay = _readable(svc, who, case_id)
-    svc.reads.record(who, [str(case_id)], "history", *_ids(request))
+    svc.reads.record(who, [str(case_id)], "history", *ids)
     entries = replay.derived("history", lambda: _history(replay.events))
     if as_of is None:
         return JSONBytes(replay.derived("history.json", lambda: _rendered_history(entries)))
