@@ -106,10 +106,12 @@ class Services:
     def known_version_of(self, name: str) -> int | None:
         """``version_of(name)`` when it is known without waiting: where the worker's
         announcements are followed and none is pending, or where this process keeps the
-        projections and no other connection has written since its last catch-up (one
-        look at SQLite's data version); else ``None``."""
+        projections and the store's watch says the log's head is the one its last catch-up
+        reached (SQLite; ``watch_writes``); else ``None``."""
         if self.inline_projections:
-            return self.projector.known_current()
+            current = self.projector.current
+            head = None if self.app.writes is None else self.app.writes.head_now()
+            return current if current is not None and head == current else None
         if self.feed is None:
             return None
         return self.feed.known(name)

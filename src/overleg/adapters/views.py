@@ -335,23 +335,7 @@ class ViewStore:
         if self._sqlite is None:
             return None
         with translating(), self._turn():
-            return self._sqlite_data_version()
-
-    def data_version_now(self) -> int | None:
-        """``data_version``, if the connection is free this instant (it never waits, for
-        the event loop); ``None`` on PostgreSQL or when another thread is using it."""
-        if self._sqlite is None or not self._lock.acquire(blocking=False):
-            return None
-        try:
-            with translating():
-                return self._sqlite_data_version()
-        finally:
-            self._lock.release()
-
-    def _sqlite_data_version(self) -> int:
-        """The connection's ``PRAGMA data_version`` (its turn taken)."""
-        assert self._sqlite is not None
-        return int(self._sqlite.execute("PRAGMA data_version").fetchone()[0])
+            return int(self._sqlite.execute("PRAGMA data_version").fetchone()[0])
 
     def compact(self) -> None:
         """Leave no copy of replaced rows in the write-ahead log (SQLite): what a committed

@@ -43,6 +43,11 @@ class WriteWatch(Protocol):
         """``mark()``, if it can be given this instant without waiting; else ``None``."""
         ...
 
+    def head_now(self) -> int | None:
+        """The log's head (the last event's notification id), where the mark is that head
+        (SQLite) and it can be given this instant without waiting; else ``None``."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -64,6 +69,9 @@ class SQLiteWrites:
 
     def mark_now(self) -> Hashable | None:
         return _at_once(self._lock, self._mark)
+
+    def head_now(self) -> int | None:
+        return _at_once(self._lock, self._mark)  # the row id is the notification id
 
     def _mark(self) -> int | None:
         """The lock held: the last row id, read again only after another connection's
@@ -112,6 +120,9 @@ class AnnouncedWrites(Listener):
 
     def mark_now(self) -> Hashable | None:
         return None if self._conn is None else _at_once(self._lock, self._mark)
+
+    def head_now(self) -> int | None:
+        return None  # a count of announcements, not a position in the log
 
     def _mark(self) -> int | None:
         """The lock held: every waiting announcement taken, the count as it then is."""

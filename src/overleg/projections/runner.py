@@ -87,8 +87,7 @@ class Projector:
         # there is nothing to catch up and no transaction is opened to find that out.
         self.current: int | None = None
         # ``current`` and SQLite's data version when it was last confirmed (``ViewStore.
-        # data_version``): while that stays the same, no event was recorded since. One
-        # pair, set at once, for a reader in another thread (``known_current``).
+        # data_version``): while that stays the same, no event was recorded since.
         self._confirmed: tuple[int, int] | None = None
         self._set_up()
 
@@ -190,16 +189,6 @@ class Projector:
 
     def _confirm(self, current: int, version: int | None) -> None:
         self._confirmed = None if version is None else (current, version)
-
-    def known_current(self) -> int | None:
-        """``current``, if it is known without waiting that no event was recorded since
-        (SQLite: the database's data version is the one it was confirmed at, and the
-        projections' connection is free to ask); else ``None``."""
-        confirmed = self._confirmed
-        if confirmed is None:
-            return None
-        version = self.views.data_version_now()
-        return confirmed[0] if version == confirmed[1] else None
 
     def _chosen(self, names: Sequence[str] | None) -> list[Projection]:
         for name in names or ():
