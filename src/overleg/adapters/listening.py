@@ -102,12 +102,15 @@ class Listener:
         assert conn is not None
         moved = False
         try:
-            # A connection the server closed shows on the look after the one that read its
-            # last message: look again while there is more to read.
+            # The connection does nothing but listen: only what reached its socket since
+            # the last look can be new (one announced while LISTEN was being set up is
+            # older than what was read after it). A connection the server closed shows on
+            # the look after the one that read its last message: look again while there
+            # is more to read.
             for _ in range(3):
-                moved = any(True for _ in conn.notifies(timeout=0)) or moved
                 if not select.select([conn.fileno()], [], [], 0)[0]:
                     break
+                moved = any(True for _ in conn.notifies(timeout=0)) or moved
         except psycopg.Error as error:
             self._lost(error)
             return True
