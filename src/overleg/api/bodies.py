@@ -40,9 +40,12 @@ class BodyLimits:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = _content_length(scope)
+        declared, chunked = _framing(scope)
         if declared is not None and declared > self.max_bytes:
             await self._refuse(scope, send, CONTENT_TOO_LARGE, self._too_large())
+            return
+        if not declared and not chunked:  # no body (RFC 9112, 6.3): nothing to wait for
+            await self.app(scope, receive, send)
             return
         try:
             with anyio.fail_after(self.timeout):
@@ -82,14 +85,20 @@ class BodyLimits:
         await kind.answer(request, detail, _CLOSE)(scope, _nothing, send)
 
 
-def _content_length(scope: Scope) -> int | None:
+def _framing(scope: Scope) -> tuple[int | None, bool]:
+    """The body's declared length, if any, and whether it comes in chunks: a request with
+    neither has no body."""
+    declared: int | None = None
+    chunked = False
     for name, value in scope["headers"]:
         if name == b"content-length":
             try:
-                return int(value)
+                declared = int(value)
             except ValueError:
-                return None  # the server refuses it; here the bytes read are counted
-    return None
+                chunked = True  # the server refuses it; here the bytes read are counted
+        elif name == b"transfer-encoding":
+            chunked = True
+    return declared, chunked
 
 
 def _replaying(body: bytes, receive: Receive) -> Receive:
