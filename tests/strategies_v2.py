@@ -359,7 +359,9 @@ def v1_streams(draw: st.DrawFn, max_cases: int = 4, quirky: bool = True) -> list
     the first case records at least one line the v2 rule set would refuse."""
     first = draw(v1_case_streams(quirky=quirky))
     others = draw(st.lists(v1_case_streams(), max_size=max_cases - 1))
-    cases = {lines[0]["case"]: lines for lines in [first, *others]}
+    cases: dict[str, list[dict[str, Any]]] = {}
+    for lines in [first, *others]:  # a case drawn with the id of one before it is left out
+        cases.setdefault(lines[0]["case"], lines)
     rng = draw(st.randoms(use_true_random=False))
     queues = [list(lines) for lines in cases.values()]
     stream: list[dict[str, Any]] = []
