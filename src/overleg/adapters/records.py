@@ -130,6 +130,7 @@ class ReadLog:
                 asyncio.shield(written), budget.remaining(self.store.database.timeout)
             )
         except TimeoutError:
+            written.add_done_callback(_unheard)  # its outcome, when it comes, is nobody's
             raise StoreUnavailable(
                 _("The store did not record the read in time; nothing was answered")
             ) from None
@@ -233,3 +234,10 @@ def _resolve(futures: Sequence[asyncio.Future[None]], failed: BaseException | No
             written.set_result(None)
         else:
             written.set_exception(failed)
+
+
+def _unheard(written: asyncio.Future[None]) -> None:
+    """Take the outcome of a group no request waits for any more (else the loop would log
+    it as never retrieved)."""
+    if not written.cancelled():
+        written.exception()
