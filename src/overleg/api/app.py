@@ -91,9 +91,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Added first, so it runs inside the request context: its refusals carry a request id.
     api.add_middleware(BodyLimits, max_bytes=config.max_body_bytes, timeout=config.body_timeout)
     api.add_middleware(RequestContext)
+    api.include_router(cases.queries)  # reads first: the most asked, matched first
+    api.include_router(figures.router)
     api.include_router(intake.router)
     api.include_router(cases.router)
-    api.include_router(figures.router)
     api.include_router(observability.router)
     observability.instrument(api)
 

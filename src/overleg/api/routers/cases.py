@@ -95,6 +95,9 @@ from overleg.projections.case_view import (
 from overleg.projections.statistics import KnownAt
 
 router = APIRouter(prefix="/cases", tags=["cases"])
+# The reads, in a router of their own that the app routes first: a read is matched without
+# first trying every command's path.
+queries = APIRouter(prefix="/cases", tags=["cases"])
 
 READ = (*SIGN_IN_PROBLEMS, FORBIDDEN, INVALID_INPUT, STORE_BUSY)
 REQUEST = (*READ, MALFORMED_BODY, RULE_BROKEN, KEY_REUSED, OUTCOME_UNKNOWN)
@@ -636,7 +639,7 @@ def _readable(svc: Svc, who: Principal, case_id: UUID) -> Replay:
     return replay
 
 
-@router.get(
+@queries.get(
     "/{case_id}",
     summary="Where a case stands now",
     responses={
@@ -699,7 +702,7 @@ def _known_answer(
     return None if body is None else (replay.version, cast(bytes, body))
 
 
-@router.get(
+@queries.get(
     "/{case_id}/history",
     summary="A case's history (audit trail)",
     responses=responses(*READ, NOT_FOUND),
@@ -756,7 +759,7 @@ def _history(events: list[CaseEvent]) -> list[HistoryEntry]:
     ]
 
 
-@router.get(
+@queries.get(
     "/{case_id}/reads",
     summary="Who read a case (auditors)",
     responses=responses(*READ, NOT_FOUND),
@@ -778,7 +781,7 @@ def reads(case_id: UUID, who: Caller, svc: Svc) -> list[CaseReadOut]:
     ]
 
 
-@router.get("", summary="List cases", responses=responses(*READ), response_model=CaseList)
+@queries.get("", summary="List cases", responses=responses(*READ), response_model=CaseList)
 async def list_(
     request: Request,
     who: Caller,
