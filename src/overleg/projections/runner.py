@@ -86,9 +86,9 @@ class Projector:
         # (None before its first whole catch-up): while the head has not moved past it,
         # there is nothing to catch up and no transaction is opened to find that out.
         self.current: int | None = None
-        # ``current`` and SQLite's data version when it was last confirmed (``ViewStore.
-        # data_version``): while that stays the same, no event was recorded since.
-        self._confirmed: tuple[int, int] | None = None
+        # SQLite's data version when ``current`` was last confirmed (``ViewStore.
+        # data_version``): while it stays the same, no event was recorded since.
+        self._confirmed_at: int | None = None
         self._set_up()
 
     def _set_up(self) -> None:
@@ -167,11 +167,11 @@ class Projector:
         if whole:
             # The data version is read before the head: a commit after it shows next time.
             version = self.views.data_version()
-            if self._confirmed is not None and version == self._confirmed[1]:
+            if self.current is not None and version is not None and version == self._confirmed_at:
                 return 0
             head = self.reader.head()
             if self.current is not None and head <= self.current:
-                self._confirm(self.current, version)
+                self._confirmed_at = version
                 return 0
         if progress is not None:
             progress.phase("projecting", self.behind() or None)
@@ -184,11 +184,8 @@ class Projector:
             if read < self.batch_size:
                 if head is not None:
                     self.current = max(head, self.current or 0)
-                    self._confirm(self.current, version)
+                    self._confirmed_at = version
                 return applied
-
-    def _confirm(self, current: int, version: int | None) -> None:
-        self._confirmed = None if version is None else (current, version)
 
     def _chosen(self, names: Sequence[str] | None) -> list[Projection]:
         for name in names or ():
