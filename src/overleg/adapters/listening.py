@@ -24,6 +24,7 @@ from __future__ import annotations
 import select
 import threading
 from collections.abc import Callable
+from typing import TypeVar
 
 import psycopg
 from psycopg import sql
@@ -32,6 +33,8 @@ from overleg.adapters.views import APPLICATION_NAME
 from overleg.logs import get_logger
 
 log = get_logger("overleg.listening")
+
+T = TypeVar("T")
 
 RETRY_SECONDS = 5.0
 # The oldest knowledge a look answers with, whatever was announced: a connection that died
@@ -60,6 +63,11 @@ class Listener:
     def _heard(self) -> None:
         """A connection now listens, or the last one was lost: what was known is to be read
         again. The lock held."""
+
+    def _now(self, look: Callable[[], T | None]) -> T | None:
+        """``look()`` (the lock held) while listening and if nobody else is looking this
+        instant: it never waits, for the event loop; else ``None``."""
+        return None if self._conn is None else at_once(self._lock, look)
 
     @property
     def listening(self) -> bool:
@@ -130,3 +138,13 @@ class Listener:
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
+
+
+def at_once(lock: threading.Lock, look: Callable[[], T | None]) -> T | None:
+    """``look()`` under ``lock`` if it is free this instant (never waits); else ``None``."""
+    if not lock.acquire(blocking=False):
+        return None
+    try:
+        return look()
+    finally:
+        lock.release()

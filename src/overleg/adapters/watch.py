@@ -31,7 +31,7 @@ from typing import Protocol
 
 from overleg.adapters import listening
 from overleg.adapters.eventstore import Database
-from overleg.adapters.listening import Listener
+from overleg.adapters.listening import Listener, at_once
 
 
 class WriteWatch(Protocol):
@@ -68,10 +68,10 @@ class SQLiteWrites:
             return self._mark()
 
     def mark_now(self) -> Hashable | None:
-        return _at_once(self._lock, self._mark)
+        return at_once(self._lock, self._mark)
 
     def head_now(self) -> int | None:
-        return _at_once(self._lock, self._mark)  # the row id is the notification id
+        return at_once(self._lock, self._mark)  # the row id is the notification id
 
     def _mark(self) -> int | None:
         """The lock held: the last row id, read again only after another connection's
@@ -119,7 +119,7 @@ class AnnouncedWrites(Listener):
             return self._mark()
 
     def mark_now(self) -> Hashable | None:
-        return None if self._conn is None else _at_once(self._lock, self._mark)
+        return self._now(self._mark)
 
     def head_now(self) -> int | None:
         return None  # a count of announcements, not a position in the log
@@ -133,16 +133,6 @@ class AnnouncedWrites(Listener):
             self._count += 1
             self._since = now
         return self._count if self._conn is not None else None
-
-
-def _at_once(lock: threading.Lock, look: Callable[[], int | None]) -> int | None:
-    """``look()`` under ``lock`` if it is free this instant (never waits); else ``None``."""
-    if not lock.acquire(blocking=False):
-        return None
-    try:
-        return look()
-    finally:
-        lock.release()
 
 
 def watch_for(database: Database, channel: str | None, events_table: str) -> WriteWatch | None:

@@ -14,6 +14,8 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import TypeVar, cast
 
+from overleg.adapters.listening import at_once
+
 T = TypeVar("T")
 KEPT = 64  # answers kept, most recently used first
 
@@ -55,12 +57,7 @@ class Memo:
         """The answer kept for ``key`` at ``position`` (in a 1-tuple), without waiting: for
         a caller that must not (the event loop). ``None`` when none is kept, or when the
         answers are being looked at by another thread this instant."""
-        if not self._lock.acquire(blocking=False):
-            return None
-        try:
-            return self._kept_at(key, position)
-        finally:
-            self._lock.release()
+        return at_once(self._lock, lambda: self._kept_at(key, position))
 
     def _found(self, key: Hashable, position: int) -> tuple[object] | None:
         with self._lock:

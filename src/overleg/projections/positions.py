@@ -55,15 +55,12 @@ class PositionFeed(Listener):
         """How far projection ``name`` is, if that is known without a query and without
         waiting (for the event loop): listening, nothing announced since the positions were
         read, and read less than ``AGE`` ago. ``None``: ask ``position``."""
-        if self._conn is None or not self._lock.acquire(blocking=False):
-            return None
-        try:
-            if self._conn is None:
-                return None
-            known = self._unchanged(self._clock())
+
+        def look() -> int | None:
+            known = None if self._conn is None else self._unchanged(self._clock())
             return None if known is None else known.get(name)
-        finally:
-            self._lock.release()
+
+        return self._now(look)
 
     def _unchanged(self, now: float) -> dict[str, int] | None:
         """The positions as last read, if no move was announced since (every waiting
