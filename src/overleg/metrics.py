@@ -1,4 +1,5 @@
-"""What overleg counts for Prometheus, beside the requests (``api/observability.py``).
+"""What overleg counts for Prometheus: requests (counted by ``api/app.py``), events, refusals
+and imports; the projections' lag is read when scraped (``api/observability.py``).
 
 Counters live in the process's default registry: the service exposes them at ``/metrics``.
 None of them carries a case id, a reference or a text: only event types, rule names and
@@ -7,7 +8,19 @@ counts.
 
 from __future__ import annotations
 
-from prometheus_client import Counter
+from prometheus_client import Counter, Histogram
+
+REQUESTS = Counter(
+    "http_requests",
+    "HTTP requests answered, by method, route template and status",
+    ["method", "handler", "status"],
+)
+REQUEST_SECONDS = Histogram(
+    "http_request_duration_seconds",
+    "Seconds from a request's arrival to its answer's end, by method and route template",
+    ["method", "handler"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
 
 EVENTS_APPENDED = Counter(
     "overleg_events_appended",

@@ -69,3 +69,24 @@ def test_live_ready_and_metrics(client: TestClient) -> None:
         assert _value(text, name, **label) == _value(before, name, **label) + 1, name
     assert _value(text, "overleg_projection_lag_events", projection="case_view") == 1
     assert walk.case_id not in text  # routes by template: no case id, no reference
+
+
+def test_requests_are_counted_by_route_template_never_by_path(client: TestClient) -> None:
+    """A path no route takes is counted as ``none`` (a case id in it is never a label), and
+    a method nobody serves as ``OTHER``: the series stay few whatever callers send."""
+    stray = "/nowhere/5f0c3c0e-2b7d-4c61-9d0e-0c1d2e3f4a5b"
+    before = client.get("/metrics").text
+    assert client.get(stray).status_code == 404
+    assert client.request("BREW", "/health/live").status_code == 405
+    assert client.get("/metrics").status_code == 200
+    text = client.get("/metrics").text
+    for labels in (
+        {"handler": "none", "method": "GET", "status": "404"},
+        {"handler": "/health/live", "method": "OTHER", "status": "405"},
+    ):
+        name = "http_requests_total"
+        assert _value(text, name, **labels) == _value(before, name, **labels) + 1, labels
+    assert "nowhere" not in text and "BREW" not in text
+    assert 'handler="/metrics"' not in text  # the scrapes themselves are not counted
+    seconds = _value(text, "http_request_duration_seconds_count", handler="none", method="GET")
+    assert seconds >= 1

@@ -96,7 +96,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     api.include_router(intake.router)
     api.include_router(cases.router)
     api.include_router(observability.router)
-    observability.instrument(api)
 
     @api.get("/health", tags=["service"], responses=problems.responses(problems.STORE_BUSY))
     def health(request: Request) -> Health:
@@ -120,8 +119,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 class RequestContext:
-    """A request id on every log line and response; one access line per request; the API's
-    content policy on every answer that sets none (``docs.secured``).
+    """A request id on every log line and response; one access line and the request
+    metrics (``observability.observed``) per request; the API's content policy on every
+    answer that sets none (``docs.secured``).
 
     Plain ASGI middleware: it only looks at the response's start, so a request costs no
     extra task or copy of the body (as a ``BaseHTTPMiddleware`` would)."""
@@ -167,12 +167,15 @@ class RequestContext:
                 raise
             answer = problems.unexpected(Request(scope), error)
             await answer(scope, receive, send_with_id)
+        seconds = time.perf_counter() - started
+        route = getattr(scope.get("route"), "path", None)
+        observability.observed(scope["method"], route, status, seconds)
         principal = state.get("principal")
         log.info(
             "request",
             method=scope["method"],
-            route=getattr(scope.get("route"), "path", None),
+            route=route,
             status=status,
             role=None if principal is None else principal.role.value,
-            ms=round((time.perf_counter() - started) * 1000, 1),
+            ms=round(seconds * 1000, 1),
         )

@@ -5,10 +5,10 @@
 - ``GET /health/ready``: the event store answers and every projection is at most
   ``OVERLEG_READY_MAX_LAG`` events behind it; otherwise a 503 problem (``not-ready``) that
   names what is not ready, with each projection's lag (send no traffic here until it is).
-- ``GET /metrics``: requests and their latency per route and status (through
-  ``prometheus-fastapi-instrumentator``), events appended per type, commands refused per
-  rule, import lines and seconds (``overleg/metrics.py``), and each projection's lag and
-  failed events, read when scraped.
+- ``GET /metrics``: requests per method, route template and status and their latency
+  (counted by ``RequestContext`` in ``api/app.py``, see ``observed``), events appended per
+  type, commands refused per rule, import lines and seconds (``overleg/metrics.py``), and each
+  projection's lag and failed events, read when scraped.
 """
 
 from __future__ import annotations
@@ -16,13 +16,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request
-from prometheus_client import REGISTRY
+from fastapi import APIRouter, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-from prometheus_fastapi_instrumentator import Instrumentator
 
-from overleg import __version__
+from overleg import __version__, metrics
 from overleg.adapters.eventstore import StoreUnavailable
 from overleg.api import problems
 from overleg.api.schemas import Liveness, Readiness
@@ -104,12 +103,41 @@ class ProjectionLag(Collector):
         yield failed
 
 
-def instrument(api: FastAPI) -> None:
-    """Count requests and their latency per route template and status; serve ``/metrics``."""
-    Instrumentator(
-        should_group_status_codes=False,
-        excluded_handlers=["/metrics"],
-    ).instrument(api).expose(api, include_in_schema=False)
+@router.get("/metrics", include_in_schema=False)
+def exposed() -> Response:
+    """Every metric of the process, in Prometheus' text format (read on a thread: the
+    projections' lag asks the store)."""
+    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+UNROUTED = "none"  # the handler of a request no route took: never its path (a case id)
+_Observers = tuple[Any, Any]
+_observers: dict[tuple[str, str, int], _Observers] = {}
+
+
+def observed(method: str, route: str | None, status: int, seconds: float) -> None:
+    """Count one answered request and its latency, by method, route template and status.
+
+    Called once per request on the event loop, so the labelled series are looked up in a
+    dict of their own (they are few: routes x methods x statuses, any other method counted
+    as ``OTHER``), not resolved by the client library each time; ``/metrics`` itself is not
+    counted."""
+    verb = method if method in METHODS else "OTHER"
+    handler = route or UNROUTED
+    key = (verb, handler, status)
+    found = _observers.get(key)
+    if found is None:
+        if handler == "/metrics":
+            return
+        labelled = (
+            metrics.REQUESTS.labels(verb, handler, str(status)),
+            metrics.REQUEST_SECONDS.labels(verb, handler),
+        )
+        found = _observers.setdefault(key, labelled)
+    count, latency = found
+    count.inc()
+    latency.observe(seconds)
 
 
 _WATCHED: list[Services] = []  # the services of this process, newest last
