@@ -4,6 +4,7 @@ or a projection) stops this one with a clear message instead of being misread.""
 
 from __future__ import annotations
 
+import uuid
 from contextlib import closing
 
 import pytest
@@ -11,9 +12,10 @@ from test_cli import SAMPLE, overleg
 
 from overleg.adapters.eventstore import Database
 from overleg.adapters.migrations import LATEST, MIGRATIONS, SchemaTooNew, applied, columns, migrate
-from overleg.adapters.records import ReadLog
-from overleg.adapters.views import ViewStore
+from overleg.adapters.records import CaseRead, ReadLog
+from overleg.adapters.views import Tx, ViewStore
 from overleg.application import Overleg
+from overleg.policies.access import Principal, StaffRole
 from overleg.projections.runner import Projector
 
 
@@ -27,7 +29,8 @@ def test_a_new_store_gets_every_migration_once(database_url: str) -> None:
             (m.version, m.description) for m in MIGRATIONS
         ]
         with views.transaction() as tx:
-            assert "caller_request_id" in columns(tx, "case_read")
+            assert "caller_request_id" in columns(tx, "read_request")
+            assert columns(tx, "read_case") == {"case_id", "request"}
 
 
 def test_a_store_from_before_the_migrations_is_brought_up_to_date(database_url: str) -> None:
@@ -41,10 +44,55 @@ def test_a_store_from_before_the_migrations_is_brought_up_to_date(database_url: 
             tx.execute(
                 "INSERT INTO case_read VALUES ('c', 'auditor-1', 'auditor', 'case', 'now', 'r1')"
             )
-        ReadLog(views)  # any use of the store migrates it
-        assert [v for v, _, _ in applied(views)] == [1, 2]
-        rows = views.read("SELECT reader, caller_request_id FROM case_read")
-        assert [tuple(r) for r in rows] == [("auditor-1", None)]  # kept, with the new column
+        log = ReadLog(views)  # any use of the store migrates it
+        assert [v for v, _, _ in applied(views)] == [1, 2, 3]
+        # kept, with the column added since
+        assert log.of("c") == [CaseRead("auditor-1", "auditor", "case", "now", "r1", None)]
+
+
+def test_the_reads_recorded_a_row_per_case_are_kept_a_row_per_request(database_url: str) -> None:
+    """Migration 3: each request read is one row, each case it read a short row beside it;
+    every read recorded before is found as it was."""
+    cases = [str(uuid.UUID(int=n)) for n in range(1, 4)]
+    before = [  # a page of three cases, one case, the same case again with a caller's id
+        *[
+            (c, "team-a", "team", "case list", "2026-01-02T10:00:00+00:00", "p1", None)
+            for c in cases
+        ],
+        (cases[0], "auditor-1", "auditor", "history", "2026-01-01T09:00:00+00:00", "h1", None),
+        (cases[0], "auditor-1", "auditor", "case", "2026-01-03T08:00:00+00:00", "c1", "mine-7"),
+    ]
+    with closing(ViewStore(Database.from_url(database_url))) as views:
+        assert migrate(views, MIGRATIONS[:2]) == 2
+        with views.transaction() as tx:
+            tx.executemany("INSERT INTO case_read VALUES (?, ?, ?, ?, ?, ?, ?)", before)
+    with closing(ViewStore(Database.from_url(database_url))) as views:
+        log = ReadLog(views)
+        assert migrate(views) == 3
+        assert [(r.what, r.request_id, r.caller_request_id) for r in log.of(cases[0])] == [
+            ("history", "h1", None),
+            ("case list", "p1", None),
+            ("case", "c1", "mine-7"),
+        ]
+        for case in cases[1:]:
+            assert [(r.reader, r.what, r.at) for r in log.of(case)] == [
+                ("team-a", "case list", "2026-01-02T10:00:00+00:00")
+            ]
+        assert len(views.read("SELECT id FROM read_request")) == 3  # the page is one request
+        assert len(views.read("SELECT request FROM read_case")) == 5
+        with views.transaction() as tx:
+            assert "case_read" not in _tables(tx)
+        log.record(Principal(ref="auditor-2", role=StaffRole.AUDITOR), cases, "case list", "p2")
+        assert [r.request_id for r in log.of(cases[2])] == ["p1", "p2"]  # numbered after them
+
+
+def _tables(tx: Tx) -> set[str]:
+    if tx.dialect == "sqlite":
+        return {r[0] for r in tx.fetchall("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    rows = tx.fetchall(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
+    )
+    return {r[0] for r in rows}
 
 
 def test_a_store_a_newer_overleg_changed_stops_this_one(database_url: str) -> None:

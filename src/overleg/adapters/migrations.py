@@ -16,6 +16,8 @@ their links, the command log, the cases' data keys) are created by the recorders
 
 from __future__ import annotations
 
+import re
+import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -80,6 +82,62 @@ def _caller_request_ids(tx: Tx) -> None:
         tx.execute("ALTER TABLE case_read ADD COLUMN caller_request_id TEXT")
 
 
+_UUID_HEX = re.compile(r"[0-9a-fA-F]{32}")
+
+
+def case_key(case_id: str) -> bytes:
+    """How the read log (``read_case``) keys a case: its UUID's 16 bytes (any other id: its
+    UTF-8 text). ``CASE_KEY_SQL`` says the same in PostgreSQL's SQL, for the rows moved."""
+    digits = case_id.replace("-", "")
+    if _UUID_HEX.fullmatch(digits):
+        return bytes.fromhex(digits)
+    return case_id.encode()
+
+
+CASE_KEY_SQL = (
+    "CASE WHEN replace({0}, '-', '') ~ '^[0-9a-fA-F]{{32}}$'"
+    " THEN decode(replace({0}, '-', ''), 'hex') ELSE convert_to({0}, 'UTF8') END"
+)
+
+
+def _reads_by_request(tx: Tx) -> None:
+    """The read log as one row per request (``read_request``) and one per case it read
+    (``read_case``: the case's 16-byte key and the request's row, indexed by case), instead
+    of a whole row per case read. Every read recorded so far is moved over, then
+    ``case_read`` is dropped."""
+    sqlite = tx.dialect == "sqlite"
+    tx.execute(
+        "CREATE TABLE read_request ("
+        f" id {'INTEGER PRIMARY KEY' if sqlite else 'BIGSERIAL PRIMARY KEY'},"
+        " reader TEXT NOT NULL, role TEXT NOT NULL, what TEXT NOT NULL, at TEXT NOT NULL,"
+        " request_id TEXT NOT NULL, caller_request_id TEXT)"
+    )
+    tx.execute(
+        f"CREATE TABLE read_case (case_id {'BLOB' if sqlite else 'BYTEA'} NOT NULL,"
+        " request BIGINT NOT NULL)"
+    )
+    tx.execute("CREATE INDEX read_case_case ON read_case (case_id, request)")
+    request = ("reader", "role", "what", "at", "request_id", "caller_request_id")
+    tx.execute(
+        f"INSERT INTO read_request ({', '.join(request)})"  # noqa: S608 - names only
+        f" SELECT DISTINCT {', '.join(request)} FROM case_read ORDER BY at, request_id"
+    )
+    if sqlite:  # the key as ``records.case_key`` makes it, from SQL
+        conn: sqlite3.Connection = getattr(tx, "conn")  # noqa: B009 - SQLite's own
+        conn.create_function("overleg_case_key", 1, case_key, deterministic=True)
+        key = "overleg_case_key(o.case_id)"
+    else:
+        key = CASE_KEY_SQL.format("o.case_id")
+    same = " AND ".join(
+        f"r.{c} {'IS' if sqlite else 'IS NOT DISTINCT FROM'} o.{c}" for c in request
+    )
+    tx.execute(
+        f"INSERT INTO read_case (case_id, request) SELECT {key}, r.id"  # noqa: S608 - SQL of ours
+        f" FROM case_read AS o JOIN read_request AS r ON {same}"
+    )
+    tx.execute("DROP TABLE case_read")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -90,6 +148,11 @@ MIGRATIONS: tuple[Migration, ...] = (
         2,
         "the read log keeps the caller's own request id beside the service's",
         _caller_request_ids,
+    ),
+    Migration(
+        3,
+        "the read log keeps a row per request and a short row per case it read",
+        _reads_by_request,
     ),
 )
 LATEST = MIGRATIONS[-1].version

@@ -1,8 +1,10 @@
 """The service's own record beside the events: who read which case's data, for auditors.
 
-It lives in the event store's database (table ``case_read``): who, which case, what, when,
-under which request. (Idempotency keys live with the events themselves: see
-``adapters/recorders.py``.)
+It lives in the event store's database: each read request is one row of ``read_request``
+(who, what, when, under which request) and each case it read one row of ``read_case`` (the
+case's key and the request's row), indexed by case. A page of fifty cases is one request row
+and fifty rows of two short columns, not fifty copies of the request. (Idempotency keys live
+with the events themselves: see ``adapters/recorders.py``.)
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any
 
 from overleg.adapters import budget
 from overleg.adapters.eventstore import StoreUnavailable
-from overleg.adapters.migrations import migrate
+from overleg.adapters.migrations import case_key, migrate
 from overleg.adapters.views import ViewStore
 from overleg.i18n import _
 from overleg.policies.access import Principal
@@ -38,8 +40,35 @@ class CaseRead:
 # A request on an event loop waiting for a group's commit: its loop, and what it awaits.
 _Awaiting = tuple[asyncio.AbstractEventLoop, "asyncio.Future[None]"]
 
-# The columns of ``case_read`` that a read fills, in the order ``ReadLog.record`` gives them.
-COLUMNS = ("case_id", "reader", "role", "what", "at", "request_id", "caller_request_id")
+# The columns of ``read_request`` that a read fills (its ``id`` is given when it is written).
+COLUMNS = ("reader", "role", "what", "at", "request_id", "caller_request_id")
+
+# A read waiting to be written: its request's row (``COLUMNS``) and the cases it read.
+_Read = tuple[tuple[Any, ...], Sequence[str]]
+
+_INSERT_REQUESTS = (
+    "INSERT INTO read_request (id, reader, role, what, at, request_id, caller_request_id)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+# PostgreSQL: a group in one statement, committed on its own (one round trip): each request
+# numbered from the table's sequence once, its row written, and a row per case it read.
+_INSERT_GROUP = """
+WITH given AS (
+    SELECT * FROM unnest(
+        %s::int[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[]
+    ) AS g (k, reader, role, what, at, request_id, caller_request_id)
+), numbered AS MATERIALIZED (
+    SELECT k, nextval('read_request_id_seq') AS id,
+        reader, role, what, at, request_id, caller_request_id
+    FROM given
+), requests AS (
+    INSERT INTO read_request (id, reader, role, what, at, request_id, caller_request_id)
+    SELECT id, reader, role, what, at, request_id, caller_request_id FROM numbered
+)
+INSERT INTO read_case (case_id, request)
+SELECT c.case_id, n.id FROM unnest(%s::int[], %s::bytea[]) AS c (k, case_id)
+JOIN numbered AS n USING (k)
+"""
 
 
 class ReadLog:
@@ -59,7 +88,7 @@ class ReadLog:
         self.store = store
         migrate(store)  # its table is the migrations' (adapters/migrations.py)
         self._turn = threading.Condition()
-        self._waiting: list[tuple[Any, ...]] = []  # rows of the next group
+        self._waiting: list[_Read] = []  # the reads of the next group
         # Requests on an event loop waiting for the next group: each is told when it is
         # written (or failed), on its own loop.
         self._awaiting: list[_Awaiting] = []
@@ -82,9 +111,9 @@ class ReadLog:
         service's own request id, with the caller's own id for that request beside it."""
         if not case_ids:
             return
-        rows = _rows(who, case_ids, what, request_id, caller_request_id)
+        read = _read(who, case_ids, what, request_id, caller_request_id)
         with self._turn:
-            self._waiting.extend(rows)
+            self._waiting.append(read)
             mine = self._group
             while self._written < mine and self._writing:
                 self._turn.wait()
@@ -109,13 +138,13 @@ class ReadLog:
         without holding a thread."""
         if not case_ids:
             return
-        rows = _rows(who, case_ids, what, request_id, caller_request_id)
+        read = _read(who, case_ids, what, request_id, caller_request_id)
         loop = asyncio.get_running_loop()
         written: asyncio.Future[None] = loop.create_future()
         with self._turn:
             if self._closed:
                 raise StoreUnavailable(_("The service is stopping"))
-            self._waiting.extend(rows)
+            self._waiting.append(read)
             self._awaiting.append((loop, written))
             self._turn.notify_all()  # wakes the log's writer, when no reader is writing
             if self._writer is None:
@@ -147,24 +176,24 @@ class ReadLog:
                 group = self._claim()
             self._write_group(*group)
 
-    def _claim(self) -> tuple[int, list[tuple[Any, ...]], list[_Awaiting]]:
+    def _claim(self) -> tuple[int, list[_Read], list[_Awaiting]]:
         """Take every record waiting as the next group, to be written by the caller (who
-        holds the turn, nobody else writing): its number, its rows, who waits for it."""
+        holds the turn, nobody else writing): its number, its reads, who waits for it."""
         self._writing = True
         mine = self._group
         self._group += 1
-        rows, self._waiting = self._waiting, []
+        reads, self._waiting = self._waiting, []
         awaiting, self._awaiting = self._awaiting, []
-        return mine, rows, awaiting
+        return mine, reads, awaiting
 
     def _write_group(
-        self, mine: int, rows: Sequence[tuple[Any, ...]], awaiting: Sequence[_Awaiting]
+        self, mine: int, reads: Sequence[_Read], awaiting: Sequence[_Awaiting]
     ) -> BaseException | None:
         """Write a claimed group, then tell whoever waits for it; the error, if it could not
         be written."""
         failed: BaseException | None = None
         try:
-            self._write(rows)
+            self._write(reads)
         except BaseException as error:
             failed = error
         with self._turn:
@@ -191,29 +220,52 @@ class ReadLog:
         if failed is not None:
             raise failed
 
-    def _write(self, rows: Sequence[tuple[Any, ...]]) -> None:
-        self.store.append("case_read", COLUMNS, rows)
+    def _write(self, reads: Sequence[_Read]) -> None:
+        """Write a group of reads in one transaction: all of them, or none."""
+        if self.store.database.backend == "sqlite":
+            with self.store.transaction() as tx:  # holds the write lock: the ids are ours
+                first = int(tx.fetchall("SELECT COALESCE(MAX(id), 0) + 1 FROM read_request")[0][0])
+                tx.executemany(
+                    _INSERT_REQUESTS,
+                    [(first + n, *request) for n, (request, _) in enumerate(reads)],
+                )
+                tx.executemany(
+                    "INSERT INTO read_case (case_id, request) VALUES (?, ?)",
+                    [
+                        (case_key(case), first + n)
+                        for n, (_, cases) in enumerate(reads)
+                        for case in cases
+                    ],
+                )
+            return
+        columns = list(zip(*(request for request, _ in reads), strict=True))
+        numbers = [n for n, (_, cases) in enumerate(reads) for _case in cases]
+        keys = [case_key(case) for _, cases in reads for case in cases]
+        self.store.alone(
+            _INSERT_GROUP, [list(range(len(reads))), *map(list, columns), numbers, keys]
+        )
 
     def of(self, case_id: str) -> list[CaseRead]:
         """Everyone who read a case, oldest first."""
         rows = self.store.read(
-            "SELECT reader, role, what, at, request_id, caller_request_id FROM case_read"
-            " WHERE case_id = ?"
-            " ORDER BY at, reader",
-            (case_id,),
+            "SELECT r.reader, r.role, r.what, r.at, r.request_id, r.caller_request_id"
+            " FROM read_case AS c JOIN read_request AS r ON r.id = c.request"
+            " WHERE c.case_id = ?"
+            " ORDER BY r.at, r.reader",
+            (case_key(case_id),),
         )
         return [CaseRead(*row) for row in rows]
 
 
-def _rows(
+def _read(
     who: Principal,
     case_ids: Sequence[str],
     what: str,
     request_id: str,
     caller_request_id: str | None,
-) -> list[tuple[Any, ...]]:
+) -> _Read:
     at = datetime.now(UTC).isoformat()
-    return [(c, who.ref, who.role.value, what, at, request_id, caller_request_id) for c in case_ids]
+    return (who.ref, who.role.value, what, at, request_id, caller_request_id), list(case_ids)
 
 
 def _settle(awaiting: Sequence[_Awaiting], failed: BaseException | None) -> None:

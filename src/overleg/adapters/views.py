@@ -256,12 +256,22 @@ class ViewStore:
             sql.SQL(", ").join(map(sql.Identifier, columns)),
             sql.SQL(", ").join([row] * len(rows)),
         )
-        values = [value for each in rows for value in _text_safe(each)]
+        self.alone(statement, [value for each in rows for value in each])
+
+    def alone(self, statement: str | sql.Composable, params: Sequence[Any]) -> None:
+        """PostgreSQL: one statement, committed on its own when it returns (one round trip,
+        not the three of a transaction; atomic as any statement is). A list among the
+        params is sent as an array."""
+        assert self._sqlite is None, "one statement alone is PostgreSQL's"
+        values = [
+            list(_text_safe(value)) if isinstance(value, list) else _text_safe((value,))[0]
+            for value in params
+        ]
         with translating(), self._turn():
             pg = self._postgres()
             pg.autocommit = True  # one statement: atomic, and committed when it returns
             try:
-                pg.execute(statement, values)
+                pg.execute(statement, values)  # type: ignore[arg-type]
             finally:
                 if not pg.broken and not pg.closed:
                     pg.autocommit = False
