@@ -20,8 +20,10 @@ from psycopg import sql
 
 from overleg.adapters.eventstore import Database
 from overleg.adapters.views import ViewStore
-from overleg.aggregates.values import Programme
+from overleg.aggregates.values import Channel, Client, Party, Programme, Region, Role
 from overleg.application import Overleg
+from overleg.commands import GiveConsent, SubmitRequest
+from overleg.policies.access import Principal
 from overleg.projections.bottlenecks import bottleneck_report
 from overleg.projections.statistics import annual_statistics
 
@@ -100,6 +102,24 @@ def store(database_url: str) -> Iterator[Overleg]:
 def reopen(database_url: str) -> Overleg:
     """A second, independent application on the same store (as another process would be)."""
     return Overleg(Database.from_url(database_url))
+
+
+def consented(app: Overleg, case_id: uuid.UUID, team: Principal) -> int:
+    """A case requested by a parent and consented to by its young client (Limburg,
+    integrale jeugdhulp); its version."""
+    app.handle(
+        SubmitRequest(
+            programme=Programme.INTEGRALE_JEUGDHULP,
+            region=Region.LIMBURG,
+            requested_by=Party("ouder-1", Role.PARENT),
+            channel=Channel.PHONE,
+            client=Client("jongere-1", None),
+            question="Afstemming school en thuis",
+            case_id=case_id,
+        ),
+        team,
+    )
+    return app.handle(GiveConsent(case_id, Party("jongere-1", Role.YOUTH)), team).version
 
 
 def statistics_json(

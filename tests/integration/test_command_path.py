@@ -11,18 +11,14 @@ from uuid import UUID
 
 import pytest
 
-from conftest import reopen
+from conftest import consented, reopen
 from overleg.adapters.integrity import verify
 from overleg.aggregates.case import Case
 from overleg.aggregates.errors import CaseRuleBroken
 from overleg.aggregates.values import (
     Agreement,
     Attendance,
-    Channel,
-    Client,
     Party,
-    Programme,
-    Region,
     Role,
 )
 from overleg.application import Overleg, Replays
@@ -34,7 +30,6 @@ from overleg.commands import (
     GiveConsent,
     HoldMeeting,
     ReportBottleneck,
-    SubmitRequest,
 )
 from overleg.policies.access import Operator, Principal, StaffRole
 
@@ -50,19 +45,7 @@ def state(case: Case | None) -> dict[str, Any]:
 
 
 def started(app: Overleg, case_id: UUID = CASE) -> date:
-    app.handle(
-        SubmitRequest(
-            programme=Programme.INTEGRALE_JEUGDHULP,
-            region=Region.LIMBURG,
-            requested_by=Party("ouder-1", Role.PARENT),
-            channel=Channel.PHONE,
-            client=Client("jongere-1", None),
-            question="Afstemming school en thuis",
-            case_id=case_id,
-        ),
-        TEAM,
-    )
-    app.handle(GiveConsent(case_id, Party("jongere-1", Role.YOUTH)), TEAM)
+    consented(app, case_id, TEAM)
     app.handle(AppointChair(case_id, CHAIR.ref), TEAM)
     return app.get_case(case_id).requested_on
 

@@ -15,13 +15,13 @@ from uuid import UUID
 import psycopg
 import pytest
 
-from conftest import reopen
+from conftest import consented, reopen
 from overleg.adapters import listening
 from overleg.adapters.eventstore import Database
 from overleg.adapters.watch import AnnouncedWrites, SQLiteWrites, watch_for
-from overleg.aggregates.values import Channel, Client, Party, Programme, Region, Role
+from overleg.aggregates.values import Party, Role
 from overleg.application import Overleg
-from overleg.commands import GiveConsent, SubmitRequest
+from overleg.commands import GiveConsent
 from overleg.policies.access import Principal, StaffRole
 from overleg.streams import import_stream
 
@@ -34,19 +34,7 @@ CASE = UUID(int=43)
 
 def _requested(app: Overleg) -> int:
     """A case requested and consented to by its client; its version."""
-    app.handle(
-        SubmitRequest(
-            programme=Programme.INTEGRALE_JEUGDHULP,
-            region=Region.LIMBURG,
-            requested_by=Party("ouder-1", Role.PARENT),
-            channel=Channel.PHONE,
-            client=Client("jongere-1", None),
-            question="Afstemming school en thuis",
-            case_id=CASE,
-        ),
-        TEAM,
-    )
-    return app.handle(GiveConsent(CASE, Party("jongere-1", Role.YOUTH)), TEAM).version
+    return consented(app, CASE, TEAM)
 
 
 def _consent(app: Overleg, n: int) -> int:
