@@ -128,8 +128,10 @@ def _reads_by_request(tx: Tx) -> None:
         key = "overleg_case_key(o.case_id)"
     else:
         key = CASE_KEY_SQL.format("o.case_id")
-    same = " AND ".join(
-        f"r.{c} {'IS' if sqlite else 'IS NOT DISTINCT FROM'} o.{c}" for c in request
+    # Equal on every column (a hash join); the caller's id may be NULL on both sides.
+    same = " AND ".join(f"r.{c} = o.{c}" for c in request if c != "caller_request_id")
+    same += (
+        f" AND r.caller_request_id {'IS' if sqlite else 'IS NOT DISTINCT FROM'} o.caller_request_id"
     )
     tx.execute(
         f"INSERT INTO read_case (case_id, request) SELECT {key}, r.id"  # noqa: S608 - SQL of ours
