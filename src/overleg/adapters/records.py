@@ -47,8 +47,8 @@ COLUMNS = ("reader", "role", "what", "at", "request_id", "caller_request_id")
 _Read = tuple[tuple[Any, ...], Sequence[str]]
 
 _INSERT_REQUESTS = (
-    "INSERT INTO read_request (id, reader, role, what, at, request_id, caller_request_id)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?)"
+    f"INSERT INTO read_request (id, {', '.join(COLUMNS)})"  # noqa: S608 - names only
+    f" VALUES ({', '.join('?' * (len(COLUMNS) + 1))})"
 )
 # PostgreSQL: a group in one statement, committed on its own (one round trip): each request
 # numbered from the table's sequence once, its row written, and a row per case it read.
