@@ -14,27 +14,20 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from conftest import consented
 from overleg.adapters.eventstore import StoreUnavailable
 from overleg.adapters.views import ViewStore, flag
 from overleg.aggregates.case import EVENT_CLASSES
 from overleg.aggregates.values import (
     Agreement,
     Attendance,
-    Channel,
-    Client,
-    Party,
-    Programme,
-    Region,
-    Role,
 )
 from overleg.application import Overleg
 from overleg.commands import (
     AgreeWorkplan,
     AppointChair,
     EraseCase,
-    GiveConsent,
     HoldMeeting,
-    SubmitRequest,
 )
 from overleg.policies.access import Operator, Principal, StaffRole
 from overleg.projections.audit_trail import history
@@ -272,19 +265,7 @@ def test_a_nul_character_that_reached_the_store_never_stalls_a_projection(
     case_id = UUID(int=7)
     team = Principal("team-1", StaffRole.TEAM, region="Limburg")
     chair = Principal("vz-1", StaffRole.CHAIR)
-    app.handle(
-        SubmitRequest(
-            programme=Programme.INTEGRALE_JEUGDHULP,
-            region=Region.LIMBURG,
-            requested_by=Party("ouder-7", Role.PARENT),
-            channel=Channel.PHONE,
-            client=Client("jongere-7", None),
-            question="?",
-            case_id=case_id,
-        ),
-        team,
-    )
-    app.handle(GiveConsent(case_id, Party("jongere-7", Role.YOUTH)), team)
+    consented(app, case_id, team)
     app.handle(AppointChair(case_id, "vz-1"), team)
     day = app.get_case(case_id).requested_on
     app.handle(HoldMeeting(case_id, day, "x", Attendance(True, True, None, ())), chair)

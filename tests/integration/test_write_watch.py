@@ -32,11 +32,6 @@ TEAM = Principal("team-1", StaffRole.TEAM, region="Limburg")
 CASE = UUID(int=43)
 
 
-def _requested(app: Overleg) -> int:
-    """A case requested and consented to by its client; its version."""
-    return consented(app, CASE, TEAM)
-
-
 def _consent(app: Overleg, n: int) -> int:
     """One more consent recorded on the case; the version it made."""
     return app.handle(GiveConsent(CASE, Party(f"netwerk-{n}", Role.NETWORK)), TEAM).version
@@ -92,7 +87,7 @@ def test_a_kept_case_is_known_current_until_another_process_writes(
 
 
 def test_a_command_of_this_process_is_never_followed_by_the_old_case(watched: Overleg) -> None:
-    _requested(watched)
+    consented(watched, CASE, TEAM)
     kept = watched.read(CASE)
     assert kept is not None
     eventually(lambda: watched.known_read(CASE), kept)
@@ -158,7 +153,7 @@ def test_a_mark_older_than_its_age_vouches_for_nothing(
 def test_readers_on_many_threads_never_get_an_older_version(watched: Overleg) -> None:
     """Reads on threads and looks as from the event loop while commands write: every case
     given is at least as new as the last command answered before the look began."""
-    answered = [_requested(watched)]
+    answered = [consented(watched, CASE, TEAM)]
     stop = threading.Event()
     wrong: list[str] = []
 
