@@ -33,8 +33,14 @@ from overleg.adapters.eventstore import (
     decoded,
     translating,
 )
+from overleg.adapters.grouping import GroupWriter, Write
 from overleg.adapters.keystore import Erasure, KeyTables
-from overleg.adapters.recorders import KEY_LIFETIME, CommandEntry, OutcomeUnknown
+from overleg.adapters.recorders import (
+    KEY_LIFETIME,
+    CommandEntry,
+    OutcomeUnknown,
+    SQLiteEventRecorder,
+)
 from overleg.adapters.sealing import (
     DEV_MASTER_KEYS,
     Keyring,
@@ -508,9 +514,10 @@ class Overleg(Application[UUID]):
         self.database = database
         self.clock = clock
         self.timeout = database.timeout
-        # SQLite has one writer at a time; waiting here, rather than inside the connection
-        # pool, keeps readers flowing while many requests write at once.
-        self._writes = threading.Lock() if database.backend == "sqlite" else None
+        # SQLite has one writer at a time: commands wait for their turn here, rather than
+        # inside the connection pool (readers keep flowing), and those that queue while one
+        # is written are written together, in one commit (``adapters/grouping.py``).
+        self._group: GroupWriter | None = None
         with translating():
             super().__init__(env=database.eventsourcing_env())
         self.commands: CommandRecorder = cast(CommandRecorder, self.recorder)
@@ -518,6 +525,8 @@ class Overleg(Application[UUID]):
         self.keys = cast(KeyTables, self.recorder)
         self.keys.keyring = self.keyring
         self.keyring.store = self.keys
+        if isinstance(self.recorder, SQLiteEventRecorder):
+            self._group = GroupWriter(self._write_group)
         self.event_log = EventLog(self.recorder, self.mapper, self.keyring)
         self.replays: Replays[Replay] = Replays()
         # Tells, without a query, that nothing was written since a kept case was confirmed
@@ -747,16 +756,20 @@ class Overleg(Application[UUID]):
     def _save(
         self, events: tuple[CaseEvent, ...], entry: CommandEntry, erasure: Erasure | None = None
     ) -> None:
-        extra = {} if erasure is None else {"erasure": erasure}
-        if self._writes is None:
-            self.save(*events, command=entry, **extra)
+        extra: dict[str, object] = {"command": entry}
+        if erasure is not None:
+            extra["erasure"] = erasure
+        if self._group is None:
+            self.save(*events, **extra)
             return
-        if not self._writes.acquire(timeout=budget.remaining(self.timeout)):
+        # Sealed and encoded before the writer's turn: the turn is only the writing.
+        stored = [self.mapper.to_stored_event(e) for e in events]
+        if not self._group.write(Write(stored, extra), budget.remaining(self.timeout)):
             raise StoreUnavailable(_("the store is busy with other writes"))
-        try:
-            self.save(*events, command=entry, **extra)
-        finally:
-            self._writes.release()
+
+    def _write_group(self, group: Sequence[Write]) -> None:
+        """Commands' events written in one SQLite transaction (``adapters/grouping.py``)."""
+        cast(SQLiteEventRecorder, self.recorder).insert_group(group)
 
     # -- reads --------------------------------------------------------------------------
 

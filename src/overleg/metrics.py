@@ -34,3 +34,8 @@ COMMANDS_REFUSED = Counter(
 )
 IMPORT_LINES = Counter("overleg_import_lines", "Stream lines read by imports of this process")
 IMPORT_SECONDS = Counter("overleg_import_seconds", "Seconds imports of this process took")
+COMMANDS_PER_COMMIT = Histogram(
+    "overleg_commands_per_commit",
+    "Commands written by one commit (SQLite writes the commands that queue meanwhile together)",
+    buckets=(1, 2, 4, 8, 16, 32, 64),
+)

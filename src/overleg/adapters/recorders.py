@@ -34,6 +34,7 @@ from uuid import UUID
 
 import psycopg
 from eventsourcing.persistence import (
+    IntegrityError,
     InterfaceError,
     Notification,
     OperationalError,
@@ -50,8 +51,9 @@ from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
 from psycopg_pool.base import AttemptWithBackoff
 
-from overleg.adapters import budget
+from overleg.adapters import budget, turns
 from overleg.adapters.chain import GENESIS, links_of
+from overleg.adapters.grouping import Write
 from overleg.adapters.keystore import KeyTables, key_rows
 from overleg.adapters.rows import case_key, row_values
 from overleg.adapters.sealing import KeyRow
@@ -397,10 +399,58 @@ class SQLiteEventRecorder(SQLiteApplicationRecorder, _Purging, _Chaining, KeyTab
         # A SQLite commit is local: when it fails, nothing was stored, so trying again is safe.
         parent = super().insert_events
         made: _Links = {}
-        ids = within(self.timeout, lambda: parent(stored_events, **kwargs, links=made), UNREACHABLE)
+        path = self.datastore.pool.db_name
+        with turns.writing(path, budget.remaining(self.timeout)):
+            ids = within(
+                self.timeout, lambda: parent(stored_events, **kwargs, links=made), UNREACHABLE
+            )
         self._remember_links(made)
         self._committed(stored_events, **kwargs)
         return ids
+
+    def insert_group(self, group: Sequence[Write]) -> None:
+        """Several commands' events in one transaction, one commit (``adapters/grouping.py``).
+        Each is written in a savepoint of its own: one the store refuses (a version or a key
+        already taken, a data key another writer stored) gets its ``error`` and leaves
+        nothing, the others are stored. A failed commit raises: then none of them is. A
+        group of one is written as one command is, without a savepoint."""
+        if len(group) == 1:
+            alone = group[0]
+            alone.error = None
+            try:
+                self.insert_events(alone.stored, **alone.extra)
+            except IntegrityError as refused:
+                alone.error = refused
+            return
+        made: list[_Links] = []
+
+        def attempt() -> None:
+            made.clear()
+            with self.datastore.transaction(commit=True) as c:
+                for each in group:
+                    links: _Links = {}
+                    made.append(links)
+                    each.error = None
+                    c.execute("SAVEPOINT command")
+                    try:
+                        self._insert_events(c, each.stored, **each.extra, links=links)
+                    except (sqlite3.IntegrityError, IntegrityError) as refused:
+                        c.execute("ROLLBACK TO command")
+                        each.error = (
+                            refused
+                            if isinstance(refused, IntegrityError)
+                            else IntegrityError(refused)
+                        )
+                    c.execute("RELEASE command")
+
+        # A SQLite commit is local: when it fails, nothing was stored, so trying again is safe.
+        path = self.datastore.pool.db_name
+        with turns.writing(path, budget.remaining(self.timeout)):
+            within(self.timeout, attempt, UNREACHABLE)
+        for each, links in zip(group, made, strict=True):
+            if each.error is None:
+                self._remember_links(links)
+                self._committed(each.stored, **each.extra)
 
     def select_events(self, originator_id: UUID | str, **kwargs: Any) -> Sequence[StoredEvent]:
         parent = super().select_events

@@ -18,6 +18,7 @@ import psycopg
 from psycopg import sql
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from overleg.adapters import budget, turns
 from overleg.adapters.eventstore import Database, StoreUnavailable, translating
 from overleg.adapters.recorders import SCHEMA_LOCK
 from overleg.i18n import _
@@ -227,13 +228,15 @@ class ViewStore:
         with translating(), self._turn():
             if self._sqlite is not None:
                 conn = self._sqlite
-                conn.execute("BEGIN IMMEDIATE")
-                try:
-                    yield _SQLiteTx(conn)
-                except BaseException:
-                    conn.execute("ROLLBACK")
-                    raise
-                conn.execute("COMMIT")
+                wait = budget.remaining(self.database.timeout)
+                with turns.writing(self.database.sqlite_path, wait):
+                    conn.execute("BEGIN IMMEDIATE")
+                    try:
+                        yield _SQLiteTx(conn)
+                    except BaseException:
+                        conn.execute("ROLLBACK")
+                        raise
+                    conn.execute("COMMIT")
                 return
             pg = self._postgres()
             with pg.transaction():

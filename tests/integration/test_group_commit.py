@@ -1,0 +1,185 @@
+"""On SQLite, the commands that queue while another is being written are written together,
+in one transaction and one commit: each in a savepoint of its own, each answered with its own
+outcome, none answered before the commit, and a failed commit stores none of them."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import pytest
+from prometheus_client import REGISTRY
+
+from conftest import consented
+from overleg.adapters.eventstore import Database, StoreUnavailable
+from overleg.adapters.grouping import Write
+from overleg.adapters.integrity import verify
+from overleg.application import CommandKey, Outcome, Overleg
+from overleg.commands import AppointChair, ReportBottleneck
+from overleg.policies.access import Principal, StaffRole
+
+TEAM = Principal("team-1", StaffRole.TEAM, region="Limburg")
+CHAIR = Principal("vz-1", StaffRole.CHAIR)
+CASES = [UUID(int=700 + k) for k in range(6)]
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Iterator[Overleg]:
+    application = Overleg(Database.from_url(f"sqlite:///{tmp_path / 'overleg.db'}"))
+    try:
+        yield application
+    finally:
+        application.close()
+
+
+class HeldWriter:
+    """Holds the first group's write until released, and notes each group's size: the
+    commands sent meanwhile queue behind it, as they do behind a slow commit."""
+
+    def __init__(self, app: Overleg, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.app, self.sizes = app, list[int]()
+        self.writing, self.release = threading.Event(), threading.Event()
+        write = app.recorder.insert_group  # type: ignore[attr-defined]
+
+        def held(group: Sequence[Write]) -> None:
+            self.sizes.append(len(group))
+            if len(self.sizes) == 1:
+                self.writing.set()
+                assert self.release.wait(10)
+            write(group)
+
+        monkeypatch.setattr(app.recorder, "insert_group", held)
+
+    def until_waiting(self, count: int) -> None:
+        group = self.app._group
+        assert group is not None
+        deadline = time.monotonic() + 10
+        while group.waiting < count:
+            assert time.monotonic() < deadline, f"{group.waiting} of {count} commands queued"
+            time.sleep(0.01)
+
+
+def opened(app: Overleg, case_id: UUID) -> int:
+    """A consented case with its chair; its version."""
+    consented(app, case_id, TEAM)
+    return app.handle(AppointChair(case_id, CHAIR.ref), TEAM).version
+
+
+def report(app: Overleg, case_id: UUID, version: int, key: str | None = None) -> Outcome:
+    command = ReportBottleneck(case_id, "wachtlijsten", "Geen plaats binnen drie maanden")
+    given = None if key is None else CommandKey("chair:vz-1", key, "same-request", given=True)
+    return app.handle(command, CHAIR, version, given)
+
+
+def outcome_of(future: Future[Outcome]) -> Outcome | BaseException:
+    error = future.exception(timeout=20)
+    return error if error is not None else future.result()
+
+
+def stored_versions(app: Overleg) -> dict[UUID, int]:
+    return {case_id: app.get_case(case_id).version for case_id in CASES}
+
+
+def committed() -> float:
+    """Commands written by commits of this process so far."""
+    return REGISTRY.get_sample_value("overleg_commands_per_commit_sum") or 0.0
+
+
+def test_commands_queued_behind_a_write_are_committed_together_each_with_its_own_answer(
+    app: Overleg, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    versions = {case_id: opened(app, case_id) for case_id in CASES}
+    held = HeldWriter(app, monkeypatch)
+    before = committed()
+    calls = [
+        *((case_id, versions[case_id], None) for case_id in CASES[1:5]),
+        # the same version of a case twice: the store takes the group's first only
+        (CASES[1], versions[CASES[1]], None),
+        # one request sent twice under its idempotency key: both get its one outcome
+        (CASES[5], versions[CASES[5]], "key-1"),
+        (CASES[5], versions[CASES[5]], "key-1"),
+    ]
+    with ThreadPoolExecutor(len(calls) + 1) as pool:
+        first = pool.submit(report, app, CASES[0], versions[CASES[0]])
+        assert held.writing.wait(10)
+        futures = [pool.submit(report, app, *call) for call in calls]
+        held.until_waiting(len(calls))
+        time.sleep(0.1)
+        assert not any(f.done() for f in futures)  # no answer before the commit
+        held.release.set()
+        answers = [outcome_of(f) for f in futures]
+        alone = outcome_of(first)
+
+    assert held.sizes == [1, len(calls)]  # what queued went in one commit
+    assert committed() - before == 1 + len(calls)
+    assert isinstance(alone, Outcome) and alone.version == versions[CASES[0]] + 1
+    assert all(isinstance(a, Outcome) for a in answers[1:4])
+    twice = answers[0], answers[4]
+    assert sorted(type(a).__name__ for a in twice) == ["Outcome", "StaleCase"]
+    retried = [a for a in answers[5:] if isinstance(a, Outcome)]
+    assert [a.version for a in retried] == [versions[CASES[5]] + 1] * 2
+    assert sorted(a.replayed for a in retried) == [False, True]
+    assert stored_versions(app) == {case_id: v + 1 for case_id, v in versions.items()}
+    assert verify(app.recorder).ok
+    assert app.commands.find_command("chair:vz-1", "key-1") is not None
+
+
+def test_a_group_whose_transaction_fails_stores_none_of_its_commands(
+    app: Overleg, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    versions = {case_id: opened(app, case_id) for case_id in CASES}
+    held = HeldWriter(app, monkeypatch)
+    insert = app.recorder._insert_events  # type: ignore[attr-defined]
+
+    def failing(cursor: Any, stored: Sequence[Any], **kwargs: Any) -> Any:
+        if any(UUID(str(e.originator_id)) == CASES[3] for e in stored):
+            raise sqlite3.OperationalError("disk I/O error")
+        return insert(cursor, stored, **kwargs)
+
+    monkeypatch.setattr(app.recorder, "_insert_events", failing)
+    monkeypatch.setattr(app.recorder, "timeout", 0.3)  # the store's retries give up soon
+    with ThreadPoolExecutor(5) as pool:
+        first = pool.submit(report, app, CASES[0], versions[CASES[0]])
+        assert held.writing.wait(10)
+        # written before the broken one and after it, in the same transaction
+        futures = [pool.submit(report, app, c, versions[c]) for c in CASES[1:5]]
+        held.until_waiting(len(futures))
+        held.release.set()
+        answers = [outcome_of(f) for f in futures]
+        assert isinstance(outcome_of(first), Outcome)
+
+    assert held.sizes == [1, 4]
+    assert all(isinstance(a, StoreUnavailable) for a in answers), answers
+    after = dict(versions)
+    after[CASES[0]] += 1
+    assert stored_versions(app) == after  # nothing of the failed group was stored
+    assert verify(app.recorder).ok
+    monkeypatch.undo()
+    assert report(app, CASES[1], versions[CASES[1]]).version == versions[CASES[1]] + 1
+
+
+def test_a_command_no_writer_takes_in_time_is_refused_and_never_written(
+    app: Overleg, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    versions = {case_id: opened(app, case_id) for case_id in CASES[:2]}
+    held = HeldWriter(app, monkeypatch)
+    with ThreadPoolExecutor(2) as pool:
+        first = pool.submit(report, app, CASES[0], versions[CASES[0]])
+        assert held.writing.wait(10)
+        monkeypatch.setattr(app, "timeout", 0.2)
+        with pytest.raises(StoreUnavailable):
+            report(app, CASES[1], versions[CASES[1]])
+        group = app._group
+        assert group is not None and group.waiting == 0
+        held.release.set()
+        assert isinstance(outcome_of(first), Outcome)
+    assert held.sizes == [1]
+    assert app.get_case(CASES[1]).version == versions[CASES[1]]
+    monkeypatch.undo()  # the refused command left no trace: its version is free
+    assert report(app, CASES[1], versions[CASES[1]]).version == versions[CASES[1]] + 1
