@@ -217,6 +217,14 @@ class _Chaining:
                 made.pop(case_id, None)  # the most recently written last
                 made[case_id] = (seq, link)
 
+    def _links_to_write(
+        self, cursor: Any, stored_events: Sequence[StoredEvent], made: _Links
+    ) -> list[tuple[str, int, bytes, bytes]]:
+        """The events' links, worked out as ``_link`` does but not written yet."""
+        rows: list[tuple[str, int, bytes, bytes]] = []
+        self._link(cursor, stored_events, made, lambda _, links: rows.extend(links))
+        return rows
+
     def insert_batch(
         self, cursor: Any, stored_events: Sequence[StoredEvent], links: _Links | None = None
     ) -> None:
@@ -672,6 +680,9 @@ class PostgresEventRecorder(PostgresApplicationRecorder, _Purging, _Chaining, Ke
         self._lock_and_notify = SQL("LOCK TABLE {t} IN EXCLUSIVE MODE; NOTIFY {channel}").format(
             t=events, channel=Identifier(self.channel_name)
         )
+        # The same, as two statements: a pipeline sends one statement per query.
+        self._lock = SQL("LOCK TABLE {t} IN EXCLUSIVE MODE").format(t=events)
+        self._notify = SQL("NOTIFY {channel}").format(channel=Identifier(self.channel_name))
         self._select_link = SQL("SELECT link FROM {t} WHERE case_id = %s AND seq = %s").format(
             t=chain
         )
@@ -778,12 +789,6 @@ class PostgresEventRecorder(PostgresApplicationRecorder, _Purging, _Chaining, Ke
             row = curs.fetchone()
         return row is not None and int(row["found"]) == len(relations) + 1
 
-    def _insert_stored_events(
-        self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
-    ) -> None:
-        curs.execute(self._lock_and_notify)
-        PostgresAggregateRecorder._insert_stored_events(self, curs, stored_events, **kwargs)
-
     def _before_events(
         self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> None:
@@ -843,17 +848,26 @@ class PostgresEventRecorder(PostgresApplicationRecorder, _Purging, _Chaining, Ke
             made: _Links = {}
             try:
                 with self.datastore.get_connection() as conn, conn.transaction():
-                    with conn.cursor() as curs:
+                    with conn.cursor() as curs, conn.cursor() as inserted:
                         # Writers take turns from the events' table lock to their commit:
-                        # what can be written before it is, so that each holds it for as
-                        # few round trips as possible (the lock, the events, their links,
-                        # the commit). The links come after the lock, as in an import, so
-                        # that two writers of the same case's next link never wait on each
-                        # other in opposite orders.
+                        # what can be written before it is, and the links are worked out
+                        # (a case's last link read, if not remembered), so that each holds
+                        # it for two round trips: the lock, the events and their links sent
+                        # together, then the commit. The links are written after the lock,
+                        # as in an import, so that two writers of the same case's next link
+                        # never wait on each other in opposite orders.
                         self._before_events(curs, stored_events, **kwargs)
-                        self._insert_stored_events(curs, stored_events, **kwargs)
-                        ids = self._fetch_ids_after_insert_events(curs, stored_events)
-                        self._link(curs, stored_events, made)
+                        links = self._links_to_write(curs, stored_events, made)
+                        with conn.pipeline():
+                            curs.execute(self._lock)
+                            curs.execute(self._notify)
+                            PostgresAggregateRecorder._insert_stored_events(
+                                self, inserted, stored_events, **kwargs
+                            )
+                            curs.executemany(
+                                self._insert_link, [(UUID(c), n, h, d) for c, n, h, d in links]
+                            )
+                        ids = self._fetch_ids_after_insert_events(inserted, stored_events)
                     committing = True  # what fails from here on is the commit itself
                 self._remember_links(made)
                 self._committed(stored_events, **kwargs)
