@@ -10,8 +10,10 @@ data, interleaved with it; the tables (Markdown, on standard output) show the me
 - commands: ``Overleg.handle`` in 1 and in 8 writer processes, each bootstrapped from
   OVERLEG_DATABASE_URL as the service is (without the projections' thread), on cases of
   its own: a bottleneck report, a held meeting or a consent in turn, each with the version
-  the writer last saw (as If-Match gives it). Baseline: as many processes inserting one
-  JSON row of the events' mean size per transaction into a plain table (sqlite3, psycopg).
+  the writer last saw (as If-Match gives it); and in 16 threads of one such process, as the
+  service's worker threads give commands under 16 connections. Baseline: as many processes
+  (threads) inserting one JSON row of the events' mean size per transaction into a plain
+  table (sqlite3, psycopg), each on a connection of its own.
   Beside it, the least such a command costs: the same processes sending a command's
   statements raw (its case's last seq read, then its event row, chain link and command-log
   row in one transaction), as a share of the raw insert rate.
@@ -49,6 +51,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 import uuid
@@ -90,6 +93,7 @@ from overleg.settings import Settings  # noqa: E402
 BACKENDS = ("sqlite", "postgresql")
 SECTIONS = ("commands", "reads", "flat", "api")
 WRITERS = (1, 8)
+THREADS = 16  # writer threads of one process, as the service has under 16 connections
 READ_SIZES = (10, 100, 1000)
 PROBE_EVENTS = 50  # the case whose history is read in stores of growing size
 CONNECTIONS = 16
@@ -258,44 +262,111 @@ def overleg_writer(url: str, cases: list[str], seconds: float, ready: Any, out: 
     configure_logs("warning")
     services = bootstrap()
     try:
-        ids = [UUID(c) for c in cases]
-        versions = dict.fromkeys(ids, 3)
-        result = WriterResult([], 0.0, 0.0)
-        ready.wait()
-        result.started = time.perf_counter()
-        deadline = result.started + seconds
-        rounds = 0
-        while time.perf_counter() < deadline:
-            day = brussels_day(utc_now())
-            for k, case_id in enumerate(ids):
-                # The mix spread over the cases of each round; each visit names a new party.
-                command, caller = command_for(case_id, rounds + k % 3, day)
-                begun = time.perf_counter()
-                try:
-                    outcome = services.app.handle(command, caller, versions[case_id])
-                except StaleCase as stale:  # not expected: each writer has cases of its own
-                    versions[case_id] = stale.actual
-                    result.errors["StaleCase"] = result.errors.get("StaleCase", 0) + 1
-                    continue
-                except Exception as error:
-                    name = type(error).__name__
-                    result.errors[name] = result.errors.get(name, 0) + 1
-                    continue
-                result.latencies.append(time.perf_counter() - begun)
-                versions[case_id] = outcome.version
-                if time.perf_counter() >= deadline:
-                    break
-            rounds += 1
-        result.ended = time.perf_counter()
+        result = command_loop(services, cases, seconds, ready)
     finally:
         services.close()
     out.put(result)
 
 
+def overleg_threads(
+    url: str, cases: list[str], threads: int, seconds: float, ready: Any, out: Any
+) -> None:
+    """One process, as the service is: its composition root, then ``threads`` threads
+    giving commands on cases of their own until time is up (as the service's worker
+    threads do under as many connections)."""
+    os.environ["OVERLEG_DATABASE_URL"] = url
+    configure_logs("warning")
+    services = bootstrap()
+    share = len(cases) // threads
+    try:
+        out.put(
+            in_threads(
+                lambda k, go: command_loop(
+                    services, cases[k * share : (k + 1) * share], seconds, go
+                ),
+                threads,
+                ready,
+            )
+        )
+    finally:
+        services.close()
+
+
+def in_threads(work: Callable[[int, Any], WriterResult], threads: int, ready: Any) -> WriterResult:
+    """``work(k, go)`` in ``threads`` threads of this process, let go together once every
+    process is ready; their results as one."""
+    go = threading.Barrier(threads + 1)
+    results: list[WriterResult | None] = [None] * threads
+
+    def run(k: int) -> None:
+        results[k] = work(k, go)
+
+    running = [threading.Thread(target=run, args=(k,)) for k in range(threads)]
+    for thread in running:
+        thread.start()
+    ready.wait()
+    go.wait()
+    for thread in running:
+        thread.join()
+    done = [r for r in results if r is not None]
+    if len(done) != threads:
+        raise SystemExit(f"{threads - len(done)} of {threads} writer threads failed")
+    merged = WriterResult(
+        [x for r in done for x in r.latencies],
+        min(r.started for r in done),
+        max(r.ended for r in done),
+    )
+    for r in done:
+        for name, count in r.errors.items():
+            merged.errors[name] = merged.errors.get(name, 0) + count
+    return merged
+
+
+def command_loop(services: Services, cases: list[str], seconds: float, ready: Any) -> WriterResult:
+    """Commands on ``cases`` (each at version 3), round after round, until time is up."""
+    ids = [UUID(c) for c in cases]
+    versions = dict.fromkeys(ids, 3)
+    result = WriterResult([], 0.0, 0.0)
+    ready.wait()
+    result.started = time.perf_counter()
+    deadline = result.started + seconds
+    rounds = 0
+    while time.perf_counter() < deadline:
+        day = brussels_day(utc_now())
+        for k, case_id in enumerate(ids):
+            # The mix spread over the cases of each round; each visit names a new party.
+            command, caller = command_for(case_id, rounds + k % 3, day)
+            begun = time.perf_counter()
+            try:
+                outcome = services.app.handle(command, caller, versions[case_id])
+            except StaleCase as stale:  # not expected: each writer has cases of its own
+                versions[case_id] = stale.actual
+                result.errors["StaleCase"] = result.errors.get("StaleCase", 0) + 1
+                continue
+            except Exception as error:
+                name = type(error).__name__
+                result.errors[name] = result.errors.get(name, 0) + 1
+                continue
+            result.latencies.append(time.perf_counter() - begun)
+            versions[case_id] = outcome.version
+            if time.perf_counter() >= deadline:
+                break
+        rounds += 1
+    result.ended = time.perf_counter()
+    return result
+
+
 def raw_writer(backend: str, target: str, size: int, seconds: float, ready: Any, out: Any) -> None:
     """One raw writer process: one JSON row of ``size`` bytes per transaction, into the
     SQLite file ``target`` or the PostgreSQL schema ``target``."""
-    insert: Callable[[str, int, bytes], None]
+    conn, insert = raw_insert(backend, target)
+    result = rows_until(insert, size, seconds, ready)
+    conn.close()
+    out.put(result)
+
+
+def raw_insert(backend: str, target: str) -> tuple[Any, Callable[[str, int, bytes], None]]:
+    """A connection of its own, and one row inserted per transaction through it."""
     if backend == "postgresql":
         schema = target
         conn: Any = psycopg.connect(PG, autocommit=True)
@@ -306,19 +377,32 @@ def raw_writer(backend: str, target: str, size: int, seconds: float, ready: Any,
         def insert(case: str, seq: int, body: bytes) -> None:
             conn.execute(statement, (case, seq, body))
 
-    else:
-        # Autocommit, and a write transaction taken at its start: several writers then wait
-        # for the lock (up to 30 s) instead of failing on a deferred transaction's upgrade.
-        conn = sqlite3.connect(target, timeout=30, isolation_level=None)
+        return conn, insert
+    # Autocommit, and a write transaction taken at its start: several writers then wait
+    # for the lock (up to 30 s) instead of failing on a deferred transaction's upgrade.
+    conn = sqlite3.connect(target, timeout=30, isolation_level=None)
 
-        def insert(case: str, seq: int, body: bytes) -> None:
-            conn.execute("BEGIN IMMEDIATE")
-            conn.execute("INSERT INTO raw_events (c, s, b) VALUES (?, ?, ?)", (case, seq, body))
-            conn.execute("COMMIT")
+    def insert_sqlite(case: str, seq: int, body: bytes) -> None:
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("INSERT INTO raw_events (c, s, b) VALUES (?, ?, ?)", (case, seq, body))
+        conn.execute("COMMIT")
 
-    result = rows_until(insert, size, seconds, ready)
-    conn.close()
-    out.put(result)
+    return conn, insert_sqlite
+
+
+def raw_threads(
+    backend: str, target: str, size: int, threads: int, seconds: float, ready: Any, out: Any
+) -> None:
+    """One process, ``threads`` threads, each a raw writer with a connection of its own."""
+
+    def one(_k: int, go: Any) -> WriterResult:
+        conn, insert = raw_insert(backend, target)
+        try:
+            return rows_until(insert, size, seconds, go)
+        finally:
+            conn.close()
+
+    out.put(in_threads(one, threads, ready))
 
 
 def rows_until(
@@ -483,17 +567,22 @@ def raw_target(backend: str, workdir: Path, schema: str | None) -> str:
     return schema
 
 
-def bench_commands(backend: str, workdir: Path, plan: Plan) -> dict[int, dict[str, Any]]:
-    """Interleaved, per repeat: overleg and raw with 1 writer, then with 8."""
-    pools = plan.repeat * sum(WRITERS)
-    runs: dict[int, dict[str, list[Any]]] = {
-        n: {"overleg": [], "raw": [], "statements": []} for n in WRITERS
+def bench_commands(backend: str, workdir: Path, plan: Plan) -> dict[str, dict[str, Any]]:
+    """Interleaved, per repeat: overleg and raw with 1 writer, with 8, then with 16 threads
+    of one process (as the service's worker threads under 16 connections)."""
+    per_thread = max(1, plan.writer_cases // 8)
+    pools = plan.repeat * (sum(WRITERS) * plan.writer_cases + THREADS * per_thread)
+    labels = {n: f"{n} process{'es' if n > 1 else ''}" for n in WRITERS}
+    threaded = f"{THREADS} threads, 1 process"
+    runs: dict[str, dict[str, list[Any]]] = {
+        label: {"overleg": [], "raw": [], "statements": []}
+        for label in (*labels.values(), threaded)
     }
     with fresh_store(backend, workdir) as (url, schema):
         path = workdir / "command-cases.jsonl"
         start = datetime.now(UTC) - timedelta(hours=1)
         with path.open("w", encoding="utf-8") as out:
-            cases = write_cases(out, pools * plan.writer_cases, 3, start)
+            cases = write_cases(out, pools, 3, start)
         import_cases(path, url)
         target = raw_target(backend, workdir, schema)
         size = 0
@@ -503,19 +592,26 @@ def bench_commands(backend: str, workdir: Path, plan: Plan) -> dict[int, dict[st
                 for _writer in range(writers):
                     mine, cases = cases[: plan.writer_cases], cases[plan.writer_cases :]
                     arguments.append((url, mine))
-                runs[writers]["overleg"].append(
-                    run_writers(overleg_writer, arguments, plan.seconds)
-                )
+                run = runs[labels[writers]]
+                run["overleg"].append(run_writers(overleg_writer, arguments, plan.seconds))
                 size = size or mean_state_bytes(backend, url, schema)
                 raw_arguments = [(backend, target, size)] * writers
-                runs[writers]["raw"].append(run_writers(raw_writer, raw_arguments, plan.seconds))
-                runs[writers]["statements"].append(
+                run["raw"].append(run_writers(raw_writer, raw_arguments, plan.seconds))
+                run["statements"].append(
                     run_writers(statements_writer, raw_arguments, plan.seconds)
                 )
-    return {n: {"size": size, **runs[n]} for n in WRITERS}
+            mine, cases = cases[: THREADS * per_thread], cases[THREADS * per_thread :]
+            run = runs[threaded]
+            run["overleg"].append(
+                run_writers(overleg_threads, [(url, mine, THREADS)], plan.seconds)
+            )
+            run["raw"].append(
+                run_writers(raw_threads, [(backend, target, size, THREADS)], plan.seconds)
+            )
+    return {label: {"size": size, **r} for label, r in runs.items()}
 
 
-def print_commands(results: dict[str, dict[int, dict[str, Any]]], plan: Plan) -> None:
+def print_commands(results: dict[str, dict[str, dict[str, Any]]], plan: Plan) -> None:
     print(
         f"\n### Commands through the application ({plan.seconds:g} s a run, "
         f"median of {plan.repeat})\n"
@@ -530,7 +626,10 @@ def print_commands(results: dict[str, dict[int, dict[str, Any]]], plan: Plan) ->
         for writers, r in by_writers.items():
             ours, raw, floor = r["overleg"], r["raw"], r["statements"]
             share = p50([o.per_second / w.per_second for o, w in zip(ours, raw, strict=True)])
-            least = p50([f.per_second / w.per_second for f, w in zip(floor, raw, strict=True)])
+            statements = "– | –"
+            if floor:
+                least = p50([f.per_second / w.per_second for f, w in zip(floor, raw, strict=True)])
+                statements = f"{p50([f.per_second for f in floor]):,.0f} | {100 * least:.0f} %"
             errors: dict[str, int] = {}
             for o in ours:
                 for name, count in o.errors.items():
@@ -541,7 +640,7 @@ def print_commands(results: dict[str, dict[int, dict[str, Any]]], plan: Plan) ->
                 f"| {ms(p50([o.p50 for o in ours]))} | {ms(p50([o.p99 for o in ours]))} "
                 f"| {p50([w.per_second for w in raw]):,.0f} | {ms(p50([w.p50 for w in raw]))} "
                 f"| {ms(p50([w.p99 for w in raw]))} | {100 * share:.0f} % | {r['size']} "
-                f"| {said} | {p50([f.per_second for f in floor]):,.0f} | {100 * least:.0f} % |",
+                f"| {said} | {statements} |",
                 flush=True,
             )
 
