@@ -14,10 +14,14 @@ from uuid import UUID
 import pytest
 from eventsourcing.persistence import IntegrityError
 
+from conftest import consented
 from overleg.adapters import recorders
 from overleg.adapters.eventstore import Database, insert_atomically
 from overleg.adapters.integrity import Break, checkpoint, checkpoints, verify
+from overleg.aggregates.values import Party, Role
 from overleg.application import Overleg
+from overleg.commands import GiveConsent
+from overleg.policies.access import Principal, StaffRole
 from overleg.streams import import_stream, importer
 from tampering import read_state, stored_id, tamper, write_state
 
@@ -291,6 +295,31 @@ def test_cases_recorded_before_links_were_kept_are_reported_and_can_be_linked(
     assert {(b.case_id, b.what) for b in found} == {(str(case), "unlinked")}
     assert link_unlinked(app.recorder) == size
     assert verify(app.recorder).ok  # the same events give the same links and root again
+
+
+def test_a_command_on_a_case_recorded_before_links_were_kept_chains_it_first(
+    database_url: str,
+) -> None:
+    """A case without links (recorded before they were kept) is chained from its stored
+    events by the next command on it, in the command's transaction: then every event of it
+    has its link, the command's too."""
+    team = Principal("team-1", StaffRole.TEAM, region="Limburg")
+    case = UUID(int=901)
+    first = Overleg(Database.from_url(database_url))
+    try:
+        version = consented(first, case, team)
+    finally:
+        first.close()
+    tamper(first.database, "DELETE FROM {chain} WHERE case_id = ?", stored_id(first.database, case))
+    fresh = Overleg(Database.from_url(database_url))  # remembers no link of the case
+    try:
+        given = fresh.handle(GiveConsent(case, Party("netwerk-1", Role.NETWORK)), team)
+        found = verify(fresh.recorder, case)
+    finally:
+        fresh.close()
+    assert given.version == version + 1
+    assert found.ok, found.breaks
+    assert found.events == version + 1
 
 
 @pytest.mark.parametrize("carried", [None, 1])

@@ -219,8 +219,25 @@ class _Chaining:
 
     def _links_to_write(
         self, cursor: Any, stored_events: Sequence[StoredEvent], made: _Links
-    ) -> list[tuple[str, int, bytes, bytes]]:
-        """The events' links, worked out as ``_link`` does but not written yet."""
+    ) -> list[tuple[str, int, bytes, bytes]] | None:
+        """The events' links, worked out as ``_link`` does but not written yet; ``None``
+        when a case's last link is not stored (its events were recorded before links were
+        kept): ``_link`` chains such a case from its stored events, writing the links it
+        lacks, which a writer does under the events' lock, as an import does. A last link
+        looked up here is put in ``made``, where ``_link`` looks first."""
+        firsts: dict[str, int] = {}
+        for e in stored_events:
+            firsts.setdefault(case_key(e.originator_id), e.originator_version)
+        for case_id, seq in firsts.items():
+            if seq == 1 or _link_at(made, case_id, seq - 1) is not None:
+                continue
+            if self._remembered_link(case_id, seq - 1) is not None:
+                continue
+            cursor.execute(self._select_link, (self._stored_id(case_id), seq - 1))
+            row = cursor.fetchone()
+            if row is None:
+                return None
+            made[case_id] = (seq - 1, bytes(row_values(row)[0]))
         rows: list[tuple[str, int, bytes, bytes]] = []
         self._link(cursor, stored_events, made, lambda _, links: rows.extend(links))
         return rows
@@ -858,15 +875,23 @@ class PostgresEventRecorder(PostgresApplicationRecorder, _Purging, _Chaining, Ke
                         # never wait on each other in opposite orders.
                         self._before_events(curs, stored_events, **kwargs)
                         links = self._links_to_write(curs, stored_events, made)
-                        with conn.pipeline():
-                            curs.execute(self._lock)
-                            curs.execute(self._notify)
+                        if links is None:  # a case to chain first, under the lock
+                            curs.execute(self._lock_and_notify)
                             PostgresAggregateRecorder._insert_stored_events(
                                 self, inserted, stored_events, **kwargs
                             )
-                            curs.executemany(
-                                self._insert_link, [(UUID(c), n, h, d) for c, n, h, d in links]
-                            )
+                            self._link(curs, stored_events, made)
+                        else:
+                            with conn.pipeline():
+                                curs.execute(self._lock)
+                                curs.execute(self._notify)
+                                PostgresAggregateRecorder._insert_stored_events(
+                                    self, inserted, stored_events, **kwargs
+                                )
+                                curs.executemany(
+                                    self._insert_link,
+                                    [(UUID(c), n, h, d) for c, n, h, d in links],
+                                )
                         ids = self._fetch_ids_after_insert_events(inserted, stored_events)
                     committing = True  # what fails from here on is the commit itself
                 self._remember_links(made)
