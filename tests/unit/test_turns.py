@@ -49,3 +49,22 @@ def test_a_writer_may_take_its_turn_again(tmp_path: Path) -> None:
     path = os.fspath(tmp_path / "store.db")
     with turns.writing(path, 0.05), turns.writing(path, 0.05):
         pass
+
+
+def test_a_database_in_memory_takes_no_turn() -> None:
+    holding, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with turns.writing(":memory:", 5):
+            holding.set()
+            release.wait(5)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert holding.wait(5)
+    try:
+        with turns.writing(":memory:", 0.05):
+            pass  # each connection to ":memory:" is a database of its own
+    finally:
+        release.set()
+        holder.join()

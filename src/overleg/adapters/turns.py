@@ -25,7 +25,7 @@ def _turn_of(path: str) -> threading.RLock:
     turn = _NAMED.get(path)
     if turn is not None:
         return turn
-    key = path if path.startswith((":memory:", "file:")) else os.path.realpath(path)
+    key = path if path.startswith("file:") else os.path.realpath(path)
     with _REGISTRY:
         turn = _TURNS.setdefault(key, threading.RLock())
         _NAMED[path] = turn
@@ -36,7 +36,11 @@ def _turn_of(path: str) -> threading.RLock:
 def writing(path: str, timeout: float) -> Iterator[None]:
     """This thread's turn to write the SQLite file at ``path``, waited for at most
     ``timeout`` seconds (then ``OperationalError``, as the file's own lock would raise).
-    A thread that has the turn may take it again."""
+    A thread that has the turn may take it again. A database in memory (``:memory:``) has
+    no file to share: no turn is taken for it."""
+    if path == ":memory:":
+        yield
+        return
     turn = _turn_of(path)
     if not turn.acquire(timeout=max(0.0, timeout)):
         raise OperationalError("the database is locked by this process's other writers")
