@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -13,16 +15,13 @@ from eventsourcing.persistence import OperationalError
 from overleg.adapters import turns
 
 
-def test_one_writer_at_a_time_per_file_however_its_path_is_spelt(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "a").mkdir()
-    spelt = ["store.db", str(tmp_path / "store.db"), str(tmp_path / "a" / ".." / "store.db")]
+@contextmanager
+def held_by_another_thread(path: str) -> Iterator[None]:
+    """The turn of ``path`` taken by another thread for as long as the block runs."""
     holding, release = threading.Event(), threading.Event()
 
     def hold() -> None:
-        with turns.writing(spelt[0], 5):
+        with turns.writing(path, 5):
             holding.set()
             release.wait(5)
 
@@ -30,6 +29,19 @@ def test_one_writer_at_a_time_per_file_however_its_path_is_spelt(
     holder.start()
     assert holding.wait(5)
     try:
+        yield
+    finally:
+        release.set()
+        holder.join()
+
+
+def test_one_writer_at_a_time_per_file_however_its_path_is_spelt(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a").mkdir()
+    spelt = ["store.db", str(tmp_path / "store.db"), str(tmp_path / "a" / ".." / "store.db")]
+    with held_by_another_thread(spelt[0]):
         for path in spelt[1:]:
             with (
                 pytest.raises(OperationalError, match="other writers"),
@@ -38,9 +50,6 @@ def test_one_writer_at_a_time_per_file_however_its_path_is_spelt(
                 pass
         with turns.writing(str(tmp_path / "other.db"), 0.05):
             pass  # another file's writers do not wait
-    finally:
-        release.set()
-        holder.join()
     with turns.writing(spelt[2], 0.05):
         pass  # free again
 
@@ -52,19 +61,5 @@ def test_a_writer_may_take_its_turn_again(tmp_path: Path) -> None:
 
 
 def test_a_database_in_memory_takes_no_turn() -> None:
-    holding, release = threading.Event(), threading.Event()
-
-    def hold() -> None:
-        with turns.writing(":memory:", 5):
-            holding.set()
-            release.wait(5)
-
-    holder = threading.Thread(target=hold)
-    holder.start()
-    assert holding.wait(5)
-    try:
-        with turns.writing(":memory:", 0.05):
-            pass  # each connection to ":memory:" is a database of its own
-    finally:
-        release.set()
-        holder.join()
+    with held_by_another_thread(":memory:"), turns.writing(":memory:", 0.05):
+        pass  # each connection to ":memory:" is a database of its own
