@@ -194,11 +194,8 @@ class _Chaining:
             (case_key(e.originator_id), e.originator_version, e.topic, bytes(e.state))
             for e in stored_events
         ]
-        firsts: dict[str, int] = {}
-        for case_id, seq, _, _ in events:
-            firsts.setdefault(case_id, seq)
         previous: dict[str, bytes] = {}
-        for case_id, seq in firsts.items():
+        for case_id, seq in _firsts(stored_events).items():
             if seq > 1:
                 previous[case_id] = (
                     _link_at(made, case_id, seq - 1)
@@ -225,19 +222,15 @@ class _Chaining:
         kept): ``_link`` chains such a case from its stored events, writing the links it
         lacks, which a writer does under the events' lock, as an import does. A last link
         looked up here is put in ``made``, where ``_link`` looks first."""
-        firsts: dict[str, int] = {}
-        for e in stored_events:
-            firsts.setdefault(case_key(e.originator_id), e.originator_version)
-        for case_id, seq in firsts.items():
+        for case_id, seq in _firsts(stored_events).items():
             if seq == 1 or _link_at(made, case_id, seq - 1) is not None:
                 continue
             if self._remembered_link(case_id, seq - 1) is not None:
                 continue
-            cursor.execute(self._select_link, (self._stored_id(case_id), seq - 1))
-            row = cursor.fetchone()
-            if row is None:
+            stored = self._stored_link(cursor, case_id, seq - 1)
+            if stored is None:
                 return None
-            made[case_id] = (seq - 1, bytes(row_values(row)[0]))
+            made[case_id] = (seq - 1, stored)
         rows: list[tuple[str, int, bytes, bytes]] = []
         self._link(cursor, stored_events, made, lambda _, links: rows.extend(links))
         return rows
@@ -281,13 +274,18 @@ class _Chaining:
             while len(kept) > LINKS_KEPT:
                 kept.popitem(last=False)
 
+    def _stored_link(self, cursor: Any, case_id: str, seq: int) -> bytes | None:
+        """The stored link of event ``seq`` of a case, if it has one."""
+        cursor.execute(self._select_link, (self._stored_id(case_id), seq))
+        row = cursor.fetchone()
+        return None if row is None else bytes(row_values(row)[0])
+
     def _link_before(self, cursor: Any, case_id: str, seq: int) -> bytes:
         """The link of the event before ``seq``. A case whose events were stored before
         links were kept is chained now, from its stored events, as they are."""
-        cursor.execute(self._select_link, (self._stored_id(case_id), seq - 1))
-        row = cursor.fetchone()
-        if row is not None:
-            return bytes(row_values(row)[0])
+        found = self._stored_link(cursor, case_id, seq - 1)
+        if found is not None:
+            return found
         cursor.execute(self._select_case_events, (self._stored_id(case_id), seq - 1))
         stored = [
             (case_id, int(seq), str(topic), bytes(state))
@@ -305,6 +303,14 @@ class _Chaining:
 
 def _cases(stored_events: Sequence[StoredEvent]) -> set[str]:
     return {case_key(e.originator_id) for e in stored_events}
+
+
+def _firsts(stored_events: Sequence[StoredEvent]) -> dict[str, int]:
+    """Each case's first version among these events."""
+    firsts: dict[str, int] = {}
+    for e in stored_events:
+        firsts.setdefault(case_key(e.originator_id), e.originator_version)
+    return firsts
 
 
 def _uuid(value: UUID | str) -> UUID:
@@ -421,17 +427,19 @@ class SQLiteEventRecorder(SQLiteApplicationRecorder, _Purging, _Chaining, KeyTab
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
-        # A SQLite commit is local: when it fails, nothing was stored, so trying again is safe.
         parent = super().insert_events
         made: _Links = {}
-        path = self.datastore.pool.db_name
-        with turns.writing(path, budget.remaining(self.timeout)):
-            ids = within(
-                self.timeout, lambda: parent(stored_events, **kwargs, links=made), UNREACHABLE
-            )
+        ids = self._written(lambda: parent(stored_events, **kwargs, links=made))
         self._remember_links(made)
         self._committed(stored_events, **kwargs)
         return ids
+
+    def _written(self, write: Callable[[], T]) -> T:
+        """``write()`` (one transaction) in this process's turn at the file, tried again
+        while the file cannot be reached. A SQLite commit is local: when it fails, nothing
+        was stored, so trying again is safe."""
+        with turns.writing(self.datastore.pool.db_name, budget.remaining(self.timeout)):
+            return within(self.timeout, write, UNREACHABLE)
 
     def insert_group(self, group: Sequence[Write]) -> None:
         """Several commands' events in one transaction, one commit (``adapters/grouping.py``).
@@ -468,10 +476,7 @@ class SQLiteEventRecorder(SQLiteApplicationRecorder, _Purging, _Chaining, KeyTab
                         )
                     c.execute("RELEASE command")
 
-        # A SQLite commit is local: when it fails, nothing was stored, so trying again is safe.
-        path = self.datastore.pool.db_name
-        with turns.writing(path, budget.remaining(self.timeout)):
-            within(self.timeout, attempt, UNREACHABLE)
+        self._written(attempt)
         for each, links in zip(group, made, strict=True):
             if each.error is None:
                 self._remember_links(links)
