@@ -311,15 +311,21 @@ def in_threads(work: Callable[[int, Any], WriterResult], threads: int, ready: An
     done = [r for r in results if r is not None]
     if len(done) != threads:
         raise SystemExit(f"{threads - len(done)} of {threads} writer threads failed")
-    merged = WriterResult(
+    return WriterResult(
         [x for r in done for x in r.latencies],
         min(r.started for r in done),
         max(r.ended for r in done),
+        summed_errors(done),
     )
-    for r in done:
+
+
+def summed_errors(results: Sequence[WriterResult | Rate]) -> dict[str, int]:
+    """The errors of several runs, by name."""
+    errors: dict[str, int] = {}
+    for r in results:
         for name, count in r.errors.items():
-            merged.errors[name] = merged.errors.get(name, 0) + count
-    return merged
+            errors[name] = errors.get(name, 0) + count
+    return errors
 
 
 def command_loop(services: Services, cases: list[str], seconds: float, ready: Any) -> WriterResult:
@@ -518,11 +524,7 @@ def run_writers(
         raise SystemExit(f"a writer process failed: {[p.exitcode for p in processes]}")
     latencies = [x for r in results for x in r.latencies]
     wall = max(r.ended for r in results) - min(r.started for r in results)
-    errors: dict[str, int] = {}
-    for r in results:
-        for name, count in r.errors.items():
-            errors[name] = errors.get(name, 0) + count
-    return Rate(len(latencies) / wall, p50(latencies), p99(latencies), errors)
+    return Rate(len(latencies) / wall, p50(latencies), p99(latencies), summed_errors(results))
 
 
 def mean_state_bytes(backend: str, url: str, schema: str | None) -> int:
@@ -630,10 +632,7 @@ def print_commands(results: dict[str, dict[str, dict[str, Any]]], plan: Plan) ->
             if floor:
                 least = p50([f.per_second / w.per_second for f, w in zip(floor, raw, strict=True)])
                 statements = f"{p50([f.per_second for f in floor]):,.0f} | {100 * least:.0f} %"
-            errors: dict[str, int] = {}
-            for o in ours:
-                for name, count in o.errors.items():
-                    errors[name] = errors.get(name, 0) + count
+            errors = summed_errors(ours)
             said = ", ".join(f"{k} {v}" for k, v in sorted(errors.items())) or "0"
             print(
                 f"| {backend} | {writers} | {p50([o.per_second for o in ours]):,.0f} "
