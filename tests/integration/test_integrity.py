@@ -6,7 +6,7 @@ history rewritten whole) on SQLite and PostgreSQL, with no false alarm on a clea
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from uuid import UUID
@@ -332,14 +332,17 @@ def test_an_import_chains_cases_across_its_batches_from_the_links_it_wrote(
     if carried is not None:
         monkeypatch.setattr(recorders, "LINKS_CARRIED", carried)
     looked_up: list[str] = []
-    original = recorders._Chaining._link_before
-
-    def counted(self: object, cursor: object, case_id: str, seq: int) -> bytes:
-        looked_up.append(case_id)
-        return original(self, cursor, case_id, seq)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(recorders._Chaining, "_link_before", counted)
     application = Overleg(Database.from_url(database_url))
+    chaining = type(application.recorder)
+    original = chaining._stored_links  # type: ignore[attr-defined]
+
+    def counted(self: object, cursor: object, wanted: Mapping[str, int]) -> dict[str, bytes]:
+        looked_up.extend(wanted)
+        found: dict[str, bytes] = original(self, cursor, wanted)
+        assert set(found) == set(wanted)  # every case's last link is stored, and found
+        return found
+
+    monkeypatch.setattr(chaining, "_stored_links", counted)
     keyring = application.recorder.keyring
     assert keyring is not None
     keyed: list[str] = []

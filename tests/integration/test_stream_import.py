@@ -619,6 +619,64 @@ def test_a_case_packed_between_its_lines_keeps_its_rules(
     assert_names(problems[0], 9, CASE, "meeting-sequence")  # its 5th line, the stream's 9th
 
 
+class _AtTheWrite:
+    """A progress that calls ``seen`` when the import starts writing."""
+
+    def __init__(self, seen: Callable[[], None]) -> None:
+        self.seen = seen
+
+    def phase(self, description: str, total: int | None) -> None:
+        if description == "writing":
+            self.seen()
+
+    def advance(self, amount: int) -> None:
+        return None
+
+
+def test_an_import_keeps_a_bounded_number_of_cases_and_no_new_key_in_memory(
+    store: Overleg, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """However many cases a stream holds, an import keeps ``LIVE_CASES`` of them in memory,
+    and their new data keys wait sealed on disk, not in the keyring, until the commit."""
+    monkeypatch.setattr(importer, "LIVE_CASES", 2)
+    live: list[int] = []
+    keep = importer._Tracks._keep
+
+    def counted(self: importer._Tracks, case_id: uuid.UUID, track: Any) -> None:
+        keep(self, case_id, track)
+        live.append(len(self._live))
+
+    monkeypatch.setattr(importer._Tracks, "_keep", counted)
+    keyring = store.keyring
+    seen: dict[str, int] = {}
+
+    def at_the_write() -> None:
+        seen["in the keyring's memory"] = len(keyring._fresh)
+        seen["waiting on disk"] = len(keyring._fresh_keys())
+
+    lines = sample()
+    report = import_stream(store, encoded(lines), progress=_AtTheWrite(at_the_write))
+    assert report.cases == 12
+    assert max(live) == 2
+    assert seen == {"in the keyring's memory": 0, "waiting on disk": 12}
+    assert_reproduces(store, lines)  # every case's events open with the key written
+    assert keyring._fresh_keys() is keyring._fresh  # the import's own went with it
+
+
+def test_a_refused_import_leaves_no_new_key_behind(store: Overleg) -> None:
+    """The keys made for a stream that is refused are dropped with it; the keyring makes
+    keys in its own memory again."""
+    lines = encoded(sample())
+    lines[-1] = "{"
+    refused(store, lines)
+    keyring = store.keyring
+    assert keyring._fresh_keys() is keyring._fresh
+    assert len(keyring._fresh) == 0
+    report = import_stream(store, encoded(sample()))
+    assert report.new_events == len(sample())
+    assert_reproduces(store, sample())
+
+
 def test_several_problems_are_listed_once_per_case(store: Overleg) -> None:
     lines = sample()
     other = next(i for i, x in enumerate(lines) if i > 3 and x["case"] != lines[3]["case"])

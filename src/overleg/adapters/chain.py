@@ -54,23 +54,72 @@ class Head:
 
 
 def merkle_root(heads: Iterable[Head]) -> bytes:
-    """The Merkle root over the heads of every case, in case order (zero bytes for none)."""
-    level = [
-        hashlib.sha256(
-            _LEAF + h.case_id.encode() + b"\x00" + str(h.seq).encode() + b"\x00" + h.link
-        ).digest()
-        for h in sorted(heads, key=lambda h: h.case_id)
-    ]
+    """The Merkle root over the heads of every case, in case order (zero bytes for none).
+
+    Each level pairs its nodes in order; a level of an odd number repeats its last node."""
+    level = [_leaf(h) for h in sorted(heads, key=lambda h: h.case_id)]
     if not level:
         return GENESIS
     while len(level) > 1:
         if len(level) % 2:
             level.append(level[-1])
-        level = [
-            hashlib.sha256(_NODE + level[i] + level[i + 1]).digest()
-            for i in range(0, len(level), 2)
-        ]
+        level = [_node(level[i], level[i + 1]) for i in range(0, len(level), 2)]
     return level[0]
+
+
+class MerkleRoot:
+    """``merkle_root`` of heads given one at a time, in case order, keeping one node per
+    level of the tree (a few KiB for any number of cases) instead of every head."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._waiting: list[bytes | None] = []  # per level, a left node without its right one
+        self._last: str | None = None
+
+    def add(self, head: Head) -> None:
+        if self._last is not None and head.case_id <= self._last:
+            raise ValueError(f"case {head.case_id} comes after case {self._last}")
+        self._last = head.case_id
+        self.count += 1
+        node, height = _leaf(head), 0
+        while height < len(self._waiting) and (left := self._waiting[height]) is not None:
+            node = _node(left, node)
+            self._waiting[height] = None
+            height += 1
+        if height == len(self._waiting):
+            self._waiting.append(node)
+        else:
+            self._waiting[height] = node
+
+    def root(self) -> bytes:
+        """The root over the heads added: each level's odd last node is repeated, as in
+        ``merkle_root``; ``last`` is the level's last node made from the ones below it."""
+        if not self.count:
+            return GENESIS
+        last: bytes | None = None
+        size, height = self.count, 0
+        while size > 1:
+            left = self._waiting[height] if height < len(self._waiting) else None
+            if left is not None:
+                last = _node(left, left if last is None else last)
+            elif last is not None:
+                last = _node(last, last)
+            size, height = (size + 1) // 2, height + 1
+        if last is not None:
+            return last
+        top = self._waiting[height]
+        assert top is not None
+        return top
+
+
+def _leaf(head: Head) -> bytes:
+    return hashlib.sha256(
+        _LEAF + head.case_id.encode() + b"\x00" + str(head.seq).encode() + b"\x00" + head.link
+    ).digest()
+
+
+def _node(left: bytes, right: bytes) -> bytes:
+    return hashlib.sha256(_NODE + left + right).digest()
 
 
 @dataclass(frozen=True)

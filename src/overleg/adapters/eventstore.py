@@ -401,17 +401,23 @@ class EventLog:
 
 
 def insert_atomically(
-    recorder: ApplicationRecorder, batches: Iterable[Sequence[StoredEvent]]
+    recorder: ApplicationRecorder,
+    batches: Iterable[Sequence[StoredEvent]],
+    *,
+    keys_in_memory: bool = True,
 ) -> int:
     """Insert every batch in one transaction: all of them are stored, or none.
 
     A key that is already taken (another writer got there first) raises the store's
-    integrity error and the whole transaction is rolled back.
+    integrity error and the whole transaction is rolled back. ``keys_in_memory``: the new
+    cases' data keys wait in the keyring's memory, which is told once they are committed;
+    ``False`` for keys that wait elsewhere (``Keyring.making_keys_in``), so that the cases
+    written need not be remembered until the commit.
     """
     # The recorders' own insert methods commit per call; an import must commit once.
     datastore: Any = recorder.datastore  # type: ignore[attr-defined]
     count = 0
-    written: set[str] = set()  # the cases written
+    written: set[str] = set()  # the cases written, when the keyring is to be told
     chaining: Any = recorder
     links: dict[str, tuple[int, bytes]] = {}  # the cases' last links written so far
     with datastore.transaction(commit=True) as cursor:
@@ -421,7 +427,8 @@ def insert_atomically(
             chaining.insert_batch(cursor, batch, links)
             chaining.carry_links(links)
             count += len(batch)
-            written.update(case_key(event.originator_id) for event in batch)
+            if keys_in_memory:
+                written.update(case_key(event.originator_id) for event in batch)
     # The new cases' data keys were committed with their events.
     keys: Any = recorder
     if isinstance(keys, KeyTables):

@@ -24,6 +24,7 @@ from overleg.adapters.chain import (
     GENESIS,
     Checkpoint,
     Head,
+    MerkleRoot,
     content_digest,
     link,
     links_of,
@@ -141,19 +142,19 @@ class _Rows:
         return f"SELECT {columns} FROM event_checkpoint ORDER BY number"
 
     def heads_sql(self) -> Any:
-        """Each case's recorded link at its last event up to a position."""
+        """Each case's recorded link at its last event up to a position, in case order."""
         if self.postgres:
             return SQL(
                 "SELECT c.case_id, c.seq, c.link FROM {chain} c JOIN ("
                 " SELECT originator_id, max(originator_version) AS seq FROM {events}"
                 " WHERE notification_id <= %s GROUP BY originator_id) h"
-                " ON c.case_id = h.originator_id AND c.seq = h.seq"
+                " ON c.case_id = h.originator_id AND c.seq = h.seq ORDER BY c.case_id"
             ).format(chain=self.recorder.event_chain, events=self._events_table())
         return (
             "SELECT c.case_id, c.seq, c.link FROM event_chain c JOIN ("
             f" SELECT originator_id, max(originator_version) AS seq FROM {self._events_table()}"
             " WHERE rowid <= ? GROUP BY originator_id) h"
-            " ON c.case_id = h.originator_id AND c.seq = h.seq"
+            " ON c.case_id = h.originator_id AND c.seq = h.seq ORDER BY c.case_id"
         )
 
     def insert_checkpoint_sql(self) -> Any:
@@ -352,22 +353,22 @@ def checkpoint(recorder: Any, made_at: datetime) -> Checkpoint:
     """Record the Merkle root over every case's last link at the log's position now.
 
     The heads are read from the links recorded beside the events (one query, no event's
-    bytes read), so a checkpoint is cheap enough to make after every import."""
+    bytes read), in case order, into a root kept one node per level: a checkpoint is cheap
+    enough to make after every import, and its memory is the same for any number of cases."""
     rows = _Rows(recorder)
     position = int(recorder.max_notification_id() or 0)
+    heads = MerkleRoot()
     with rows.cursor() as curs:
         curs.execute(rows.heads_sql(), (position,))
-        heads = [
-            Head(case_key(case), int(seq), bytes(made))
-            for case, seq, made in (row_values(r) for r in _fetched(curs))
-        ]
-    root = merkle_root(heads)
+        for case, seq, made in (row_values(r) for r in _fetched(curs)):
+            heads.add(Head(case_key(case), int(seq), bytes(made)))
+    root = heads.root()
     with rows.cursor(write=True) as curs:
         curs.execute(
-            rows.insert_checkpoint_sql(), (made_at.isoformat(), position, len(heads), root)
+            rows.insert_checkpoint_sql(), (made_at.isoformat(), position, heads.count, root)
         )
         number = int(row_values(curs.fetchone())[0]) if rows.postgres else int(curs.lastrowid)
-    return Checkpoint(number, made_at.isoformat(), position, len(heads), root)
+    return Checkpoint(number, made_at.isoformat(), position, heads.count, root)
 
 
 def link_unlinked(recorder: Any) -> int:

@@ -26,7 +26,7 @@ import sqlite3
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar, cast
@@ -149,8 +149,9 @@ _Links = dict[str, tuple[int, bytes]]
 # How many cases' last links a recorder remembers (a link of a stored event never changes).
 LINKS_KEPT = 4096
 # How many cases' last links an import carries from one batch of its transaction to the
-# next, the most recently written kept (a case met again later looks its link up).
-LINKS_CARRIED = 50_000
+# next, the most recently written kept (the cases of a batch met again later have their
+# links looked up together): an import's memory stays the same however many cases it holds.
+LINKS_CARRIED = 5_000
 
 
 class _Chaining:
@@ -195,13 +196,19 @@ class _Chaining:
             for e in stored_events
         ]
         previous: dict[str, bytes] = {}
+        unknown: dict[str, int] = {}  # cases whose last link is looked up, with its seq
         for case_id, seq in _firsts(stored_events).items():
             if seq > 1:
-                previous[case_id] = (
-                    _link_at(made, case_id, seq - 1)
-                    or self._remembered_link(case_id, seq - 1)
-                    or self._link_before(cursor, case_id, seq)
-                )
+                known = _link_at(made, case_id, seq - 1) or self._remembered_link(case_id, seq - 1)
+                if known is None:
+                    unknown[case_id] = seq - 1
+                else:
+                    previous[case_id] = known
+        if unknown:
+            found = self._stored_links(cursor, unknown)
+            for case_id, seq in unknown.items():
+                stored = found.get(case_id)
+                previous[case_id] = stored or self._link_before(cursor, case_id, seq + 1)
         links = links_of(previous, events)
         if write is not None:
             write(cursor, links)
@@ -279,6 +286,11 @@ class _Chaining:
         cursor.execute(self._select_link, (self._stored_id(case_id), seq))
         row = cursor.fetchone()
         return None if row is None else bytes(row_values(row)[0])
+
+    def _stored_links(self, cursor: Any, wanted: Mapping[str, int]) -> dict[str, bytes]:
+        """The stored links of these cases' events (case id -> seq), those that have one."""
+        found = ((c, self._stored_link(cursor, c, seq)) for c, seq in wanted.items())
+        return {c: link for c, link in found if link is not None}
 
     def _link_before(self, cursor: Any, case_id: str, seq: int) -> bytes:
         """The link of the event before ``seq``. A case whose events were stored before
@@ -711,6 +723,11 @@ class PostgresEventRecorder(PostgresApplicationRecorder, _Purging, _Chaining, Ke
         self._insert_link = SQL(
             "INSERT INTO {t} (case_id, seq, link, digest) VALUES (%s, %s, %s, %s)"
         ).format(t=chain)
+        self._select_links = SQL(
+            "SELECT c.case_id, c.link FROM {t} c"
+            " JOIN unnest(%s::uuid[], %s::int8[]) AS w (case_id, seq)"
+            " ON c.case_id = w.case_id AND c.seq = w.seq"
+        ).format(t=chain)
         self._copy_chain = SQL(
             "COPY {t} (case_id, seq, link, digest) FROM STDIN (FORMAT BINARY)"
         ).format(t=chain)
@@ -848,6 +865,11 @@ class PostgresEventRecorder(PostgresApplicationRecorder, _Purging, _Chaining, Ke
                 copy.write_row((_uuid(e.originator_id), e.originator_version, e.topic, e.state))
         self._link(cursor, stored_events, links, self._copy_links)
         self._write_keys(cursor, stored_events, keyed=keyed)
+
+    def _stored_links(self, cursor: Any, wanted: Mapping[str, int]) -> dict[str, bytes]:
+        """As ``_Chaining._stored_links``, in one query."""
+        cursor.execute(self._select_links, ([UUID(c) for c in wanted], list(wanted.values())))
+        return {case_key(c): bytes(link) for c, link in map(row_values, cursor.fetchall())}
 
     def _copy_links(self, cursor: Any, rows: Sequence[tuple[str, int, bytes, bytes]]) -> None:
         with cursor.copy(self._copy_chain) as copy:

@@ -25,7 +25,7 @@ import secrets
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, MutableMapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -182,6 +182,10 @@ def load_master_keys(text: str | None, file: Path | None, dev_file: Path) -> Mas
 _WARNED: set[Path] = set()
 
 
+# A new data key not yet stored, by case: the key, its master key's id, the wrapped key.
+FreshKeys = MutableMapping[str, tuple[bytes, str, bytes]]
+
+
 @dataclass(frozen=True)
 class KeyRow:
     """A case's row of ``case_keys``: its wrapped data key, or when it was erased."""
@@ -216,6 +220,10 @@ class Keyring:
     events (``pending``), so no event is ever stored without the key that opens it. Reads
     fetch the keys of the cases they read in one query (``reading``); a key is always read
     from the store when a case is read, so an erasure by any process is seen at once.
+
+    Keys made and not yet stored wait in memory, or, for a thread inside
+    ``making_keys_in`` (an import: one new key per case of a whole registry), in the mapping
+    it gives.
     """
 
     def __init__(self, masters: MasterKeys) -> None:
@@ -223,7 +231,7 @@ class Keyring:
         self.store: KeyStore | None = None
         self._lock = threading.Lock()
         # Keys made here, not yet stored: key, master key id, wrapped key.
-        self._fresh: dict[str, tuple[bytes, str, bytes]] = {}
+        self._fresh: FreshKeys = {}
         # Data keys to seal with, and since when. (A cipher is made for each use: that takes a
         # microsecond, and each one kept would hold 2.5 KiB outside Python.)
         self._cache: OrderedDict[str, tuple[bytes, float]] = OrderedDict()
@@ -242,7 +250,7 @@ class Keyring:
         """The cipher of the case's data key. A case's first event makes its key without
         asking the store: were the case stored already, its first event could not be."""
         with self._lock:
-            fresh = self._fresh.get(case_id)
+            fresh = self._fresh_keys().get(case_id)
             if fresh is not None:
                 return AESGCM(fresh[0])
             cached = self._cache.get(case_id)
@@ -262,22 +270,22 @@ class Keyring:
         data_key = AESGCM.generate_key(bit_length=KEY_BYTES * 8)
         master_id, wrapped = self.masters.wrap(case_id, data_key)
         with self._lock:
-            return AESGCM(self._fresh.setdefault(case_id, (data_key, master_id, wrapped))[0])
+            made = self._fresh_keys().setdefault(case_id, (data_key, master_id, wrapped))
+            return AESGCM(made[0])
 
     def pending(self, case_ids: Iterable[str]) -> list[tuple[str, str, bytes]]:
         """The keys made here for these cases and not yet stored: (case, master, wrapped)."""
         with self._lock:
-            return [
-                (c, self._fresh[c][1], self._fresh[c][2])
-                for c in dict.fromkeys(case_ids)
-                if c in self._fresh
-            ]
+            fresh = self._fresh_keys()
+            found = ((c, fresh.get(c)) for c in dict.fromkeys(case_ids))
+            return [(c, made[1], made[2]) for c, made in found if made is not None]
 
     def stored(self, case_ids: Iterable[str]) -> None:
         """These cases' new keys were committed with their events."""
         with self._lock:
+            made = self._fresh_keys()
             for case_id in case_ids:
-                fresh = self._fresh.pop(case_id, None)
+                fresh = made.pop(case_id, None)
                 if fresh is not None:
                     self._cache_key(case_id, fresh[0])
 
@@ -285,7 +293,22 @@ class Keyring:
         """The case's key was destroyed: keep no copy of it."""
         with self._lock:
             self._cache.pop(case_id, None)
-            self._fresh.pop(case_id, None)
+            self._fresh_keys().pop(case_id, None)
+
+    @contextmanager
+    def making_keys_in(self, fresh: FreshKeys) -> Iterator[None]:
+        """Inside the block, the keys this thread makes wait in ``fresh`` until stored,
+        instead of in the keyring's memory; ``fresh`` is left as it is at the end (an
+        import drops it, stored or not, with its other scratch data)."""
+        self._local.fresh = fresh
+        try:
+            yield
+        finally:
+            self._local.fresh = None
+
+    def _fresh_keys(self) -> FreshKeys:
+        fresh: FreshKeys | None = getattr(self._local, "fresh", None)
+        return self._fresh if fresh is None else fresh
 
     def _remember(self, case_id: str, key: bytes) -> bytes:
         with self._lock:
@@ -349,7 +372,7 @@ class Keyring:
             row = rows.get(case_id)
             if row is None:
                 with self._lock:
-                    fresh = self._fresh.get(case_id)
+                    fresh = self._fresh_keys().get(case_id)
                 if fresh is None:
                     openings[case_id] = Opening(None, None)  # no key: nothing opens
                 else:

@@ -3,8 +3,8 @@
 An import validates the whole stream (against the case rules and what the store holds)
 before it writes anything, then writes every new event in one transaction. Memory grows
 with the number of cases in the stream, not with the number of lines: validated events wait
-in a temporary spool file, and of a case's stored events only a 16-byte digest is kept to
-compare the stream's lines with.
+in a temporary spool file, cases not met lately wait in a private temporary database, and of
+a case's stored events only a 16-byte digest is kept to compare the stream's lines with.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import tempfile
 import time
 import zlib
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, MutableMapping
 from dataclasses import dataclass
 from datetime import UTC
 from typing import BinaryIO
@@ -236,76 +236,154 @@ def _differences(line: StreamLine, stored: CaseEvent) -> list[str]:
     return keys
 
 
-# Cases an import keeps as live objects; the others wait packed on disk until their next
-# line. A stream is in the order facts were recorded, so a case's lines are spread over the
-# whole stream: without this, an import's memory would grow by the whole state of every
-# case it met (about 6 KiB each).
+# Cases an import keeps as live objects; the others wait on disk until their next line. A
+# stream is in the order facts were recorded, so a case's lines are spread over the whole
+# stream: without this, an import's memory would grow by the whole state of every case it
+# met (about 6 KiB each).
 LIVE_CASES = 5_000
 
 
-class _Packed:
-    """Cases waiting for their next line, in a private temporary database (deleted when it
-    is closed), each pickled, compressed and sealed (AES-GCM, bound to its case) with a key
-    of this import only, which is never written anywhere: the case data on disk is
-    unreadable once the import ends."""
+class _Scratch:
+    """An import's private temporary database (on disk, deleted when it is closed), and a
+    key of this import only, never written anywhere, that seals what it holds of the
+    cases: their state between their lines, and their new data keys until the commit.
+    Nothing of it is readable once the import ends."""
 
     def __init__(self) -> None:
-        self._db = sqlite3.connect("")  # "": a private temporary database, on disk
-        self._db.execute("CREATE TABLE packed (case_id BLOB PRIMARY KEY, state BLOB NOT NULL)")
+        self.db = sqlite3.connect("")  # "": a private temporary database, on disk
+        self.db.execute("CREATE TABLE waiting (case_id BLOB PRIMARY KEY, track BLOB NOT NULL)")
+        self.db.execute(
+            "CREATE TABLE new_keys (case_id TEXT PRIMARY KEY, sealed BLOB NOT NULL,"
+            " master_id TEXT NOT NULL, wrapped BLOB NOT NULL)"
+        )
         self._cipher = AESGCM(AESGCM.generate_key(bit_length=256))
 
-    def put(self, case_id: UUID, case: Case) -> None:
-        plain = zlib.compress(pickle.dumps(case, pickle.HIGHEST_PROTOCOL), 1)
-        sealed = encrypt(self._cipher, plain, case_id.bytes)
-        self._db.execute("INSERT OR REPLACE INTO packed VALUES (?, ?)", (case_id.bytes, sealed))
+    def seal(self, plain: bytes, bound_to: bytes) -> bytes:
+        return encrypt(self._cipher, plain, bound_to)
 
-    def take(self, case_id: UUID) -> Case:
-        row = self._db.execute(
-            "SELECT state FROM packed WHERE case_id = ?", (case_id.bytes,)
-        ).fetchone()
-        plain = decrypt(self._cipher, bytes(row[0]), case_id.bytes)
-        case: Case = pickle.loads(zlib.decompress(plain))  # noqa: S301 - sealed by us, above
-        return case
+    def open(self, sealed: bytes, bound_to: bytes) -> bytes:
+        return decrypt(self._cipher, sealed, bound_to)
 
     def close(self) -> None:
-        self._db.close()
+        self.db.close()
 
 
-class _Tracks(dict[UUID, _CaseTrack]):
+class _NewKeys(MutableMapping[str, tuple[bytes, str, bytes]]):
+    """The data keys an import makes for its new cases, waiting for the commit in its
+    scratch database (``Keyring.making_keys_in``); the ``LIVE_CASES`` used last are also
+    kept in memory, as the cases themselves are."""
+
+    def __init__(self, scratch: _Scratch) -> None:
+        self._scratch = scratch
+        self._recent: OrderedDict[str, tuple[bytes, str, bytes]] = OrderedDict()
+
+    def __getitem__(self, case_id: str) -> tuple[bytes, str, bytes]:
+        made = self._recent.get(case_id)
+        if made is None:
+            row = self._scratch.db.execute(
+                "SELECT sealed, master_id, wrapped FROM new_keys WHERE case_id = ?", (case_id,)
+            ).fetchone()
+            if row is None:
+                raise KeyError(case_id)
+            made = (self._scratch.open(row[0], case_id.encode()), str(row[1]), bytes(row[2]))
+        self._keep(case_id, made)
+        return made
+
+    def __setitem__(self, case_id: str, made: tuple[bytes, str, bytes]) -> None:
+        key, master_id, wrapped = made
+        self._scratch.db.execute(
+            "INSERT OR REPLACE INTO new_keys VALUES (?, ?, ?, ?)",
+            (case_id, self._scratch.seal(key, case_id.encode()), master_id, wrapped),
+        )
+        self._keep(case_id, made)
+
+    def __delitem__(self, case_id: str) -> None:
+        self._recent.pop(case_id, None)
+        deleted = self._scratch.db.execute("DELETE FROM new_keys WHERE case_id = ?", (case_id,))
+        if not deleted.rowcount:
+            raise KeyError(case_id)
+
+    def __iter__(self) -> Iterator[str]:
+        for (case_id,) in self._scratch.db.execute("SELECT case_id FROM new_keys").fetchall():
+            yield str(case_id)
+
+    def __len__(self) -> int:
+        return int(self._scratch.db.execute("SELECT count(*) FROM new_keys").fetchone()[0])
+
+    def _keep(self, case_id: str, made: tuple[bytes, str, bytes]) -> None:
+        self._recent[case_id] = made
+        self._recent.move_to_end(case_id)
+        if len(self._recent) > LIVE_CASES:
+            self._recent.popitem(last=False)
+
+
+class _Tracks:
     """What an import knows of each case it met, and which cases the store held when it
     began (read in one query, so that a case the store does not hold costs no look-up).
 
-    The ``LIVE_CASES`` cases met last are kept as they are; a case met longer ago waits
-    packed (``_Packed``), and is unpacked when its next line comes."""
+    The ``LIVE_CASES`` cases met last are kept as they are; a case met longer ago waits in
+    the scratch database, its track pickled, compressed and sealed (bound to its case), and
+    is taken back when its next line comes. Memory stays the same however many cases the
+    stream holds."""
 
-    def __init__(self, stored: set[UUID]) -> None:
-        super().__init__()
+    def __init__(self, stored: set[UUID], scratch: _Scratch) -> None:
         self.stored = stored
-        self._recent: OrderedDict[UUID, None] = OrderedDict()
-        self._packed = _Packed()
+        self.count = 0  # the cases met
+        self._live: OrderedDict[UUID, _CaseTrack] = OrderedDict()
+        self._scratch = scratch
 
     def of(self, app: Overleg, case_id: UUID, first_seq: int) -> _CaseTrack:
-        track = self.get(case_id)
+        """The case's track, made when its first line comes (``first_seq`` that line's)."""
+        track = self._known(case_id)
         if track is None:
             if case_id in self.stored:
                 track = _load(app, case_id, first_seq)
             else:  # new to the store (another writer adding it meanwhile fails the insert)
                 track = _CaseTrack(case=None, stored_version=0, first_stored=first_seq)
-            self[case_id] = track
-        if track.packed:
-            track.case, track.packed = self._packed.take(case_id), False
-        self._recent[case_id] = None
-        self._recent.move_to_end(case_id)
-        if len(self._recent) > LIVE_CASES:
-            oldest, _none = self._recent.popitem(last=False)
-            waiting = self[oldest]
-            if waiting.case is not None:
-                self._packed.put(oldest, waiting.case)
-                waiting.case, waiting.packed = None, True
+            self._met(case_id, track)
         return track
 
-    def close(self) -> None:
-        self._packed.close()
+    def mark_broken(self, case_id: UUID) -> None:
+        """A line of the case is malformed: its later lines are not checked."""
+        track = self._known(case_id)
+        if track is None:
+            track = _CaseTrack(case=None, stored_version=0)
+            self._met(case_id, track)
+        track.broken = True
+
+    def let_go(self) -> None:
+        """The stream is checked: its cases' state is no longer needed."""
+        self._live.clear()
+
+    def _known(self, case_id: UUID) -> _CaseTrack | None:
+        track = self._live.get(case_id)
+        if track is not None:
+            self._live.move_to_end(case_id)
+            return track
+        row = self._scratch.db.execute(
+            "SELECT track FROM waiting WHERE case_id = ?", (case_id.bytes,)
+        ).fetchone()
+        if row is None:
+            return None
+        plain = self._scratch.open(bytes(row[0]), case_id.bytes)
+        track = pickle.loads(zlib.decompress(plain))  # noqa: S301 - sealed by us, below
+        assert isinstance(track, _CaseTrack)
+        self._keep(case_id, track)
+        return track
+
+    def _met(self, case_id: UUID, track: _CaseTrack) -> None:
+        self.count += 1
+        self._keep(case_id, track)
+
+    def _keep(self, case_id: UUID, track: _CaseTrack) -> None:
+        self._live[case_id] = track
+        if len(self._live) > LIVE_CASES:
+            oldest, waiting = self._live.popitem(last=False)
+            plain = zlib.compress(pickle.dumps(waiting, pickle.HIGHEST_PROTOCOL), 1)
+            self._scratch.db.execute(
+                "INSERT OR REPLACE INTO waiting VALUES (?, ?)",
+                (oldest.bytes, self._scratch.seal(plain, oldest.bytes)),
+            )
 
 
 class _Spool:
@@ -356,47 +434,57 @@ def import_stream(
     progress = progress or Silent()
     report = ImportReport()
     problems: list[LineProblem] = []
-    with translating():
-        tracks = _Tracks(app.stored_cases())
+    scratch = _Scratch()
     spool = _Spool()
     started = time.perf_counter()
     try:
-        progress.phase("validating", size)
-        truncated = _validate(app, lines, tracks, spool, problems, report, progress)
-        if problems:
-            raise StreamRefused(problems, truncated=truncated)
-        report.cases = len(tracks)
-        report.new_events = spool.count
-        if spool.count:
-            progress.phase("writing", spool.count)
-            try:
-                with translating():
-                    insert_atomically(app.recorder, _advancing(spool.batches(), progress))
-            except IntegrityError as error:
-                raise StreamRefused(
-                    [
-                        LineProblem(
-                            0,
-                            None,
-                            _(
-                                "another writer added events to a case of this stream while "
-                                "it was being imported ({error}); run the import again",
-                                error=str(error),
-                            ),
-                            "concurrent-write",
-                        )
-                    ]
-                ) from error
-            # A checkpoint over every case after each import: a later rewrite of what this
-            # import stored no longer gives its root.
-            with translating():
-                report.checkpoint = checkpoint(app.recorder, app.clock())
+        with translating():
+            tracks = _Tracks(app.stored_cases(), scratch)
+        with app.keyring.making_keys_in(_NewKeys(scratch)):
+            progress.phase("validating", size)
+            truncated = _validate(app, lines, tracks, spool, problems, report, progress)
+            if problems:
+                raise StreamRefused(problems, truncated=truncated)
+            report.cases = tracks.count
+            report.new_events = spool.count
+            tracks.let_go()  # before the write, which needs none of it
+            if spool.count:
+                progress.phase("writing", spool.count)
+                report.checkpoint = _write(app, spool, progress)
     finally:
         spool.close()
-        tracks.close()
+        scratch.close()
         IMPORT_LINES.inc(report.lines)
         IMPORT_SECONDS.inc(time.perf_counter() - started)
     return report
+
+
+def _write(app: Overleg, spool: _Spool, progress: Progress) -> Checkpoint:
+    """Write the spooled events in one transaction; the checkpoint made after it."""
+    try:
+        with translating():
+            insert_atomically(
+                app.recorder, _advancing(spool.batches(), progress), keys_in_memory=False
+            )
+    except IntegrityError as error:
+        raise StreamRefused(
+            [
+                LineProblem(
+                    0,
+                    None,
+                    _(
+                        "another writer added events to a case of this stream while "
+                        "it was being imported ({error}); run the import again",
+                        error=str(error),
+                    ),
+                    "concurrent-write",
+                )
+            ]
+        ) from error
+    # A checkpoint over every case after each import: a later rewrite of what this
+    # import stored no longer gives its root.
+    with translating():
+        return checkpoint(app.recorder, app.clock())
 
 
 def _advancing(
@@ -470,10 +558,7 @@ def _mark_broken(tracks: _Tracks, case: str) -> None:
         case_id = UUID(case)
     except ValueError:
         return
-    track = tracks.get(case_id)
-    if track is None:
-        track = tracks[case_id] = _CaseTrack(case=None, stored_version=0)
-    track.broken = True
+    tracks.mark_broken(case_id)
 
 
 def _load(app: Overleg, case_id: UUID, first_seq: int) -> _CaseTrack:
