@@ -158,7 +158,6 @@ class _CaseTrack:
     first_stored: int = 1
     digests: bytes = b""
     broken: bool = False
-    packed: bool = False  # its case waits packed (``_Packed``) until its next line
 
     def digest_of(self, seq: int) -> bytes:
         start = (seq - self.first_stored) * DIGEST_SIZE
