@@ -11,7 +11,15 @@ import pytest
 from test_cli import SAMPLE, overleg
 
 from overleg.adapters.eventstore import Database
-from overleg.adapters.migrations import LATEST, MIGRATIONS, SchemaTooNew, applied, columns, migrate
+from overleg.adapters.migrations import (
+    LATEST,
+    MIGRATIONS,
+    SchemaTooNew,
+    applied,
+    case_key,
+    columns,
+    migrate,
+)
 from overleg.adapters.records import CaseRead, ReadLog
 from overleg.adapters.views import Tx, ViewStore
 from overleg.application import Overleg
@@ -29,8 +37,9 @@ def test_a_new_store_gets_every_migration_once(database_url: str) -> None:
             (m.version, m.description) for m in MIGRATIONS
         ]
         with views.transaction() as tx:
-            assert "caller_request_id" in columns(tx, "read_request")
-            assert columns(tx, "read_case") == {"case_id", "request"}
+            assert {"caller_request_id", "read_set"} <= columns(tx, "read_request")
+            assert columns(tx, "read_set_case") == {"read_set", "case_id"}
+            assert "read_case" not in _tables(tx)
 
 
 def test_a_store_from_before_the_migrations_is_brought_up_to_date(database_url: str) -> None:
@@ -45,7 +54,7 @@ def test_a_store_from_before_the_migrations_is_brought_up_to_date(database_url: 
                 "INSERT INTO case_read VALUES ('c', 'auditor-1', 'auditor', 'case', 'now', 'r1')"
             )
         log = ReadLog(views)  # any use of the store migrates it
-        assert [v for v, _, _ in applied(views)] == [1, 2, 3]
+        assert [v for v, _, _ in applied(views)] == [1, 2, 3, 4]
         # kept, with the column added since
         assert log.of("c") == [CaseRead("auditor-1", "auditor", "case", "now", "r1", None)]
 
@@ -67,8 +76,14 @@ def test_the_reads_recorded_a_row_per_case_are_kept_a_row_per_request(database_u
         with views.transaction() as tx:
             tx.executemany("INSERT INTO case_read VALUES (?, ?, ?, ?, ?, ?, ?)", before)
     with closing(ViewStore(Database.from_url(database_url))) as views:
+        assert migrate(views, MIGRATIONS[:3]) == 3
+        assert len(views.read("SELECT id FROM read_request")) == 3  # the page is one request
+        assert len(views.read("SELECT request FROM read_case")) == 5
+        with views.transaction() as tx:
+            assert "case_read" not in _tables(tx)
+    with closing(ViewStore(Database.from_url(database_url))) as views:
         log = ReadLog(views)
-        assert migrate(views) == 3
+        assert migrate(views) == LATEST
         assert [(r.what, r.request_id, r.caller_request_id) for r in log.of(cases[0])] == [
             ("history", "h1", None),
             ("case list", "p1", None),
@@ -78,12 +93,58 @@ def test_the_reads_recorded_a_row_per_case_are_kept_a_row_per_request(database_u
             assert [(r.reader, r.what, r.at) for r in log.of(case)] == [
                 ("team-a", "case list", "2026-01-02T10:00:00+00:00")
             ]
-        assert len(views.read("SELECT id FROM read_request")) == 3  # the page is one request
-        assert len(views.read("SELECT request FROM read_case")) == 5
-        with views.transaction() as tx:
-            assert "case_read" not in _tables(tx)
         log.record(Principal(ref="auditor-2", role=StaffRole.AUDITOR), cases, "case list", "p2")
         assert [r.request_id for r in log.of(cases[2])] == ["p1", "p2"]  # numbered after them
+
+
+def test_the_cases_read_together_are_kept_once_per_set(database_url: str) -> None:
+    """Migration 4: a request names the set of cases it read, each set written once with
+    its cases, whatever the order they came in; the reads recorded a row per case before
+    are found as they were, and a page read again adds one row, not one per case."""
+    cases = [str(uuid.UUID(int=n)) for n in range(1, 4)]
+    team = Principal(ref="team-a", role=StaffRole.TEAM)
+    with closing(ViewStore(Database.from_url(database_url))) as views:
+        assert migrate(views, MIGRATIONS[:3]) == 3
+        with views.transaction() as tx:  # as migration 3 recorded them
+            tx.executemany(
+                "INSERT INTO read_request (reader, role, what, at, request_id)"
+                " VALUES ('team-a', 'team', ?, ?, ?)",
+                [
+                    ("case list", "2026-01-02T10:00:00+00:00", "p1"),
+                    ("case", "2026-01-03T10:00:00+00:00", "c1"),
+                    ("case list", "2026-01-04T10:00:00+00:00", "p2"),
+                ],
+            )
+            ids = dict(tx.fetchall("SELECT request_id, id FROM read_request"))
+            tx.executemany(
+                "INSERT INTO read_case (case_id, request) VALUES (?, ?)",
+                [(case_key(c), ids["p1"]) for c in cases]
+                + [(case_key(cases[1]), ids["c1"])]
+                + [(case_key(c), ids["p2"]) for c in reversed(cases)],
+            )
+    with closing(ViewStore(Database.from_url(database_url))) as views:
+        log = ReadLog(views)
+        assert migrate(views) == LATEST
+        assert [r.request_id for r in log.of(cases[1])] == ["p1", "c1", "p2"]
+        assert [r.request_id for r in log.of(cases[0])] == ["p1", "p2"]
+        assert _count(views, "read_set") == 2  # the page (read twice) and the one case
+        assert _count(views, "read_set_case") == 4
+        with views.transaction() as tx:
+            assert "read_case" not in _tables(tx)
+        log.record(team, list(reversed(cases)), "case list", "p3")  # the same page again
+        log.record(team, [cases[2], cases[2]], "case", "c2")  # a new set: one case
+        assert _count(views, "read_set") == 3
+        assert _count(views, "read_set_case") == 5
+        assert [r.request_id for r in log.of(cases[2])] == ["p1", "p2", "p3", "c2"]
+    with closing(ViewStore(Database.from_url(database_url))) as views:  # another process
+        log = ReadLog(views)
+        log.record(team, cases, "case list", "p4")  # a set it does not know yet, but stored
+        assert _count(views, "read_set") == 3
+        assert [r.request_id for r in log.of(cases[0])] == ["p1", "p2", "p3", "p4"]
+
+
+def _count(views: ViewStore, table: str) -> int:
+    return int(views.read(f"SELECT count(*) FROM {table}")[0][0])
 
 
 def _tables(tx: Tx) -> set[str]:

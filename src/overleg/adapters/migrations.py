@@ -16,9 +16,10 @@ their links, the command log, the cases' data keys) are created by the recorders
 
 from __future__ import annotations
 
+import hashlib
 import re
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -140,6 +141,76 @@ def _reads_by_request(tx: Tx) -> None:
     tx.execute("DROP TABLE case_read")
 
 
+def read_set_digest(keys: Sequence[bytes]) -> bytes:
+    """The digest that names a set of cases read together: over their keys (``case_key``),
+    sorted, each with its length."""
+    digest = hashlib.blake2b(digest_size=16)
+    for key in sorted(set(keys)):
+        digest.update(len(key).to_bytes(2, "big"))
+        digest.update(key)
+    return digest.digest()
+
+
+# Requests moved to read sets per step of migration 4.
+_MOVED_PER_STEP = 5_000
+
+
+def _reads_by_set(tx: Tx) -> None:
+    """The cases a request read as a *read set*, written once however many requests read
+    the same set (a page of the case list read again and again): ``read_set`` (its digest,
+    ``read_set_digest``), ``read_set_case`` (its cases, indexed by case) and
+    ``read_request.read_set``, instead of a row per case per request (``read_case``). Every
+    read recorded so far is moved over, then ``read_case`` is dropped."""
+    sqlite = tx.dialect == "sqlite"
+    blob, big = ("BLOB", "INTEGER") if sqlite else ("BYTEA", "BIGINT")
+    tx.execute(
+        f"CREATE TABLE read_set (id {'INTEGER PRIMARY KEY' if sqlite else 'BIGSERIAL PRIMARY KEY'},"
+        f" digest {blob} NOT NULL UNIQUE)"
+    )
+    tx.execute(
+        f"CREATE TABLE read_set_case (read_set {big} NOT NULL, case_id {blob} NOT NULL,"
+        " PRIMARY KEY (read_set, case_id))"
+    )
+    tx.execute("CREATE INDEX read_set_case_case ON read_set_case (case_id, read_set)")
+    tx.execute(f"ALTER TABLE read_request ADD COLUMN read_set {big}")
+    sets: dict[bytes, int] = {}
+    last = int(tx.fetchall("SELECT COALESCE(MAX(request), 0) FROM read_case")[0][0])
+    for start in range(0, last, _MOVED_PER_STEP):
+        read: dict[int, list[bytes]] = {}
+        for request, case in tx.fetchall(
+            "SELECT request, case_id FROM read_case WHERE request > ? AND request <= ?",
+            (start, start + _MOVED_PER_STEP),
+        ):
+            read.setdefault(int(request), []).append(bytes(case))
+        moved = [(write_read_set(tx, keys, sets), request) for request, keys in read.items()]
+        tx.executemany("UPDATE read_request SET read_set = ? WHERE id = ?", moved)
+    tx.execute("CREATE INDEX read_request_set ON read_request (read_set)")
+    tx.execute("DROP TABLE read_case")
+
+
+def write_read_set(tx: Tx, keys: Sequence[bytes], known: dict[bytes, int]) -> int:
+    """The id of the read set of these case keys, written with its cases if it is new;
+    ``known``: the ids of sets known to be stored, by digest (kept up to date)."""
+    digest = read_set_digest(keys)
+    found = known.get(digest)
+    if found is not None:
+        return found
+    made = tx.fetchall(
+        "INSERT INTO read_set (digest) VALUES (?) ON CONFLICT (digest) DO NOTHING RETURNING id",
+        (digest,),
+    )
+    if made:
+        number = int(made[0][0])
+        tx.executemany(
+            "INSERT INTO read_set_case (read_set, case_id) VALUES (?, ?)",
+            [(number, key) for key in sorted(set(keys))],
+        )
+    else:  # another writer stored it (and its cases) first
+        number = int(tx.fetchall("SELECT id FROM read_set WHERE digest = ?", (digest,))[0][0])
+    known[digest] = number
+    return number
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -155,6 +226,11 @@ MIGRATIONS: tuple[Migration, ...] = (
         3,
         "the read log keeps a row per request and a short row per case it read",
         _reads_by_request,
+    ),
+    Migration(
+        4,
+        "the read log keeps each set of cases read together once, and each request its set",
+        _reads_by_set,
     ),
 )
 LATEST = MIGRATIONS[-1].version

@@ -1,10 +1,10 @@
 """The service's own record beside the events: who read which case's data, for auditors.
 
 It lives in the event store's database: each read request is one row of ``read_request``
-(who, what, when, under which request) and each case it read one row of ``read_case`` (the
-case's key and the request's row), indexed by case. A page of fifty cases is one request row
-and fifty rows of two short columns, not fifty copies of the request. (Idempotency keys live
-with the events themselves: see ``adapters/recorders.py``.)
+(who, what, when, under which request) naming its *read set*, the cases it read. A set is
+written once, with a short row per case (``read_set_case``, indexed by case), however many
+requests read it: a page of the case list read again and again is one row per request.
+(Idempotency keys live with the events themselves: see ``adapters/recorders.py``.)
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -19,7 +20,7 @@ from typing import Any
 
 from overleg.adapters import budget
 from overleg.adapters.eventstore import StoreUnavailable
-from overleg.adapters.migrations import case_key, migrate
+from overleg.adapters.migrations import case_key, migrate, read_set_digest, write_read_set
 from overleg.adapters.views import ViewStore
 from overleg.i18n import _
 from overleg.policies.access import Principal
@@ -40,35 +41,26 @@ class CaseRead:
 # A request on an event loop waiting for a group's commit: its loop, and what it awaits.
 _Awaiting = tuple[asyncio.AbstractEventLoop, "asyncio.Future[None]"]
 
-# The columns of ``read_request`` that a read fills (its ``id`` is given when it is written).
+# The columns of ``read_request`` that a read fills (its ``id`` is the table's, its
+# ``read_set`` the set of the cases it read).
 COLUMNS = ("reader", "role", "what", "at", "request_id", "caller_request_id")
 
 # A read waiting to be written: its request's row (``COLUMNS``) and the cases it read.
 _Read = tuple[tuple[Any, ...], Sequence[str]]
 
 _INSERT_REQUESTS = (
-    f"INSERT INTO read_request (id, {', '.join(COLUMNS)})"  # noqa: S608 - names only
+    f"INSERT INTO read_request ({', '.join(COLUMNS)}, read_set)"  # noqa: S608 - names only
     f" VALUES ({', '.join('?' * (len(COLUMNS) + 1))})"
 )
-# PostgreSQL: a group in one statement, committed on its own (one round trip): each request
-# numbered from the table's sequence once, its row written, and a row per case it read.
+# PostgreSQL: a group whose sets are all stored, in one statement committed on its own.
 _INSERT_GROUP = """
-WITH given AS (
-    SELECT * FROM unnest(
-        %s::int[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[]
-    ) AS g (k, reader, role, what, at, request_id, caller_request_id)
-), numbered AS MATERIALIZED (
-    SELECT k, nextval('read_request_id_seq') AS id,
-        reader, role, what, at, request_id, caller_request_id
-    FROM given
-), requests AS (
-    INSERT INTO read_request (id, reader, role, what, at, request_id, caller_request_id)
-    SELECT id, reader, role, what, at, request_id, caller_request_id FROM numbered
+INSERT INTO read_request (reader, role, what, at, request_id, caller_request_id, read_set)
+SELECT * FROM unnest(
+    %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::bigint[]
 )
-INSERT INTO read_case (case_id, request)
-SELECT c.case_id, n.id FROM unnest(%s::int[], %s::bytea[]) AS c (k, case_id)
-JOIN numbered AS n USING (k)
 """
+# Read sets whose ids a process remembers (a set, once stored, never changes).
+SETS_KEPT = 4096
 
 
 class ReadLog:
@@ -88,6 +80,7 @@ class ReadLog:
         self.store = store
         migrate(store)  # its table is the migrations' (adapters/migrations.py)
         self._turn = threading.Condition()
+        self._sets_lock = threading.Lock()
         self._waiting: list[_Read] = []  # the reads of the next group
         # Requests on an event loop waiting for the next group: each is told when it is
         # written (or failed), on its own loop.
@@ -98,6 +91,8 @@ class ReadLog:
         self._failed: dict[int, BaseException] = {}  # recent groups that could not be written
         self._writer: threading.Thread | None = None  # writes the groups loops wait for
         self._closed = False
+        # The ids of read sets known to be stored, by digest, the most recently used last.
+        self._sets: OrderedDict[bytes, int] = OrderedDict()
 
     def record(
         self,
@@ -221,37 +216,35 @@ class ReadLog:
             raise failed
 
     def _write(self, reads: Sequence[_Read]) -> None:
-        """Write a group of reads in one transaction: all of them, or none."""
-        if self.store.database.backend == "sqlite":
-            with self.store.transaction() as tx:  # holds the write lock: the ids are ours
-                first = int(tx.fetchall("SELECT COALESCE(MAX(id), 0) + 1 FROM read_request")[0][0])
-                tx.executemany(
-                    _INSERT_REQUESTS,
-                    [(first + n, *request) for n, (request, _) in enumerate(reads)],
-                )
-                tx.executemany(
-                    "INSERT INTO read_case (case_id, request) VALUES (?, ?)",
-                    [
-                        (case_key(case), first + n)
-                        for n, (_, cases) in enumerate(reads)
-                        for case in cases
-                    ],
-                )
-            return
-        columns = list(zip(*(request for request, _ in reads), strict=True))
-        numbers = [n for n, (_, cases) in enumerate(reads) for _case in cases]
-        keys = [case_key(case) for _, cases in reads for case in cases]
-        self.store.alone(
-            _INSERT_GROUP, [list(range(len(reads))), *map(list, columns), numbers, keys]
-        )
+        """Write a group of reads in one transaction: all of them, or none. On PostgreSQL a
+        group whose sets are all known stored is one statement, committed on its own."""
+        keyed = [(request, [case_key(case) for case in cases]) for request, cases in reads]
+        digests = [read_set_digest(keys) for _, keys in keyed]
+        with self._sets_lock:
+            known = {d: self._sets[d] for d in digests if d in self._sets}
+        if self.store.database.backend == "postgresql" and len(known) == len(set(digests)):
+            rows = [(*request, known[d]) for (request, _), d in zip(keyed, digests, strict=True)]
+            self.store.alone(_INSERT_GROUP, [list(column) for column in zip(*rows, strict=True)])
+        else:
+            with self.store.transaction() as tx:
+                sets = dict(known)
+                rows = [(*request, write_read_set(tx, keys, sets)) for request, keys in keyed]
+                tx.executemany(_INSERT_REQUESTS, rows)
+            known = sets
+        with self._sets_lock:  # stored: remembered only now
+            for digest, number in known.items():
+                self._sets[digest] = number
+                self._sets.move_to_end(digest)
+            while len(self._sets) > SETS_KEPT:
+                self._sets.popitem(last=False)
 
     def of(self, case_id: str) -> list[CaseRead]:
         """Everyone who read a case, oldest first."""
         rows = self.store.read(
             "SELECT r.reader, r.role, r.what, r.at, r.request_id, r.caller_request_id"
-            " FROM read_case AS c JOIN read_request AS r ON r.id = c.request"
-            " WHERE c.case_id = ?"
-            " ORDER BY r.at, r.reader",
+            " FROM read_set_case AS s JOIN read_request AS r ON r.read_set = s.read_set"
+            " WHERE s.case_id = ?"
+            " ORDER BY r.at, r.reader, r.id",
             (case_key(case_id),),
         )
         return [CaseRead(*row) for row in rows]
