@@ -15,7 +15,7 @@ import pytest
 from eventsourcing.persistence import IntegrityError
 
 from conftest import consented
-from overleg.adapters import recorders
+from overleg.adapters import integrity, recorders
 from overleg.adapters.eventstore import Database, insert_atomically
 from overleg.adapters.integrity import Break, checkpoint, checkpoints, verify
 from overleg.aggregates.values import Party, Role
@@ -58,6 +58,35 @@ def test_a_clean_store_verifies_with_a_link_for_every_event(app: Overleg) -> Non
     assert (made.cases, made.position) == (12, app.event_log.head())
     again = verify(app.recorder)
     assert again.ok and again.checkpoint == made
+
+
+def test_a_command_and_a_checkpoint_made_while_verify_reads_raise_no_alarm(
+    app: Overleg, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Verify reads the links, the checkpoints and the events as they were at one instant:
+    a command (its events and links) and a checkpoint committed while it reads are seen
+    whole or not at all, never as an event without its link or a root that does not fit."""
+    team = Principal("team-1", StaffRole.TEAM, region="Limburg")
+    case = UUID(int=902)
+    consented(app, case, team)
+    read_links = integrity._links
+    written: list[int] = []
+
+    def then_a_command(rows: object, case_id: str | None) -> object:
+        found = read_links(rows, case_id)  # type: ignore[arg-type]
+        outcome = app.handle(GiveConsent(case, Party("netwerk-1", Role.NETWORK)), team)
+        checkpoint(app.recorder, NOW)
+        written.append(outcome.version)
+        return found
+
+    monkeypatch.setattr(integrity, "_links", then_a_command)
+    found = verify(app.recorder)
+    assert written, "the command was not given while verify read"
+    assert found.ok, found.breaks
+    monkeypatch.setattr(integrity, "_links", read_links)
+    after = verify(app.recorder)  # and seen, whole, by the next verify
+    assert after.ok, after.breaks
+    assert after.events == found.events + 1
 
 
 def _case_breaks(app: Overleg) -> list[Break]:

@@ -77,6 +77,10 @@ class _Rows:
     """Raw access to the events, links and checkpoints of one store."""
 
     recorder: Any
+    # Inside ``at_one_instant``: the transaction every read shares (PostgreSQL: its
+    # connection; SQLite: its cursor).
+    _shared: Any = None
+    _cursors: int = 0
 
     @property
     def postgres(self) -> bool:
@@ -91,8 +95,38 @@ class _Rows:
         return self.recorder.events_table_name
 
     @contextmanager
+    def at_one_instant(self) -> Iterator[None]:
+        """The reads inside the block see the store as it was at one instant (one
+        transaction; on PostgreSQL a repeatable read), so that what one read finds agrees
+        with what the next finds, whatever is written meanwhile."""
+        datastore = self.recorder.datastore
+        if self.postgres:
+            with datastore.get_connection() as conn, conn.transaction():
+                conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                self._shared = conn
+                try:
+                    yield
+                finally:
+                    self._shared = None
+        else:
+            with datastore.transaction(commit=False) as curs:
+                self._shared = curs
+                try:
+                    yield
+                finally:
+                    self._shared = None
+
+    @contextmanager
     def cursor(self, *, write: bool = False) -> Iterator[Any]:
         datastore = self.recorder.datastore
+        if self._shared is not None and not write:
+            if not self.postgres:
+                yield self._shared
+                return
+            self._cursors += 1  # a named cursor of its own, in the shared transaction
+            with self._shared.cursor(name=f"overleg_verify_{self._cursors}") as curs:
+                yield curs
+            return
         if self.postgres:
             # A named cursor streams the rows instead of loading them all.
             name = None if write else "overleg_verify"
@@ -176,7 +210,10 @@ def _fetched(curs: Any, size: int = 2000) -> Iterator[Any]:
 
 def checkpoints(recorder: Any) -> list[Checkpoint]:
     """Every recorded checkpoint, oldest first."""
-    rows = _Rows(recorder)
+    return _checkpoints(_Rows(recorder))
+
+
+def _checkpoints(rows: _Rows) -> list[Checkpoint]:
     with rows.cursor() as curs:
         curs.execute(rows.checkpoints_sql())
         found = [row_values(r) for r in curs.fetchall()]
@@ -221,17 +258,20 @@ def verify(recorder: Any, case_id: UUID | None = None) -> Verification:
     rows = _Rows(recorder)
     only = None if case_id is None else str(case_id)
     report = Verification()
-    recorded = _links(rows, only)
-    recorded_checkpoints = [] if only else checkpoints(recorder)
-    latest = recorded_checkpoints[-1] if recorded_checkpoints else None
     heads: list[Head] = []
-    for case, events in _scan(rows, only):
-        report.cases += 1
-        report.events += len(events)
-        links = recorded.pop(case, {})
-        head = _check_case(case, events, links, report, latest)
-        if head is not None:
-            heads.append(head)
+    # The links and the events as they were at one instant: a command that commits between
+    # the two reads is in both or in neither, never an event without its link.
+    with rows.at_one_instant():
+        recorded = _links(rows, only)
+        recorded_checkpoints = [] if only else _checkpoints(rows)
+        latest = recorded_checkpoints[-1] if recorded_checkpoints else None
+        for case, events in _scan(rows, only):
+            report.cases += 1
+            report.events += len(events)
+            links = recorded.pop(case, {})
+            head = _check_case(case, events, links, report, latest)
+            if head is not None:
+                heads.append(head)
     for case, links in recorded.items():  # links whose case has no event at all
         first = min(links)
         report.breaks.append(
