@@ -195,15 +195,7 @@ class _Chaining:
             (case_key(e.originator_id), e.originator_version, e.topic, bytes(e.state))
             for e in stored_events
         ]
-        previous: dict[str, bytes] = {}
-        unknown: dict[str, int] = {}  # cases whose last link is looked up, with its seq
-        for case_id, seq in _firsts(stored_events).items():
-            if seq > 1:
-                known = _link_at(made, case_id, seq - 1) or self._remembered_link(case_id, seq - 1)
-                if known is None:
-                    unknown[case_id] = seq - 1
-                else:
-                    previous[case_id] = known
+        previous, unknown = self._lasts_known(stored_events, made)
         if unknown:
             found = self._stored_links(cursor, unknown)
             for case_id, seq in unknown.items():
@@ -229,18 +221,33 @@ class _Chaining:
         kept): ``_link`` chains such a case from its stored events, writing the links it
         lacks, which a writer does under the events' lock, as an import does. A last link
         looked up here is put in ``made``, where ``_link`` looks first."""
-        for case_id, seq in _firsts(stored_events).items():
-            if seq == 1 or _link_at(made, case_id, seq - 1) is not None:
-                continue
-            if self._remembered_link(case_id, seq - 1) is not None:
-                continue
-            stored = self._stored_link(cursor, case_id, seq - 1)
-            if stored is None:
+        _known, unknown = self._lasts_known(stored_events, made)
+        if unknown:
+            found = self._stored_links(cursor, unknown)
+            if len(found) < len(unknown):
                 return None
-            made[case_id] = (seq - 1, stored)
+            for case_id, seq in unknown.items():
+                made[case_id] = (seq, found[case_id])
         rows: list[tuple[str, int, bytes, bytes]] = []
         self._link(cursor, stored_events, made, lambda _, links: rows.extend(links))
         return rows
+
+    def _lasts_known(
+        self, stored_events: Sequence[StoredEvent], made: _Links | None
+    ) -> tuple[dict[str, bytes], dict[str, int]]:
+        """The link before each case's first event here, where it is known without the
+        store (written in this transaction, or remembered); the other cases, each with the
+        seq whose link is to be looked up."""
+        known: dict[str, bytes] = {}
+        unknown: dict[str, int] = {}
+        for case_id, seq in _firsts(stored_events).items():
+            if seq > 1:
+                last = _link_at(made, case_id, seq - 1) or self._remembered_link(case_id, seq - 1)
+                if last is None:
+                    unknown[case_id] = seq - 1
+                else:
+                    known[case_id] = last
+        return known, unknown
 
     def insert_batch(
         self, cursor: Any, stored_events: Sequence[StoredEvent], links: _Links | None = None
