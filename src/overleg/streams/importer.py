@@ -1,10 +1,11 @@
 """Import of case histories from the event stream (JSON Lines, one event a line).
 
 An import validates the whole stream (against the case rules and what the store holds)
-before it writes anything, then writes every new event in one transaction. Memory grows
-with the number of cases in the stream, not with the number of lines: validated events wait
-in a temporary spool file, cases not met lately wait in a private temporary database, and of
-a case's stored events only a 16-byte digest is kept to compare the stream's lines with.
+before it writes anything, then writes every new event in one transaction. Memory is that
+of the few thousand cases met last, however many lines and cases the stream holds:
+validated events wait in a temporary spool file, the other cases (and the data keys made
+for new ones) in a private temporary database, and of a case's stored events only a 16-byte
+digest is kept to compare the stream's lines with.
 """
 
 from __future__ import annotations
