@@ -38,6 +38,7 @@ data, interleaved with it; the tables (Markdown, on standard output) show the me
 from __future__ import annotations
 
 import argparse
+import asyncio
 import base64
 import hashlib
 import json
@@ -55,7 +56,7 @@ import threading
 import time
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from contextlib import ExitStack, closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -67,6 +68,7 @@ from uuid import UUID
 import psycopg
 from psycopg import sql
 from starlette.requests import Request
+from starlette.responses import Response
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -655,18 +657,35 @@ def request_for(path: str) -> Request:
     return request
 
 
+_LOOP: list[asyncio.AbstractEventLoop] = []  # the loop the handlers run on, on a thread
+
+
+def answered(handling: Coroutine[Any, Any, Response]) -> bytes:
+    """A handler's answer as JSON, the handler run as the service runs it: on an event loop
+    that keeps running (one for the whole run, on a thread of its own, so that the loop's
+    pool of threads for the store's reads is kept from one call to the next), handed over
+    as a request is (its wake-up is part of the time)."""
+    if not _LOOP:
+        loop = asyncio.new_event_loop()
+        threading.Thread(target=loop.run_forever, name="bench-loop", daemon=True).start()
+        _LOOP.append(loop)
+    return bytes(asyncio.run_coroutine_threadsafe(handling, _LOOP[0]).result().body)
+
+
 def read_case(svc: Services, case_id: UUID) -> bytes:
     """GET /cases/{id}: the handler, then its answer as JSON."""
     request = request_for(f"/cases/{case_id}")
-    answer = case_routes.get_case(case_id=case_id, request=request, who=CHAIR, svc=svc, as_of=None)
-    return bytes(answer.body)
+    return answered(
+        case_routes.get_case(case_id=case_id, request=request, who=CHAIR, svc=svc, as_of=None)
+    )
 
 
 def read_history(svc: Services, case_id: UUID) -> bytes:
     """GET /cases/{id}/history: the handler, then its answer as JSON."""
     request = request_for(f"/cases/{case_id}/history")
-    answer = case_routes.history(case_id=case_id, request=request, who=CHAIR, svc=svc, as_of=None)
-    return bytes(answer.body)
+    return answered(
+        case_routes.history(case_id=case_id, request=request, who=CHAIR, svc=svc, as_of=None)
+    )
 
 
 class RawReader:
@@ -741,6 +760,7 @@ def bench_reads(backend: str, workdir: Path, plan: Plan) -> dict[int, dict[str, 
                 ids[size] = [UUID(c) for c in write_cases(out, 5, size, start)]
         import_cases(path, url)
         services = bootstrap(Settings(database_url=url))
+        services.watch_writes()  # as the service: kept cases answered on the event loop
         raw = RawReader(backend, url, schema)
         forget = forgetting(services)
         kinds: dict[str, tuple[Callable[[UUID], object], Callable[[UUID], object] | None]] = {
@@ -809,6 +829,7 @@ def bench_flat(backend: str, workdir: Path, plan: Plan) -> dict[int, dict[str, l
                 probes = [UUID(c) for c in write_cases(out, 5, PROBE_EVENTS, start)]
             import_cases(path, url)
             services = bootstrap(Settings(database_url=url))
+            services.watch_writes()  # as the service: kept cases answered on the event loop
             forget = forgetting(services)
             history = partial(read_history, services)
             runs: dict[str, list[float]] = {
