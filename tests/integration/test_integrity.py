@@ -6,9 +6,10 @@ history rewritten whole) on SQLite and PostgreSQL, with no false alarm on a clea
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from uuid import UUID
 
 import pytest
@@ -69,24 +70,55 @@ def test_a_command_and_a_checkpoint_made_while_verify_reads_raise_no_alarm(
     team = Principal("team-1", StaffRole.TEAM, region="Limburg")
     case = UUID(int=902)
     consented(app, case, team)
-    read_links = integrity._links
+    read_links = integrity._linked
     written: list[int] = []
 
-    def then_a_command(rows: object, case_id: str | None) -> object:
-        found = read_links(rows, case_id)  # type: ignore[arg-type]
+    def then_a_command(rows: object, case_id: str | None) -> Iterator[object]:
+        links = read_links(rows, case_id)  # type: ignore[arg-type]
+        first = next(links)  # the events and the links are being read
         outcome = app.handle(GiveConsent(case, Party("netwerk-1", Role.NETWORK)), team)
         checkpoint(app.recorder, NOW)
         written.append(outcome.version)
-        return found
+        yield first
+        yield from links
 
-    monkeypatch.setattr(integrity, "_links", then_a_command)
+    monkeypatch.setattr(integrity, "_linked", then_a_command)
     found = verify(app.recorder)
     assert written, "the command was not given while verify read"
     assert found.ok, found.breaks
-    monkeypatch.setattr(integrity, "_links", read_links)
+    monkeypatch.setattr(integrity, "_linked", read_links)
     after = verify(app.recorder)  # and seen, whole, by the next verify
     assert after.ok, after.breaks
     assert after.events == found.events + 1
+
+
+def test_verify_holds_the_links_of_one_case_at_a_time(
+    app: Overleg, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The events and the links are read side by side in case order: when a case is
+    checked, the links read are those of that case and at most the next (never the whole
+    store's), and the root is the one a checkpoint makes."""
+    read_links, check = integrity._linked, integrity._check_case
+    read: list[str] = []
+    ahead: list[int] = []
+
+    def counted(rows: object, case_id: str | None) -> Iterator[object]:
+        for found in read_links(rows, case_id):  # type: ignore[arg-type]
+            read.append(found[0])
+            yield found
+
+    def checked(case: str, *args: Any) -> object:
+        ahead.append(len(read) - read.index(case))
+        return check(case, *args)
+
+    monkeypatch.setattr(integrity, "_linked", counted)
+    monkeypatch.setattr(integrity, "_check_case", checked)
+    checkpoint(app.recorder, NOW)
+    found = verify(app.recorder)
+    assert found.ok, found.breaks
+    assert found.cases == len(ahead) == len(read) == 12
+    assert max(ahead) == 1, ahead  # the case's own links, none further
+    assert read == sorted(read)
 
 
 def _case_breaks(app: Overleg) -> list[Break]:

@@ -11,8 +11,8 @@ event without a link), a link changed, and a checkpoint whose root or count diff
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Generator, Iterator
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -28,7 +28,6 @@ from overleg.adapters.chain import (
     content_digest,
     link,
     links_of,
-    merkle_root,
 )
 from overleg.adapters.rows import case_key, row_values
 from overleg.i18n import Message, _
@@ -120,8 +119,12 @@ class _Rows:
     def cursor(self, *, write: bool = False) -> Iterator[Any]:
         datastore = self.recorder.datastore
         if self._shared is not None and not write:
-            if not self.postgres:
-                yield self._shared
+            if not self.postgres:  # a cursor of its own, so that two reads can be open at once
+                curs = self._shared.sqlite_cursor.connection.cursor()
+                try:
+                    yield curs
+                finally:
+                    curs.close()
                 return
             self._cursors += 1  # a named cursor of its own, in the shared transaction
             with self._shared.cursor(name=f"overleg_verify_{self._cursors}") as curs:
@@ -200,6 +203,11 @@ class _Rows:
         return "INSERT INTO event_checkpoint (made_at, position, cases, root) VALUES (?, ?, ?, ?)"
 
 
+# One case's events (seq, topic, state, position), and its links (seq -> link, digest).
+_Events = list[tuple[Any, ...]]
+_Links = dict[int, tuple[bytes, bytes]]
+
+
 def _fetched(curs: Any, size: int = 2000) -> Iterator[Any]:
     """The rows of an executed query, a page at a time."""
     # The SQLite wrapper keeps the driver's cursor apart.
@@ -223,64 +231,101 @@ def _checkpoints(rows: _Rows) -> list[Checkpoint]:
     ]
 
 
-def _scan(rows: _Rows, case_id: str | None) -> Iterator[tuple[str, list[tuple[Any, ...]]]]:
+def _scan(rows: _Rows, case_id: str | None) -> Generator[tuple[str, _Events], None, None]:
     """Each case with its events (seq, topic, state, position), in case order."""
     with rows.cursor() as curs:
         params = (rows.case_param(case_id),) if case_id else ()
         curs.execute(rows.events(case_id), params)
-        current: str | None = None
-        events: list[tuple[Any, ...]] = []
-        for row in _fetched(curs):
-            case, seq, topic, state, position = row_values(row)
-            key = case_key(case)
-            if key != current:
-                if current is not None:
-                    yield current, events
-                current, events = key, []
-            events.append((int(seq), str(topic), bytes(state), int(position)))
-        if current is not None:
-            yield current, events
+        for case, found in _by_case(_fetched(curs)):
+            yield case, [(int(s), str(t), bytes(state), int(p)) for s, t, state, p in found]
 
 
-def _links(rows: _Rows, case_id: str | None) -> dict[str, dict[int, tuple[bytes, bytes]]]:
-    found: dict[str, dict[int, tuple[bytes, bytes]]] = {}
+def _linked(rows: _Rows, case_id: str | None) -> Generator[tuple[str, _Links], None, None]:
+    """Each case with its recorded links (seq -> link, content digest), in case order."""
     with rows.cursor() as curs:
         params = (rows.case_param(case_id),) if case_id else ()
         curs.execute(rows.links(case_id), params)
-        for row in _fetched(curs):
-            case, seq, made, digest = row_values(row)
-            found.setdefault(case_key(case), {})[int(seq)] = (bytes(made), bytes(digest))
-    return found
+        for case, found in _by_case(_fetched(curs)):
+            yield case, {int(seq): (bytes(made), bytes(digest)) for seq, made, digest in found}
+
+
+def _by_case(rows: Iterator[Any]) -> Iterator[tuple[str, list[tuple[Any, ...]]]]:
+    """Rows ordered by case (their first column), one case's other columns at a time. The
+    cases must come in the order of their ids' text, the order ``_joined`` and a
+    checkpoint's root follow: a store that gave another order stops the run here."""
+    current: str | None = None
+    found: list[tuple[Any, ...]] = []
+    for row in rows:
+        case, *rest = row_values(row)
+        key = case_key(case)
+        if key != current:
+            if current is not None:
+                if key < current:
+                    raise RuntimeError(f"the store gave case {key} after case {current}")
+                yield current, found
+            current, found = key, []
+        found.append(tuple(rest))
+    if current is not None:
+        yield current, found
+
+
+def _joined(
+    events: Iterator[tuple[str, _Events]], links: Iterator[tuple[str, _Links]]
+) -> Iterator[tuple[str, _Events, _Links]]:
+    """Every case of either (each given in case order), with its events and its links: a
+    case without events, or without links, has none here."""
+    event = next(events, None)
+    linked = next(links, None)
+    while event is not None or linked is not None:
+        if linked is None or (event is not None and event[0] < linked[0]):
+            assert event is not None
+            yield event[0], event[1], {}
+            event = next(events, None)
+        elif event is None or linked[0] < event[0]:
+            yield linked[0], [], linked[1]
+            linked = next(links, None)
+        else:
+            yield event[0], event[1], linked[1]
+            event, linked = next(events, None), next(links, None)
 
 
 def verify(recorder: Any, case_id: UUID | None = None) -> Verification:
-    """Recompute every link (of one case, or all) and the latest checkpoint's root."""
+    """Recompute every link (of one case, or all) and the latest checkpoint's root.
+
+    The events and their links are read side by side, in case order: one case's are held at
+    a time, and the root is made as the cases come, however large the store."""
     rows = _Rows(recorder)
     only = None if case_id is None else str(case_id)
     report = Verification()
-    heads: list[Head] = []
+    heads = MerkleRoot()
+    without_events: list[Break] = []
     # The links and the events as they were at one instant: a command that commits between
     # the two reads is in both or in neither, never an event without its link.
     with rows.at_one_instant():
-        recorded = _links(rows, only)
         recorded_checkpoints = [] if only else _checkpoints(rows)
         latest = recorded_checkpoints[-1] if recorded_checkpoints else None
-        for case, events in _scan(rows, only):
-            report.cases += 1
-            report.events += len(events)
-            links = recorded.pop(case, {})
-            head = _check_case(case, events, links, report, latest)
-            if head is not None:
-                heads.append(head)
-    for case, links in recorded.items():  # links whose case has no event at all
-        first = min(links)
-        report.breaks.append(
-            Break(case, first, "deleted", _("the case's events were deleted; their links remain"))
-        )
+        with closing(_scan(rows, only)) as events, closing(_linked(rows, only)) as links:
+            for case, found, recorded in _joined(events, links):
+                if not found:  # links whose case has no event at all
+                    without_events.append(
+                        Break(
+                            case,
+                            min(recorded),
+                            "deleted",
+                            _("the case's events were deleted; their links remain"),
+                        )
+                    )
+                    continue
+                report.cases += 1
+                report.events += len(found)
+                head = _check_case(case, found, recorded, report, latest)
+                if head is not None:
+                    heads.add(head)
+    report.breaks.extend(without_events)
     if latest is not None:
         report.checkpoint = latest
-        root = merkle_root(heads)
-        if (root, len(heads)) != (latest.root, latest.cases):
+        root = heads.root()
+        if (root, heads.count) != (latest.root, latest.cases):
             report.breaks.append(
                 Break(
                     None,
@@ -295,7 +340,7 @@ def verify(recorder: Any, case_id: UUID | None = None) -> Verification:
                         position=latest.position,
                         cases=latest.cases,
                         root=latest.root.hex()[:16],
-                        now_cases=len(heads),
+                        now_cases=heads.count,
                         now_root=root.hex()[:16],
                     ),
                 )
@@ -418,12 +463,16 @@ def link_unlinked(recorder: Any) -> int:
     Only for a store known to be untouched: whatever was changed in those cases before is
     sealed in as it is."""
     rows = _Rows(recorder)
-    linked = set(_links(rows, None))
     made_rows: list[tuple[Any, ...]] = []
-    for case, events in _scan(rows, None):
-        if case not in linked:
-            made = links_of({}, [(case, seq, topic, state) for seq, topic, state, _ in events])
-            made_rows += [(rows.case_param(c), n, h, d) for c, n, h, d in made]
+    with (
+        rows.at_one_instant(),
+        closing(_scan(rows, None)) as events,
+        closing(_linked(rows, None)) as links,
+    ):
+        for case, found, recorded in _joined(events, links):
+            if found and not recorded:
+                made = links_of({}, [(case, seq, topic, state) for seq, topic, state, _ in found])
+                made_rows += [(rows.case_param(c), n, h, d) for c, n, h, d in made]
     if made_rows:
         with rows.cursor(write=True) as curs:
             curs.executemany(recorder._insert_link_if_missing, made_rows)
