@@ -25,7 +25,6 @@ import itertools
 import sqlite3
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -55,6 +54,7 @@ from overleg.adapters import budget, turns
 from overleg.adapters.chain import GENESIS, links_of
 from overleg.adapters.grouping import Write
 from overleg.adapters.keystore import KeyTables, key_rows
+from overleg.adapters.recent import Recent
 from overleg.adapters.rows import case_key, row_values
 from overleg.adapters.sealing import KeyRow
 
@@ -167,14 +167,14 @@ class _Chaining:
     _select_case_events: Any
     _links_lock = threading.Lock()
 
-    _kept_links: OrderedDict[str, tuple[int, bytes]]
+    _kept_links: Recent[str, tuple[int, bytes]]
 
     @property
-    def _last_links(self) -> OrderedDict[str, tuple[int, bytes]]:
+    def _last_links(self) -> Recent[str, tuple[int, bytes]]:
         try:
             return self._kept_links
         except AttributeError:
-            self._kept_links = OrderedDict()
+            self._kept_links = Recent(LINKS_KEPT)
             return self._kept_links
 
     def _stored_id(self, case_id: str) -> Any:
@@ -283,10 +283,7 @@ class _Chaining:
         with self._links_lock:
             kept = self._last_links
             for case_id, last in made.items():
-                kept.pop(case_id, None)
-                kept[case_id] = last
-            while len(kept) > LINKS_KEPT:
-                kept.popitem(last=False)
+                kept.put(case_id, last)
 
     def _stored_link(self, cursor: Any, case_id: str, seq: int) -> bytes | None:
         """The stored link of event ``seq`` of a case, if it has one."""

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,6 +20,7 @@ from typing import Any
 from overleg.adapters import budget
 from overleg.adapters.eventstore import StoreUnavailable
 from overleg.adapters.migrations import case_key, migrate, read_set_digest, write_read_set
+from overleg.adapters.recent import Recent
 from overleg.adapters.views import ViewStore
 from overleg.i18n import _
 from overleg.policies.access import Principal
@@ -92,7 +92,7 @@ class ReadLog:
         self._writer: threading.Thread | None = None  # writes the groups loops wait for
         self._closed = False
         # The ids of read sets known to be stored, by digest, the most recently used last.
-        self._sets: OrderedDict[bytes, int] = OrderedDict()
+        self._sets: Recent[bytes, int] = Recent(SETS_KEPT)
 
     def record(
         self,
@@ -221,7 +221,7 @@ class ReadLog:
         keyed = [(request, [case_key(case) for case in cases]) for request, cases in reads]
         digests = [read_set_digest(keys) for _, keys in keyed]
         with self._sets_lock:
-            known = {d: self._sets[d] for d in digests if d in self._sets}
+            known = {d: n for d in digests if (n := self._sets.get(d)) is not None}
         if self.store.database.backend == "postgresql" and len(known) == len(set(digests)):
             rows = [(*request, known[d]) for (request, _), d in zip(keyed, digests, strict=True)]
             self.store.alone(_INSERT_GROUP, [list(column) for column in zip(*rows, strict=True)])
@@ -233,10 +233,7 @@ class ReadLog:
             known = sets
         with self._sets_lock:  # stored: remembered only now
             for digest, number in known.items():
-                self._sets[digest] = number
-                self._sets.move_to_end(digest)
-            while len(self._sets) > SETS_KEPT:
-                self._sets.popitem(last=False)
+                self._sets.put(digest, number)
 
     def of(self, case_id: str) -> list[CaseRead]:
         """Everyone who read a case, oldest first."""

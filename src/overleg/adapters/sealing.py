@@ -24,7 +24,6 @@ import os
 import secrets
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -36,6 +35,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from eventsourcing.persistence import Mapper, StoredEvent, Transcoder
 
+from overleg.adapters.recent import Recent
 from overleg.adapters.rows import case_key
 from overleg.i18n import _, text_of
 from overleg.logs import get_logger
@@ -234,7 +234,7 @@ class Keyring:
         self._fresh: FreshKeys = {}
         # Data keys to seal with, and since when. (A cipher is made for each use: that takes a
         # microsecond, and each one kept would hold 2.5 KiB outside Python.)
-        self._cache: OrderedDict[str, tuple[bytes, float]] = OrderedDict()
+        self._cache: Recent[str, tuple[bytes, float]] = Recent(CACHED_KEYS)
         self._local = threading.local()
 
     # -- sealing ----------------------------------------------------------------------
@@ -292,7 +292,7 @@ class Keyring:
     def forget(self, case_id: str) -> None:
         """The case's key was destroyed: keep no copy of it."""
         with self._lock:
-            self._cache.pop(case_id, None)
+            self._cache.pop(case_id)
             self._fresh_keys().pop(case_id, None)
 
     @contextmanager
@@ -316,10 +316,7 @@ class Keyring:
         return key
 
     def _cache_key(self, case_id: str, key: bytes) -> None:
-        self._cache[case_id] = (key, time.monotonic())
-        self._cache.move_to_end(case_id)
-        while len(self._cache) > CACHED_KEYS:
-            self._cache.popitem(last=False)
+        self._cache.put(case_id, (key, time.monotonic()))
 
     # -- opening ----------------------------------------------------------------------
 

@@ -10,11 +10,11 @@ asking at once compute a missing answer once.
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import TypeVar, cast
 
 from overleg.adapters.listening import at_once
+from overleg.adapters.recent import Recent
 
 T = TypeVar("T")
 KEPT = 64  # answers kept, most recently used first
@@ -24,8 +24,7 @@ class Memo:
     """Recent answers, each with the position of the projection it was computed from."""
 
     def __init__(self, size: int = KEPT) -> None:
-        self.size = size
-        self._kept: OrderedDict[Hashable, tuple[int, object]] = OrderedDict()
+        self._kept: Recent[Hashable, tuple[int, object]] = Recent(size)
         self._lock = threading.Lock()
         self._computing: dict[Hashable, threading.Lock] = {}
 
@@ -44,10 +43,7 @@ class Memo:
                     return cast(T, found[0])
                 answer = compute()
                 with self._lock:
-                    self._kept[key] = (position, answer)
-                    self._kept.move_to_end(key)
-                    while len(self._kept) > self.size:
-                        self._kept.popitem(last=False)
+                    self._kept.put(key, (position, answer))
                 return answer
         finally:
             with self._lock:
@@ -68,5 +64,5 @@ class Memo:
         kept = self._kept.get(key)
         if kept is None or kept[0] != position:
             return None
-        self._kept.move_to_end(key)
+        self._kept.touch(key)
         return (kept[1],)

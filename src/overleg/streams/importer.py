@@ -16,7 +16,6 @@ import sqlite3
 import tempfile
 import time
 import zlib
-from collections import OrderedDict
 from collections.abc import Iterable, Iterator, MutableMapping
 from dataclasses import dataclass
 from datetime import UTC
@@ -30,6 +29,7 @@ from pydantic import ValidationError
 from overleg.adapters.chain import Checkpoint
 from overleg.adapters.eventstore import insert_atomically, translating
 from overleg.adapters.integrity import checkpoint
+from overleg.adapters.recent import Recent
 from overleg.adapters.sealing import decrypt, encrypt
 from overleg.aggregates.case import Case, CaseEvent, is_case_event
 from overleg.aggregates.errors import CaseRuleBroken
@@ -275,7 +275,7 @@ class _NewKeys(MutableMapping[str, tuple[bytes, str, bytes]]):
 
     def __init__(self, scratch: _Scratch) -> None:
         self._scratch = scratch
-        self._recent: OrderedDict[str, tuple[bytes, str, bytes]] = OrderedDict()
+        self._recent: Recent[str, tuple[bytes, str, bytes]] = Recent(LIVE_CASES)
 
     def __getitem__(self, case_id: str) -> tuple[bytes, str, bytes]:
         made = self._recent.get(case_id)
@@ -298,7 +298,7 @@ class _NewKeys(MutableMapping[str, tuple[bytes, str, bytes]]):
         self._keep(case_id, made)
 
     def __delitem__(self, case_id: str) -> None:
-        self._recent.pop(case_id, None)
+        self._recent.pop(case_id)
         deleted = self._scratch.db.execute("DELETE FROM new_keys WHERE case_id = ?", (case_id,))
         if not deleted.rowcount:
             raise KeyError(case_id)
@@ -311,10 +311,7 @@ class _NewKeys(MutableMapping[str, tuple[bytes, str, bytes]]):
         return int(self._scratch.db.execute("SELECT count(*) FROM new_keys").fetchone()[0])
 
     def _keep(self, case_id: str, made: tuple[bytes, str, bytes]) -> None:
-        self._recent[case_id] = made
-        self._recent.move_to_end(case_id)
-        if len(self._recent) > LIVE_CASES:
-            self._recent.popitem(last=False)
+        self._recent.put(case_id, made)
 
 
 class _Tracks:
@@ -329,7 +326,7 @@ class _Tracks:
     def __init__(self, stored: set[UUID], scratch: _Scratch) -> None:
         self.stored = stored
         self.count = 0  # the cases met
-        self._live: OrderedDict[UUID, _CaseTrack] = OrderedDict()
+        self._live: Recent[UUID, _CaseTrack] = Recent(LIVE_CASES)
         self._scratch = scratch
 
     def of(self, app: Overleg, case_id: UUID, first_seq: int) -> _CaseTrack:
@@ -356,9 +353,8 @@ class _Tracks:
         self._live.clear()
 
     def _known(self, case_id: UUID) -> _CaseTrack | None:
-        track = self._live.get(case_id)
+        track = self._live.touch(case_id)
         if track is not None:
-            self._live.move_to_end(case_id)
             return track
         row = self._scratch.db.execute(
             "SELECT track FROM waiting WHERE case_id = ?", (case_id.bytes,)
@@ -376,9 +372,7 @@ class _Tracks:
         self._keep(case_id, track)
 
     def _keep(self, case_id: UUID, track: _CaseTrack) -> None:
-        self._live[case_id] = track
-        if len(self._live) > LIVE_CASES:
-            oldest, waiting = self._live.popitem(last=False)
+        for oldest, waiting in self._live.put(case_id, track):
             plain = zlib.compress(pickle.dumps(waiting, pickle.HIGHEST_PROTOCOL), 1)
             self._scratch.db.execute(
                 "INSERT OR REPLACE INTO waiting VALUES (?, ?)",
