@@ -15,7 +15,7 @@ the overleg/baseline ratio; writes Markdown tables to standard output.
     python scripts/bench_import.py --cases 10000 --repeat 3
     python scripts/bench_import.py --million   # the 1,000,000-line stream, once per backend
     python scripts/bench_import.py --rebuild --sizes 10000,30000,115000   # rebuild curve
-    python scripts/bench_import.py --import-curve --sizes 29000,58000,115000   # import memory
+    python scripts/bench_import.py --import-curve --sizes 29000,58000,115000   # import, verify
 """
 
 from __future__ import annotations
@@ -331,25 +331,28 @@ def print_rebuilds(path: Path, workdir: Path, sizes: list[int], repeat: int) -> 
 
 
 def print_import_curve(path: Path, workdir: Path, sizes: list[int]) -> None:
-    """Import time and peak memory against the stream's size, once per size and backend
-    (the export is left out: its memory is measured by the default run)."""
+    """Import time and peak memory against the stream's size, once per size and backend,
+    then `overleg verify` of the store imported (the export is left out: its memory is
+    measured by the default run)."""
     print(
         "\n| backend | cases | lines | overleg import s | raw parse+insert s | ratio "
-        "| import lines/s | import peak MiB |"
+        "| import lines/s | import peak MiB | verify s | verify peak MiB |"
     )
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for cases in sizes:
         lines = write_stream(path, cases)
         for backend in ("sqlite", "postgresql"):
             url, schema = fresh_url(backend, workdir)
             try:
                 seconds, peak = run_overleg(["import", str(path), "--quiet"], url)
+                checked, checked_peak = run_overleg(["verify"], url)
             finally:
                 drop(schema)
             raw = baseline(backend, path, workdir)
             print(
                 f"| {backend} | {cases:,} | {lines:,} | {seconds:.1f} | {raw:.2f} "
-                f"| {seconds / raw:.0f}x | {lines / seconds:,.0f} | {peak} |",
+                f"| {seconds / raw:.0f}x | {lines / seconds:,.0f} | {peak} "
+                f"| {checked:.1f} | {checked_peak} |",
                 flush=True,
             )
 
