@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
+import psycopg
 import pytest
 from eventsourcing.persistence import IntegrityError
 
@@ -73,8 +74,8 @@ def test_a_command_and_a_checkpoint_made_while_verify_reads_raise_no_alarm(
     read_links = integrity._linked
     written: list[int] = []
 
-    def then_a_command(rows: object, case_id: str | None) -> Iterator[object]:
-        links = read_links(rows, case_id)  # type: ignore[arg-type]
+    def then_a_command(rows: object, case_id: str | None, strays: Any) -> Iterator[object]:
+        links = read_links(rows, case_id, strays)  # type: ignore[arg-type]
         first = next(links)  # the events and the links are being read
         outcome = app.handle(GiveConsent(case, Party("netwerk-1", Role.NETWORK)), team)
         checkpoint(app.recorder, NOW)
@@ -102,8 +103,8 @@ def test_verify_holds_the_links_of_one_case_at_a_time(
     read: list[str] = []
     ahead: list[int] = []
 
-    def counted(rows: object, case_id: str | None) -> Iterator[object]:
-        for found in read_links(rows, case_id):  # type: ignore[arg-type]
+    def counted(rows: object, case_id: str | None, strays: Any) -> Iterator[object]:
+        for found in read_links(rows, case_id, strays):  # type: ignore[arg-type]
             read.append(found[0])
             yield found
 
@@ -188,6 +189,52 @@ def test_an_event_added_outside_the_service_is_found(app: Overleg) -> None:
     )
     (broken,) = _case_breaks(app)
     assert (broken.case_id, broken.seq, broken.what) == (str(case), size + 1, "added")
+
+
+def test_rows_naming_their_case_in_a_form_overleg_never_writes_are_found(app: Overleg) -> None:
+    """An event or a link whose case id is not written as overleg writes it (on SQLite a
+    text column takes anything) is reported where it is, and every other case is checked
+    as before: verify reads the store in case order, and such a row is not in that order."""
+    database = app.database
+    case, size = _longest(app)
+    state = read_state(database, case, size)
+    topic = "overleg.case.case_closed.v1"
+    columns = "(originator_id, originator_version, topic, state)"
+    insert = "INSERT INTO {events} " + columns + " VALUES (?, ?, ?, ?)"
+    if database.backend == "postgresql":  # a uuid column: only a case id, always one form
+        with pytest.raises(psycopg.errors.InvalidTextRepresentation):
+            tamper(database, insert, "not-a-case", 1, topic, state)
+        tamper(database, insert, str(case).upper(), size + 1, topic, state)
+        (broken,) = _case_breaks(app)
+        assert (broken.case_id, broken.seq, broken.what) == (str(case), size + 1, "added")
+        return
+    upper = case.hex.upper()
+    tamper(database, insert, upper, size + 1, topic, state)
+    tamper(database, insert, "not-a-case", 1, topic, state)
+    for stored in (str(case), "not-a-case"):
+        tamper(
+            database,
+            "INSERT INTO {chain} (case_id, seq, link, digest) VALUES (?, ?, ?, ?)",
+            stored,
+            1,
+            b"x" * 32,
+            b"y" * 32,
+        )
+    expected = [
+        (upper, size + 1, "added"),
+        ("not-a-case", 1, "added"),
+        (str(case), 1, "link-changed"),
+        ("not-a-case", 1, "link-changed"),
+    ]
+    found = verify(app.recorder)
+    assert found.cases == 12
+    assert sorted((b.case_id, b.seq, b.what) for b in found.breaks) == sorted(expected)
+    assert all("never writes" in b.detail for b in found.breaks)
+    made = checkpoint(app.recorder, NOW)  # such rows are no case's head
+    assert made.cases == 12
+    again = verify(app.recorder)
+    assert again.checkpoint == made
+    assert sorted((b.case_id, b.seq, b.what) for b in again.breaks) == sorted(expected)
 
 
 def test_a_history_rewritten_with_its_links_is_found_by_the_checkpoint(app: Overleg) -> None:

@@ -11,6 +11,7 @@ event without a link), a link changed, and a checkpoint whose root or count diff
 
 from __future__ import annotations
 
+import re
 from collections.abc import Generator, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
@@ -143,6 +144,15 @@ class _Rows:
             with datastore.transaction(commit=write) as curs:
                 yield curs
 
+    def key_of(self, stored: Any) -> str | None:
+        """The case a row names, when it names it as overleg writes it (PostgreSQL's uuid
+        columns always do; on SQLite, the id's 32 lowercase hex digits); else ``None``."""
+        if self.postgres:
+            return case_key(stored)
+        if isinstance(stored, str) and _STORED_HEX.fullmatch(stored):
+            return str(UUID(stored))
+        return None
+
     def case_param(self, case_id: str) -> Any:
         return case_id if self.postgres else UUID(case_id).hex
 
@@ -203,6 +213,8 @@ class _Rows:
         return "INSERT INTO event_checkpoint (made_at, position, cases, root) VALUES (?, ?, ?, ?)"
 
 
+# A case id as SQLite's tables hold it (overleg writes no other form).
+_STORED_HEX = re.compile("[0-9a-f]{32}")
 # One case's events (seq, topic, state, position), and its links (seq -> link, digest).
 _Events = list[tuple[Any, ...]]
 _Links = dict[int, tuple[bytes, bytes]]
@@ -231,33 +243,45 @@ def _checkpoints(rows: _Rows) -> list[Checkpoint]:
     ]
 
 
-def _scan(rows: _Rows, case_id: str | None) -> Generator[tuple[str, _Events], None, None]:
-    """Each case with its events (seq, topic, state, position), in case order."""
+def _scan(
+    rows: _Rows, case_id: str | None, strays: list[tuple[str, int]]
+) -> Generator[tuple[str, _Events], None, None]:
+    """Each case with its events (seq, topic, state, position), in case order. A row that
+    names its case in a form overleg never writes goes to ``strays`` (its id, its seq)."""
     with rows.cursor() as curs:
         params = (rows.case_param(case_id),) if case_id else ()
         curs.execute(rows.events(case_id), params)
-        for case, found in _by_case(_fetched(curs)):
+        for case, found in _by_case(rows, _fetched(curs), strays):
             yield case, [(int(s), str(t), bytes(state), int(p)) for s, t, state, p in found]
 
 
-def _linked(rows: _Rows, case_id: str | None) -> Generator[tuple[str, _Links], None, None]:
-    """Each case with its recorded links (seq -> link, content digest), in case order."""
+def _linked(
+    rows: _Rows, case_id: str | None, strays: list[tuple[str, int]]
+) -> Generator[tuple[str, _Links], None, None]:
+    """Each case with its recorded links (seq -> link, content digest), in case order. A
+    link that names its case in a form overleg never writes goes to ``strays``."""
     with rows.cursor() as curs:
         params = (rows.case_param(case_id),) if case_id else ()
         curs.execute(rows.links(case_id), params)
-        for case, found in _by_case(_fetched(curs)):
+        for case, found in _by_case(rows, _fetched(curs), strays):
             yield case, {int(seq): (bytes(made), bytes(digest)) for seq, made, digest in found}
 
 
-def _by_case(rows: Iterator[Any]) -> Iterator[tuple[str, list[tuple[Any, ...]]]]:
-    """Rows ordered by case (their first column), one case's other columns at a time. The
-    cases must come in the order of their ids' text, the order ``_joined`` and a
-    checkpoint's root follow: a store that gave another order stops the run here."""
+def _by_case(
+    rows: _Rows, fetched: Iterator[Any], strays: list[tuple[str, int]]
+) -> Iterator[tuple[str, list[tuple[Any, ...]]]]:
+    """Rows ordered by case (their first column; their second, a seq), one case's other
+    columns at a time. Every case id overleg writes sorts as its case's key does, the order
+    ``_joined`` and a checkpoint's root follow; a row whose id is written otherwise (added
+    behind overleg's back) is set apart in ``strays``, with its seq."""
     current: str | None = None
     found: list[tuple[Any, ...]] = []
-    for row in rows:
+    for row in fetched:
         case, *rest = row_values(row)
-        key = case_key(case)
+        key = rows.key_of(case)
+        if key is None:
+            strays.append((str(case), int(rest[0])))
+            continue
         if key != current:
             if current is not None:
                 if key < current:
@@ -299,12 +323,17 @@ def verify(recorder: Any, case_id: UUID | None = None) -> Verification:
     report = Verification()
     heads = MerkleRoot()
     without_events: list[Break] = []
+    strays: list[tuple[str, int]] = []  # event rows not written by overleg
+    stray_links: list[tuple[str, int]] = []
     # The links and the events as they were at one instant: a command that commits between
     # the two reads is in both or in neither, never an event without its link.
     with rows.at_one_instant():
         recorded_checkpoints = [] if only else _checkpoints(rows)
         latest = recorded_checkpoints[-1] if recorded_checkpoints else None
-        with closing(_scan(rows, only)) as events, closing(_linked(rows, only)) as links:
+        with (
+            closing(_scan(rows, only, strays)) as events,
+            closing(_linked(rows, only, stray_links)) as links,
+        ):
             for case, found, recorded in _joined(events, links):
                 if not found:  # links whose case has no event at all
                     without_events.append(
@@ -322,6 +351,30 @@ def verify(recorder: Any, case_id: UUID | None = None) -> Verification:
                 if head is not None:
                     heads.add(head)
     report.breaks.extend(without_events)
+    for stored, seq in strays:
+        report.breaks.append(
+            Break(
+                stored,
+                seq,
+                "added",
+                _(
+                    "this event names its case in a form overleg never writes: it was not "
+                    "recorded by overleg"
+                ),
+            )
+        )
+    for stored, seq in stray_links:
+        report.breaks.append(
+            Break(
+                stored,
+                seq,
+                "link-changed",
+                _(
+                    "this link names its case in a form overleg never writes: it was not "
+                    "made by overleg"
+                ),
+            )
+        )
     if latest is not None:
         report.checkpoint = latest
         root = heads.root()
@@ -446,7 +499,9 @@ def checkpoint(recorder: Any, made_at: datetime) -> Checkpoint:
     with rows.cursor() as curs:
         curs.execute(rows.heads_sql(), (position,))
         for case, seq, made in (row_values(r) for r in _fetched(curs)):
-            heads.add(Head(case_key(case), int(seq), bytes(made)))
+            key = rows.key_of(case)
+            if key is not None:  # a row overleg did not write is no case's head (verify says)
+                heads.add(Head(key, int(seq), bytes(made)))
     root = heads.root()
     with rows.cursor(write=True) as curs:
         curs.execute(
@@ -464,10 +519,11 @@ def link_unlinked(recorder: Any) -> int:
     sealed in as it is."""
     rows = _Rows(recorder)
     made_rows: list[tuple[Any, ...]] = []
+    strays: list[tuple[str, int]] = []  # rows not written by overleg: left as they are
     with (
         rows.at_one_instant(),
-        closing(_scan(rows, None)) as events,
-        closing(_linked(rows, None)) as links,
+        closing(_scan(rows, None, strays)) as events,
+        closing(_linked(rows, None, strays)) as links,
     ):
         for case, found, recorded in _joined(events, links):
             if found and not recorded:
