@@ -244,7 +244,7 @@ def _checkpoints(rows: _Rows) -> list[Checkpoint]:
 
 
 def _scan(
-    rows: _Rows, case_id: str | None, strays: list[tuple[str, int]]
+    rows: _Rows, case_id: str | None, strays: list[tuple[str, int | None]]
 ) -> Generator[tuple[str, _Events], None, None]:
     """Each case with its events (seq, topic, state, position), in case order. A row that
     names its case in a form overleg never writes goes to ``strays`` (its id, its seq)."""
@@ -256,7 +256,7 @@ def _scan(
 
 
 def _linked(
-    rows: _Rows, case_id: str | None, strays: list[tuple[str, int]]
+    rows: _Rows, case_id: str | None, strays: list[tuple[str, int | None]]
 ) -> Generator[tuple[str, _Links], None, None]:
     """Each case with its recorded links (seq -> link, content digest), in case order. A
     link that names its case in a form overleg never writes goes to ``strays``."""
@@ -268,7 +268,7 @@ def _linked(
 
 
 def _by_case(
-    rows: _Rows, fetched: Iterator[Any], strays: list[tuple[str, int]]
+    rows: _Rows, fetched: Iterator[Any], strays: list[tuple[str, int | None]]
 ) -> Iterator[tuple[str, list[tuple[Any, ...]]]]:
     """Rows ordered by case (their first column; their second, a seq), one case's other
     columns at a time. Every case id overleg writes sorts as its case's key does, the order
@@ -280,7 +280,7 @@ def _by_case(
         case, *rest = row_values(row)
         key = rows.key_of(case)
         if key is None:
-            strays.append((str(case), int(rest[0])))
+            strays.append((str(case), rest[0] if isinstance(rest[0], int) else None))
             continue
         if key != current:
             if current is not None:
@@ -323,8 +323,8 @@ def verify(recorder: Any, case_id: UUID | None = None) -> Verification:
     report = Verification()
     heads = MerkleRoot()
     without_events: list[Break] = []
-    strays: list[tuple[str, int]] = []  # event rows not written by overleg
-    stray_links: list[tuple[str, int]] = []
+    strays: list[tuple[str, int | None]] = []  # event rows not written by overleg
+    stray_links: list[tuple[str, int | None]] = []
     # The links and the events as they were at one instant: a command that commits between
     # the two reads is in both or in neither, never an event without its link.
     with rows.at_one_instant():
@@ -519,7 +519,7 @@ def link_unlinked(recorder: Any) -> int:
     sealed in as it is."""
     rows = _Rows(recorder)
     made_rows: list[tuple[Any, ...]] = []
-    strays: list[tuple[str, int]] = []  # rows not written by overleg: left as they are
+    strays: list[tuple[str, int | None]] = []  # rows not written by overleg: left as they are
     with (
         rows.at_one_instant(),
         closing(_scan(rows, None, strays)) as events,
