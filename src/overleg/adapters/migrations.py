@@ -182,16 +182,19 @@ def _reads_by_set(tx: Tx) -> None:
             (start, start + _MOVED_PER_STEP),
         ):
             read.setdefault(int(request), []).append(bytes(case))
-        moved = [(write_read_set(tx, keys, sets), request) for request, keys in read.items()]
+        moved = [
+            (write_read_set(tx, read_set_digest(keys), keys, sets), request)
+            for request, keys in read.items()
+        ]
         tx.executemany("UPDATE read_request SET read_set = ? WHERE id = ?", moved)
     tx.execute("CREATE INDEX read_request_set ON read_request (read_set)")
     tx.execute("DROP TABLE read_case")
 
 
-def write_read_set(tx: Tx, keys: Sequence[bytes], known: dict[bytes, int]) -> int:
-    """The id of the read set of these case keys, written with its cases if it is new;
-    ``known``: the ids of sets known to be stored, by digest (kept up to date)."""
-    digest = read_set_digest(keys)
+def write_read_set(tx: Tx, digest: bytes, keys: Sequence[bytes], known: dict[bytes, int]) -> int:
+    """The id of the read set of these case keys (``digest``, their ``read_set_digest``),
+    written with its cases if it is new; ``known``: the ids of sets known to be stored, by
+    digest (kept up to date)."""
     found = known.get(digest)
     if found is not None:
         return found

@@ -228,7 +228,10 @@ class ReadLog:
         else:
             with self.store.transaction() as tx:
                 sets = dict(known)
-                rows = [(*request, write_read_set(tx, keys, sets)) for request, keys in keyed]
+                rows = [
+                    (*request, write_read_set(tx, digest, keys, sets))
+                    for (request, keys), digest in zip(keyed, digests, strict=True)
+                ]
                 tx.executemany(_INSERT_REQUESTS, rows)
             known = sets
         with self._sets_lock:  # stored: remembered only now
