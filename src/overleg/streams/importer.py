@@ -278,15 +278,16 @@ class _NewKeys(MutableMapping[str, tuple[bytes, str, bytes]]):
         self._recent: Recent[str, tuple[bytes, str, bytes]] = Recent(LIVE_CASES)
 
     def __getitem__(self, case_id: str) -> tuple[bytes, str, bytes]:
-        made = self._recent.get(case_id)
-        if made is None:
-            row = self._scratch.db.execute(
-                "SELECT sealed, master_id, wrapped FROM new_keys WHERE case_id = ?", (case_id,)
-            ).fetchone()
-            if row is None:
-                raise KeyError(case_id)
-            made = (self._scratch.open(row[0], case_id.encode()), str(row[1]), bytes(row[2]))
-        self._keep(case_id, made)
+        made = self._recent.touch(case_id)
+        if made is not None:
+            return made
+        row = self._scratch.db.execute(
+            "SELECT sealed, master_id, wrapped FROM new_keys WHERE case_id = ?", (case_id,)
+        ).fetchone()
+        if row is None:
+            raise KeyError(case_id)
+        made = (self._scratch.open(row[0], case_id.encode()), str(row[1]), bytes(row[2]))
+        self._recent.put(case_id, made)
         return made
 
     def __setitem__(self, case_id: str, made: tuple[bytes, str, bytes]) -> None:
@@ -295,7 +296,7 @@ class _NewKeys(MutableMapping[str, tuple[bytes, str, bytes]]):
             "INSERT OR REPLACE INTO new_keys VALUES (?, ?, ?, ?)",
             (case_id, self._scratch.seal(key, case_id.encode()), master_id, wrapped),
         )
-        self._keep(case_id, made)
+        self._recent.put(case_id, made)
 
     def __delitem__(self, case_id: str) -> None:
         self._recent.pop(case_id)
@@ -309,9 +310,6 @@ class _NewKeys(MutableMapping[str, tuple[bytes, str, bytes]]):
 
     def __len__(self) -> int:
         return int(self._scratch.db.execute("SELECT count(*) FROM new_keys").fetchone()[0])
-
-    def _keep(self, case_id: str, made: tuple[bytes, str, bytes]) -> None:
-        self._recent.put(case_id, made)
 
 
 class _Tracks:
