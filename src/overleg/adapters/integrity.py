@@ -351,30 +351,14 @@ def verify(recorder: Any, case_id: UUID | None = None) -> Verification:
                 if head is not None:
                     heads.add(head)
     report.breaks.extend(without_events)
-    for stored, seq in strays:
-        report.breaks.append(
-            Break(
-                stored,
-                seq,
-                "added",
-                _(
-                    "this event names its case in a form overleg never writes: it was not "
-                    "recorded by overleg"
-                ),
-            )
-        )
-    for stored, seq in stray_links:
-        report.breaks.append(
-            Break(
-                stored,
-                seq,
-                "link-changed",
-                _(
-                    "this link names its case in a form overleg never writes: it was not "
-                    "made by overleg"
-                ),
-            )
-        )
+    stray_event = _(
+        "this event names its case in a form overleg never writes: it was not recorded by overleg"
+    )
+    stray_link = _(
+        "this link names its case in a form overleg never writes: it was not made by overleg"
+    )
+    report.breaks += [Break(stored, seq, "added", stray_event) for stored, seq in strays]
+    report.breaks += [Break(stored, seq, "link-changed", stray_link) for stored, seq in stray_links]
     if latest is not None:
         report.checkpoint = latest
         root = heads.root()
