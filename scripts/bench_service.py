@@ -736,9 +736,18 @@ def timed_calls(
 
 def forgetting(svc: Services) -> Callable[[UUID], object]:
     """Drop a case from the replays the service keeps for readers (as a change of the case
-    does), so that the next read replays it from the store."""
+    does), and every answer it keeps from the case view (as any write does), so that the
+    next read reads the case from the store: its events, or its view."""
     replays = getattr(svc.app, "replays", None)
-    return (lambda _case: None) if replays is None else replays.forget
+    viewed = getattr(svc, "viewed", None)  # the service keeps them since the eleventh round
+
+    def forget(case_id: UUID) -> None:
+        if replays is not None:
+            replays.forget(case_id)
+        if viewed is not None:
+            viewed.clear()
+
+    return forget
 
 
 READ_KINDS = ("case cold", "case kept", "history cold", "history kept", "replay", "raw")

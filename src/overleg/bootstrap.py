@@ -26,6 +26,9 @@ from overleg.settings import Settings
 
 log = get_logger("overleg.bootstrap")
 
+# Cases whose answer from the case view is kept (as many as the cases kept for readers).
+VIEWED_KEPT = 256
+
 
 def read_settings() -> Settings:
     """The configuration, from ``OVERLEG_*`` environment variables (the one place)."""
@@ -61,6 +64,8 @@ class Services:
     figures: Memo = field(default_factory=Memo)
     # Pages of case lists last read, kept while the case view has not moved.
     pages: Memo = field(default_factory=Memo)
+    # Cases last answered from the case view, kept while the log's head has not moved.
+    viewed: Memo = field(default_factory=lambda: Memo(VIEWED_KEPT))
     _closed: bool = field(default=False, repr=False)
 
     @cached_property
@@ -115,6 +120,23 @@ class Services:
         if self.feed is None:
             return None
         return self.feed.known(name)
+
+    def head_in_views(self) -> int | None:
+        """The log's head, when the projections are known, without waiting, to hold every
+        event up to it: where this process keeps them current (SQLite), and the store's
+        watch says the head is one that a whole catch-up of this process reached (the
+        service's own, or its projections thread's) and saw applied (``watch_writes``).
+        Else ``None``."""
+        if not self.inline_projections or self.app.writes is None:
+            return None
+        head = self.app.writes.head_now()
+        if head is None:
+            return None
+        own = self.__dict__.get("projector")  # only if made: making it writes (its set-up)
+        reached = [None if own is None else own.current]
+        if self.background is not None:
+            reached.append(self.background.projector.current)
+        return head if head in reached else None
 
     def watch_writes(self) -> None:
         """Let a case kept for readers be answered without asking the store while its watch

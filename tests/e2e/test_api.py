@@ -585,11 +585,13 @@ def test_a_kept_case_and_history_are_given_from_the_event_loop_never_older_than_
     walk.up_to_chair()
     path = f"/cases/{walk.case_id}"
     auditor = auth(walk.settings, "auditor", "auditor-1")
-    firsts = [walk.client.get(p, headers=walk.chair) for p in (path, f"{path}/history")]
+    # The requester, a professional: the case replayed is kept (not read from the case view).
+    reader = auth(walk.settings, "professional", "hulpverlener-1")
+    firsts = [walk.client.get(p, headers=reader) for p in (path, f"{path}/history")]
     assert [a.status_code for a in firsts] == [200, 200] and len(hops) == 2
     deadline = time.monotonic() + 10
     while True:  # PostgreSQL: until the announcement of the last command has arrived
-        again = [walk.client.get(p, headers=walk.chair) for p in (path, f"{path}/history")]
+        again = [walk.client.get(p, headers=reader) for p in (path, f"{path}/history")]
         assert [a.content for a in again] == [a.content for a in firsts]
         assert again[0].headers["ETag"] == firsts[0].headers["ETag"]
         if len(hops) == 2:
@@ -601,9 +603,9 @@ def test_a_kept_case_and_history_are_given_from_the_event_loop_never_older_than_
     assert sum(r["what"] == "case" for r in reads) == sum(r["what"] == "history" for r in reads)
     assert sum(r["what"] == "case" for r in reads) >= 2  # each answer recorded
     assert walk.hold_meeting().status_code == 201
-    version = walk.client.get(path, headers=walk.chair).headers["ETag"]  # at once
+    version = walk.client.get(path, headers=reader).headers["ETag"]  # at once
     assert version != firsts[0].headers["ETag"] and len(hops) == 3  # read on a thread
-    assert walk.client.get(path, headers=walk.chair).json()["meetings_held"] == 1
+    assert walk.client.get(path, headers=reader).json()["meetings_held"] == 1
 
 
 def test_a_command_waits_for_the_store_within_one_timeout_in_all(
@@ -690,13 +692,15 @@ def test_store_trouble_is_a_503_and_the_unexpected_a_500_with_a_request_id(
 ) -> None:
     walk.request()
     services = client.app.state.services  # type: ignore[attr-defined]
+    # The requester, a professional: the case's events answer (not the case view).
+    professional = auth(walk.settings, "professional", "hulpverlener-1")
 
     def busy(*_: object, **__: object) -> None:
         raise sqlite3.OperationalError("database is locked")
 
     # The driver's error, where the event store meets it: the service says 503, not 500.
     monkeypatch.setattr(services.app.recorder, "select_case", busy)
-    answer = client.get(f"/cases/{walk.case_id}", headers=walk.team)
+    answer = client.get(f"/cases/{walk.case_id}", headers=professional)
     assert answer.status_code == 503
     assert answer.headers["Retry-After"] == "1"
 
@@ -704,7 +708,7 @@ def test_store_trouble_is_a_503_and_the_unexpected_a_500_with_a_request_id(
         raise RuntimeError("jongere-1 has a secret")
 
     monkeypatch.setattr(services.app, "replay", broken)
-    answer = client.get(f"/cases/{walk.case_id}", headers=walk.team)
+    answer = client.get(f"/cases/{walk.case_id}", headers=professional)
     assert answer.status_code == 500
     assert answer.json()["request_id"] == answer.headers["X-Request-ID"]
     assert "secret" not in answer.text

@@ -31,7 +31,9 @@ def test_the_benchmark_reads_cases_through_the_service_handlers(database_url: st
             case_id = UUID(case)
             forget(case_id)
             replayed = read_case(services, case_id)
-            assert services.app.replays.holds(case_id)
+            # On SQLite the service keeps the case view and answers from it; else it replays.
+            on_sqlite = services.app.database.backend == "sqlite"
+            assert services.app.replays.holds(case_id) != on_sqlite
             assert read_case(services, case_id) == replayed  # kept
             view = json.loads(replayed)
             assert (view["case_id"], view["version"]) == (case, 10)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -160,15 +159,6 @@ def fold_bottlenecks(stream: Lines) -> set[tuple[Any, ...]]:
                 )
             )
     return found
-
-
-@pytest.fixture
-def projected(store: Overleg) -> Iterator[tuple[Overleg, ViewStore]]:
-    views = ViewStore(store.database)
-    try:
-        yield store, views
-    finally:
-        views.close()
 
 
 def _in(cases: list[str]) -> str:

@@ -58,3 +58,14 @@ def test_a_peek_gives_a_kept_answer_without_computing_or_waiting() -> None:
     assert memo.peek("2015", 11) is None  # the projection moved on
     with memo._lock:  # another thread looking at the answers: no wait
         assert memo.peek("2015", 10) is None
+
+
+def test_an_answer_offered_is_kept_unless_the_answers_are_busy_and_clear_drops_all() -> None:
+    memo = Memo()
+    memo.offer("case", 7, "a")
+    assert memo.peek("case", 7) == ("a",)
+    with memo._lock:  # another thread looking at the answers: not kept, and no wait
+        memo.offer("other", 7, "b")
+    assert memo.peek("other", 7) is None
+    memo.clear()
+    assert memo.peek("case", 7) is None

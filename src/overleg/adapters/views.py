@@ -294,16 +294,33 @@ class ViewStore:
             if self._sqlite is None:
                 return self._read_postgres(work)
             with self._turn():
-                conn = self._sqlite
+                return self._read_sqlite(work)
 
-                def fetch_sqlite(statement: str, params: Sequence[Any] = ()) -> list[Row]:
-                    return list(conn.execute(statement, tuple(params)).fetchall())
+    def read_together_now(self, work: Callable[[Fetch], T]) -> T | None:
+        """``read_together(work)`` on SQLite, when the connection is free this instant (for
+        the event loop: it never waits for another thread's turn); else ``None``, as always
+        on PostgreSQL, whose reads go over the network."""
+        if self._sqlite is None or not self._lock.acquire(blocking=False):
+            return None
+        try:
+            return self._read_sqlite(work)
+        finally:
+            self._lock.release()
 
-                conn.execute("BEGIN")
-                try:
-                    return work(fetch_sqlite)
-                finally:
-                    conn.execute("COMMIT")  # it only read
+    def _read_sqlite(self, work: Callable[[Fetch], T]) -> T:
+        """``work(fetch)`` in one read transaction on the connection (its turn held)."""
+        conn = self._sqlite
+        assert conn is not None
+
+        def fetch_sqlite(statement: str, params: Sequence[Any] = ()) -> list[Row]:
+            return list(conn.execute(statement, tuple(params)).fetchall())
+
+        with translating():
+            conn.execute("BEGIN")
+            try:
+                return work(fetch_sqlite)
+            finally:
+                conn.execute("COMMIT")  # it only read
 
     def _read_postgres(self, work: Callable[[Fetch], T]) -> T:
         pool = self._reader_pool()

@@ -9,7 +9,7 @@ that after every event, so a correction or a retraction changes it truthfully.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime
 from enum import StrEnum
@@ -18,7 +18,7 @@ from uuid import UUID
 
 from overleg.adapters.views import Fetch, Tx, ViewStore, boolean, flag
 from overleg.aggregates.case import Case, CaseEvent
-from overleg.aggregates.values import Role
+from overleg.aggregates.values import Programme, Role
 from overleg.projections.base import Projection, chunks, placeholders
 
 
@@ -567,6 +567,51 @@ class CasePage:
 def get_case_view(views: ViewStore, case_id: UUID) -> CaseView | None:
     """One case's view, or ``None`` when the projection does not know the case."""
     return views.read_together(lambda fetch: _load(fetch, [str(case_id)])).get(str(case_id))
+
+
+class NotInView(LookupError):
+    """A question about a case that its view does not answer (``ViewedParts``)."""
+
+
+@dataclass(frozen=True)
+class ViewedParts:
+    """What access decisions read of a case (``policies.access.CaseParts``), as its view
+    holds it: the programme, the region and the chair. Enough for the callers whose part
+    the view decides (the auditor, a team of integrale jeugdhulp, a chair); the case's
+    municipality, parties and readers are not in the view, and asking for them raises
+    ``NotInView`` rather than answer wrongly."""
+
+    programme: Programme
+    region: str
+    chair: str | None
+
+    @classmethod
+    def of(cls, view: CaseView) -> ViewedParts:
+        return cls(Programme(view.programme), view.region, view.chair)
+
+    @property
+    def municipality(self) -> str | None:
+        raise NotInView("municipality")
+
+    @property
+    def parties(self) -> Collection[str]:
+        raise NotInView("parties")
+
+    def readers(self) -> Collection[str]:
+        raise NotInView("readers")
+
+
+def whole_case_view(fetch: Fetch, case_id: UUID) -> CaseView | None:
+    """One case's view when the projection applied every event of the case it read:
+    ``None`` when it does not know the case, or set one of its events aside as failed
+    (``projection_failure``), so that only the events themselves can say where it stands."""
+    key = str(case_id)
+    if fetch(
+        "SELECT 1 FROM projection_failure WHERE projection = ? AND case_id = ? LIMIT 1",
+        (CaseViews.name, key),
+    ):
+        return None
+    return _load(fetch, [key]).get(key)
 
 
 def list_cases(

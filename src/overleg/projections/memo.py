@@ -49,6 +49,17 @@ class Memo:
             with self._lock:
                 self._computing.pop(key, None)  # questions never asked again leave nothing
 
+    def offer(self, key: Hashable, position: int, answer: object) -> None:
+        """Keep ``answer`` to ``key`` at ``position``, if the answers are free this instant
+        (never waits: for the event loop); else it is not kept, and computed again when next
+        asked."""
+        at_once(self._lock, lambda: self._kept.put(key, (position, answer)))
+
+    def clear(self) -> None:
+        """Drop every answer kept."""
+        with self._lock:
+            self._kept.clear()
+
     def peek(self, key: Hashable, position: int) -> tuple[object] | None:
         """The answer kept for ``key`` at ``position`` (in a 1-tuple), without waiting: for
         a caller that must not (the event loop). ``None`` when none is kept, or when the

@@ -12,6 +12,8 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import TypeAdapter
 from starlette.concurrency import run_in_threadpool
 
+from overleg.adapters.eventstore import StoreUnavailable
+from overleg.adapters.views import Fetch
 from overleg.aggregates.case import Case, CaseEvent
 from overleg.aggregates.values import Client, Invitee, Party, Programme, Region, Role
 from overleg.aggregates.vocabulary import REF_MAX_LENGTH, REF_PATTERN
@@ -89,8 +91,10 @@ from overleg.projections.case_view import (
     CaseView,
     CaseViews,
     Status,
+    ViewedParts,
     list_cases,
     view_of,
+    whole_case_view,
 )
 from overleg.projections.statistics import KnownAt
 
@@ -662,6 +666,8 @@ async def get_case(
     if as_of is None:
         # Rendered once per version and day (the day says whether a follow-up is overdue).
         kept = _known_answer(svc, who, case_id, f"view.json {today.date()}")
+        if kept is None:  # not kept: from the case view, when its connection is free
+            kept = _viewed_answer(svc, who, case_id, today, at_once=True)
         if kept is not None:  # on the event loop: a thread only writes the read's record
             version, body = kept
             await svc.reads.recorded(who, [str(case_id)], "case", *_ids(request))
@@ -677,6 +683,10 @@ def _case(
     today: datetime,
     as_of: datetime | None,
 ) -> Response:
+    viewed = None if as_of is not None else _viewed_answer(svc, who, case_id, today)
+    if viewed is not None:
+        svc.reads.record(who, [str(case_id)], "case", *ids)
+        return JSONBytes(viewed[1], headers={"ETag": f'"{viewed[0]}"'})
     replay = _readable(svc, who, case_id)
     svc.reads.record(who, [str(case_id)], "case", *ids)
     if as_of is None:
@@ -686,6 +696,46 @@ def _case(
         view = view_of(_as_of(replay.events, as_of, case_id))
         body = rendered(_case_out(view, today))
     return JSONBytes(body, headers={"ETag": f'"{view.version}"'})
+
+
+def _viewed_answer(
+    svc: Svc, who: Principal, case_id: UUID, today: datetime, *, at_once: bool = False
+) -> tuple[int, bytes] | None:
+    """A case's answer, with its version, read from the case view instead of replayed from
+    its events: where this process keeps the view (SQLite) and it is known to hold every
+    event the log holds, the view decides the caller's part (``_view_decides``), and the
+    view applied every event of the case. Else ``None``: the case is replayed (and a case
+    the caller may not see, or that does not exist, is answered as the replay answers it).
+    An answer is kept (``Services.viewed``) while the log's head does not move.
+
+    On a thread the view is caught up first, as for a list; ``at_once``, for the event
+    loop: only if it is known current, and its connection is free, this instant."""
+    if not svc.inline_projections or not _view_decides(who):
+        return None
+    if not at_once:
+        try:
+            svc.fresh_views()
+        except StoreUnavailable:
+            return None  # the events answer, as before the view was asked
+    head = svc.head_in_views()
+    if head is None:
+        return None
+    key = (case_id, today.date())  # the day says whether a follow-up is overdue
+    kept = svc.viewed.peek(key, head)
+    if kept is not None:
+        parts, version, body = cast(tuple[ViewedParts, int, bytes], kept[0])
+    else:
+
+        def whole(fetch: Fetch) -> CaseView | None:
+            return whole_case_view(fetch, case_id)
+
+        views = svc.views
+        view = views.read_together_now(whole) if at_once else views.read_together(whole)
+        if view is None:
+            return None
+        parts, version, body = ViewedParts.of(view), view.version, rendered(_case_out(view, today))
+        svc.viewed.offer(key, head, (parts, version, body))
+    return (version, body) if access.sees(who, parts) else None
 
 
 def _known_answer(

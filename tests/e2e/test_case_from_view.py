@@ -1,0 +1,188 @@
+"""A case not kept is answered from the case view, without a replay of its events, where the
+view says all: on SQLite (the service keeps the view itself), for the callers whose part the
+view decides, when the view holds every event of the case. Else its events answer, as before.
+
+Every answer from the view is also checked, throughout the suite, against the answer its
+events give (``tests/conftest.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from typing import Any
+from uuid import UUID
+
+import pytest
+from api_client import Walk, auth
+from fastapi.testclient import TestClient
+from test_api import _thread_handoffs
+
+from overleg.api.routers import cases
+from overleg.bootstrap import Services
+from overleg.settings import Settings
+
+
+def _services(client: TestClient) -> Services:
+    services: Services = client.app.state.services  # type: ignore[attr-defined]
+    return services
+
+
+def _count_replays(services: Services, monkeypatch: pytest.MonkeyPatch) -> list[UUID]:
+    """The cases replayed from the store from now on, in order."""
+    replayed: list[UUID] = []
+    real: Callable[[UUID], Any] = services.app.replay
+
+    def counted(case_id: UUID) -> Any:
+        replayed.append(case_id)
+        return real(case_id)
+
+    monkeypatch.setattr(services.app, "replay", counted)
+    return replayed
+
+
+def _cold_read(client: TestClient, walk: Walk, who: dict[str, str]) -> Any:
+    """The case read as a reader finds it when nothing of it is kept."""
+    _services(client).app.replays.forget(UUID(walk.case_id))
+    return client.get(f"/cases/{walk.case_id}", headers=who)
+
+
+def _held(walk: Walk) -> None:
+    walk.up_to_chair()
+    assert walk.hold_meeting().status_code == 201
+
+
+def test_a_case_not_kept_is_answered_from_its_view_for_the_auditor_the_team_and_the_chair(
+    client: TestClient, settings: Settings, walk: Walk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _held(walk)
+    services = _services(client)
+    replayed = _count_replays(services, monkeypatch)
+    auditor = auth(settings, "auditor", "auditor-1")
+    for who in (auditor, walk.team, walk.chair):
+        answer = _cold_read(client, walk, who)
+        assert answer.status_code == 200, answer.text
+        assert answer.headers["ETag"] == f'"{walk.version}"'
+        assert answer.json()["meetings_held"] == 1
+    on_sqlite = services.app.database.backend == "sqlite"
+    # On PostgreSQL the worker keeps the view and may be behind: the events answer.
+    assert replayed == ([] if on_sqlite else [UUID(walk.case_id)] * 3)
+    reads = client.get(f"/cases/{walk.case_id}/reads", headers=auditor).json()
+    readers = [r["reader"] for r in reads if r["what"] == "case"]
+    assert readers[-3:] == ["auditor-1", "team-antwerpen-1", "voorzitter-1"]  # each recorded
+
+
+def test_callers_whose_part_the_view_does_not_decide_are_answered_from_the_events(
+    client: TestClient, settings: Settings, walk: Walk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _held(walk)
+    replayed = _count_replays(_services(client), monkeypatch)
+    professional = auth(settings, "professional", "hulpverlener-1")  # present at the meeting
+    answer = _cold_read(client, walk, professional)
+    assert answer.status_code == 200, answer.text
+    assert replayed == [UUID(walk.case_id)]
+
+
+def test_a_case_the_caller_has_no_part_in_is_not_found_either_way(
+    client: TestClient, settings: Settings, walk: Walk
+) -> None:
+    _held(walk)
+    elsewhere = auth(settings, "team", "team-limburg-1", "Limburg")
+    other_chair = auth(settings, "chair", "voorzitter-2")
+    for who in (elsewhere, other_chair):
+        answer = _cold_read(client, walk, who)
+        assert answer.status_code == 404, answer.text
+    unknown = client.get(f"/cases/{UUID(int=5)}", headers=auth(settings, "auditor", "a-1"))
+    assert unknown.status_code == 404
+
+
+def test_a_view_that_set_an_event_of_the_case_aside_is_not_trusted(
+    client: TestClient, settings: Settings, walk: Walk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An event the view could not apply leaves the case's view incomplete: its events
+    answer (the auditor still reads where the case stands)."""
+    _held(walk)
+    services = _services(client)
+    services.fresh_views()
+    with services.views.transaction() as tx:  # what the projector records, and a view gone wrong
+        tx.execute(
+            "INSERT INTO projection_failure (projection, position, case_id, seq, event_type,"
+            " error, at) VALUES ('case_view', 999999, ?, 5, 'MeetingHeld', 'OverflowError',"
+            " '2026-01-01T00:00:00+00:00')",
+            (walk.case_id,),
+        )
+        tx.execute("UPDATE case_view SET meetings_held = 0 WHERE case_id = ?", (walk.case_id,))
+    replayed = _count_replays(services, monkeypatch)
+    answer = _cold_read(client, walk, auth(settings, "auditor", "auditor-1"))
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["meetings_held"] == 1
+    assert replayed == [UUID(walk.case_id)]
+
+
+def test_a_change_the_view_has_not_caught_up_with_is_in_the_answer(
+    client: TestClient, settings: Settings, walk: Walk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A read of a case changed since the view last caught up answers the case as it is now
+    (the view caught up first, or the events)."""
+    _held(walk)
+    services = _services(client)
+    if services.background is not None:  # nothing catches up behind the test's back
+        services.background.stop.set()
+    auditor = auth(settings, "auditor", "auditor-1")
+    before = _cold_read(client, walk, auditor)
+    assert before.status_code == 200
+    case = services.app.get_case(UUID(walk.case_id))
+    case.schedule_follow_up(on=date(2099, 3, 1), at=datetime.now(UTC), by="team-antwerpen-1")
+    services.app.save(case)  # written past the service's commands and its view
+    after = _cold_read(client, walk, auditor)
+    assert after.status_code == 200, after.text
+    assert after.headers["ETag"] == f'"{walk.version + 1}"'
+    assert after.json()["next_follow_up_on"] == "2099-03-01"
+
+
+def test_an_answer_from_the_view_is_kept_until_the_log_moves(
+    client: TestClient, settings: Settings, walk: Walk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Read again, the case is not read from the view again while nothing was written; a
+    write (to any case) moves the log's head, and the next read reads the view again."""
+    _held(walk)
+    services = _services(client)
+    read: list[UUID] = []
+    real = cases.whole_case_view
+    monkeypatch.setattr(
+        cases,
+        "whole_case_view",
+        lambda fetch, case_id: read.append(case_id) or real(fetch, case_id),
+    )
+    auditor, chair = auth(settings, "auditor", "auditor-1"), walk.chair
+    first = _cold_read(client, walk, auditor)
+    again = _cold_read(client, walk, chair)  # kept for every caller, each one's part checked
+    assert first.status_code == again.status_code == 200
+    assert first.content == again.content
+    assert _cold_read(client, walk, auth(settings, "chair", "voorzitter-2")).status_code == 404
+    on_sqlite = services.app.database.backend == "sqlite"
+    assert read == ([UUID(walk.case_id)] if on_sqlite else [])
+
+    other = Walk(client, settings)
+    other.request()  # another case: the log's head moves
+    after = _cold_read(client, walk, auditor)
+    assert after.status_code == 200 and after.content == first.content
+    assert read == ([UUID(walk.case_id)] * 2 if on_sqlite else [])
+
+
+def test_a_case_not_kept_is_given_from_the_event_loop_while_the_view_is_known_current(
+    client: TestClient, settings: Settings, walk: Walk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the view known to hold the log, a case not kept is read from it at once, on the
+    event loop (its read recorded all the same); where it is not known (PostgreSQL), on a
+    thread."""
+    _held(walk)
+    services = _services(client)
+    services.fresh_views()
+    hops = _thread_handoffs(monkeypatch, "cases")
+    auditor = auth(settings, "auditor", "auditor-1")
+    answer = _cold_read(client, walk, auditor)
+    assert answer.status_code == 200, answer.text
+    assert len(hops) == (0 if services.app.database.backend == "sqlite" else 1)
+    reads = client.get(f"/cases/{walk.case_id}/reads", headers=auditor).json()
+    assert [r["reader"] for r in reads if r["what"] == "case"][-1] == "auditor-1"
