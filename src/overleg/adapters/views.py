@@ -161,6 +161,9 @@ class ViewStore:
         self._lock = threading.Lock()
         self._readers: ConnectionPool[psycopg.Connection[Row]] | None = None
         self._readers_lock = threading.Lock()
+        # SQLite: a connection that only reads, for the event loop (``read_together_now``).
+        self._now_sqlite: sqlite3.Connection | None = None
+        self._now_lock = threading.Lock()
         # The version of the service's tables once this connection migrated them
         # (adapters/migrations.py): every later user of this store skips the look.
         self.schema_version: int | None = None
@@ -168,10 +171,7 @@ class ViewStore:
             path = database.sqlite_path
             if path != ":memory:":
                 Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
-            # Autocommit mode: transactions are opened explicitly (BEGIN IMMEDIATE).
-            self._sqlite = sqlite3.connect(
-                path, timeout=database.timeout, isolation_level=None, check_same_thread=False
-            )
+            self._sqlite = self._sqlite_connection()
             self._sqlite.execute("PRAGMA journal_mode=WAL")
             # What is deleted or replaced is overwritten, not left in free pages: an erased
             # case's rows leave no copy behind (see ``compact``).
@@ -294,23 +294,37 @@ class ViewStore:
             if self._sqlite is None:
                 return self._read_postgres(work)
             with self._turn():
-                return self._read_sqlite(work)
+                return self._read_sqlite(work, self._sqlite)
 
     def read_together_now(self, work: Callable[[Fetch], T]) -> T | None:
-        """``read_together(work)`` on SQLite, when the connection is free this instant (for
-        the event loop: it never waits for another thread's turn); else ``None``, as always
-        on PostgreSQL, whose reads go over the network."""
-        if self._sqlite is None or not self._lock.acquire(blocking=False):
+        """``read_together(work)`` on SQLite, on a connection of its own that only reads,
+        when it is free this instant (for the event loop: it never waits, neither for
+        another thread's turn nor for the writes on the shared connection, such as the read
+        log's); else ``None``, as always on PostgreSQL, whose reads go over the network."""
+        path = self.database.sqlite_path
+        if self._sqlite is None or path == ":memory:" or "mode=memory" in path:
+            return None  # a database in memory: another connection would see another one
+        if not self._now_lock.acquire(blocking=False):
             return None
         try:
-            return self._read_sqlite(work)
+            if self._now_sqlite is None:
+                self._now_sqlite = self._sqlite_connection()
+                self._now_sqlite.execute("PRAGMA query_only=ON")
+            return self._read_sqlite(work, self._now_sqlite)
         finally:
-            self._lock.release()
+            self._now_lock.release()
 
-    def _read_sqlite(self, work: Callable[[Fetch], T]) -> T:
-        """``work(fetch)`` in one read transaction on the connection (its turn held)."""
-        conn = self._sqlite
-        assert conn is not None
+    def _sqlite_connection(self) -> sqlite3.Connection:
+        # Autocommit mode: transactions are opened explicitly (BEGIN IMMEDIATE).
+        return sqlite3.connect(
+            self.database.sqlite_path,
+            timeout=self.database.timeout,
+            isolation_level=None,
+            check_same_thread=False,
+        )
+
+    def _read_sqlite(self, work: Callable[[Fetch], T], conn: sqlite3.Connection) -> T:
+        """``work(fetch)`` in one read transaction on ``conn`` (its turn held)."""
 
         def fetch_sqlite(statement: str, params: Sequence[Any] = ()) -> list[Row]:
             return list(conn.execute(statement, tuple(params)).fetchall())
@@ -377,6 +391,10 @@ class ViewStore:
 
     def close(self) -> None:
         """Close the connections."""
+        with self._now_lock:
+            if self._now_sqlite is not None:
+                self._now_sqlite.close()
+                self._now_sqlite = None
         with self._lock:
             if self._sqlite is not None:
                 self._sqlite.close()
