@@ -77,34 +77,50 @@ def _kept_cases_are_the_cases_their_events_make(monkeypatch: pytest.MonkeyPatch)
 
 
 @pytest.fixture(autouse=True)
-def _answers_from_the_case_view_are_the_answers_of_its_events(
+def _answers_from_the_projections_are_the_answers_of_the_events(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Every case answered from the case view instead of a replay (``_viewed_answer``)
-    checks its answer against the one its events give: the whole suite holds the two paths
-    to the same answer, the same version and the same decision on who sees the case."""
+    """Every case and history answered from the projections instead of a replay
+    (``_viewed_answer``, ``_trail_answer``) checks its answer against the one the case's
+    events give: the whole suite holds the two paths to the same answer, the same version
+    and the same decision on who sees the case."""
     from overleg.api.routers import cases
 
-    viewed = cases._viewed_answer
+    def events_then(svc: Any, who: Principal, case_id: uuid.UUID, version: int) -> list[Any]:
+        """The case's events up to the version answered (a write since, another thread's, is
+        not in it), once the caller is checked to see the case as they make it."""
+        # Through the class: a test that counts the service's replays counts its own.
+        events = Overleg.replay(svc.app, case_id)[1][:version]
+        case = None
+        for event in events:
+            case = event.mutate(case)
+        assert case is not None and access.sees(who, case), f"case {case_id} not to be seen"
+        return events
 
-    def checked(
+    viewed, trailed = cases._viewed_answer, cases._trail_answer
+
+    def checked_view(
         svc: Any, who: Principal, case_id: uuid.UUID, today: Any, *, at_once: bool = False
     ) -> Any:
         answer = viewed(svc, who, case_id, today, at_once=at_once)
         if answer is not None:
-            # Through the class: a test that counts the service's replays counts its own.
-            # Up to the version answered: a write since (another thread's) is not in it.
-            events = Overleg.replay(svc.app, case_id)[1][: answer[0]]
-            case = None
-            for event in events:
-                case = event.mutate(case)
-            assert case is not None and access.sees(who, case), f"case {case_id} not to be seen"
-            view = view_of(events)
+            view = view_of(events_then(svc, who, case_id, answer[0]))
             replayed = (view.version, rendered(cases._case_out(view, today)))
             assert answer == replayed, f"case {case_id}: its view's answer differs from its events'"
         return answer
 
-    monkeypatch.setattr(cases, "_viewed_answer", checked)
+    def checked_trail(
+        svc: Any, who: Principal, case_id: uuid.UUID, *, at_once: bool = False
+    ) -> Any:
+        answer = trailed(svc, who, case_id, at_once=at_once)
+        if answer is not None:
+            events = events_then(svc, who, case_id, answer[0])
+            replayed = (len(events), cases._rendered_history(cases._history(events)))
+            assert answer == replayed, f"case {case_id}: its trail differs from its events'"
+        return answer
+
+    monkeypatch.setattr(cases, "_viewed_answer", checked_view)
+    monkeypatch.setattr(cases, "_trail_answer", checked_trail)
 
 
 @pytest.fixture(params=BACKENDS)

@@ -47,6 +47,20 @@ def _cold_read(client: TestClient, walk: Walk, who: dict[str, str]) -> Any:
     return client.get(f"/cases/{walk.case_id}", headers=who)
 
 
+def _gone_wrong(
+    services: Services, failure: tuple[str, str, int, str], change: tuple[str, tuple[Any, ...]]
+) -> None:
+    """A projection's rows of a case gone wrong (``change``), with the failure the projector
+    records when it sets an event aside (projection, case, seq, event type)."""
+    with services.views.transaction() as tx:
+        tx.execute(
+            "INSERT INTO projection_failure (projection, position, case_id, seq, event_type,"
+            " error, at) VALUES (?, 999999, ?, ?, ?, 'ValueError', '2026-01-01T00:00:00+00:00')",
+            failure,
+        )
+        tx.execute(*change)
+
+
 def _held(walk: Walk) -> None:
     walk.up_to_chair()
     assert walk.hold_meeting().status_code == 201
@@ -104,14 +118,11 @@ def test_a_view_that_set_an_event_of_the_case_aside_is_not_trusted(
     _held(walk)
     services = _services(client)
     services.fresh_views()
-    with services.views.transaction() as tx:  # what the projector records, and a view gone wrong
-        tx.execute(
-            "INSERT INTO projection_failure (projection, position, case_id, seq, event_type,"
-            " error, at) VALUES ('case_view', 999999, ?, 5, 'MeetingHeld', 'OverflowError',"
-            " '2026-01-01T00:00:00+00:00')",
-            (walk.case_id,),
-        )
-        tx.execute("UPDATE case_view SET meetings_held = 0 WHERE case_id = ?", (walk.case_id,))
+    _gone_wrong(
+        services,
+        ("case_view", walk.case_id, 5, "MeetingHeld"),
+        ("UPDATE case_view SET meetings_held = 0 WHERE case_id = ?", (walk.case_id,)),
+    )
     replayed = _count_replays(services, monkeypatch)
     answer = _cold_read(client, walk, auth(settings, "auditor", "auditor-1"))
     assert answer.status_code == 200, answer.text
@@ -186,3 +197,41 @@ def test_a_case_not_kept_is_given_from_the_event_loop_while_the_view_is_known_cu
     assert len(hops) == (0 if services.app.database.backend == "sqlite" else 1)
     reads = client.get(f"/cases/{walk.case_id}/reads", headers=auditor).json()
     assert [r["reader"] for r in reads if r["what"] == "case"][-1] == "auditor-1"
+
+
+def test_a_history_not_kept_is_answered_from_the_audit_trail_where_the_view_decides(
+    client: TestClient, settings: Settings, walk: Walk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As a case: the auditor, the team and the chair from the audit trail (SQLite); a
+    professional, and anyone where the trail set an event of the case aside, from the
+    events (every answer compared with its events' by tests/conftest.py)."""
+    _held(walk)
+    services = _services(client)
+    replayed = _count_replays(services, monkeypatch)
+    path = f"/cases/{walk.case_id}/history"
+    auditor = auth(settings, "auditor", "auditor-1")
+    answers = []
+    for who in (auditor, walk.team, walk.chair):
+        services.app.replays.forget(UUID(walk.case_id))
+        answers.append(client.get(path, headers=who))
+    assert [a.status_code for a in answers] == [200] * 3
+    assert [e["seq"] for e in answers[0].json()] == list(range(1, walk.version + 1))
+    assert answers[0].content == answers[1].content == answers[2].content
+    on_sqlite = services.app.database.backend == "sqlite"
+    assert replayed == ([] if on_sqlite else [UUID(walk.case_id)] * 3)
+
+    services.app.replays.forget(UUID(walk.case_id))
+    professional = auth(settings, "professional", "hulpverlener-1")
+    assert client.get(path, headers=professional).content == answers[0].content
+    del replayed[:]
+    _gone_wrong(
+        services,
+        ("audit_trail", walk.case_id, 2, "ConsentGiven"),
+        ("DELETE FROM audit_trail WHERE case_id = ? AND seq = 2", (walk.case_id,)),
+    )
+    other = Walk(client, settings)
+    other.request()  # the log's head moves: nothing kept from before is given
+    services.app.replays.forget(UUID(walk.case_id))
+    again = client.get(path, headers=auditor)
+    assert again.content == answers[0].content
+    assert replayed == [UUID(walk.case_id)]

@@ -23,7 +23,7 @@ from overleg.api.routers.cases import _view_decides
 from overleg.application import Overleg
 from overleg.policies import access
 from overleg.policies.access import Principal, StaffRole
-from overleg.projections.case_view import NotInView, ViewedParts, get_case_view
+from overleg.projections.case_view import NotInView, ViewedParts, get_case_view, viewed_parts
 from overleg.projections.runner import Projector
 from overleg.streams import import_stream
 from strategies import REGIONS, valid_streams, with_fresh_ids
@@ -81,6 +81,7 @@ def test_the_view_and_the_events_let_the_same_callers_see_a_case(
         view = get_case_view(views, UUID(case_id))
         assert view is not None and view.version == case.version
         parts = ViewedParts.of(view)
+        assert views.read_together(lambda fetch, c=case_id: viewed_parts(fetch, UUID(c))) == parts
         for who in everyone:
             try:
                 from_view = access.sees(who, parts)

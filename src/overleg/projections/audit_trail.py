@@ -15,12 +15,12 @@ from functools import lru_cache
 from typing import ClassVar, assert_never
 from uuid import UUID
 
-from overleg.adapters.views import Tx, ViewStore, boolean
+from overleg.adapters.views import Fetch, Tx, ViewStore, boolean
 from overleg.aggregates.case import Case, CaseEvent
 from overleg.aggregates.values import Role
 from overleg.i18n import Message, _, joined
 from overleg.policies.rules import ROLE_NAMES
-from overleg.projections.base import Projection, chunks, placeholders
+from overleg.projections.base import Projection, chunks, placeholders, set_aside
 
 
 def unwanted_present(not_invited: Iterable[str], present: Iterable[str]) -> list[str]:
@@ -416,7 +416,22 @@ class AuditTrail(Projection):
 
 def history(views: ViewStore, case_id: UUID) -> list[TrailEntry]:
     """A case's audit trail, oldest first; empty when the case is unknown."""
-    rows = views.read(
+    return views.read_together(lambda fetch: _trail(fetch, case_id))
+
+
+def whole_trail(fetch: Fetch, case_id: UUID) -> list[TrailEntry] | None:
+    """A case's audit trail when the projection applied every event of the case it read,
+    each seq from 1 on: ``None`` when it knows no event of the case, or set one aside as
+    failed, so that only the events themselves can tell its history."""
+    if set_aside(fetch, AuditTrail.name, str(case_id)):
+        return None
+    trail = _trail(fetch, case_id)
+    whole = [entry.seq for entry in trail] == list(range(1, len(trail) + 1))
+    return trail if trail and whole else None
+
+
+def _trail(fetch: Fetch, case_id: UUID) -> list[TrailEntry]:
+    rows = fetch(
         "SELECT seq, type, at, recorded_by, summary FROM audit_trail"
         " WHERE case_id = ? ORDER BY seq",
         (str(case_id),),

@@ -19,7 +19,7 @@ from uuid import UUID
 from overleg.adapters.views import Fetch, Tx, ViewStore, boolean, flag
 from overleg.aggregates.case import Case, CaseEvent
 from overleg.aggregates.values import Programme, Role
-from overleg.projections.base import Projection, chunks, placeholders
+from overleg.projections.base import Projection, chunks, placeholders, set_aside
 
 
 class Status(StrEnum):
@@ -603,15 +603,25 @@ class ViewedParts:
 
 def whole_case_view(fetch: Fetch, case_id: UUID) -> CaseView | None:
     """One case's view when the projection applied every event of the case it read:
-    ``None`` when it does not know the case, or set one of its events aside as failed
-    (``projection_failure``), so that only the events themselves can say where it stands."""
+    ``None`` when it does not know the case, or set one of its events aside as failed, so
+    that only the events themselves can say where it stands."""
     key = str(case_id)
-    if fetch(
-        "SELECT 1 FROM projection_failure WHERE projection = ? AND case_id = ? LIMIT 1",
-        (CaseViews.name, key),
-    ):
+    if set_aside(fetch, CaseViews.name, key):
         return None
     return _load(fetch, [key]).get(key)
+
+
+def viewed_parts(fetch: Fetch, case_id: UUID) -> ViewedParts | None:
+    """What access decisions read of one case, from its view, when the view applied every
+    event of the case it read (``whole_case_view``); else ``None``."""
+    key = str(case_id)
+    if set_aside(fetch, CaseViews.name, key):
+        return None
+    rows = fetch("SELECT programme, region, chair FROM case_view WHERE case_id = ?", (key,))
+    if not rows:
+        return None
+    programme, region, chair = rows[0]
+    return ViewedParts(Programme(programme), region, chair)
 
 
 def list_cases(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Annotated, Any, cast
@@ -84,7 +84,7 @@ from overleg.commands import (
 )
 from overleg.policies import access
 from overleg.policies.access import Principal, StaffRole
-from overleg.projections.audit_trail import summaries
+from overleg.projections.audit_trail import summaries, whole_trail
 from overleg.projections.case_view import (
     CaseFilter,
     CasePage,
@@ -94,6 +94,7 @@ from overleg.projections.case_view import (
     ViewedParts,
     list_cases,
     view_of,
+    viewed_parts,
     whole_case_view,
 )
 from overleg.projections.statistics import KnownAt
@@ -698,44 +699,96 @@ def _case(
     return JSONBytes(body, headers={"ETag": f'"{view.version}"'})
 
 
-def _viewed_answer(
-    svc: Svc, who: Principal, case_id: UUID, today: datetime, *, at_once: bool = False
-) -> tuple[int, bytes] | None:
-    """A case's answer, with its version, read from the case view instead of replayed from
-    its events: where this process keeps the view (SQLite) and it is known to hold every
-    event the log holds, the view decides the caller's part (``_view_decides``), and the
-    view applied every event of the case. Else ``None``: the case is replayed (and a case
-    the caller may not see, or that does not exist, is answered as the replay answers it).
-    An answer is kept (``Services.viewed``) while the log's head does not move.
+# A case's answer read from the projections: what access decisions ask of the case, the
+# case's version, and the answer as sent.
+_Projected = tuple[ViewedParts, int, bytes]
 
-    On a thread the view is caught up first, as for a list; ``at_once``, for the event
-    loop: only if it is known current, and its connection is free, this instant."""
+
+def _projected_answer(
+    svc: Svc,
+    who: Principal,
+    case_id: UUID,
+    kind: Hashable,
+    read: Callable[[Fetch], _Projected | None],
+    *,
+    at_once: bool,
+) -> tuple[int, bytes] | None:
+    """A case's answer of ``kind``, with the case's version, read from the projections
+    (``read``) instead of replayed from its events: where this process keeps them (SQLite)
+    and they are known to hold every event the log holds, and they decide the caller's
+    part (``_view_decides``). ``read`` gives ``None`` when they did not apply every event
+    of the case. Else ``None``: the case is replayed (and a case the caller may not see, or
+    that does not exist, is answered as the replay answers it). An answer is kept
+    (``Services.viewed``) while the log's head does not move.
+
+    On a thread the projections are caught up first, as for a list; ``at_once``, for the
+    event loop: only if they are known current, and their connection is free, this instant.
+    """
     if not svc.inline_projections or not _view_decides(who):
         return None
     if not at_once:
         try:
             svc.fresh_views()
         except StoreUnavailable:
-            return None  # the events answer, as before the view was asked
+            return None  # the events answer, as before the projections were asked
     head = svc.head_in_views()
     if head is None:
         return None
-    key = (case_id, today.date())  # the day says whether a follow-up is overdue
+    key = (case_id, kind)
     kept = svc.viewed.peek(key, head)
     if kept is not None:
-        parts, version, body = cast(tuple[ViewedParts, int, bytes], kept[0])
+        found = cast(_Projected, kept[0])
     else:
-
-        def whole(fetch: Fetch) -> CaseView | None:
-            return whole_case_view(fetch, case_id)
-
         views = svc.views
-        view = views.read_together_now(whole) if at_once else views.read_together(whole)
+        read_now = views.read_together_now(read) if at_once else views.read_together(read)
+        if read_now is None:
+            return None
+        found = read_now
+        svc.viewed.offer(key, head, found)
+    parts, version, body = found
+    return (version, body) if access.sees(who, parts) else None
+
+
+def _viewed_answer(
+    svc: Svc, who: Principal, case_id: UUID, today: datetime, *, at_once: bool = False
+) -> tuple[int, bytes] | None:
+    """A case's answer and version from the case view (``_projected_answer``), when the
+    view applied every event of the case; the day says whether a follow-up is overdue."""
+
+    def read(fetch: Fetch) -> _Projected | None:
+        view = whole_case_view(fetch, case_id)
         if view is None:
             return None
-        parts, version, body = ViewedParts.of(view), view.version, rendered(_case_out(view, today))
-        svc.viewed.offer(key, head, (parts, version, body))
-    return (version, body) if access.sees(who, parts) else None
+        return ViewedParts.of(view), view.version, rendered(_case_out(view, today))
+
+    kind = ("view.json", today.date())
+    return _projected_answer(svc, who, case_id, kind, read, at_once=at_once)
+
+
+def _trail_answer(
+    svc: Svc, who: Principal, case_id: UUID, *, at_once: bool = False
+) -> tuple[int, bytes] | None:
+    """A case's history and version from the audit trail (``_projected_answer``), when
+    the trail and the case view applied every event of the case."""
+
+    def read(fetch: Fetch) -> _Projected | None:
+        parts = viewed_parts(fetch, case_id)
+        trail = None if parts is None else whole_trail(fetch, case_id)
+        if parts is None or trail is None:
+            return None
+        entries = [
+            HistoryEntry(
+                seq=t.seq,
+                type=t.type,
+                at=datetime.fromisoformat(t.at),
+                by=t.by,
+                summary=t.summary,
+            )
+            for t in trail
+        ]
+        return parts, trail[-1].seq, _rendered_history(entries)
+
+    return _projected_answer(svc, who, case_id, "history.json", read, at_once=at_once)
 
 
 def _known_answer(
@@ -766,6 +819,8 @@ async def history(
     access.may_read_cases(who)
     if as_of is None:
         kept = _known_answer(svc, who, case_id, "history.json")
+        if kept is None:  # not kept: from the audit trail, when its connection is free
+            kept = _trail_answer(svc, who, case_id, at_once=True)
         if kept is not None:  # on the event loop: a thread only writes the read's record
             await svc.reads.recorded(who, [str(case_id)], "history", *_ids(request))
             return JSONBytes(kept[1])
@@ -779,6 +834,10 @@ def _history_answer(
     ids: tuple[str, str | None],
     as_of: datetime | None,
 ) -> Response:
+    trail = None if as_of is not None else _trail_answer(svc, who, case_id)
+    if trail is not None:
+        svc.reads.record(who, [str(case_id)], "history", *ids)
+        return JSONBytes(trail[1])
     replay = _readable(svc, who, case_id)
     svc.reads.record(who, [str(case_id)], "history", *ids)
     entries = replay.derived("history", lambda: _history(replay.events))
