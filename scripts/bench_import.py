@@ -8,9 +8,11 @@ keeps every event. The rebuild's baseline (--rebuild) reads every stored event i
 decodes its JSON (a server-side cursor on PostgreSQL), i.e. the floor of any projection that
 reads the whole log. Beside each baseline, the least overleg's own contract asks, raw: an
 import that seals every event's data with its case's key and chains it (sealed_baseline),
-a rebuild that opens every sealed personal part (read_and_open); each as a share of the
-plain baseline, which bounds what overleg can reach. Reports medians of --repeat runs and
-the overleg/baseline ratio; writes Markdown tables to standard output.
+and the same import with every line first checked against the contract by overleg's own
+parser (``validate``), a rebuild that opens every sealed personal part (read_and_open);
+each as a share of the plain baseline, which bounds what overleg can reach. Reports
+medians of --repeat runs and the overleg/baseline ratio; writes Markdown tables to
+standard output.
 
     python scripts/bench_import.py --cases 10000 --repeat 3
     python scripts/bench_import.py --million   # the 1,000,000-line stream, once per backend
@@ -38,6 +40,8 @@ from typing import Any
 import psycopg
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from psycopg import sql
+
+from overleg.streams.contract import parse_line
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -145,21 +149,37 @@ def baseline(backend: str, path: Path, workdir: Path) -> float:
     return time.perf_counter() - start
 
 
-def sealed_baseline(backend: str, path: Path, workdir: Path) -> float:
+def _parsed(raw: bytes) -> tuple[str, int, str, str, str, bytes]:
+    """A line's case, seq, type, instant, author and data (as JSON), parsed only."""
+    event = json.loads(raw)
+    data = json.dumps(event["data"]).encode()
+    return event["case"], event["seq"], event["type"], event["at"], event["by"], data
+
+
+def _validated(raw: bytes) -> tuple[str, int, str, str, str, bytes]:
+    """The same, the line first checked against the contract by its own parser
+    (``parse_line``: pydantic, as ``overleg import`` checks it), the data as it gives it."""
+    line = parse_line(raw)
+    data = line.data.model_dump_json().encode()
+    return str(line.case), line.seq, line.type, line.at.isoformat(), line.by, data
+
+
+def sealed_baseline(backend: str, path: Path, workdir: Path, validate: bool = False) -> float:
     """The least an import must do that keeps events sealed and chained, raw: parse every
     line, give each new case a data key wrapped under a master key, seal the line's data
     with its case's key (AES-GCM, bound to case and seq), hash the case's chain (SHA-256
     over the previous link and the stored bytes, plus a digest of the content) and
-    bulk-insert events, links and keys in one transaction. No rules, no domain objects."""
+    bulk-insert events, links and keys in one transaction. No rules, no domain objects.
+    ``validate``: each line also checked against the contract (``_validated``)."""
     start = time.perf_counter()
     master = AESGCM(AESGCM.generate_key(bit_length=256))
     ciphers: dict[str, AESGCM] = {}
     links: dict[str, bytes] = {}
     events, chain, keys = [], [], []
+    parse = _validated if validate else _parsed
     with path.open("rb") as lines:
         for raw in lines:
-            event = json.loads(raw)
-            case, seq = event["case"], event["seq"]
+            case, seq, kind, at, by, data = parse(raw)
             cipher = ciphers.get(case)
             if cipher is None:
                 data_key = AESGCM.generate_key(bit_length=256)
@@ -167,22 +187,16 @@ def sealed_baseline(backend: str, path: Path, workdir: Path) -> float:
                 keys.append((case, nonce + master.encrypt(nonce, data_key, case.encode())))
                 cipher = ciphers[case] = AESGCM(data_key)
             nonce = os.urandom(12)
-            sealed = nonce + cipher.encrypt(
-                nonce, json.dumps(event["data"]).encode(), f"{case}/{seq}".encode()
-            )
+            sealed = nonce + cipher.encrypt(nonce, data, f"{case}/{seq}".encode())
             state = json.dumps(
-                {
-                    "at": event["at"],
-                    "by": event["by"],
-                    "personal": "sealed:1:" + base64.b64encode(sealed).decode(),
-                }
+                {"at": at, "by": by, "personal": "sealed:1:" + base64.b64encode(sealed).decode()}
             ).encode()
             digest = hashlib.sha256(links.get(case, bytes(32)))
-            digest.update(f"{case}/{seq}/{event['type']}".encode())
+            digest.update(f"{case}/{seq}/{kind}".encode())
             digest.update(state)
             links[case] = digest.digest()
-            content = hashlib.sha256(event["type"].encode() + b"\x00" + state).digest()
-            events.append((case, seq, event["type"], state))
+            content = hashlib.sha256(kind.encode() + b"\x00" + state).digest()
+            events.append((case, seq, kind, state))
             chain.append((case, seq, links[case], content))
     if backend == "sqlite":
         conn = sqlite3.connect(workdir / f"raw-{uuid.uuid4().hex}.db")
@@ -359,6 +373,7 @@ def print_import_curve(path: Path, workdir: Path, sizes: list[int]) -> None:
 
 def measure(backend: str, path: Path, workdir: Path, repeat: int) -> dict[str, float]:
     imports, exports, raws, sealeds, peaks, export_peaks = [], [], [], [], [], []
+    checkeds: list[float] = []
     for _ in range(repeat):
         url, schema = fresh_url(backend, workdir)
         try:
@@ -372,11 +387,13 @@ def measure(backend: str, path: Path, workdir: Path, repeat: int) -> dict[str, f
             drop(schema)
         raws.append(baseline(backend, path, workdir))
         sealeds.append(sealed_baseline(backend, path, workdir))
+        checkeds.append(sealed_baseline(backend, path, workdir, validate=True))
     return {
         "import": statistics.median(imports),
         "export": statistics.median(exports),
         "raw": statistics.median(raws),
         "sealed": statistics.median(sealeds),
+        "checked": statistics.median(checkeds),
         "peak": max(peaks),
         "export_peak": max(export_peaks),
     }
@@ -426,16 +443,17 @@ def main() -> None:
         print(
             "| backend | lines | overleg import s | raw parse+insert s | ratio "
             "| import lines/s | export s | import peak MiB | export peak MiB "
-            "| raw sealed+chained s | that, % of raw |"
+            "| raw sealed+chained s | that, % of raw | the same, validated s | that, % of raw |"
         )
-        print("|---|---|---|---|---|---|---|---|---|---|---|")
+        print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
         for backend in ("sqlite", "postgresql"):
             r = measure(backend, path, workdir, args.repeat)
             print(
                 f"| {backend} | {lines:,} | {r['import']:.1f} | {r['raw']:.2f} "
                 f"| {r['import'] / r['raw']:.0f}x | {lines / r['import']:,.0f} "
                 f"| {r['export']:.1f} | {r['peak']} | {r['export_peak']} "
-                f"| {r['sealed']:.2f} | {100 * r['raw'] / r['sealed']:.0f} % |",
+                f"| {r['sealed']:.2f} | {100 * r['raw'] / r['sealed']:.0f} % "
+                f"| {r['checked']:.2f} | {100 * r['raw'] / r['checked']:.0f} % |",
                 flush=True,
             )
         if args.long_cases:
