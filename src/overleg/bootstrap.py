@@ -111,12 +111,9 @@ class Services:
     def known_version_of(self, name: str) -> int | None:
         """``version_of(name)`` when it is known without waiting: where the worker's
         announcements are followed and none is pending, or where this process keeps the
-        projections and the store's watch says the log's head is the one its last catch-up
-        reached (SQLite; ``watch_writes``); else ``None``."""
+        projections and they hold the log's head (``head_in_views``); else ``None``."""
         if self.inline_projections:
-            current = self.projector.current
-            head = None if self.app.writes is None else self.app.writes.head_now()
-            return current if current is not None and head == current else None
+            return self.head_in_views()
         if self.feed is None:
             return None
         return self.feed.known(name)
