@@ -23,7 +23,13 @@ from overleg.api.routers.cases import _view_decides
 from overleg.application import Overleg
 from overleg.policies import access
 from overleg.policies.access import Principal, StaffRole
-from overleg.projections.case_view import NotInView, ViewedParts, get_case_view, viewed_parts
+from overleg.projections.case_view import (
+    NotInView,
+    ViewedParts,
+    get_case_view,
+    view_of,
+    viewed_parts,
+)
 from overleg.projections.runner import Projector
 from overleg.streams import import_stream
 from strategies import REGIONS, valid_streams, with_fresh_ids
@@ -80,6 +86,9 @@ def test_the_view_and_the_events_let_the_same_callers_see_a_case(
         case = app.get_case(UUID(case_id))
         view = get_case_view(views, UUID(case_id))
         assert view is not None and view.version == case.version
+        # Read back from its tables, the view is the one its events fold to (consents in
+        # the order given, whatever the offsets of their instants).
+        assert view == view_of(app.replay(UUID(case_id))[1])
         parts = ViewedParts.of(view)
         assert views.read_together(lambda fetch, c=case_id: viewed_parts(fetch, UUID(c))) == parts
         for who in everyone:

@@ -43,6 +43,9 @@ class Consent:
     ref: str
     role: str
     given_at: str
+    # The seq of the event that gave it: consents are shown in the order they were given
+    # (``given_at`` orders them only within one UTC offset).
+    seq: int
 
 
 @dataclass(frozen=True)
@@ -325,7 +328,7 @@ def _fold(views: dict[str, CaseView], e: CaseEvent) -> None:
         case Case.CaseReopened():
             view.ended = None  # active again: its status follows from its meetings
         case Case.ConsentGiven(personal=p):
-            view.consents.append(Consent(p["ref"], e.role, at))
+            view.consents.append(Consent(p["ref"], e.role, at, e.originator_version))
             view.named.add(p["ref"])
         case Case.ConsentWithdrawn(personal=p):
             view.consents = [c for c in view.consents if (c.ref, c.role) != (p["ref"], e.role)]
@@ -360,7 +363,7 @@ class CaseViews(Projection):
     meetings and who takes part."""
 
     name: ClassVar[str] = "case_view"
-    version: ClassVar[int] = 3
+    version: ClassVar[int] = 4
     personal: ClassVar[bool] = True
     tables: ClassVar[tuple[str, ...]] = (
         "case_view",
@@ -394,7 +397,7 @@ class CaseViews(Projection):
         tx.execute(
             "CREATE TABLE IF NOT EXISTS case_view_consent ("
             " case_id TEXT NOT NULL, ref TEXT NOT NULL, role TEXT NOT NULL,"
-            " given_at TEXT NOT NULL, PRIMARY KEY (case_id, ref, role))"
+            " given_at TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (case_id, ref, role))"
         )
         # Every workplan's agreements; the open ones are those of the current workplan.
         tx.execute(
@@ -443,8 +446,8 @@ class CaseViews(Projection):
         )
         tx.insert(
             "case_view_consent",
-            ("case_id", "ref", "role", "given_at"),
-            [(v.case_id, c.ref, c.role, c.given_at) for v in rows for c in v.consents],
+            ("case_id", "ref", "role", "given_at", "seq"),
+            [(v.case_id, c.ref, c.role, c.given_at, c.seq) for v in rows for c in v.consents],
         )
         tx.insert(
             "case_view_agreement",
@@ -502,12 +505,12 @@ def _load(fetch: Fetch, case_ids: Sequence[str]) -> dict[str, CaseView]:
             f"SELECT {', '.join(_COLUMNS)} FROM case_view WHERE case_id IN ({marks})", ids
         ):
             views[row[0]] = _view(row)
-        for case_id, ref, role, given_at in fetch(
-            "SELECT case_id, ref, role, given_at FROM case_view_consent"
-            f" WHERE case_id IN ({marks}) ORDER BY given_at, ref, role",
+        for case_id, ref, role, given_at, seq in fetch(
+            "SELECT case_id, ref, role, given_at, seq FROM case_view_consent"
+            f" WHERE case_id IN ({marks}) ORDER BY case_id, seq",
             ids,
         ):
-            views[case_id].consents.append(Consent(ref, role, given_at))
+            views[case_id].consents.append(Consent(ref, role, given_at, seq))
         for case_id, *agreement in fetch(
             "SELECT case_id, meeting, position, who, what, due, domain FROM case_view_agreement"
             f" WHERE case_id IN ({marks}) ORDER BY meeting, position",
