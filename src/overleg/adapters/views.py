@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -148,6 +148,11 @@ def _text_safe(params: Sequence[Any]) -> tuple[Any, ...]:
     )
 
 
+class TablesMissing(LookupError):
+    """A projection's tables are not made yet in this store: no projector has run on it
+    (on PostgreSQL, the worker that keeps them has not started yet)."""
+
+
 class ViewStore:
     """A connection to the projections' tables of one event store."""
 
@@ -200,7 +205,12 @@ class ViewStore:
             if self._readers is None:
                 self._readers = ConnectionPool(
                     self.database.conninfo(),
-                    kwargs={"options": self._options(), "application_name": APPLICATION_NAME},
+                    kwargs={
+                        "options": self._options(),
+                        "application_name": APPLICATION_NAME,
+                        # A statement read alone is committed as it returns (``read_alone``).
+                        "autocommit": True,
+                    },
                     min_size=1,
                     max_size=READERS,
                     timeout=self.database.timeout,
@@ -296,6 +306,21 @@ class ViewStore:
             with self._turn():
                 return self._read_sqlite(work, self._sqlite)
 
+    def read_alone(self, work: Callable[[Fetch], T]) -> T:
+        """``work(fetch)``, whose queries are each answered alone, outside a transaction: on
+        PostgreSQL one round trip each (not the three of ``read_together``), each query
+        seeing the projections at its own moment, so that ``work`` that needs one moment
+        asks one query. On SQLite, as ``read_together``. A table that no projector has
+        made yet in this store raises ``TablesMissing``."""
+        with translating():
+            if self._sqlite is not None:
+                with self._turn():
+                    return self._read_sqlite(work, self._sqlite)
+            try:
+                return self._read_postgres(work, together=False)
+            except psycopg.errors.UndefinedTable as missing:
+                raise TablesMissing(str(missing)) from None
+
     def read_together_now(self, work: Callable[[Fetch], T]) -> T | None:
         """``read_together(work)`` on SQLite, on a connection of its own that only reads,
         when it is free this instant (for the event loop: it never waits, neither for
@@ -336,11 +361,11 @@ class ViewStore:
             finally:
                 conn.execute("COMMIT")  # it only read
 
-    def _read_postgres(self, work: Callable[[Fetch], T]) -> T:
+    def _read_postgres(self, work: Callable[[Fetch], T], *, together: bool = True) -> T:
         pool = self._reader_pool()
         for attempt in (1, 2):
             try:
-                with pool.connection() as pg, pg.transaction():
+                with pool.connection() as pg, pg.transaction() if together else nullcontext():
 
                     def fetch(
                         statement: str, params: Sequence[Any] = (), pg: Any = pg

@@ -17,10 +17,11 @@ from uuid import UUID
 
 from overleg.adapters.views import Fetch, Tx, ViewStore, boolean
 from overleg.aggregates.case import Case, CaseEvent
-from overleg.aggregates.values import Role
+from overleg.aggregates.values import Programme, Role
 from overleg.i18n import Message, _, joined
 from overleg.policies.rules import ROLE_NAMES
 from overleg.projections.base import Projection, chunks, placeholders, set_aside
+from overleg.projections.case_view import CaseViews, ViewedParts
 
 
 def unwanted_present(not_invited: Iterable[str], present: Iterable[str]) -> list[str]:
@@ -428,6 +429,50 @@ def whole_trail(fetch: Fetch, case_id: UUID) -> list[TrailEntry] | None:
     trail = _trail(fetch, case_id)
     whole = [entry.seq for entry in trail] == list(range(1, len(trail) + 1))
     return trail if trail and whole else None
+
+
+@lru_cache
+def _at_head_statement(events_table: str) -> str:
+    """PostgreSQL: one case's trail, the parts of its view access decisions read, and what
+    says whether both hold all of the case, in one statement (one snapshot, one round
+    trip): the case's last seq in the event store, a failure either set aside for the
+    case, whether both were folded by this code's versions, the view's version, and the
+    trail's lines as one JSON array."""
+    views = (AuditTrail, CaseViews)
+    names = ", ".join(f"'{p.name}'" for p in views)
+    versions = " OR ".join(f"(p.name = '{p.name}' AND p.version = {p.version})" for p in views)
+    return (
+        f"SELECT (SELECT MAX(originator_version) FROM {events_table}"  # noqa: S608 - names
+        " WHERE originator_id = ?),"
+        f" EXISTS (SELECT 1 FROM projection_failure f WHERE f.projection IN ({names})"
+        "  AND f.case_id = v.case_id),"
+        f" (SELECT COUNT(*) FROM projection_position p WHERE {versions}) = {len(views)},"
+        " v.version, v.programme, v.region, v.chair,"
+        " (SELECT json_agg(json_build_array(seq, type, at, recorded_by, summary) ORDER BY seq)"
+        "  FROM audit_trail t WHERE t.case_id = v.case_id)"
+        " FROM case_view v WHERE v.case_id = ?"
+    )
+
+
+def trail_at_head(
+    fetch: Fetch, case_id: UUID, events_table: str
+) -> tuple[ViewedParts, list[TrailEntry]] | None:
+    """PostgreSQL, where another process keeps the projections: a case's audit trail, with
+    the parts of its view that access decisions read, when, in one snapshot, both applied
+    every event the store holds of the case (the view's version is the case's last seq, the
+    trail has each seq from 1 to it), set none of them aside, and were folded by this
+    code's versions of the projections; else ``None``, so that only the events themselves
+    can tell its history. One statement: ``fetch`` may run it outside a transaction."""
+    rows = fetch(_at_head_statement(events_table), (case_id, str(case_id)))
+    if not rows:
+        return None
+    stored, aside, current, version, programme, region, chair, lines = rows[0]
+    if aside or not current or stored != version:
+        return None
+    trail = [TrailEntry(int(seq), *rest) for seq, *rest in lines or ()]
+    if [entry.seq for entry in trail] != list(range(1, stored + 1)):
+        return None
+    return ViewedParts(Programme(programme), region, chair), trail
 
 
 def _trail(fetch: Fetch, case_id: UUID) -> list[TrailEntry]:

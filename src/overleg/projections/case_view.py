@@ -13,6 +13,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any, ClassVar, assert_never
 from uuid import UUID
 
@@ -612,6 +613,56 @@ def whole_case_view(fetch: Fetch, case_id: UUID) -> CaseView | None:
     if set_aside(fetch, CaseViews.name, key):
         return None
     return _load(fetch, [key]).get(key)
+
+
+@lru_cache
+def _at_head_statement(events_table: str) -> str:
+    """PostgreSQL: one case's view with what says whether it holds all of the case, in one
+    statement (one snapshot, one round trip): the case's last seq in the event store, a
+    failure set aside for the case, whether the stored rows are the fold of this code's
+    version, and the view's rows, each table's as one JSON array (in ``_load``'s order)."""
+    slot = ", ".join(_SLOT_COLUMNS)
+    return (
+        f"SELECT (SELECT MAX(originator_version) FROM {events_table}"
+        " WHERE originator_id = ?),"
+        " EXISTS (SELECT 1 FROM projection_failure f"
+        f"  WHERE f.projection = '{CaseViews.name}' AND f.case_id = v.case_id),"
+        " EXISTS (SELECT 1 FROM projection_position p"
+        f"  WHERE p.name = '{CaseViews.name}' AND p.version = {CaseViews.version}),"
+        f" {', '.join(f'v.{c}' for c in _COLUMNS)},"
+        " (SELECT json_agg(json_build_array(ref, role, given_at, seq) ORDER BY seq)"
+        "  FROM case_view_consent c WHERE c.case_id = v.case_id),"
+        " (SELECT json_agg(json_build_array(meeting, position, who, what, due, domain)"
+        "  ORDER BY meeting, position) FROM case_view_agreement a WHERE a.case_id = v.case_id),"
+        " (SELECT json_agg(ref) FROM case_view_participant n"
+        "  WHERE n.case_id = v.case_id AND n.named),"
+        f" (SELECT json_agg(json_build_array({slot}) ORDER BY meeting)"
+        "  FROM case_view_meeting m WHERE m.case_id = v.case_id)"
+        " FROM case_view v WHERE v.case_id = ?"
+    )
+
+
+def case_view_at_head(fetch: Fetch, case_id: UUID, events_table: str) -> CaseView | None:
+    """PostgreSQL, where another process keeps the projections: one case's view when, in
+    one snapshot, it applied every event the store holds of the case (its version is the
+    case's last seq), set none of them aside, and was folded by this code's version of the
+    projection; else ``None``, so that only the events themselves can say where it stands.
+    One statement (``_at_head_statement``): ``fetch`` may run it outside a transaction."""
+    rows = fetch(_at_head_statement(events_table), (case_id, str(case_id)))
+    if not rows:
+        return None
+    stored, aside, current, *row = rows[0]
+    columns = len(_COLUMNS)
+    view = _view(row[:columns])
+    if aside or not current or stored != view.version:
+        return None
+    consents, agreements, named, meetings = row[columns:]
+    view.consents = [Consent(*c) for c in consents or ()]
+    view.workplans = [OpenAgreement(*a) for a in agreements or ()]
+    view.named = set(named or ())
+    view.meetings = [_slot(m) for m in meetings or ()]
+    view.derive()
+    return view
 
 
 def viewed_parts(fetch: Fetch, case_id: UUID) -> ViewedParts | None:

@@ -24,11 +24,11 @@ class Memo:
     """Recent answers, each with the position of the projection it was computed from."""
 
     def __init__(self, size: int = KEPT) -> None:
-        self._kept: Recent[Hashable, tuple[int, object]] = Recent(size)
+        self._kept: Recent[Hashable, tuple[Hashable, object]] = Recent(size)
         self._lock = threading.Lock()
         self._computing: dict[Hashable, threading.Lock] = {}
 
-    def get(self, key: Hashable, position: int, compute: Callable[[], T]) -> T:
+    def get(self, key: Hashable, position: Hashable, compute: Callable[[], T]) -> T:
         """The answer to ``key`` at ``position``: kept, or computed now (once, however many
         ask at the same time)."""
         found = self._found(key, position)
@@ -49,7 +49,7 @@ class Memo:
             with self._lock:
                 self._computing.pop(key, None)  # questions never asked again leave nothing
 
-    def offer(self, key: Hashable, position: int, answer: object) -> None:
+    def offer(self, key: Hashable, position: Hashable, answer: object) -> None:
         """Keep ``answer`` to ``key`` at ``position``, if the answers are free this instant
         (never waits: for the event loop); else it is not kept, and computed again when next
         asked."""
@@ -60,17 +60,17 @@ class Memo:
         with self._lock:
             self._kept.clear()
 
-    def peek(self, key: Hashable, position: int) -> tuple[object] | None:
+    def peek(self, key: Hashable, position: Hashable) -> tuple[object] | None:
         """The answer kept for ``key`` at ``position`` (in a 1-tuple), without waiting: for
         a caller that must not (the event loop). ``None`` when none is kept, or when the
         answers are being looked at by another thread this instant."""
         return at_once(self._lock, lambda: self._kept_at(key, position))
 
-    def _found(self, key: Hashable, position: int) -> tuple[object] | None:
+    def _found(self, key: Hashable, position: Hashable) -> tuple[object] | None:
         with self._lock:
             return self._kept_at(key, position)
 
-    def _kept_at(self, key: Hashable, position: int) -> tuple[object] | None:
+    def _kept_at(self, key: Hashable, position: Hashable) -> tuple[object] | None:
         """The answer kept for ``key`` at ``position``, in a 1-tuple (the lock held)."""
         kept = self._kept.get(key)
         if kept is None or kept[0] != position:

@@ -13,7 +13,7 @@ from pydantic import TypeAdapter
 from starlette.concurrency import run_in_threadpool
 
 from overleg.adapters.eventstore import StoreUnavailable
-from overleg.adapters.views import Fetch
+from overleg.adapters.views import Fetch, TablesMissing
 from overleg.aggregates.case import Case, CaseEvent
 from overleg.aggregates.values import Client, Invitee, Party, Programme, Region, Role
 from overleg.aggregates.vocabulary import REF_MAX_LENGTH, REF_PATTERN
@@ -84,7 +84,7 @@ from overleg.commands import (
 )
 from overleg.policies import access
 from overleg.policies.access import Principal, StaffRole
-from overleg.projections.audit_trail import summaries, whole_trail
+from overleg.projections.audit_trail import TrailEntry, summaries, trail_at_head, whole_trail
 from overleg.projections.case_view import (
     CaseFilter,
     CasePage,
@@ -92,6 +92,7 @@ from overleg.projections.case_view import (
     CaseViews,
     Status,
     ViewedParts,
+    case_view_at_head,
     list_cases,
     view_of,
     viewed_parts,
@@ -710,41 +711,63 @@ def _projected_answer(
     case_id: UUID,
     kind: Hashable,
     read: Callable[[Fetch], _Projected | None],
+    read_at_head: Callable[[Fetch], _Projected | None],
     *,
     at_once: bool,
 ) -> tuple[int, bytes] | None:
     """A case's answer of ``kind``, with the case's version, read from the projections
-    (``read``) instead of replayed from its events: where this process keeps them (SQLite)
-    and they are known to hold every event the log holds, and they decide the caller's
-    part (``_view_decides``). ``read`` gives ``None`` when they did not apply every event
-    of the case. Else ``None``: the case is replayed (and a case the caller may not see, or
-    that does not exist, is answered as the replay answers it). An answer is kept
-    (``Services.viewed``) while the log's head does not move.
+    instead of replayed from its events, where they decide the caller's part
+    (``_view_decides``) and are known to hold every event the log holds of the case:
 
-    On a thread the projections are caught up first, as for a list; ``at_once``, for the
-    event loop: only if they are known current, and their connection is free, this instant.
+    - SQLite, where this process keeps them: when they hold the log's head (``read``);
+    - PostgreSQL, whichever process keeps them (the worker, as a rule): when, in the one
+      statement that reads them, they hold the case's last event (``read_at_head``).
+
+    A reader gives ``None`` when the projections did not apply every event of the case.
+    Then, and elsewhere, ``None``: the case is replayed (and a case the caller may not see,
+    or that does not exist, is answered as the replay answers it). An answer is kept
+    (``Services.viewed``) while the log's head (PostgreSQL: the store's write mark) does
+    not move.
+
+    On a thread, where this process keeps them, the projections are caught up first, as
+    for a list; ``at_once``, for the event loop: only an answer kept, or on SQLite one read
+    when the projections are known current, and their connection is free, this instant.
     """
-    if not svc.inline_projections or not _view_decides(who):
+    if not _view_decides(who):
         return None
-    if not at_once:
+    views = svc.views
+    if svc.inline_projections and not at_once:
         try:
             svc.fresh_views()
         except StoreUnavailable:
             return None  # the events answer, as before the projections were asked
-    head = svc.head_in_views()
-    if head is None:
+    position: Hashable | None
+    if views.dialect == "postgresql":
+        writes = svc.app.writes
+        position = None if writes is None else writes.mark_now() if at_once else writes.mark()
+    elif svc.inline_projections:
+        position = svc.head_in_views()
+        if position is None:
+            return None
+    else:
         return None
     key = (case_id, kind)
-    kept = svc.viewed.peek(key, head)
+    kept = None if position is None else svc.viewed.peek(key, position)
     if kept is not None:
         found = cast(_Projected, kept[0])
     else:
-        views = svc.views
-        read_now = views.read_together_now(read) if at_once else views.read_together(read)
+        if views.dialect == "postgresql":
+            try:
+                read_now = None if at_once else views.read_alone(read_at_head)
+            except TablesMissing:  # no worker has made the projections yet
+                return None
+        else:
+            read_now = views.read_together_now(read) if at_once else views.read_together(read)
         if read_now is None:
             return None
         found = read_now
-        svc.viewed.offer(key, head, found)
+        if position is not None:
+            svc.viewed.offer(key, position, found)
     parts, version, body = found
     return (version, body) if access.sees(who, parts) else None
 
@@ -755,14 +778,21 @@ def _viewed_answer(
     """A case's answer and version from the case view (``_projected_answer``), when the
     view applied every event of the case; the day says whether a follow-up is overdue."""
 
-    def read(fetch: Fetch) -> _Projected | None:
-        view = whole_case_view(fetch, case_id)
+    def answer(view: CaseView | None) -> _Projected | None:
         if view is None:
             return None
         return ViewedParts.of(view), view.version, rendered(_case_out(view, today))
 
-    kind = ("view.json", today.date())
-    return _projected_answer(svc, who, case_id, kind, read, at_once=at_once)
+    events = svc.app.commands.events_table_name
+    return _projected_answer(
+        svc,
+        who,
+        case_id,
+        ("view.json", today.date()),
+        lambda fetch: answer(whole_case_view(fetch, case_id)),
+        lambda fetch: answer(case_view_at_head(fetch, case_id, events)),
+        at_once=at_once,
+    )
 
 
 def _trail_answer(
@@ -771,9 +801,7 @@ def _trail_answer(
     """A case's history and version from the audit trail (``_projected_answer``), when
     the trail and the case view applied every event of the case."""
 
-    def read(fetch: Fetch) -> _Projected | None:
-        parts = viewed_parts(fetch, case_id)
-        trail = None if parts is None else whole_trail(fetch, case_id)
+    def answer(parts: ViewedParts | None, trail: list[TrailEntry] | None) -> _Projected | None:
         if parts is None or trail is None:
             return None
         entries = [
@@ -788,7 +816,15 @@ def _trail_answer(
         ]
         return parts, trail[-1].seq, _rendered_history(entries)
 
-    return _projected_answer(svc, who, case_id, "history.json", read, at_once=at_once)
+    def read(fetch: Fetch) -> _Projected | None:
+        parts = viewed_parts(fetch, case_id)
+        return answer(parts, None if parts is None else whole_trail(fetch, case_id))
+
+    def read_at_head(fetch: Fetch) -> _Projected | None:
+        found = trail_at_head(fetch, case_id, svc.app.commands.events_table_name)
+        return None if found is None else answer(*found)
+
+    return _projected_answer(svc, who, case_id, "history.json", read, read_at_head, at_once=at_once)
 
 
 def _known_answer(

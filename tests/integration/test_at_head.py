@@ -1,0 +1,183 @@
+"""On PostgreSQL a case and its history are read from the projections in one statement, and
+trusted only when that statement finds them holding every event the store holds of the case.
+
+The worker keeps the projections in another process, so the service cannot know that they
+hold the log's head. ``case_view_at_head`` and ``trail_at_head`` ask it per case instead, in
+the same snapshot as the rows they read: the view's version against the case's last seq, a
+failure set aside, the projections' code versions, and (the trail) every seq from 1 on.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+from uuid import UUID, uuid4
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_stream_import import event, requested
+
+from overleg.adapters.views import TablesMissing, ViewStore
+from overleg.application import Overleg
+from overleg.projections.audit_trail import TrailEntry, trail_at_head, whole_trail
+from overleg.projections.case_view import (
+    CaseView,
+    ViewedParts,
+    case_view_at_head,
+    get_case_view,
+    view_of,
+)
+from overleg.projections.runner import Projector
+from overleg.streams import import_stream
+from strategies import valid_streams, with_fresh_ids
+from strategies_v2 import v1_streams
+
+pytestmark = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+
+Lines = list[dict[str, Any]]
+
+
+def _view(app: Overleg, views: ViewStore, case_id: UUID) -> CaseView | None:
+    table = app.commands.events_table_name
+    return views.read_alone(lambda fetch: case_view_at_head(fetch, case_id, table))
+
+
+def _trail(
+    app: Overleg, views: ViewStore, case_id: UUID
+) -> tuple[ViewedParts, list[TrailEntry]] | None:
+    table = app.commands.events_table_name
+    return views.read_alone(lambda fetch: trail_at_head(fetch, case_id, table))
+
+
+def _imported(app: Overleg, views: ViewStore, stream: Lines) -> list[UUID]:
+    import_stream(app, [json.dumps(line) for line in stream])
+    Projector(app.event_log, views).catch_up()
+    return [UUID(c) for c in dict.fromkeys(line["case"] for line in stream)]
+
+
+@settings(
+    max_examples=int(os.environ.get("OVERLEG_FOLD_EXAMPLES", "30")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(stream=st.one_of(valid_streams(), v1_streams(quirky=False)).map(with_fresh_ids))
+def test_read_in_one_statement_the_view_and_trail_are_the_events_and_the_stored_rows(
+    projected: tuple[Overleg, ViewStore], stream: Lines
+) -> None:
+    """For every case of any stream, caught up: the view read in one statement is the view
+    its events fold to and the view read table by table; the trail is the trail read on its
+    own, with the parts of the view."""
+    app, views = projected
+    for case_id in _imported(app, views, stream):
+        events = app.replay(case_id)[1]
+        view = _view(app, views, case_id)
+        assert view is not None, f"case {case_id} caught up, yet not trusted"
+        assert view == view_of(events) == get_case_view(views, case_id)
+        whole = views.read_together(lambda fetch, c=case_id: whole_trail(fetch, c))
+        assert _trail(app, views, case_id) == (ViewedParts.of(view), whole)
+
+
+def _one_case(app: Overleg, views: ViewStore) -> UUID:
+    """A case requested and consented to, caught up."""
+    case = str(uuid4())
+    youth = {"party": {"ref": "jongere-a", "role": "youth"}}
+    (case_id,) = _imported(app, views, [requested(case), event(case, 2, "ConsentGiven", youth)])
+    return case_id
+
+
+def test_a_case_the_projections_have_not_caught_up_with_is_not_trusted_until_they_do(
+    projected: tuple[Overleg, ViewStore],
+) -> None:
+    app, views = projected
+    case_id = _one_case(app, views)
+    assert _view(app, views, case_id) is not None and _trail(app, views, case_id) is not None
+    later = event(str(case_id), 3, "ChairAppointed", {"chair": "voorzitter-1"}, day=1)
+    import_stream(app, [json.dumps(later)])  # stored, not yet projected
+    assert _view(app, views, case_id) is None
+    assert _trail(app, views, case_id) is None
+    Projector(app.event_log, views).catch_up()
+    view = _view(app, views, case_id)
+    assert view is not None and view.version == 3 and view.chair == "voorzitter-1"
+    found = _trail(app, views, case_id)
+    assert found is not None and found[0].chair == "voorzitter-1" and len(found[1]) == 3
+
+
+def test_unknown_cases_are_not_found(projected: tuple[Overleg, ViewStore]) -> None:
+    app, views = projected
+    _one_case(app, views)
+    assert _view(app, views, UUID(int=7)) is None
+    assert _trail(app, views, UUID(int=7)) is None
+
+
+@pytest.mark.parametrize(
+    ("projection", "view_trusted", "trail_trusted"),
+    [("case_view", False, False), ("audit_trail", True, False)],
+)
+def test_a_failure_set_aside_for_the_case_is_not_trusted(
+    projected: tuple[Overleg, ViewStore], projection: str, view_trusted: bool, trail_trusted: bool
+) -> None:
+    app, views = projected
+    case_id = _one_case(app, views)
+    with views.transaction() as tx:
+        tx.execute(
+            "INSERT INTO projection_failure (projection, position, case_id, seq, event_type,"
+            " error, at) VALUES (?, 999999, ?, 2, 'ConsentGiven', 'ValueError',"
+            " '2026-01-01T00:00:00+00:00')",
+            (projection, str(case_id)),
+        )
+    assert (_view(app, views, case_id) is not None) is view_trusted
+    assert (_trail(app, views, case_id) is not None) is trail_trusted
+
+
+@pytest.mark.parametrize("projection", ["case_view", "audit_trail"])
+def test_rows_folded_by_another_version_of_a_projection_are_not_trusted(
+    projected: tuple[Overleg, ViewStore], projection: str
+) -> None:
+    """Rows a projection's earlier code stored (before the worker rebuilt it) may not be
+    what this code folds: the events answer."""
+    app, views = projected
+    case_id = _one_case(app, views)
+    with views.transaction() as tx:
+        tx.execute(
+            "UPDATE projection_position SET version = version - 1 WHERE name = ?", (projection,)
+        )
+    assert (_view(app, views, case_id) is None) is (projection == "case_view")
+    assert _trail(app, views, case_id) is None
+
+
+def test_a_trail_missing_a_line_is_not_trusted(projected: tuple[Overleg, ViewStore]) -> None:
+    app, views = projected
+    case_id = _one_case(app, views)
+    with views.transaction() as tx:
+        tx.execute("DELETE FROM audit_trail WHERE case_id = ? AND seq = 1", (str(case_id),))
+    assert _trail(app, views, case_id) is None
+    assert _view(app, views, case_id) is not None  # the view itself still holds the case
+
+
+def test_read_alone_asks_each_statement_outside_a_transaction(
+    projected: tuple[Overleg, ViewStore],
+) -> None:
+    """One statement, one round trip: no transaction is opened around it (each statement
+    is a transaction of its own), where ``read_together`` opens one for all of them."""
+    _app, views = projected
+    same = "SELECT transaction_timestamp() = statement_timestamp()"
+
+    def after_a_pause(fetch: Any) -> bool:
+        fetch("SELECT pg_sleep(0.01)", ())
+        return bool(fetch(same, ())[0][0])
+
+    assert views.read_alone(after_a_pause) is True
+    assert views.read_together(after_a_pause) is False
+
+
+def test_a_store_no_projector_has_run_on_says_so(store: Overleg) -> None:
+    """Before the worker first runs there are no projection tables: the reader is told so
+    (the service then replays), not given a database error."""
+    views = ViewStore(store.database)
+    try:
+        with pytest.raises(TablesMissing):
+            _view(store, views, UUID(int=7))
+    finally:
+        views.close()
