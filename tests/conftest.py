@@ -81,7 +81,8 @@ def _answers_from_the_projections_are_the_answers_of_the_events(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Every case and history answered from the projections instead of a replay
-    (``_viewed_answer``, ``_trail_answer``) checks its answer against the one the case's
+    (``_viewed_answer``, ``_trail_answer``, and on the event loop ``_viewed_on_loop``,
+    ``_trail_on_loop``) checks its answer against the one the case's
     events give: the whole suite holds the two paths to the same answer, the same version
     and the same decision on who sees the case."""
     from overleg.api.routers import cases
@@ -98,14 +99,22 @@ def _answers_from_the_projections_are_the_answers_of_the_events(
         return events
 
     viewed, trailed = cases._viewed_answer, cases._trail_answer
+    viewed_on_loop, trailed_on_loop = cases._viewed_on_loop, cases._trail_on_loop
+
+    def view_replayed(svc: Any, who: Principal, case_id: uuid.UUID, answer: Any, today: Any) -> Any:
+        view = view_of(events_then(svc, who, case_id, answer[0]))
+        return view.version, rendered(cases._case_out(view, today))
+
+    def trail_replayed(svc: Any, who: Principal, case_id: uuid.UUID, answer: Any) -> Any:
+        events = events_then(svc, who, case_id, answer[0])
+        return len(events), cases._rendered_history(cases._history(events))
 
     def checked_view(
         svc: Any, who: Principal, case_id: uuid.UUID, today: Any, *, at_once: bool = False
     ) -> Any:
         answer = viewed(svc, who, case_id, today, at_once=at_once)
         if answer is not None:
-            view = view_of(events_then(svc, who, case_id, answer[0]))
-            replayed = (view.version, rendered(cases._case_out(view, today)))
+            replayed = view_replayed(svc, who, case_id, answer, today)
             assert answer == replayed, f"case {case_id}: its view's answer differs from its events'"
         return answer
 
@@ -114,13 +123,28 @@ def _answers_from_the_projections_are_the_answers_of_the_events(
     ) -> Any:
         answer = trailed(svc, who, case_id, at_once=at_once)
         if answer is not None:
-            events = events_then(svc, who, case_id, answer[0])
-            replayed = (len(events), cases._rendered_history(cases._history(events)))
+            replayed = trail_replayed(svc, who, case_id, answer)
             assert answer == replayed, f"case {case_id}: its trail differs from its events'"
         return answer
 
+    async def checked_view_on_loop(svc: Any, who: Principal, case_id: uuid.UUID, today: Any) -> Any:
+        answer, asked = await viewed_on_loop(svc, who, case_id, today)
+        if answer is not None:
+            replayed = view_replayed(svc, who, case_id, answer, today)
+            assert answer == replayed, f"case {case_id}: its view's answer differs from its events'"
+        return answer, asked
+
+    async def checked_trail_on_loop(svc: Any, who: Principal, case_id: uuid.UUID) -> Any:
+        answer, asked = await trailed_on_loop(svc, who, case_id)
+        if answer is not None:
+            replayed = trail_replayed(svc, who, case_id, answer)
+            assert answer == replayed, f"case {case_id}: its trail differs from its events'"
+        return answer, asked
+
     monkeypatch.setattr(cases, "_viewed_answer", checked_view)
     monkeypatch.setattr(cases, "_trail_answer", checked_trail)
+    monkeypatch.setattr(cases, "_viewed_on_loop", checked_view_on_loop)
+    monkeypatch.setattr(cases, "_trail_on_loop", checked_trail_on_loop)
 
 
 @pytest.fixture(params=BACKENDS)

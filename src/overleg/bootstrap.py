@@ -142,6 +142,8 @@ class Services:
         if self.app.writes is None:
             table = self.app.commands.events_table_name
             self.app.writes = watch_for(self.app.database, self.app.event_log.channel, table)
+            if self.app.writes is not None:
+                self.app.writes.mark()  # listening from the start (PostgreSQL)
 
     def close(self) -> None:
         """Stop the projections' thread and close every connection."""

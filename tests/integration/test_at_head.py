@@ -9,9 +9,11 @@ failure set aside, the projections' code versions, and (the trail) every seq fro
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
-from typing import Any
+import threading
+from typing import Any, TypeVar
 from uuid import UUID, uuid4
 
 import pytest
@@ -19,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_stream_import import event, requested
 
-from overleg.adapters.views import TablesMissing, ViewStore
+from overleg.adapters.views import OneQuery, TablesMissing, ViewStore
 from overleg.application import Overleg
 from overleg.projections.audit_trail import TrailEntry, trail_at_head, whole_trail
 from overleg.projections.case_view import (
@@ -34,21 +36,36 @@ from overleg.streams import import_stream
 from strategies import valid_streams, with_fresh_ids
 from strategies_v2 import v1_streams
 
-pytestmark = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+# The reads at the head are PostgreSQL's.
+postgresql = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 
 Lines = list[dict[str, Any]]
+T = TypeVar("T")
 
 
 def _view(app: Overleg, views: ViewStore, case_id: UUID) -> CaseView | None:
-    table = app.commands.events_table_name
-    return views.read_alone(lambda fetch: case_view_at_head(fetch, case_id, table))
+    """The view read at the case's last event, on a thread and on an event loop: the same."""
+    query = case_view_at_head(case_id, app.commands.events_table_name)
+    on_thread = views.ask(query)
+    assert asyncio.run(_on_a_loop(views, query)) == (on_thread,)
+    return on_thread
 
 
 def _trail(
     app: Overleg, views: ViewStore, case_id: UUID
 ) -> tuple[ViewedParts, list[TrailEntry]] | None:
-    table = app.commands.events_table_name
-    return views.read_alone(lambda fetch: trail_at_head(fetch, case_id, table))
+    query = trail_at_head(case_id, app.commands.events_table_name)
+    on_thread = views.ask(query)
+    assert asyncio.run(_on_a_loop(views, query)) == (on_thread,)
+    return on_thread
+
+
+async def _on_a_loop(views: ViewStore, query: OneQuery[T]) -> tuple[T] | None:
+    """``ask_on_loop`` on a loop of its own (its pool closed with it)."""
+    try:
+        return await views.ask_on_loop(query)
+    finally:
+        await views.close_on_loop()
 
 
 def _imported(app: Overleg, views: ViewStore, stream: Lines) -> list[UUID]:
@@ -57,6 +74,7 @@ def _imported(app: Overleg, views: ViewStore, stream: Lines) -> list[UUID]:
     return [UUID(c) for c in dict.fromkeys(line["case"] for line in stream)]
 
 
+@postgresql
 @settings(
     max_examples=int(os.environ.get("OVERLEG_FOLD_EXAMPLES", "30")),
     deadline=None,
@@ -87,6 +105,7 @@ def _one_case(app: Overleg, views: ViewStore) -> UUID:
     return case_id
 
 
+@postgresql
 def test_a_case_the_projections_have_not_caught_up_with_is_not_trusted_until_they_do(
     projected: tuple[Overleg, ViewStore],
 ) -> None:
@@ -104,6 +123,7 @@ def test_a_case_the_projections_have_not_caught_up_with_is_not_trusted_until_the
     assert found is not None and found[0].chair == "voorzitter-1" and len(found[1]) == 3
 
 
+@postgresql
 def test_unknown_cases_are_not_found(projected: tuple[Overleg, ViewStore]) -> None:
     app, views = projected
     _one_case(app, views)
@@ -115,6 +135,7 @@ def test_unknown_cases_are_not_found(projected: tuple[Overleg, ViewStore]) -> No
     ("projection", "view_trusted", "trail_trusted"),
     [("case_view", False, False), ("audit_trail", True, False)],
 )
+@postgresql
 def test_a_failure_set_aside_for_the_case_is_not_trusted(
     projected: tuple[Overleg, ViewStore], projection: str, view_trusted: bool, trail_trusted: bool
 ) -> None:
@@ -131,6 +152,7 @@ def test_a_failure_set_aside_for_the_case_is_not_trusted(
     assert (_trail(app, views, case_id) is not None) is trail_trusted
 
 
+@postgresql
 @pytest.mark.parametrize("projection", ["case_view", "audit_trail"])
 def test_rows_folded_by_another_version_of_a_projection_are_not_trusted(
     projected: tuple[Overleg, ViewStore], projection: str
@@ -147,6 +169,7 @@ def test_rows_folded_by_another_version_of_a_projection_are_not_trusted(
     assert _trail(app, views, case_id) is None
 
 
+@postgresql
 def test_a_trail_missing_a_line_is_not_trusted(projected: tuple[Overleg, ViewStore]) -> None:
     app, views = projected
     case_id = _one_case(app, views)
@@ -156,6 +179,7 @@ def test_a_trail_missing_a_line_is_not_trusted(projected: tuple[Overleg, ViewSto
     assert _view(app, views, case_id) is not None  # the view itself still holds the case
 
 
+@postgresql
 def test_read_alone_asks_each_statement_outside_a_transaction(
     projected: tuple[Overleg, ViewStore],
 ) -> None:
@@ -172,12 +196,54 @@ def test_read_alone_asks_each_statement_outside_a_transaction(
     assert views.read_together(after_a_pause) is False
 
 
+@postgresql
 def test_a_store_no_projector_has_run_on_says_so(store: Overleg) -> None:
     """Before the worker first runs there are no projection tables: the reader is told so
     (the service then replays), not given a database error."""
     views = ViewStore(store.database)
+    query = case_view_at_head(UUID(int=7), store.commands.events_table_name)
     try:
         with pytest.raises(TablesMissing):
-            _view(store, views, UUID(int=7))
+            views.ask(query)
+        assert asyncio.run(_on_a_loop(views, query)) is None  # left to a thread, which says
     finally:
         views.close()
+
+
+@postgresql
+def test_the_event_loops_reads_keep_to_their_loop_and_end_with_the_store(
+    projected: tuple[Overleg, ViewStore],
+) -> None:
+    """The loop's pool of connections serves the loop it was made on only: another loop is
+    told to ask on a thread. Closed from another thread while its loop runs, it closes on
+    that loop; once the store is closed, the loop asks nothing more."""
+    app, views = projected
+    case_id = _one_case(app, views)
+    query = case_view_at_head(case_id, app.commands.events_table_name)
+    runs = asyncio.new_event_loop()
+    thread = threading.Thread(target=runs.run_forever, daemon=True)
+    thread.start()
+    try:
+        first = asyncio.run_coroutine_threadsafe(views.ask_on_loop(query), runs).result(10)
+        assert first is not None and first[0] is not None and first[0].version == 2
+        assert asyncio.run(views.ask_on_loop(query)) is None  # another loop
+        found = views._loop_readers
+        assert found is not None
+        views.close()  # from this thread, while the pool's loop runs on its own
+        assert found[1].closed
+        again = asyncio.run_coroutine_threadsafe(views.ask_on_loop(query), runs).result(10)
+        assert again is None
+    finally:
+        runs.call_soon_threadsafe(runs.stop)
+        thread.join(10)
+        runs.close()
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_on_sqlite_the_event_loop_asks_nothing_of_this_kind(
+    projected: tuple[Overleg, ViewStore],
+) -> None:
+    """SQLite's reads on the loop have a connection of their own (``read_together_now``)."""
+    app, views = projected
+    query = case_view_at_head(UUID(int=7), app.commands.events_table_name)
+    assert asyncio.run(views.ask_on_loop(query)) is None

@@ -7,16 +7,18 @@ PostgreSQL connection turns the placeholders into psycopg's.
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import psycopg
 from psycopg import sql
-from psycopg_pool import ConnectionPool, PoolTimeout
+from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolTimeout
 
 from overleg.adapters import budget, turns
 from overleg.adapters.eventstore import Database, StoreUnavailable, translating
@@ -27,8 +29,30 @@ Row = tuple[Any, ...]
 # One query's rows: (statement, params) -> rows.
 Fetch = Callable[[str, Sequence[Any]], list[Row]]
 T = TypeVar("T")
-# Connections a process reads the projections on, at most (PostgreSQL).
+U = TypeVar("U")
+# Connections a process reads the projections on, at most (PostgreSQL), on its threads; and
+# as many again for its event loop (``ask_on_loop``).
 READERS = 4
+# How long a read on the event loop waits for one of its connections before it is left to
+# a thread instead (seconds).
+LOOP_WAIT = 0.05
+
+
+@dataclass(frozen=True)
+class OneQuery(Generic[T]):
+    """One statement (``?`` placeholders) and what its rows say, asked alone: one round
+    trip, one snapshot (``ViewStore.ask``, ``ViewStore.ask_on_loop``)."""
+
+    statement: str
+    params: tuple[Any, ...]
+    read: Callable[[list[Row]], T]
+
+    def then(self, after: Callable[[T], U]) -> OneQuery[U]:
+        """The same statement, its answer then given to ``after``."""
+        read = self.read
+        return OneQuery(self.statement, self.params, lambda rows: after(read(rows)))
+
+
 APPLICATION_NAME = "overleg-projections"  # how these connections show in pg_stat_activity
 
 
@@ -166,6 +190,13 @@ class ViewStore:
         self._lock = threading.Lock()
         self._readers: ConnectionPool[psycopg.Connection[Row]] | None = None
         self._readers_lock = threading.Lock()
+        # PostgreSQL: the event loop's own pool of read connections (``ask_on_loop``), with
+        # the loop it was made on.
+        self._loop_readers: (
+            tuple[asyncio.AbstractEventLoop, AsyncConnectionPool[psycopg.AsyncConnection[Row]]]
+            | None
+        ) = None
+        self._closed = False
         # SQLite: a connection that only reads, for the event loop (``read_together_now``).
         self._now_sqlite: sqlite3.Connection | None = None
         self._now_lock = threading.Lock()
@@ -198,25 +229,30 @@ class ViewStore:
             self.database.conninfo(), options=self._options(), application_name=APPLICATION_NAME
         )
 
+    def _pool_options(self, name: str) -> dict[str, Any]:
+        """A pool of read connections (PostgreSQL), made closed: opened by its user."""
+        return {
+            "conninfo": self.database.conninfo(),
+            "kwargs": {
+                "options": self._options(),
+                "application_name": APPLICATION_NAME,
+                # A statement read alone is committed as it returns (``read_alone``, ``ask``).
+                "autocommit": True,
+            },
+            "min_size": 1,
+            "max_size": READERS,
+            "timeout": self.database.timeout,
+            "name": name,
+            "open": False,
+        }
+
     def _reader_pool(self) -> ConnectionPool[psycopg.Connection[Row]]:
         """PostgreSQL's connections for reads (opened at the first read): readers of this
         process read side by side, and never wait for the projections' writes."""
         with self._readers_lock:
             if self._readers is None:
-                self._readers = ConnectionPool(
-                    self.database.conninfo(),
-                    kwargs={
-                        "options": self._options(),
-                        "application_name": APPLICATION_NAME,
-                        # A statement read alone is committed as it returns (``read_alone``).
-                        "autocommit": True,
-                    },
-                    min_size=1,
-                    max_size=READERS,
-                    timeout=self.database.timeout,
-                    name="overleg-view-readers",
-                    open=True,
-                )
+                self._readers = ConnectionPool(**self._pool_options("overleg-view-readers"))
+                self._readers.open()
             return self._readers
 
     def _postgres(self) -> psycopg.Connection[Row]:
@@ -321,6 +357,61 @@ class ViewStore:
             except psycopg.errors.UndefinedTable as missing:
                 raise TablesMissing(str(missing)) from None
 
+    def ask(self, query: OneQuery[T]) -> T:
+        """What ``query`` says, its statement asked alone (``read_alone``)."""
+        return self.read_alone(lambda fetch: query.read(fetch(query.statement, query.params)))
+
+    async def ask_on_loop(self, query: OneQuery[T]) -> tuple[T] | None:
+        """PostgreSQL, for the event loop: what ``query`` says (in a 1-tuple), its statement
+        asked alone on a connection of the loop's own pool, without a thread and without
+        blocking the loop. ``None`` where it cannot be asked so (SQLite; another loop than
+        the one the pool was made on; the loop's connections busy past a moment or not
+        reachable; any error of the server, a table not made yet included): ask it on a
+        thread (``ask``), which waits, tries again and reports as every read does."""
+        if self._sqlite is not None or self._closed:
+            return None
+        pool = await self._loop_pool()
+        if pool is None:
+            return None
+        try:
+            async with pool.connection(timeout=LOOP_WAIT) as pg:
+                cursor = await pg.execute(_pg(query.statement), _text_safe(query.params))
+                rows: list[Row] = await cursor.fetchall()
+        except psycopg.Error:  # the pool's own errors too: the thread asks, and reports
+            return None
+        return (query.read(rows),)
+
+    async def open_on_loop(self) -> None:
+        """PostgreSQL: make the running loop's pool of read connections (``ask_on_loop``) and
+        wait, no longer than a request waits for the store, for its first connection (the
+        service's lifespan, so that its first reads need not wait for one)."""
+        if self._sqlite is not None:
+            return
+        pool = await self._loop_pool()
+        if pool is not None:
+            with suppress(PoolTimeout):  # it goes on trying; meanwhile threads ask
+                await pool.wait(timeout=self.database.timeout)
+
+    async def _loop_pool(self) -> AsyncConnectionPool[psycopg.AsyncConnection[Row]] | None:
+        """The running loop's pool of read connections, made and opened (without waiting for
+        a connection) at its first use; ``None`` on any other loop."""
+        loop = asyncio.get_running_loop()
+        if self._loop_readers is None:
+            pool: AsyncConnectionPool[psycopg.AsyncConnection[Row]] = AsyncConnectionPool(
+                **self._pool_options("overleg-view-loop-readers")
+            )
+            self._loop_readers = (loop, pool)
+            await pool.open()
+        made_on, pool = self._loop_readers
+        return pool if made_on is loop else None
+
+    async def close_on_loop(self) -> None:
+        """Close the event loop's pool of read connections, on that loop (the service's
+        lifespan, before ``close``)."""
+        found, self._loop_readers = self._loop_readers, None
+        if found is not None and found[0] is asyncio.get_running_loop():
+            await found[1].close()
+
     def read_together_now(self, work: Callable[[Fetch], T]) -> T | None:
         """``read_together(work)`` on SQLite, on a connection of its own that only reads,
         when it is free this instant (for the event loop: it never waits, neither for
@@ -415,7 +506,16 @@ class ViewStore:
             self._sqlite.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def close(self) -> None:
-        """Close the connections."""
+        """Close the connections (the event loop's pool on its loop, when that loop still
+        runs on another thread; ``close_on_loop`` closes it from the loop itself)."""
+        self._closed = True
+        found, self._loop_readers = self._loop_readers, None
+        if found is not None:
+            loop, pool = found
+            if loop.is_running() and not _on(loop):
+                closing = asyncio.run_coroutine_threadsafe(pool.close(), loop)
+                with suppress(Exception):
+                    closing.result(timeout=self.database.timeout)
         with self._now_lock:
             if self._now_sqlite is not None:
                 self._now_sqlite.close()
@@ -429,6 +529,14 @@ class ViewStore:
             if self._readers is not None:
                 self._readers.close()
                 self._readers = None
+
+
+def _on(loop: asyncio.AbstractEventLoop) -> bool:
+    """Whether ``loop`` runs on this thread."""
+    try:
+        return asyncio.get_running_loop() is loop
+    except RuntimeError:
+        return False
 
 
 def boolean(dialect: str) -> str:

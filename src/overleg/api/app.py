@@ -65,12 +65,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             services.verifier  # noqa: B018 - a broken key set stops the start, not a request
             services.feed  # noqa: B018 - made once, before requests race to make it
             services.watch_writes()  # kept cases answered on the event loop
+            await services.views.open_on_loop()  # PostgreSQL: the loop's own reads
             api.state.services = services
             lag = observability.watch(services)
             try:
                 yield
             finally:
                 observability.unwatch(lag)
+                await services.views.close_on_loop()  # its connections belong to this loop
         finally:
             services.close()
 

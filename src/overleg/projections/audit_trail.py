@@ -15,7 +15,7 @@ from functools import lru_cache
 from typing import ClassVar, assert_never
 from uuid import UUID
 
-from overleg.adapters.views import Fetch, Tx, ViewStore, boolean
+from overleg.adapters.views import Fetch, OneQuery, Row, Tx, ViewStore, boolean
 from overleg.aggregates.case import Case, CaseEvent
 from overleg.aggregates.values import Programme, Role
 from overleg.i18n import Message, _, joined
@@ -455,15 +455,18 @@ def _at_head_statement(events_table: str) -> str:
 
 
 def trail_at_head(
-    fetch: Fetch, case_id: UUID, events_table: str
-) -> tuple[ViewedParts, list[TrailEntry]] | None:
+    case_id: UUID, events_table: str
+) -> OneQuery[tuple[ViewedParts, list[TrailEntry]] | None]:
     """PostgreSQL, where another process keeps the projections: a case's audit trail, with
     the parts of its view that access decisions read, when, in one snapshot, both applied
     every event the store holds of the case (the view's version is the case's last seq, the
     trail has each seq from 1 to it), set none of them aside, and were folded by this
     code's versions of the projections; else ``None``, so that only the events themselves
-    can tell its history. One statement: ``fetch`` may run it outside a transaction."""
-    rows = fetch(_at_head_statement(events_table), (case_id, str(case_id)))
+    can tell its history. One statement, asked alone."""
+    return OneQuery(_at_head_statement(events_table), (case_id, str(case_id)), _at_head)
+
+
+def _at_head(rows: list[Row]) -> tuple[ViewedParts, list[TrailEntry]] | None:
     if not rows:
         return None
     stored, aside, current, version, programme, region, chair, lines = rows[0]

@@ -17,7 +17,7 @@ from functools import lru_cache
 from typing import Any, ClassVar, assert_never
 from uuid import UUID
 
-from overleg.adapters.views import Fetch, Tx, ViewStore, boolean, flag
+from overleg.adapters.views import Fetch, OneQuery, Row, Tx, ViewStore, boolean, flag
 from overleg.aggregates.case import Case, CaseEvent
 from overleg.aggregates.values import Programme, Role
 from overleg.projections.base import Projection, chunks, placeholders, set_aside
@@ -642,13 +642,16 @@ def _at_head_statement(events_table: str) -> str:
     )
 
 
-def case_view_at_head(fetch: Fetch, case_id: UUID, events_table: str) -> CaseView | None:
+def case_view_at_head(case_id: UUID, events_table: str) -> OneQuery[CaseView | None]:
     """PostgreSQL, where another process keeps the projections: one case's view when, in
     one snapshot, it applied every event the store holds of the case (its version is the
     case's last seq), set none of them aside, and was folded by this code's version of the
     projection; else ``None``, so that only the events themselves can say where it stands.
-    One statement (``_at_head_statement``): ``fetch`` may run it outside a transaction."""
-    rows = fetch(_at_head_statement(events_table), (case_id, str(case_id)))
+    One statement (``_at_head_statement``), asked alone."""
+    return OneQuery(_at_head_statement(events_table), (case_id, str(case_id)), _at_head)
+
+
+def _at_head(rows: list[Row]) -> CaseView | None:
     if not rows:
         return None
     stored, aside, current, *row = rows[0]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Hashable
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -13,7 +14,7 @@ from pydantic import TypeAdapter
 from starlette.concurrency import run_in_threadpool
 
 from overleg.adapters.eventstore import StoreUnavailable
-from overleg.adapters.views import Fetch, TablesMissing
+from overleg.adapters.views import Fetch, OneQuery, TablesMissing
 from overleg.aggregates.case import Case, CaseEvent
 from overleg.aggregates.values import Client, Invitee, Party, Programme, Region, Role
 from overleg.aggregates.vocabulary import REF_MAX_LENGTH, REF_PATTERN
@@ -670,10 +671,17 @@ async def get_case(
         kept = _known_answer(svc, who, case_id, f"view.json {today.date()}")
         if kept is None:  # not kept: from the case view, when its connection is free
             kept = _viewed_answer(svc, who, case_id, today, at_once=True)
+        asked = False
+        if kept is None:  # PostgreSQL: asked by the loop, without a thread
+            kept, asked = await _viewed_on_loop(svc, who, case_id, today)
         if kept is not None:  # on the event loop: a thread only writes the read's record
             version, body = kept
             await svc.reads.recorded(who, [str(case_id)], "case", *_ids(request))
             return JSONBytes(body, headers={"ETag": f'"{version}"'})
+        # Asked and found behind, the view is asked again only where a thread catches it up.
+        again = not asked or svc.inline_projections
+        ids = _ids(request)
+        return await run_in_threadpool(_case, svc, who, case_id, ids, today, None, again)
     return await run_in_threadpool(_case, svc, who, case_id, _ids(request), today, as_of)
 
 
@@ -684,8 +692,13 @@ def _case(
     ids: tuple[str, str | None],
     today: datetime,
     as_of: datetime | None,
+    from_view: bool = True,
 ) -> Response:
-    viewed = None if as_of is not None else _viewed_answer(svc, who, case_id, today)
+    """The case for ``who``: from its view where ``from_view`` says to look there
+    (``_viewed_answer``), else replayed."""
+    viewed = None
+    if as_of is None and from_view:
+        viewed = _viewed_answer(svc, who, case_id, today)
     if viewed is not None:
         svc.reads.record(who, [str(case_id)], "case", *ids)
         return JSONBytes(viewed[1], headers={"ETag": f'"{viewed[0]}"'})
@@ -711,7 +724,7 @@ def _projected_answer(
     case_id: UUID,
     kind: Hashable,
     read: Callable[[Fetch], _Projected | None],
-    read_at_head: Callable[[Fetch], _Projected | None],
+    at_head: OneQuery[_Projected | None],
     *,
     at_once: bool,
 ) -> tuple[int, bytes] | None:
@@ -721,7 +734,7 @@ def _projected_answer(
 
     - SQLite, where this process keeps them: when they hold the log's head (``read``);
     - PostgreSQL, whichever process keeps them (the worker, as a rule): when, in the one
-      statement that reads them, they hold the case's last event (``read_at_head``).
+      statement that reads them, they hold the case's last event (``at_head``).
 
     A reader gives ``None`` when the projections did not apply every event of the case.
     Then, and elsewhere, ``None``: the case is replayed (and a case the caller may not see,
@@ -731,7 +744,8 @@ def _projected_answer(
 
     On a thread, where this process keeps them, the projections are caught up first, as
     for a list; ``at_once``, for the event loop: only an answer kept, or on SQLite one read
-    when the projections are known current, and their connection is free, this instant.
+    when the projections are known current, and their connection is free, this instant
+    (on PostgreSQL the loop asks ``_projected_on_loop``).
     """
     if not _view_decides(who):
         return None
@@ -758,7 +772,7 @@ def _projected_answer(
     else:
         if views.dialect == "postgresql":
             try:
-                read_now = None if at_once else views.read_alone(read_at_head)
+                read_now = None if at_once else views.ask(at_head)
             except TablesMissing:  # no worker has made the projections yet
                 return None
         else:
@@ -768,8 +782,65 @@ def _projected_answer(
         found = read_now
         if position is not None:
             svc.viewed.offer(key, position, found)
+    return _seen(who, found)
+
+
+def _seen(who: Principal, found: _Projected) -> tuple[int, bytes] | None:
+    """The version and answer read from the projections, if the caller may see the case."""
     parts, version, body = found
     return (version, body) if access.sees(who, parts) else None
+
+
+# What the event loop found in the projections on PostgreSQL: the answer (``None``: none
+# the caller may be given from them), and whether the projections were asked (then a thread
+# need not ask them again before it replays the case).
+_OnLoop = tuple[tuple[int, bytes] | None, bool]
+
+
+async def _projected_on_loop(
+    svc: Svc, who: Principal, case_id: UUID, kind: Hashable, at_head: OneQuery[_Projected | None]
+) -> _OnLoop:
+    """PostgreSQL, on the event loop: ``_projected_answer``'s read of the projections at the
+    case's last event, asked without a thread (``ViewStore.ask_on_loop``), and kept under
+    the store's write mark taken before it was asked (if one was given at once). Not asked
+    where the projections do not decide the caller's part, nor where the loop cannot ask
+    (its connections busy or unreachable): the thread then does as before."""
+    if svc.views.dialect != "postgresql" or not _view_decides(who):
+        return None, False
+    writes = svc.app.writes
+    mark = None if writes is None else writes.mark_now()
+    if writes is not None and mark is None:  # not listening (or busy): listen again if due
+        asyncio.get_running_loop().run_in_executor(None, writes.mark)
+    key = (case_id, kind)
+    kept = None if mark is None else svc.viewed.peek(key, mark)
+    if kept is not None:  # kept, though not for this caller: not asked again
+        return _seen(who, cast(_Projected, kept[0])), True
+    asked = await svc.views.ask_on_loop(at_head)
+    if asked is None:
+        return None, False
+    found = asked[0]
+    if found is None:
+        return None, True
+    if mark is not None:  # kept only under a mark taken before it was asked
+        svc.viewed.offer(key, mark, found)
+    return _seen(who, found), True
+
+
+def _case_view_kind(today: datetime) -> Hashable:
+    return ("view.json", today.date())
+
+
+def _case_view_at_head(svc: Svc, case_id: UUID, today: datetime) -> OneQuery[_Projected | None]:
+    """The case's answer from its view, read in one statement at the case's last event."""
+    query = case_view_at_head(case_id, svc.app.commands.events_table_name)
+    return query.then(lambda view: _view_answer(view, today))
+
+
+def _view_answer(view: CaseView | None, today: datetime) -> _Projected | None:
+    """What a case's view answers (the day says whether a follow-up is overdue)."""
+    if view is None:
+        return None
+    return ViewedParts.of(view), view.version, rendered(_case_out(view, today))
 
 
 def _viewed_answer(
@@ -777,22 +848,47 @@ def _viewed_answer(
 ) -> tuple[int, bytes] | None:
     """A case's answer and version from the case view (``_projected_answer``), when the
     view applied every event of the case; the day says whether a follow-up is overdue."""
-
-    def answer(view: CaseView | None) -> _Projected | None:
-        if view is None:
-            return None
-        return ViewedParts.of(view), view.version, rendered(_case_out(view, today))
-
-    events = svc.app.commands.events_table_name
     return _projected_answer(
         svc,
         who,
         case_id,
-        ("view.json", today.date()),
-        lambda fetch: answer(whole_case_view(fetch, case_id)),
-        lambda fetch: answer(case_view_at_head(fetch, case_id, events)),
+        _case_view_kind(today),
+        lambda fetch: _view_answer(whole_case_view(fetch, case_id), today),
+        _case_view_at_head(svc, case_id, today),
         at_once=at_once,
     )
+
+
+async def _viewed_on_loop(svc: Svc, who: Principal, case_id: UUID, today: datetime) -> _OnLoop:
+    """A case's answer and version from the case view, read by the event loop on
+    PostgreSQL (``_projected_on_loop``)."""
+    query = _case_view_at_head(svc, case_id, today)
+    return await _projected_on_loop(svc, who, case_id, _case_view_kind(today), query)
+
+
+def _trail_answer_of(
+    parts: ViewedParts | None, trail: list[TrailEntry] | None
+) -> _Projected | None:
+    """What a case's audit trail answers, with the parts of its view."""
+    if parts is None or trail is None:
+        return None
+    entries = [
+        HistoryEntry(
+            seq=t.seq,
+            type=t.type,
+            at=datetime.fromisoformat(t.at),
+            by=t.by,
+            summary=t.summary,
+        )
+        for t in trail
+    ]
+    return parts, trail[-1].seq, _rendered_history(entries)
+
+
+def _trail_at_head(svc: Svc, case_id: UUID) -> OneQuery[_Projected | None]:
+    """The case's history from its trail, read in one statement at the case's last event."""
+    query = trail_at_head(case_id, svc.app.commands.events_table_name)
+    return query.then(lambda found: None if found is None else _trail_answer_of(*found))
 
 
 def _trail_answer(
@@ -801,30 +897,19 @@ def _trail_answer(
     """A case's history and version from the audit trail (``_projected_answer``), when
     the trail and the case view applied every event of the case."""
 
-    def answer(parts: ViewedParts | None, trail: list[TrailEntry] | None) -> _Projected | None:
-        if parts is None or trail is None:
-            return None
-        entries = [
-            HistoryEntry(
-                seq=t.seq,
-                type=t.type,
-                at=datetime.fromisoformat(t.at),
-                by=t.by,
-                summary=t.summary,
-            )
-            for t in trail
-        ]
-        return parts, trail[-1].seq, _rendered_history(entries)
-
     def read(fetch: Fetch) -> _Projected | None:
         parts = viewed_parts(fetch, case_id)
-        return answer(parts, None if parts is None else whole_trail(fetch, case_id))
+        return _trail_answer_of(parts, None if parts is None else whole_trail(fetch, case_id))
 
-    def read_at_head(fetch: Fetch) -> _Projected | None:
-        found = trail_at_head(fetch, case_id, svc.app.commands.events_table_name)
-        return None if found is None else answer(*found)
+    at_head = _trail_at_head(svc, case_id)
+    return _projected_answer(svc, who, case_id, "history.json", read, at_head, at_once=at_once)
 
-    return _projected_answer(svc, who, case_id, "history.json", read, read_at_head, at_once=at_once)
+
+async def _trail_on_loop(svc: Svc, who: Principal, case_id: UUID) -> _OnLoop:
+    """A case's history and version from the audit trail, read by the event loop on
+    PostgreSQL (``_projected_on_loop``)."""
+    at_head = _trail_at_head(svc, case_id)
+    return await _projected_on_loop(svc, who, case_id, "history.json", at_head)
 
 
 def _known_answer(
@@ -857,9 +942,15 @@ async def history(
         kept = _known_answer(svc, who, case_id, "history.json")
         if kept is None:  # not kept: from the audit trail, when its connection is free
             kept = _trail_answer(svc, who, case_id, at_once=True)
+        asked = False
+        if kept is None:  # PostgreSQL: asked by the loop, without a thread
+            kept, asked = await _trail_on_loop(svc, who, case_id)
         if kept is not None:  # on the event loop: a thread only writes the read's record
             await svc.reads.recorded(who, [str(case_id)], "history", *_ids(request))
             return JSONBytes(kept[1])
+        again = not asked or svc.inline_projections  # as for a case
+        ids = _ids(request)
+        return await run_in_threadpool(_history_answer, svc, who, case_id, ids, None, again)
     return await run_in_threadpool(_history_answer, svc, who, case_id, _ids(request), as_of)
 
 
@@ -869,8 +960,13 @@ def _history_answer(
     case_id: UUID,
     ids: tuple[str, str | None],
     as_of: datetime | None,
+    from_trail: bool = True,
 ) -> Response:
-    trail = None if as_of is not None else _trail_answer(svc, who, case_id)
+    """The case's history for ``who``: from its trail where ``from_trail`` says to look
+    there (``_trail_answer``), else from its events."""
+    trail = None
+    if as_of is None and from_trail:
+        trail = _trail_answer(svc, who, case_id)
     if trail is not None:
         svc.reads.record(who, [str(case_id)], "history", *ids)
         return JSONBytes(trail[1])
