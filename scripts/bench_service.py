@@ -19,8 +19,10 @@ data, interleaved with it; the tables (Markdown, on standard output) show the me
   row in one transaction), as a share of the raw insert rate.
 - reads: the handlers of GET /cases/{id} and GET /cases/{id}/history, called in-process
   with their answer serialised, on cases of 10, 100 and 1,000 events (imported): on a case
-  replayed from the store, and on one the service kept from the read before; beside them
-  ``Overleg.replay`` alone. Baseline: SELECT the case's rows and json.loads each.
+  not kept (read from the projections, or replayed from the store, as the service would),
+  and on one the service kept from the read before; beside them ``Overleg.replay`` alone.
+  The projections are kept as in service: on PostgreSQL caught up after the import, as
+  ``overleg worker`` keeps them. Baseline: SELECT the case's rows and json.loads each.
 - flat: GET /cases/{id}/history of five 50-event cases, cold and kept, in a store that holds
   only them, then beside 10,000 and 30,000 cases of the 2015 stream (87,000 and 261,000
   events): the figures should not grow with the store.
@@ -734,6 +736,17 @@ def timed_calls(
     return latencies
 
 
+def as_served(url: str) -> Services:
+    """The services as ``overleg serve`` has them: kept cases answered on the event loop,
+    and on PostgreSQL the projections caught up, as ``overleg worker`` keeps them beside
+    the service (on SQLite the service keeps them itself)."""
+    services = bootstrap(Settings(database_url=url))
+    services.watch_writes()
+    if not services.inline_projections:
+        services.projector.catch_up()
+    return services
+
+
 def forgetting(svc: Services) -> Callable[[UUID], object]:
     """Drop a case from the replays the service keeps for readers (as a change of the case
     does), and every answer it keeps from the case view (as any write does), so that the
@@ -768,8 +781,7 @@ def bench_reads(backend: str, workdir: Path, plan: Plan) -> dict[int, dict[str, 
             for size in READ_SIZES:
                 ids[size] = [UUID(c) for c in write_cases(out, 5, size, start)]
         import_cases(path, url)
-        services = bootstrap(Settings(database_url=url))
-        services.watch_writes()  # as the service: kept cases answered on the event loop
+        services = as_served(url)
         raw = RawReader(backend, url, schema)
         forget = forgetting(services)
         kinds: dict[str, tuple[Callable[[UUID], object], Callable[[UUID], object] | None]] = {
@@ -837,8 +849,7 @@ def bench_flat(backend: str, workdir: Path, plan: Plan) -> dict[int, dict[str, l
                 start = datetime.now(UTC) - timedelta(hours=2)
                 probes = [UUID(c) for c in write_cases(out, 5, PROBE_EVENTS, start)]
             import_cases(path, url)
-            services = bootstrap(Settings(database_url=url))
-            services.watch_writes()  # as the service: kept cases answered on the event loop
+            services = as_served(url)
             forget = forgetting(services)
             history = partial(read_history, services)
             runs: dict[str, list[float]] = {
