@@ -297,3 +297,28 @@ def _worker_behind(client: TestClient, settings: Settings, monkeypatch: pytest.M
         assert replayed == [UUID(walk.case_id)] * 2  # the view again
     finally:
         worker.close()
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_view_an_earlier_worker_made_is_left_to_the_events(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The service upgraded before its worker: the view's tables are as the earlier version
+    made them, and every case is answered from its events until the worker catches up."""
+    settings = settings_for(database_url, tmp_path, projections="worker")
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        services = _services(client)
+        walk = Walk(client, settings)
+        _held(walk)
+        services.projector.catch_up()
+        with services.views.transaction() as tx:
+            tx.execute("ALTER TABLE case_view_consent DROP COLUMN seq")
+            tx.execute("UPDATE projection_position SET version = 3 WHERE name = 'case_view'")
+        replayed = _count_replays(services, monkeypatch)
+        auditor = auth(settings, "auditor", "auditor-1")
+        answer = _cold_read(client, walk, auditor)
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["meetings_held"] == 1
+        history = client.get(f"/cases/{walk.case_id}/history", headers=auditor)
+        assert history.status_code == 200 and len(history.json()) == walk.version
+        assert replayed == [UUID(walk.case_id)]  # the history came from the case kept

@@ -247,3 +247,21 @@ def test_on_sqlite_the_event_loop_asks_nothing_of_this_kind(
     app, views = projected
     query = case_view_at_head(UUID(int=7), app.commands.events_table_name)
     assert asyncio.run(views.ask_on_loop(query)) is None
+
+
+@postgresql
+def test_tables_an_earlier_version_made_are_left_to_the_events(
+    projected: tuple[Overleg, ViewStore],
+) -> None:
+    """A service upgraded before its worker finds the projections' tables as the earlier
+    version made them (here: consents without their seq): not a database error, but the
+    events' answer."""
+    app, views = projected
+    case_id = _one_case(app, views)
+    with views.transaction() as tx:
+        tx.execute("ALTER TABLE case_view_consent DROP COLUMN seq")
+        tx.execute("UPDATE projection_position SET version = 3 WHERE name = 'case_view'")
+    query = case_view_at_head(case_id, app.commands.events_table_name)
+    with pytest.raises(TablesMissing):
+        views.ask(query)
+    assert asyncio.run(_on_a_loop(views, query)) is None

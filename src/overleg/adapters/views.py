@@ -173,8 +173,9 @@ def _text_safe(params: Sequence[Any]) -> tuple[Any, ...]:
 
 
 class TablesMissing(LookupError):
-    """A projection's tables are not made yet in this store: no projector has run on it
-    (on PostgreSQL, the worker that keeps them has not started yet)."""
+    """A projection's tables are not made yet in this store as this code reads them: no
+    projector has run on it, or only one of an earlier version (on PostgreSQL, the worker
+    that keeps them has not started yet, or not been upgraded yet)."""
 
 
 class ViewStore:
@@ -346,15 +347,16 @@ class ViewStore:
         """``work(fetch)``, whose queries are each answered alone, outside a transaction: on
         PostgreSQL one round trip each (not the three of ``read_together``), each query
         seeing the projections at its own moment, so that ``work`` that needs one moment
-        asks one query. On SQLite, as ``read_together``. A table that no projector has
-        made yet in this store raises ``TablesMissing``."""
+        asks one query. On SQLite, as ``read_together``. A table or column that no
+        projector of this code's version has made yet in this store raises
+        ``TablesMissing``."""
         with translating():
             if self._sqlite is not None:
                 with self._turn():
                     return self._read_sqlite(work, self._sqlite)
             try:
                 return self._read_postgres(work, together=False)
-            except psycopg.errors.UndefinedTable as missing:
+            except (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn) as missing:
                 raise TablesMissing(str(missing)) from None
 
     def ask(self, query: OneQuery[T]) -> T:
@@ -396,6 +398,8 @@ class ViewStore:
         """The running loop's pool of read connections, made and opened (without waiting for
         a connection) at its first use; ``None`` on any other loop."""
         loop = asyncio.get_running_loop()
+        if self._closed:
+            return None
         if self._loop_readers is None:
             pool: AsyncConnectionPool[psycopg.AsyncConnection[Row]] = AsyncConnectionPool(
                 **self._pool_options("overleg-view-loop-readers")

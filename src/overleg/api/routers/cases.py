@@ -773,7 +773,7 @@ def _projected_answer(
         if views.dialect == "postgresql":
             try:
                 read_now = None if at_once else views.ask(at_head)
-            except TablesMissing:  # no worker has made the projections yet
+            except TablesMissing:  # no worker (of this version) has made the projections yet
                 return None
         else:
             read_now = views.read_together_now(read) if at_once else views.read_together(read)
