@@ -15,7 +15,7 @@ from overleg.adapters.sealing import DEV_MASTER_KEYS, load_master_keys
 from overleg.adapters.views import ViewStore
 from overleg.adapters.watch import watch_for
 from overleg.api.auth import TokenVerifier, dev_private_key, load_jwks, public_jwks
-from overleg.application import Clock, Overleg, utc_now
+from overleg.application import REPLAY_LIFETIME, Clock, Overleg, utc_now
 from overleg.logs import get_logger
 from overleg.projections.memo import Memo
 from overleg.projections.positions import PositionFeed
@@ -64,8 +64,9 @@ class Services:
     figures: Memo = field(default_factory=Memo)
     # Pages of case lists last read, kept while the case view has not moved.
     pages: Memo = field(default_factory=Memo)
-    # Cases last answered from the case view, kept while the log's head has not moved.
-    viewed: Memo = field(default_factory=lambda: Memo(VIEWED_KEPT))
+    # Cases last answered from the case view, kept while the log's head has not moved (at
+    # most as long as the cases kept for readers: they hold personal data).
+    viewed: Memo = field(default_factory=lambda: Memo(VIEWED_KEPT, lifetime=REPLAY_LIFETIME))
     _closed: bool = field(default=False, repr=False)
 
     @cached_property

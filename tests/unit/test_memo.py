@@ -69,3 +69,34 @@ def test_an_answer_offered_is_kept_unless_the_answers_are_busy_and_clear_drops_a
     assert memo.peek("other", 7) is None
     memo.clear()
     assert memo.peek("case", 7) is None
+
+
+def test_with_a_lifetime_an_answer_is_given_only_within_it_and_then_let_go() -> None:
+    """Answers holding personal data (``Services.viewed``) stay no longer than the cases kept
+    for readers: past its lifetime an answer is not given, and every answer past it is let
+    go at the next use (looked for at most once a second)."""
+    now = [100.0]
+    memo = Memo(8, lifetime=60.0, clock=lambda: now[0])
+    memo.offer("case-a", 1, "a")
+    now[0] += 30
+    memo.offer("case-b", 1, "b")
+    assert memo.peek("case-a", 1) == ("a",)  # within its lifetime
+    now[0] += 31  # a: 61 s, b: 31 s
+    assert memo.peek("case-a", 1) is None  # past it: not given
+    assert memo.peek("case-b", 1) == ("b",)
+    assert len(memo._kept) == 1  # a let go
+    now[0] += 30  # b: 61 s; nobody asks for it
+    memo.offer("case-c", 1, "c")  # the next use lets it go all the same
+    assert len(memo._kept) == 1 and memo.peek("case-c", 1) == ("c",)
+    computed: list[str] = []
+    now[0] += 61
+    assert memo.get("case-c", 1, lambda: computed.append("c") or "c2") == "c2"  # again
+    assert computed == ["c"]
+
+
+def test_without_a_lifetime_answers_stay_as_long_as_they_are_among_the_most_recent() -> None:
+    now = [0.0]
+    memo = Memo(8, clock=lambda: now[0])
+    memo.offer("2015", 3, "figures")
+    now[0] += 10_000
+    assert memo.peek("2015", 3) == ("figures",)

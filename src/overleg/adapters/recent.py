@@ -51,6 +51,11 @@ class Recent(Generic[K, V]):
         """Let the entry under ``key`` go; the entry, if there was one."""
         return self._kept.pop(key, None)
 
+    def items(self) -> list[tuple[K, V]]:
+        """Every entry, the one used longest ago first (a copy: the owner may let some go
+        while it looks through them)."""
+        return list(self._kept.items())
+
     def clear(self) -> None:
         self._kept.clear()
 

@@ -10,6 +10,7 @@ asking at once compute a missing answer once.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Hashable
 from typing import TypeVar, cast
 
@@ -18,15 +19,29 @@ from overleg.adapters.recent import Recent
 
 T = TypeVar("T")
 KEPT = 64  # answers kept, most recently used first
+SWEEP_EVERY = 1.0  # seconds between two looks for answers past their lifetime
 
 
 class Memo:
-    """Recent answers, each with the position of the projection it was computed from."""
+    """Recent answers, each with the position of the projection it was computed from.
 
-    def __init__(self, size: int = KEPT) -> None:
-        self._kept: Recent[Hashable, tuple[Hashable, object]] = Recent(size)
+    With a ``lifetime`` (seconds), an answer is given only within it from when it was kept,
+    and answers past it are let go at the first use after it (looked for at most once a
+    second): answers that hold personal data stay no longer than the cases kept for
+    readers do."""
+
+    def __init__(
+        self,
+        size: int = KEPT,
+        lifetime: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        # Each answer with its position and when it was kept.
+        self._kept: Recent[Hashable, tuple[Hashable, object, float]] = Recent(size)
         self._lock = threading.Lock()
         self._computing: dict[Hashable, threading.Lock] = {}
+        self.lifetime, self._clock = lifetime, clock
+        self._swept = clock()  # when answers past their lifetime were last let go
 
     def get(self, key: Hashable, position: Hashable, compute: Callable[[], T]) -> T:
         """The answer to ``key`` at ``position``: kept, or computed now (once, however many
@@ -43,7 +58,7 @@ class Memo:
                     return cast(T, found[0])
                 answer = compute()
                 with self._lock:
-                    self._kept.put(key, (position, answer))
+                    self._put(key, position, answer)
                 return answer
         finally:
             with self._lock:
@@ -53,7 +68,7 @@ class Memo:
         """Keep ``answer`` to ``key`` at ``position``, if the answers are free this instant
         (never waits: for the event loop); else it is not kept, and computed again when next
         asked."""
-        at_once(self._lock, lambda: self._kept.put(key, (position, answer)))
+        at_once(self._lock, lambda: self._put(key, position, answer))
 
     def clear(self) -> None:
         """Drop every answer kept."""
@@ -70,10 +85,30 @@ class Memo:
         with self._lock:
             return self._kept_at(key, position)
 
+    def _put(self, key: Hashable, position: Hashable, answer: object) -> None:
+        """Keep ``answer`` (the lock held)."""
+        now = self._clock()
+        self._kept.put(key, (position, answer, now))
+        self._sweep(now)
+
     def _kept_at(self, key: Hashable, position: Hashable) -> tuple[object] | None:
         """The answer kept for ``key`` at ``position``, in a 1-tuple (the lock held)."""
+        now = self._clock()
+        self._sweep(now)
         kept = self._kept.get(key)
         if kept is None or kept[0] != position:
             return None
+        if self.lifetime is not None and now - kept[2] > self.lifetime:
+            self._kept.pop(key)
+            return None
         self._kept.touch(key)
         return (kept[1],)
+
+    def _sweep(self, now: float) -> None:
+        """Let every answer past its lifetime go, at most once a second (the lock held)."""
+        if self.lifetime is None or now - self._swept < SWEEP_EVERY:
+            return
+        self._swept = now
+        for key, (_position, _answer, at) in self._kept.items():
+            if now - at > self.lifetime:
+                self._kept.pop(key)
