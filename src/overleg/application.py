@@ -589,8 +589,12 @@ class Overleg(Application[UUID]):
                 outcome = self._store(events, entry, erasure)
             finally:
                 # Readers replay it afresh (an erased case's personal data leaves this
-                # process's memory), whether or not the store's watch has seen it yet.
+                # process's memory), whether or not the store's watch has seen it yet; and
+                # nothing kept under the watch's earlier marks (an answer read from the
+                # projections) is given after it.
                 self.replays.forget(case.id)
+                if self.writes is not None:
+                    self.writes.touched()
             if erasure is None and not outcome.replayed:
                 self.drafts.keep(case.id, case)  # at the version its events were stored with
             if not outcome.replayed:

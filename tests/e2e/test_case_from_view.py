@@ -10,6 +10,7 @@ events give (``tests/conftest.py``).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -183,12 +184,24 @@ def test_an_answer_from_the_view_is_kept_until_the_log_moves(
     assert _cold_read(client, walk, auth(settings, "chair", "voorzitter-2")).status_code == 404
     assert read == [UUID(walk.case_id)]
 
+    writes = services.app.writes
+    assert writes is not None
+    before = writes.mark()
     other = Walk(client, settings)
     other.request()  # another case: the log's head moves
     services.fresh_views()
+    _until_moved(writes, before)  # PostgreSQL: its announcement taken (a moment after)
     after = _cold_read(client, walk, auditor)
     assert after.status_code == 200 and after.content == first.content
     assert read == [UUID(walk.case_id)] * 2
+
+
+def _until_moved(writes: Any, before: Any) -> None:
+    """Wait (at most 5 s) until the store's write mark is no longer ``before``."""
+    deadline = time.monotonic() + 5
+    while writes.mark() == before:
+        assert time.monotonic() < deadline, "the write mark did not move"
+        time.sleep(0.01)
 
 
 def test_a_case_not_kept_is_given_from_the_event_loop_while_the_view_is_known_current(

@@ -176,3 +176,23 @@ def test_readers_on_many_threads_never_get_an_older_version(watched: Overleg) ->
             thread.join()
     assert wrong == []
     assert watched.read(CASE) is not None
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_command_of_this_process_moves_the_mark_before_its_announcement_arrives(
+    watched: Overleg, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a reader kept under the mark (an answer read from the projections) is not given
+    after this process's own command, even before the command's announcement is taken."""
+    consented(watched, CASE, TEAM)
+    assert watched.writes is not None
+    eventually(watched.writes.mark_now, watched.writes.mark())  # quiet: nothing announced
+    before = watched.writes.mark_now()
+    assert before is not None
+    watched.writes.touched()
+    assert watched.writes.mark_now() not in (None, before)
+    touched: list[int] = []
+    real = watched.writes.touched
+    monkeypatch.setattr(watched.writes, "touched", lambda: touched.append(1) or real())
+    _consent(watched, 1)
+    assert touched == [1]  # by the command itself, as its commit returns

@@ -18,7 +18,8 @@ between, so a case confirmed under that mark is still as kept.
 
 A mark is taken before the look that confirms a case (a change committed after the mark is
 seen either by that look or by the next mark), so a mark never vouches for more than the
-store held when it was given.
+store held when it was given. A write of this process moves the mark at once
+(``touched``): its next read never meets what was kept before it, announcement or not.
 """
 
 from __future__ import annotations
@@ -48,6 +49,11 @@ class WriteWatch(Protocol):
         (SQLite) and it can be given this instant without waiting; else ``None``."""
         ...
 
+    def touched(self) -> None:
+        """This process committed a write (or may have): every mark given from now on
+        differs from those given before, without waiting for the write to be seen."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -72,6 +78,10 @@ class SQLiteWrites:
 
     def head_now(self) -> int | None:
         return at_once(self._lock, self._mark)  # the row id is the notification id
+
+    def touched(self) -> None:
+        """Nothing to do: a commit of this process's other connections shows at once in
+        this connection's ``PRAGMA data_version``."""
 
     def _mark(self) -> int | None:
         """The lock held: the last row id, read again only after another connection's
@@ -123,6 +133,14 @@ class AnnouncedWrites(Listener):
 
     def head_now(self) -> int | None:
         return None  # a count of announcements, not a position in the log
+
+    def touched(self) -> None:
+        """The count moves at once: the write's own announcement arrives a moment after its
+        commit, and a read of this process in between must not be vouched for by the mark
+        taken before it."""
+        with self._lock:
+            self._count += 1
+            self._since = self._clock()
 
     def _mark(self) -> int | None:
         """The lock held: every waiting announcement taken, the count as it then is."""
