@@ -20,7 +20,13 @@ from overleg.aggregates.case import Case, CaseEvent
 from overleg.aggregates.values import Programme, Role
 from overleg.i18n import Message, _, joined
 from overleg.policies.rules import ROLE_NAMES
-from overleg.projections.base import Projection, chunks, placeholders, set_aside
+from overleg.projections.base import (
+    Projection,
+    at_head_checks,
+    chunks,
+    placeholders,
+    set_aside,
+)
 from overleg.projections.case_view import CaseViews, ViewedParts
 
 
@@ -438,15 +444,8 @@ def _at_head_statement(events_table: str) -> str:
     trip): the case's last seq in the event store, a failure either set aside for the
     case, whether both were folded by this code's versions, the view's version, and the
     trail's lines as one JSON array."""
-    views = (AuditTrail, CaseViews)
-    names = ", ".join(f"'{p.name}'" for p in views)
-    versions = " OR ".join(f"(p.name = '{p.name}' AND p.version = {p.version})" for p in views)
     return (
-        f"SELECT (SELECT MAX(originator_version) FROM {events_table}"  # noqa: S608 - names
-        " WHERE originator_id = ?),"
-        f" EXISTS (SELECT 1 FROM projection_failure f WHERE f.projection IN ({names})"
-        "  AND f.case_id = v.case_id),"
-        f" (SELECT COUNT(*) FROM projection_position p WHERE {versions}) = {len(views)},"
+        f"SELECT {at_head_checks(events_table, [AuditTrail, CaseViews])},"  # noqa: S608
         " v.version, v.programme, v.region, v.chair,"
         " (SELECT json_agg(json_build_array(seq, type, at, recorded_by, summary) ORDER BY seq)"
         "  FROM audit_trail t WHERE t.case_id = v.case_id)"

@@ -109,6 +109,24 @@ def set_aside(fetch: Fetch, projection: str, case_id: str) -> bool:
     )
 
 
+def at_head_checks(events_table: str, projections: Sequence[type[Projection]]) -> str:
+    """PostgreSQL: the first three columns of a statement that reads one case's rows of
+    ``projections`` from ``case_view v`` (its first parameter the case's id, as the events
+    table keeps it), to say whether they hold all of the case: the case's last seq in the
+    event store, whether any of them set an event of the case aside, and whether each is
+    stored at this code's version."""
+    names = ", ".join(f"'{p.name}'" for p in projections)
+    versions = " OR ".join(
+        f"(p.name = '{p.name}' AND p.version = {p.version})" for p in projections
+    )
+    return (
+        f"(SELECT MAX(originator_version) FROM {events_table} WHERE originator_id = ?),"
+        f" EXISTS (SELECT 1 FROM projection_failure f WHERE f.projection IN ({names})"
+        "  AND f.case_id = v.case_id),"
+        f" (SELECT COUNT(*) FROM projection_position p WHERE {versions}) = {len(projections)}"
+    )
+
+
 def chunks(items: Sequence[str], size: int = 500) -> list[Sequence[str]]:
     """Slices of at most ``size`` items, for ``IN (...)`` lists of bounded length."""
     return [items[i : i + size] for i in range(0, len(items), size)]

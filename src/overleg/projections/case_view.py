@@ -20,7 +20,13 @@ from uuid import UUID
 from overleg.adapters.views import Fetch, OneQuery, Row, Tx, ViewStore, boolean, flag
 from overleg.aggregates.case import Case, CaseEvent
 from overleg.aggregates.values import Programme, Role
-from overleg.projections.base import Projection, chunks, placeholders, set_aside
+from overleg.projections.base import (
+    Projection,
+    at_head_checks,
+    chunks,
+    placeholders,
+    set_aside,
+)
 
 
 class Status(StrEnum):
@@ -623,12 +629,7 @@ def _at_head_statement(events_table: str) -> str:
     version, and the view's rows, each table's as one JSON array (in ``_load``'s order)."""
     slot = ", ".join(_SLOT_COLUMNS)
     return (
-        f"SELECT (SELECT MAX(originator_version) FROM {events_table}"
-        " WHERE originator_id = ?),"
-        " EXISTS (SELECT 1 FROM projection_failure f"
-        f"  WHERE f.projection = '{CaseViews.name}' AND f.case_id = v.case_id),"
-        " EXISTS (SELECT 1 FROM projection_position p"
-        f"  WHERE p.name = '{CaseViews.name}' AND p.version = {CaseViews.version}),"
+        f"SELECT {at_head_checks(events_table, [CaseViews])},"
         f" {', '.join(f'v.{c}' for c in _COLUMNS)},"
         " (SELECT json_agg(json_build_array(ref, role, given_at, seq) ORDER BY seq)"
         "  FROM case_view_consent c WHERE c.case_id = v.case_id),"
