@@ -327,9 +327,11 @@ class ViewStore:
                     pg.autocommit = False
 
     def read(self, statement: str, params: Sequence[Any] = ()) -> list[Row]:
-        """The rows of one query, outside any write transaction."""
+        """The rows of one query, outside any write transaction (on PostgreSQL asked alone:
+        one round trip)."""
         if self._sqlite is None:
-            return self.read_together(lambda fetch: fetch(statement, params))
+            with translating():
+                return self._read_postgres(lambda fetch: fetch(statement, params), together=False)
         with translating(), self._turn():
             return list(self._sqlite.execute(statement, tuple(params)).fetchall())
 
@@ -350,10 +352,9 @@ class ViewStore:
         asks one query. On SQLite, as ``read_together``. A table or column that no
         projector of this code's version has made yet in this store raises
         ``TablesMissing``."""
+        if self._sqlite is not None:
+            return self.read_together(work)
         with translating():
-            if self._sqlite is not None:
-                with self._turn():
-                    return self._read_sqlite(work, self._sqlite)
             try:
                 return self._read_postgres(work, together=False)
             except (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn) as missing:
@@ -370,9 +371,7 @@ class ViewStore:
         the one the pool was made on; the loop's connections busy past a moment or not
         reachable; any error of the server, a table not made yet included): ask it on a
         thread (``ask``), which waits, tries again and reports as every read does."""
-        if self._sqlite is not None or self._closed:
-            return None
-        pool = await self._loop_pool()
+        pool = None if self._sqlite is not None else await self._loop_pool()
         if pool is None:
             return None
         try:
