@@ -743,13 +743,13 @@ def _projected_answer(
     not move.
 
     On a thread, where this process keeps them, the projections are caught up first, as
-    for a list; ``at_once``, for the event loop: only an answer kept, or on SQLite one read
-    when the projections are known current, and their connection is free, this instant
-    (on PostgreSQL the loop asks ``_projected_on_loop``).
+    for a list; ``at_once``, for the event loop, on SQLite: only an answer kept, or one read
+    when the projections are known current, and their connection is free, this instant (on
+    PostgreSQL the loop asks ``_projected_on_loop``, which gives what is kept as well).
     """
-    if not _view_decides(who):
-        return None
     views = svc.views
+    if not _view_decides(who) or (at_once and views.dialect == "postgresql"):
+        return None  # on PostgreSQL the loop asks ``_projected_on_loop``, which keeps too
     if svc.inline_projections and not at_once:
         try:
             svc.fresh_views()
@@ -757,8 +757,7 @@ def _projected_answer(
             return None  # the events answer, as before the projections were asked
     position: Hashable | None
     if views.dialect == "postgresql":
-        writes = svc.app.writes
-        position = None if writes is None else writes.mark_now() if at_once else writes.mark()
+        position = None if svc.app.writes is None else svc.app.writes.mark()
     elif svc.inline_projections:
         position = svc.head_in_views()
         if position is None:
@@ -772,7 +771,7 @@ def _projected_answer(
     else:
         if views.dialect == "postgresql":
             try:
-                read_now = None if at_once else views.ask(at_head)
+                read_now = views.ask(at_head)
             except TablesMissing:  # no worker (of this version) has made the projections yet
                 return None
         else:
