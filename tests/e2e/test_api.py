@@ -491,6 +491,20 @@ def _thread_handoffs(monkeypatch: pytest.MonkeyPatch, router: str = "figures") -
     return hops
 
 
+def _from_events_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """From now on the projections answer no case and no history: each is replayed from its
+    events, as while a worker is behind or the projections set the case aside."""
+    from overleg.api.routers import cases
+
+    async def none_on_loop(*_: object, **__: object) -> tuple[None, bool]:
+        return None, False
+
+    monkeypatch.setattr(cases, "_viewed_answer", lambda *_, **__: None)
+    monkeypatch.setattr(cases, "_trail_answer", lambda *_, **__: None)
+    monkeypatch.setattr(cases, "_viewed_on_loop", none_on_loop)
+    monkeypatch.setattr(cases, "_trail_on_loop", none_on_loop)
+
+
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_kept_figures_are_given_from_the_event_loop_where_a_worker_keeps_them(
     database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -582,11 +596,11 @@ def test_a_kept_case_and_history_are_given_from_the_event_loop_never_older_than_
     without a worker thread, its read recorded all the same; after a command it is read
     again on a thread, and never answered at its old version."""
     hops = _thread_handoffs(monkeypatch, "cases")
+    _from_events_only(monkeypatch)  # the case replayed is kept
     walk.up_to_chair()
     path = f"/cases/{walk.case_id}"
     auditor = auth(walk.settings, "auditor", "auditor-1")
-    # The requester, a professional: the case replayed is kept (not read from the case view).
-    reader = auth(walk.settings, "professional", "hulpverlener-1")
+    reader = auth(walk.settings, "professional", "hulpverlener-1")  # the requester
     firsts = [walk.client.get(p, headers=reader) for p in (path, f"{path}/history")]
     assert [a.status_code for a in firsts] == [200, 200] and len(hops) == 2
     deadline = time.monotonic() + 10
@@ -692,8 +706,8 @@ def test_store_trouble_is_a_503_and_the_unexpected_a_500_with_a_request_id(
 ) -> None:
     walk.request()
     services = client.app.state.services  # type: ignore[attr-defined]
-    # The requester, a professional: the case's events answer (not the case view).
-    professional = auth(walk.settings, "professional", "hulpverlener-1")
+    _from_events_only(monkeypatch)  # the case's events answer
+    professional = auth(walk.settings, "professional", "hulpverlener-1")  # the requester
 
     def busy(*_: object, **__: object) -> None:
         raise sqlite3.OperationalError("database is locked")

@@ -195,11 +195,16 @@ REQUESTERS = frozenset({StaffRole.TEAM, StaffRole.PROFESSIONAL})
 FIGURE_READERS = frozenset({StaffRole.ANALYST, StaffRole.AUDITOR, StaffRole.TEAM})
 
 
+def municipality_key(name: str | None) -> str | None:
+    """A municipality's name as names are compared: letter case and spacing aside."""
+    return None if name is None else " ".join(name.split()).casefold()
+
+
 def same_municipality(one: str | None, other: str | None) -> bool:
     """Whether two names are the same municipality (letter case and spacing aside)."""
     if one is None or other is None:
         return False
-    return " ".join(one.split()).casefold() == " ".join(other.split()).casefold()
+    return municipality_key(one) == municipality_key(other)
 
 
 def _roles(allowed: Collection[StaffRole]) -> Message:

@@ -17,7 +17,7 @@ from uuid import UUID
 
 from overleg.adapters.views import Fetch, OneQuery, Row, Tx, ViewStore, boolean
 from overleg.aggregates.case import Case, CaseEvent
-from overleg.aggregates.values import Programme, Role
+from overleg.aggregates.values import Role
 from overleg.i18n import Message, _, joined
 from overleg.policies.rules import ROLE_NAMES
 from overleg.projections.base import (
@@ -27,7 +27,7 @@ from overleg.projections.base import (
     placeholders,
     set_aside,
 )
-from overleg.projections.case_view import CaseViews, ViewedParts
+from overleg.projections.case_view import PARTS_COLUMNS, CaseViews, ViewedParts, parts_of
 
 
 def unwanted_present(not_invited: Iterable[str], present: Iterable[str]) -> list[str]:
@@ -446,7 +446,7 @@ def _at_head_statement(events_table: str) -> str:
     trail's lines as one JSON array."""
     return (
         f"SELECT {at_head_checks(events_table, [AuditTrail, CaseViews])},"  # noqa: S608
-        " v.version, v.programme, v.region, v.chair,"
+        f" v.version, {PARTS_COLUMNS},"
         " (SELECT json_agg(json_build_array(seq, type, at, recorded_by, summary) ORDER BY seq)"
         "  FROM audit_trail t WHERE t.case_id = v.case_id)"
         " FROM case_view v WHERE v.case_id = ?"
@@ -468,13 +468,13 @@ def trail_at_head(
 def _at_head(rows: list[Row]) -> tuple[ViewedParts, list[TrailEntry]] | None:
     if not rows:
         return None
-    stored, aside, current, version, programme, region, chair, lines = rows[0]
+    stored, aside, current, version, *parts, lines = rows[0]
     if aside or not current or stored != version:
         return None
     trail = [TrailEntry(int(seq), *rest) for seq, *rest in lines or ()]
     if [entry.seq for entry in trail] != list(range(1, stored + 1)):
         return None
-    return ViewedParts(Programme(programme), region, chair), trail
+    return parts_of(*parts), trail
 
 
 def _trail(fetch: Fetch, case_id: UUID) -> list[TrailEntry]:

@@ -19,7 +19,8 @@ from uuid import UUID
 
 from overleg.adapters.views import Fetch, OneQuery, Row, Tx, ViewStore, boolean, flag
 from overleg.aggregates.case import Case, CaseEvent
-from overleg.aggregates.values import Programme, Role
+from overleg.aggregates.values import FAMILY_ROLES, Programme, Role
+from overleg.policies.access import municipality_key
 from overleg.projections.base import (
     Projection,
     at_head_checks,
@@ -77,7 +78,7 @@ class FlaggedMeeting:
 
 
 # The kinds of refs kept per meeting number.
-PRESENT, INVITED, NOT_INVITED = "present", "invited", "not_invited"
+PRESENT, INVITED, NOT_INVITED, OTHERS = "present", "invited", "not_invited", "others"
 
 
 @dataclass
@@ -102,6 +103,9 @@ class MeetingSlot:
     present: list[str] = field(default_factory=list)  # professionals, as attendance stands
     invited: list[str] = field(default_factory=list)  # professionals invited by the last plan
     not_invited: list[str] = field(default_factory=list)  # not invited, at the client's wish
+    # Invited by the last plan in a role other than professional, each as "role:ref" (a
+    # role has no colon): what the case knows them as decides whether they may read it.
+    others: list[str] = field(default_factory=list)
 
     @property
     def live(self) -> bool:
@@ -157,16 +161,26 @@ class CaseView:
     next_meeting: int | None = None  # the planned meeting that comes first
     next_meeting_on: str | None = None
     erased_at: str | None = None  # when its personal data was erased
+    # The municipality the request names (lokaal cliëntoverleg), and its key: the name as
+    # a team's token is matched against it (``policies.access.municipality_key``).
+    municipality: str | None = None
+    municipality_key: str | None = None
     consents: list[Consent] = field(default_factory=list)
     agreements: list[OpenAgreement] = field(default_factory=list)
     # Everyone with a part in the case (requester, client, parties, professionals named
-    # in it): whom a professional's case list shows.
+    # in it); of them, ``readers`` may read it.
     participants: set[str] = field(default_factory=set)
+    # The professionals who may read the case, as the case decides it (``Case.readers``).
+    readers: set[str] = field(default_factory=set)
     meetings: list[MeetingSlot] = field(default_factory=list)  # by number
-    # Kept to derive the rest: every workplan's agreements (of every meeting), and the refs
-    # the case names outside its meetings (requester, client, parties, coordinators).
+    # Kept to derive the rest: every workplan's agreements (of every meeting), the refs
+    # the case names outside its meetings (requester, client, parties, coordinators), the
+    # roles the requester and the consenting parties were named in, and every coordinator
+    # ever designated.
     workplans: list[OpenAgreement] = field(default_factory=list)
     named: set[str] = field(default_factory=set)
+    roles: dict[str, set[str]] = field(default_factory=dict)
+    designated: set[str] = field(default_factory=set)
 
     @property
     def flagged_meetings(self) -> list[FlaggedMeeting]:
@@ -246,13 +260,51 @@ class CaseView:
                 if s.workplan_coordinator is not None:
                     self.participants.add(s.workplan_coordinator)
         self.participants.update(a.who for a in self.workplans if a.meeting in live_numbers)
+        self.readers = self._readers(live)
         self.status = self.derive_status()
 
+    def _readers(self, live: list[MeetingSlot]) -> set[str]:
+        """``Case.readers`` from what the view keeps: the professionals of the case (present
+        at a meeting that counts, invited as a professional, designated coordinator, named
+        as a party or requester in the role professional), and those named in a workplan of
+        a meeting that counts, in an agreement or as coordinator, unless the case knows
+        them only in family or network roles."""
+        known = {ref: set(roles) for ref, roles in self.roles.items()}
+        professionals = set(self.designated)
+        professionals.update(r for r, roles in self.roles.items() if Role.PROFESSIONAL in roles)
+        for s in self.meetings:
+            professionals.update(s.invited)
+            for ref in s.invited:
+                known.setdefault(ref, set()).add(Role.PROFESSIONAL)
+            for other in s.others:
+                role, ref = other.split(":", 1)
+                known.setdefault(ref, set()).add(role)
+        family = {ref for ref, roles in known.items() if roles and roles <= FAMILY_ROLES}
+        agreed: set[str] = set()
+        for s in live:
+            professionals.update(s.present)
+            if s.workplan_coordinator is not None:
+                agreed.add(s.workplan_coordinator)
+        numbers = {s.meeting for s in live}
+        agreed.update(a.who for a in self.workplans if a.meeting in numbers)
+        return professionals | (agreed - family)
 
-_COLLECTIONS = ("consents", "agreements", "participants", "meetings", "workplans", "named")
+
+_COLLECTIONS = (
+    "consents",
+    "agreements",
+    "participants",
+    "readers",
+    "meetings",
+    "workplans",
+    "named",
+    "roles",
+    "designated",
+)
 _COLUMNS = [f.name for f in fields(CaseView) if f.name not in _COLLECTIONS]
 _FLAGS = ("last_meeting_workplan", "last_meeting_registered")
-_REFS = (PRESENT, INVITED, NOT_INVITED)  # kept as one text each, the refs joined by spaces
+# Kept as one text each, the refs joined by spaces.
+_REFS = (PRESENT, INVITED, NOT_INVITED, OTHERS)
 _SLOT_COLUMNS = [f.name for f in fields(MeetingSlot)]
 _SLOT_FLAGS = ("cancelled", "retracted", "workplan", "registered", "prepared")
 
@@ -280,6 +332,9 @@ def _meeting(view: CaseView, e: MeetingEvent) -> None:
                 {i["ref"] for i in p["invited"] if i["role"] == Role.PROFESSIONAL}
             )
             slot.not_invited = sorted(set(p["not_invited"]))
+            slot.others = sorted(
+                {f"{i['role']}:{i['ref']}" for i in p["invited"] if i["role"] != Role.PROFESSIONAL}
+            )
         case Case.MeetingCancelled():
             slot.cancelled = True
             view.next_follow_up_on = None  # the scheduled follow-up date goes with it
@@ -318,9 +373,18 @@ def _fold(views: dict[str, CaseView], e: CaseEvent) -> None:
     at = e.timestamp.isoformat()
     if isinstance(e, Case.Requested):
         views[case_id] = CaseView(
-            case_id, 0, e.programme, e.region, e.channel, at, Status.REQUESTED
+            case_id,
+            0,
+            e.programme,
+            e.region,
+            e.channel,
+            at,
+            Status.REQUESTED,
+            municipality=e.municipality,
+            municipality_key=municipality_key(e.municipality),
         )
         views[case_id].named.update((e.personal["requester_ref"], e.personal["client_ref"]))
+        views[case_id].roles.setdefault(e.personal["requester_ref"], set()).add(e.requester_role)
     view = views[case_id]
     view.version = e.originator_version
     # Kept in UTC so that ordering by it is ordering in time, whatever the offsets.
@@ -337,6 +401,7 @@ def _fold(views: dict[str, CaseView], e: CaseEvent) -> None:
         case Case.ConsentGiven(personal=p):
             view.consents.append(Consent(p["ref"], e.role, at, e.originator_version))
             view.named.add(p["ref"])
+            view.roles.setdefault(p["ref"], set()).add(e.role)
         case Case.ConsentWithdrawn(personal=p):
             view.consents = [c for c in view.consents if (c.ref, c.role) != (p["ref"], e.role)]
         case Case.ChairAppointed(personal=p):
@@ -357,6 +422,7 @@ def _fold(views: dict[str, CaseView], e: CaseEvent) -> None:
             view.designated_coordinator = p["coordinator"]
             view.coordinator_chosen_by_client = e.chosen_by_client
             view.named.add(p["coordinator"])
+            view.designated.add(p["coordinator"])
         case Case.FollowUpScheduled():
             view.next_follow_up_on = e.on.isoformat()
         case Case.PersonalDataErased():
@@ -367,10 +433,10 @@ def _fold(views: dict[str, CaseView], e: CaseEvent) -> None:
 
 class CaseViews(Projection):
     """The current state of every case: its meetings, standing consents, workplans, flagged
-    meetings and who takes part."""
+    meetings, who takes part and who may read it."""
 
     name: ClassVar[str] = "case_view"
-    version: ClassVar[int] = 4
+    version: ClassVar[int] = 5
     personal: ClassVar[bool] = True
     tables: ClassVar[tuple[str, ...]] = (
         "case_view",
@@ -393,9 +459,9 @@ class CaseViews(Projection):
             " workplan_meeting INTEGER, next_follow_up_on TEXT, ended TEXT,"
             " updated_at TEXT NOT NULL, designated_coordinator TEXT,"
             f" coordinator_chosen_by_client {flag_type}, next_meeting INTEGER,"
-            " next_meeting_on TEXT, erased_at TEXT)"
+            " next_meeting_on TEXT, erased_at TEXT, municipality TEXT, municipality_key TEXT)"
         )
-        for column in ("status", "region", "programme", "chair", "coordinator"):
+        for column in ("status", "region", "programme", "chair", "coordinator", "municipality_key"):
             tx.execute(f"CREATE INDEX IF NOT EXISTS case_view_{column} ON case_view ({column})")
         # A list's order (most recently changed first): a page is read from the index.
         tx.execute(
@@ -413,11 +479,14 @@ class CaseViews(Projection):
             " who TEXT NOT NULL, what TEXT NOT NULL, due TEXT, domain TEXT,"
             " PRIMARY KEY (case_id, meeting, position))"
         )
-        # Who takes part; `named`: named by the case outside its meetings.
+        # Who takes part; `named`: named by the case outside its meetings; `roles`: the
+        # roles the case names them in as a party or requester (joined by spaces);
+        # `designated`: designated coordinator, now or before; `reader`: may read the case.
         tx.execute(
             "CREATE TABLE IF NOT EXISTS case_view_participant ("
             f" case_id TEXT NOT NULL, ref TEXT NOT NULL, named {flag_type} NOT NULL,"
-            " PRIMARY KEY (case_id, ref))"
+            f" roles TEXT NOT NULL, designated {flag_type} NOT NULL,"
+            f" reader {flag_type} NOT NULL, PRIMARY KEY (case_id, ref))"
         )
         tx.execute(
             "CREATE INDEX IF NOT EXISTS case_view_participant_ref ON case_view_participant (ref)"
@@ -430,7 +499,7 @@ class CaseViews(Projection):
             f" prepared {flag_type} NOT NULL, checklist_done INTEGER NOT NULL,"
             " checklist_given INTEGER NOT NULL, workplan_order INTEGER,"
             " workplan_coordinator TEXT, present TEXT NOT NULL, invited TEXT NOT NULL,"
-            " not_invited TEXT NOT NULL, PRIMARY KEY (case_id, meeting))"
+            " not_invited TEXT NOT NULL, others TEXT NOT NULL, PRIMARY KEY (case_id, meeting))"
         )
 
     def apply(self, tx: Tx, events: Sequence[CaseEvent]) -> None:
@@ -467,8 +536,19 @@ class CaseViews(Projection):
         )
         tx.insert(
             "case_view_participant",
-            ("case_id", "ref", "named"),
-            [(v.case_id, ref, ref in v.named) for v in rows for ref in sorted(v.participants)],
+            ("case_id", "ref", "named", "roles", "designated", "reader"),
+            [
+                (
+                    v.case_id,
+                    ref,
+                    ref in v.named,
+                    " ".join(sorted(v.roles.get(ref, ()))),
+                    ref in v.designated,
+                    ref in v.readers,
+                )
+                for v in rows
+                for ref in sorted(v.participants | v.readers)
+            ],
         )
         tx.insert(
             "case_view_meeting",
@@ -504,6 +584,19 @@ def _slot(row: Sequence[Any]) -> MeetingSlot:
     return MeetingSlot(**values)
 
 
+# What the view keeps of each participant (the rest is derived from it).
+_PARTICIPANT_COLUMNS = ("ref", "named", "roles", "designated")
+
+
+def _participant(view: CaseView, ref: str, named: Any, roles: str, designated: Any) -> None:
+    if named:
+        view.named.add(ref)
+    if roles:
+        view.roles[ref] = set(roles.split())
+    if designated:
+        view.designated.add(ref)
+
+
 def _load(fetch: Fetch, case_ids: Sequence[str]) -> dict[str, CaseView]:
     views: dict[str, CaseView] = {}
     for ids in chunks(case_ids):
@@ -524,12 +617,12 @@ def _load(fetch: Fetch, case_ids: Sequence[str]) -> dict[str, CaseView]:
             ids,
         ):
             views[case_id].workplans.append(OpenAgreement(*agreement))
-        for case_id, ref, named in fetch(
-            f"SELECT case_id, ref, named FROM case_view_participant WHERE case_id IN ({marks})",
+        for case_id, *participant in fetch(
+            f"SELECT case_id, {', '.join(_PARTICIPANT_COLUMNS)} FROM case_view_participant"
+            f" WHERE case_id IN ({marks})",
             ids,
         ):
-            if named:
-                views[case_id].named.add(ref)
+            _participant(views[case_id], *participant)
         for case_id, *columns in fetch(
             f"SELECT case_id, {', '.join(_SLOT_COLUMNS)} FROM case_view_meeting"
             f" WHERE case_id IN ({marks}) ORDER BY case_id, meeting",
@@ -552,6 +645,17 @@ def view_of(events: Sequence[CaseEvent]) -> CaseView:
 
 
 @dataclass(frozen=True)
+class MunicipalityOrChair:
+    """The cases of a team of lokaal cliëntoverleg: those of its municipality (by its key,
+    ``policies.access.municipality_key``; and of its region, when its token names one),
+    and those its member was appointed to chair."""
+
+    municipality_key: str
+    region: str | None
+    chair: str
+
+
+@dataclass(frozen=True)
 class CaseFilter:
     """Which cases a list shows; ``None`` does not filter."""
 
@@ -561,7 +665,8 @@ class CaseFilter:
     chair: str | None = None
     coordinator: str | None = None
     overdue_on: date | None = None  # only cases whose follow-up is overdue on this day
-    participant: str | None = None  # only cases this reference takes part in
+    reader: str | None = None  # only cases this professional may read (``Case.readers``)
+    municipality_or_chair: MunicipalityOrChair | None = None
 
 
 @dataclass(frozen=True)
@@ -585,30 +690,49 @@ class NotInView(LookupError):
 
 @dataclass(frozen=True)
 class ViewedParts:
-    """What access decisions read of a case (``policies.access.CaseParts``), as its view
-    holds it: the programme, the region and the chair. Enough for the callers whose part
-    the view decides (the auditor, a team of integrale jeugdhulp, a chair); the case's
-    municipality, parties and readers are not in the view, and asking for them raises
-    ``NotInView`` rather than answer wrongly."""
+    """What access decisions on reading read of a case (``policies.access.CaseParts``), as
+    its view holds it: the programme, the region, the municipality, the chair and the
+    professionals who may read it. Enough for every caller who reads cases; the case's
+    parties (which only decisions on commands read) are not in the view, and asking for
+    them raises ``NotInView`` rather than answer wrongly."""
 
     programme: Programme
     region: str
     chair: str | None
+    municipality: str | None
+    reader_refs: frozenset[str]
 
     @classmethod
     def of(cls, view: CaseView) -> ViewedParts:
-        return cls(Programme(view.programme), view.region, view.chair)
-
-    @property
-    def municipality(self) -> str | None:
-        raise NotInView("municipality")
+        return cls(
+            Programme(view.programme),
+            view.region,
+            view.chair,
+            view.municipality,
+            frozenset(view.readers),
+        )
 
     @property
     def parties(self) -> Collection[str]:
         raise NotInView("parties")
 
     def readers(self) -> Collection[str]:
-        raise NotInView("readers")
+        return self.reader_refs
+
+
+# PostgreSQL: the columns of ``parts_of`` read from ``case_view v``, in one statement.
+PARTS_COLUMNS = (
+    "v.programme, v.region, v.chair, v.municipality,"
+    " (SELECT json_agg(r.ref) FROM case_view_participant r"
+    "  WHERE r.case_id = v.case_id AND r.reader)"
+)
+
+
+def parts_of(
+    programme: str, region: str, chair: str | None, municipality: str | None, readers: Any
+) -> ViewedParts:
+    """The parts of a case's view that ``PARTS_COLUMNS`` read."""
+    return ViewedParts(Programme(programme), region, chair, municipality, frozenset(readers or ()))
 
 
 def whole_case_view(fetch: Fetch, case_id: UUID) -> CaseView | None:
@@ -635,8 +759,9 @@ def _at_head_statement(events_table: str) -> str:
         "  FROM case_view_consent c WHERE c.case_id = v.case_id),"
         " (SELECT json_agg(json_build_array(meeting, position, who, what, due, domain)"
         "  ORDER BY meeting, position) FROM case_view_agreement a WHERE a.case_id = v.case_id),"
-        " (SELECT json_agg(ref) FROM case_view_participant n"
-        "  WHERE n.case_id = v.case_id AND n.named),"
+        f" (SELECT json_agg(json_build_array({', '.join(_PARTICIPANT_COLUMNS)}))"
+        "  FROM case_view_participant n"
+        "  WHERE n.case_id = v.case_id AND (n.named OR n.roles <> '' OR n.designated)),"
         f" (SELECT json_agg(json_build_array({slot}) ORDER BY meeting)"
         "  FROM case_view_meeting m WHERE m.case_id = v.case_id)"
         " FROM case_view v WHERE v.case_id = ?"
@@ -660,10 +785,11 @@ def _at_head(rows: list[Row]) -> CaseView | None:
     view = _view(row[:columns])
     if aside or not current or stored != view.version:
         return None
-    consents, agreements, named, meetings = row[columns:]
+    consents, agreements, participants, meetings = row[columns:]
     view.consents = [Consent(*c) for c in consents or ()]
     view.workplans = [OpenAgreement(*a) for a in agreements or ()]
-    view.named = set(named or ())
+    for participant in participants or ():
+        _participant(view, *participant)
     view.meetings = [_slot(m) for m in meetings or ()]
     view.derive()
     return view
@@ -675,11 +801,14 @@ def viewed_parts(fetch: Fetch, case_id: UUID) -> ViewedParts | None:
     key = str(case_id)
     if set_aside(fetch, CaseViews.name, key):
         return None
-    rows = fetch("SELECT programme, region, chair FROM case_view WHERE case_id = ?", (key,))
+    rows = fetch(
+        "SELECT programme, region, chair, municipality FROM case_view WHERE case_id = ?", (key,)
+    )
     if not rows:
         return None
-    programme, region, chair = rows[0]
-    return ViewedParts(Programme(programme), region, chair)
+    readers = fetch("SELECT ref FROM case_view_participant WHERE case_id = ? AND reader", (key,))
+    programme, region, chair, municipality = rows[0]
+    return parts_of(programme, region, chair, municipality, [ref for (ref,) in readers])
 
 
 def list_cases(
@@ -701,9 +830,19 @@ def _list(fetch: Fetch, where: CaseFilter, offset: int, limit: int) -> CasePage:
     if where.overdue_on is not None:
         clauses.append("ended IS NULL AND next_follow_up_on < ?")
         params.append(where.overdue_on.isoformat())
-    if where.participant is not None:
-        clauses.append("case_id IN (SELECT case_id FROM case_view_participant WHERE ref = ?)")
-        params.append(where.participant)
+    if where.reader is not None:
+        clauses.append(
+            "case_id IN (SELECT case_id FROM case_view_participant WHERE ref = ? AND reader)"
+        )
+        params.append(where.reader)
+    area = where.municipality_or_chair
+    if area is not None:
+        own = (
+            "municipality_key = ?" if area.region is None else "municipality_key = ? AND region = ?"
+        )
+        clauses.append(f"(({own}) OR chair = ?)")
+        params += [area.municipality_key, *([] if area.region is None else [area.region])]
+        params.append(area.chair)
     condition = f" WHERE {' AND '.join(clauses)}" if clauses else ""
     total = int(fetch(f"SELECT COUNT(*) FROM case_view{condition}", params)[0][0])
     ids_page = [

@@ -84,13 +84,14 @@ from overleg.commands import (
     WithdrawConsent,
 )
 from overleg.policies import access
-from overleg.policies.access import Principal, StaffRole
+from overleg.policies.access import Principal, StaffRole, municipality_key
 from overleg.projections.audit_trail import TrailEntry, summaries, trail_at_head, whole_trail
 from overleg.projections.case_view import (
     CaseFilter,
     CasePage,
     CaseView,
     CaseViews,
+    MunicipalityOrChair,
     Status,
     ViewedParts,
     case_view_at_head,
@@ -127,7 +128,6 @@ def _changed(
     }
 
 
-ALL = 1_000_000_000  # every candidate of a list the view cannot narrow exactly
 Meeting = Annotated[int, Path(ge=1, le=10_000, description="The meeting's number in the case")]
 
 
@@ -729,8 +729,9 @@ def _projected_answer(
     at_once: bool,
 ) -> tuple[int, bytes] | None:
     """A case's answer of ``kind``, with the case's version, read from the projections
-    instead of replayed from its events, where they decide the caller's part
-    (``_view_decides``) and are known to hold every event the log holds of the case:
+    instead of replayed from its events, where they are known to hold every event the log
+    holds of the case (the view holds what access decisions on reading ask of a case:
+    ``ViewedParts``):
 
     - SQLite, where this process keeps them: when they hold the log's head (``read``);
     - PostgreSQL, whichever process keeps them (the worker, as a rule): when, in the one
@@ -748,7 +749,7 @@ def _projected_answer(
     PostgreSQL the loop asks ``_projected_on_loop``, which gives what is kept as well).
     """
     views = svc.views
-    if not _view_decides(who) or (at_once and views.dialect == "postgresql"):
+    if at_once and views.dialect == "postgresql":
         return None  # on PostgreSQL the loop asks ``_projected_on_loop``, which keeps too
     if svc.inline_projections and not at_once:
         try:
@@ -802,9 +803,9 @@ async def _projected_on_loop(
     """PostgreSQL, on the event loop: ``_projected_answer``'s read of the projections at the
     case's last event, asked without a thread (``ViewStore.ask_on_loop``), and kept under
     the store's write mark taken before it was asked (if one was given at once). Not asked
-    where the projections do not decide the caller's part, nor where the loop cannot ask
-    (its connections busy or unreachable): the thread then does as before."""
-    if svc.views.dialect != "postgresql" or not _view_decides(who):
+    where the loop cannot ask (its connections busy or unreachable): the thread then does
+    as before."""
+    if svc.views.dialect != "postgresql":
         return None, False
     writes = svc.app.writes
     mark = None if writes is None else writes.mark_now()
@@ -1052,14 +1053,14 @@ async def list_(
     )
 
     scoped = _scoped(where, who)
-    kept = _kept_page(svc, who, scoped, offset, limit, today)
+    kept = _kept_page(svc, scoped, offset, limit, today)
     if kept is not None:  # on the event loop: no thread, and a thread only writes the record
         cases, body = kept
         await svc.reads.recorded(who, cases, "case list", *_ids(request))
         return JSONBytes(body)
 
     def answer() -> bytes:  # one trip to the thread pool for the reads and the record
-        cases, body = _listed(svc, who, scoped, offset, limit, today)
+        cases, body = _listed(svc, scoped, offset, limit, today)
         svc.reads.record(who, cases, "case list", *_ids(request))
         return body
 
@@ -1067,12 +1068,10 @@ async def list_(
 
 
 def _kept_page(
-    svc: Svc, who: Principal, where: CaseFilter, offset: int, limit: int, today: datetime
+    svc: Svc, where: CaseFilter, offset: int, limit: int, today: datetime
 ) -> tuple[list[str], bytes] | None:
     """The page ``_listed`` would answer, when it is kept and the case view is known not
     to have moved since, without a query or a wait (for the event loop); else ``None``."""
-    if not _view_decides(who):
-        return None
     version = svc.known_version_of(CaseViews.name)
     if version is None:
         return None
@@ -1087,13 +1086,13 @@ def _page_key(where: CaseFilter, offset: int, limit: int, today: datetime) -> Ha
 
 
 def _listed(
-    svc: Svc, who: Principal, where: CaseFilter, offset: int, limit: int, today: datetime
+    svc: Svc, where: CaseFilter, offset: int, limit: int, today: datetime
 ) -> tuple[list[str], bytes]:
     """One page of the cases matching ``where`` that the caller has a part in: the cases
     listed, and the page as answered (rendered once, kept so)."""
 
     def listed() -> tuple[list[str], bytes]:
-        page = _page(svc, who, where, offset, limit)
+        page = _page(svc, where, offset, limit)
         answer = CaseList(
             items=[_case_out(v, today) for v in page.items],
             total=page.total,
@@ -1102,8 +1101,6 @@ def _listed(
         )
         return [c.case_id for c in answer.items], rendered(answer)
 
-    if not _view_decides(who):
-        return listed()
     svc.fresh_views()  # caught up first: the version then says what the page shows
     return svc.pages.get(
         _page_key(where, offset, limit, today), svc.version_of(CaseViews.name), listed
@@ -1111,18 +1108,24 @@ def _listed(
 
 
 def _scoped(where: CaseFilter, who: Principal) -> CaseFilter:
-    """Narrow a list, as far as the case view can, to the cases the caller has a part in."""
+    """Narrow a list to the cases the caller has a part in (``access.has_part``), exactly:
+    the case view holds what that asks of a case."""
     if who.role is StaffRole.AUDITOR:
         return where
     if who.role is StaffRole.TEAM:
         where = replace(where, programme=_only(where.programme, who.team_programme.value))
+        if who.team_programme is Programme.LOKAAL_CLIENTOVERLEG:  # its municipality, and
+            area = MunicipalityOrChair(  # the cases its member chairs
+                municipality_key(who.municipality) or "", who.region, who.ref
+            )
+            return replace(where, municipality_or_chair=area)
         return (
             where if who.region is None else replace(where, region=_only(where.region, who.region))
         )
     if who.role is StaffRole.CHAIR:
         where = replace(where, chair=_only(where.chair, who.ref))
     if who.role is StaffRole.PROFESSIONAL:
-        where = replace(where, participant=who.ref)
+        where = replace(where, reader=who.ref)
     if who.programme is None:
         return where
     return replace(where, programme=_only(where.programme, who.programme.value))
@@ -1134,26 +1137,6 @@ def _only(asked: str | None, value: str) -> str:
     return value if asked in (None, value) else ""
 
 
-def _view_decides(who: Principal) -> bool:
-    """Whether the case view's filter is exactly the caller's part: it is not for a team of
-    lokaal cliëntoverleg (the view does not hold the municipality) nor for a professional
-    (the view's participants are not exactly the case's readers)."""
-    if who.role is StaffRole.PROFESSIONAL:
-        return False
-    return not (who.role is StaffRole.TEAM and who.team_programme is Programme.LOKAAL_CLIENTOVERLEG)
-
-
-def _page(svc: Svc, who: Principal, where: CaseFilter, offset: int, limit: int) -> CasePage:
-    """One page of the cases matching ``where`` that the caller has a part in."""
-    views = svc.fresh_views()
-    if _view_decides(who):
-        return list_cases(views, where, offset=offset, limit=limit)
-    # The view narrows the candidates; each case itself says whether the caller has a part.
-    candidates = list_cases(views, where, offset=0, limit=ALL).items
-    kept = [v for v in candidates if _has_part(svc, who, UUID(v.case_id))]
-    return CasePage(kept[offset : offset + limit], len(kept), offset, limit)
-
-
-def _has_part(svc: Svc, who: Principal, case_id: UUID) -> bool:
-    replay = svc.app.read(case_id)
-    return replay is not None and access.has_part(who, replay.case)
+def _page(svc: Svc, where: CaseFilter, offset: int, limit: int) -> CasePage:
+    """One page of the cases matching ``where`` (scoped to the caller's part: ``_scoped``)."""
+    return list_cases(svc.fresh_views(), where, offset=offset, limit=limit)
