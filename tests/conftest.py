@@ -22,7 +22,7 @@ from overleg.adapters.eventstore import Database
 from overleg.adapters.views import ViewStore
 from overleg.aggregates.values import Channel, Client, Party, Programme, Region, Role
 from overleg.api.answers import rendered
-from overleg.application import Overleg
+from overleg.application import CaseNotFound, Overleg
 from overleg.commands import GiveConsent, SubmitRequest
 from overleg.policies import access
 from overleg.policies.access import Principal
@@ -109,10 +109,35 @@ def _answers_from_the_projections_are_the_answers_of_the_events(
         events = events_then(svc, who, case_id, answer[0])
         return len(events), cases._rendered_history(cases._history(events))
 
+    def not_seen(svc: Any, who: Principal, case_id: uuid.UUID) -> None:
+        """A case the projections answered not found for the caller: its events agree."""
+        case = None
+        for event in Overleg.replay(svc.app, case_id)[1]:
+            case = event.mutate(case)
+        assert case is None or not access.sees(who, case), f"case {case_id} refused to {who}"
+
+    def refusal_checked(svc: Any, who: Principal, case_id: uuid.UUID, answering: Any) -> Any:
+        try:
+            return answering()
+        except CaseNotFound:
+            not_seen(svc, who, case_id)
+            raise
+
+    async def refusal_checked_on_loop(
+        svc: Any, who: Principal, case_id: uuid.UUID, answering: Any
+    ) -> Any:
+        try:
+            return await answering()
+        except CaseNotFound:
+            not_seen(svc, who, case_id)
+            raise
+
     def checked_view(
         svc: Any, who: Principal, case_id: uuid.UUID, today: Any, *, at_once: bool = False
     ) -> Any:
-        answer = viewed(svc, who, case_id, today, at_once=at_once)
+        answer = refusal_checked(
+            svc, who, case_id, lambda: viewed(svc, who, case_id, today, at_once=at_once)
+        )
         if answer is not None:
             replayed = view_replayed(svc, who, case_id, answer, today)
             assert answer == replayed, f"case {case_id}: its view's answer differs from its events'"
@@ -121,21 +146,27 @@ def _answers_from_the_projections_are_the_answers_of_the_events(
     def checked_trail(
         svc: Any, who: Principal, case_id: uuid.UUID, *, at_once: bool = False
     ) -> Any:
-        answer = trailed(svc, who, case_id, at_once=at_once)
+        answer = refusal_checked(
+            svc, who, case_id, lambda: trailed(svc, who, case_id, at_once=at_once)
+        )
         if answer is not None:
             replayed = trail_replayed(svc, who, case_id, answer)
             assert answer == replayed, f"case {case_id}: its trail differs from its events'"
         return answer
 
     async def checked_view_on_loop(svc: Any, who: Principal, case_id: uuid.UUID, today: Any) -> Any:
-        answer, asked = await viewed_on_loop(svc, who, case_id, today)
+        answer, asked = await refusal_checked_on_loop(
+            svc, who, case_id, lambda: viewed_on_loop(svc, who, case_id, today)
+        )
         if answer is not None:
             replayed = view_replayed(svc, who, case_id, answer, today)
             assert answer == replayed, f"case {case_id}: its view's answer differs from its events'"
         return answer, asked
 
     async def checked_trail_on_loop(svc: Any, who: Principal, case_id: uuid.UUID) -> Any:
-        answer, asked = await trailed_on_loop(svc, who, case_id)
+        answer, asked = await refusal_checked_on_loop(
+            svc, who, case_id, lambda: trailed_on_loop(svc, who, case_id)
+        )
         if answer is not None:
             replayed = trail_replayed(svc, who, case_id, answer)
             assert answer == replayed, f"case {case_id}: its trail differs from its events'"

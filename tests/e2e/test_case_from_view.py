@@ -92,15 +92,21 @@ def test_a_case_not_kept_is_answered_from_its_view_for_every_caller_with_a_part(
 
 
 def test_a_case_the_caller_has_no_part_in_is_not_found_either_way(
-    client: TestClient, settings: Settings, walk: Walk
+    client: TestClient, settings: Settings, walk: Walk, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Not found, as for a case that does not exist; where the view holds the case, it says
+    so without a replay."""
     _held(walk)
+    replayed = _count_replays(_services(client), monkeypatch)
     elsewhere = auth(settings, "team", "team-limburg-1", "Limburg")
     other_chair = auth(settings, "chair", "voorzitter-2")
     stranger = auth(settings, "professional", "hulpverlener-9")  # named nowhere in the case
     for who in (elsewhere, other_chair, stranger):
         answer = _cold_read(client, walk, who)
         assert answer.status_code == 404, answer.text
+        history = client.get(f"/cases/{walk.case_id}/history", headers=who)
+        assert history.status_code == 404, history.text
+    assert replayed == []
     unknown = client.get(f"/cases/{UUID(int=5)}", headers=auth(settings, "auditor", "a-1"))
     assert unknown.status_code == 404
 

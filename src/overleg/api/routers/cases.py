@@ -737,9 +737,10 @@ def _projected_answer(
     - PostgreSQL, whichever process keeps them (the worker, as a rule): when, in the one
       statement that reads them, they hold the case's last event (``at_head``).
 
-    A reader gives ``None`` when the projections did not apply every event of the case.
-    Then, and elsewhere, ``None``: the case is replayed (and a case the caller may not see,
-    or that does not exist, is answered as the replay answers it). An answer is kept
+    A reader gives ``None`` when the projections did not apply every event of the case
+    (or know no such case). Then, and elsewhere, ``None``: the case is replayed. A case
+    they hold that the caller may not see raises ``CaseNotFound`` (``_seen``), as the
+    replay would. An answer is kept
     (``Services.viewed``) while the log's head (PostgreSQL: the store's write mark) does
     not move.
 
@@ -782,18 +783,22 @@ def _projected_answer(
         found = read_now
         if position is not None:
             svc.viewed.offer(key, position, found)
-    return _seen(who, found)
+    return _seen(who, found, case_id)
 
 
-def _seen(who: Principal, found: _Projected) -> tuple[int, bytes] | None:
-    """The version and answer read from the projections, if the caller may see the case."""
+def _seen(who: Principal, found: _Projected, case_id: UUID) -> tuple[int, bytes]:
+    """The version and answer read from the projections, if the caller may see the case;
+    else ``CaseNotFound`` at once: they hold all of the case, and decide who sees it as its
+    events do (a case one may not see is one that does not exist)."""
     parts, version, body = found
-    return (version, body) if access.sees(who, parts) else None
+    if not access.sees(who, parts):
+        raise CaseNotFound(case_id)
+    return version, body
 
 
 # What the event loop found in the projections on PostgreSQL: the answer (``None``: none
-# the caller may be given from them), and whether the projections were asked (then a thread
-# need not ask them again before it replays the case).
+# read from them; one the caller may not see raises ``CaseNotFound``), and whether the
+# projections were asked (then a thread need not ask them again before it replays the case).
 _OnLoop = tuple[tuple[int, bytes] | None, bool]
 
 
@@ -814,7 +819,7 @@ async def _projected_on_loop(
     key = (case_id, kind)
     kept = None if mark is None else svc.viewed.peek(key, mark)
     if kept is not None:  # kept, though not for this caller: not asked again
-        return _seen(who, cast(_Projected, kept[0])), True
+        return _seen(who, cast(_Projected, kept[0]), case_id), True
     asked = await svc.views.ask_on_loop(at_head)
     if asked is None:
         return None, False
@@ -823,7 +828,7 @@ async def _projected_on_loop(
         return None, True
     if mark is not None:  # kept only under a mark taken before it was asked
         svc.viewed.offer(key, mark, found)
-    return _seen(who, found), True
+    return _seen(who, found, case_id), True
 
 
 def _case_view_kind(today: datetime) -> Hashable:
