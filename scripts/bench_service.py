@@ -35,6 +35,7 @@ data, interleaved with it; the tables (Markdown, on standard output) show the me
     scripts/bench service                  # everything, median of 3 (about 15 minutes)
     scripts/bench service --quick          # a smoke run: 2 s a measurement, once
     scripts/bench service --only api --backends sqlite --repeat 5 --seconds 10
+    scripts/bench service --only reads,flat --reader professional   # as a professional
 """
 
 from __future__ import annotations
@@ -105,6 +106,12 @@ WRK_THREADS = 2
 TEAM = Principal("team-antwerpen-1", StaffRole.TEAM, region="Antwerpen")
 CHAIR = Principal("voorzitter-bench", StaffRole.CHAIR)
 PROFESSIONALS = ("hulpverlener-1", "hulpverlener-2")
+# Who reads the cases in process (--reader): the chair, or a professional present at every
+# meeting (the requester).
+READERS = {
+    "chair": CHAIR,
+    "professional": Principal(PROFESSIONALS[0], StaffRole.PROFESSIONAL),
+}
 THEME, DESCRIPTION = "wachtlijst", "Geen plaats in de residentiële jeugdhulp binnen de regio"
 
 
@@ -118,6 +125,7 @@ class Plan:
     api_cases: int  # cases of the 2015 stream behind the API's lists and statistics
     post_cases: int  # fresh cases per wrk run of the bottleneck report
     flat_cases: tuple[int, ...]  # cases of the 2015 stream beside the probes, per store
+    reader: Principal = CHAIR  # who reads the cases in process (reads, flat)
 
     @property
     def read_seconds(self) -> float:
@@ -674,19 +682,19 @@ def answered(handling: Coroutine[Any, Any, Response]) -> bytes:
     return bytes(asyncio.run_coroutine_threadsafe(handling, _LOOP[0]).result().body)
 
 
-def read_case(svc: Services, case_id: UUID) -> bytes:
+def read_case(svc: Services, case_id: UUID, who: Principal = CHAIR) -> bytes:
     """GET /cases/{id}: the handler, then its answer as JSON."""
     request = request_for(f"/cases/{case_id}")
     return answered(
-        case_routes.get_case(case_id=case_id, request=request, who=CHAIR, svc=svc, as_of=None)
+        case_routes.get_case(case_id=case_id, request=request, who=who, svc=svc, as_of=None)
     )
 
 
-def read_history(svc: Services, case_id: UUID) -> bytes:
+def read_history(svc: Services, case_id: UUID, who: Principal = CHAIR) -> bytes:
     """GET /cases/{id}/history: the handler, then its answer as JSON."""
     request = request_for(f"/cases/{case_id}/history")
     return answered(
-        case_routes.history(case_id=case_id, request=request, who=CHAIR, svc=svc, as_of=None)
+        case_routes.history(case_id=case_id, request=request, who=who, svc=svc, as_of=None)
     )
 
 
@@ -785,10 +793,10 @@ def bench_reads(backend: str, workdir: Path, plan: Plan) -> dict[int, dict[str, 
         raw = RawReader(backend, url, schema)
         forget = forgetting(services)
         kinds: dict[str, tuple[Callable[[UUID], object], Callable[[UUID], object] | None]] = {
-            "case cold": (lambda c: read_case(services, c), forget),
-            "case kept": (lambda c: read_case(services, c), None),
-            "history cold": (lambda c: read_history(services, c), forget),
-            "history kept": (lambda c: read_history(services, c), None),
+            "case cold": (lambda c: read_case(services, c, plan.reader), forget),
+            "case kept": (lambda c: read_case(services, c, plan.reader), None),
+            "history cold": (lambda c: read_history(services, c, plan.reader), forget),
+            "history kept": (lambda c: read_history(services, c, plan.reader), None),
             "replay": (services.app.replay, None),
             "raw": (raw, None),
         }
@@ -851,7 +859,7 @@ def bench_flat(backend: str, workdir: Path, plan: Plan) -> dict[int, dict[str, l
             import_cases(path, url)
             services = as_served(url)
             forget = forgetting(services)
-            history = partial(read_history, services)
+            history = partial(read_history, services, who=plan.reader)
             runs: dict[str, list[float]] = {
                 f"{kind} {q}": [] for kind in ("cold", "kept") for q in ("p50", "p99")
             }
@@ -1215,6 +1223,13 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, help="seconds per load run (6; --quick 2)")
     parser.add_argument("--only", default=",".join(SECTIONS), help=",".join(SECTIONS))
     parser.add_argument("--backends", default=",".join(BACKENDS), help="sqlite,postgresql")
+    parser.add_argument(
+        "--reader",
+        choices=sorted(READERS),
+        default="chair",
+        help="who reads the cases in process (reads, flat): the chair, or a professional "
+        "present at every meeting",
+    )
     args = parser.parse_args()
     sections = names(parser, args.only, SECTIONS, "--only")
     backends = names(parser, args.backends, BACKENDS, "--backends")
@@ -1242,6 +1257,7 @@ def main() -> None:
         api_cases=400 if quick else 1000,
         post_cases=100 if quick else 300,
         flat_cases=(0, 2_000) if quick else (0, 10_000, 30_000),
+        reader=READERS[args.reader],
     )
     configure_logs("warning")
     began = time.perf_counter()
