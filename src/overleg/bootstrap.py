@@ -62,8 +62,9 @@ class Services:
     background: BackgroundProjector | None = None
     # The figures last computed, kept while their projection has not moved.
     figures: Memo = field(default_factory=Memo)
-    # Pages of case lists last read, kept while the case view has not moved.
-    pages: Memo = field(default_factory=Memo)
+    # Pages of case lists last read, kept while the case view has not moved (at most as
+    # long as the cases kept for readers: they hold personal data).
+    pages: Memo = field(default_factory=lambda: Memo(lifetime=REPLAY_LIFETIME))
     # Cases last answered from the case view, kept while the log's head has not moved (at
     # most as long as the cases kept for readers: they hold personal data).
     viewed: Memo = field(default_factory=lambda: Memo(VIEWED_KEPT, lifetime=REPLAY_LIFETIME))
