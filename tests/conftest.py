@@ -87,14 +87,20 @@ def _answers_from_the_projections_are_the_answers_of_the_events(
     and the same decision on who sees the case."""
     from overleg.api.routers import cases
 
-    def events_then(svc: Any, who: Principal, case_id: uuid.UUID, version: int) -> list[Any]:
-        """The case's events up to the version answered (a write since, another thread's, is
-        not in it), once the caller is checked to see the case as they make it."""
+    def folded(svc: Any, case_id: uuid.UUID, version: int | None = None) -> tuple[Any, list[Any]]:
+        """The case its events make up to ``version`` (all: ``None``; a write since, another
+        thread's, is not in it), and those events."""
         # Through the class: a test that counts the service's replays counts its own.
         events = Overleg.replay(svc.app, case_id)[1][:version]
         case = None
         for event in events:
             case = event.mutate(case)
+        return case, events
+
+    def events_then(svc: Any, who: Principal, case_id: uuid.UUID, version: int) -> list[Any]:
+        """The case's events up to the version answered, once the caller is checked to see
+        the case as they make it."""
+        case, events = folded(svc, case_id, version)
         assert case is not None and access.sees(who, case), f"case {case_id} not to be seen"
         return events
 
@@ -111,9 +117,7 @@ def _answers_from_the_projections_are_the_answers_of_the_events(
 
     def not_seen(svc: Any, who: Principal, case_id: uuid.UUID) -> None:
         """A case the projections answered not found for the caller: its events agree."""
-        case = None
-        for event in Overleg.replay(svc.app, case_id)[1]:
-            case = event.mutate(case)
+        case, _ = folded(svc, case_id)
         assert case is None or not access.sees(who, case), f"case {case_id} refused to {who}"
 
     def refusal_checked(svc: Any, who: Principal, case_id: uuid.UUID, answering: Any) -> Any:
