@@ -314,6 +314,57 @@ def test_requests_without_a_valid_token_get_401(client: TestClient, settings: Se
         assert client.get(open_path).status_code == 200
 
 
+def test_the_bearer_token_is_read_as_the_authorization_scheme_says(
+    client: TestClient, settings: Settings
+) -> None:
+    token = auth(settings, "auditor", "auditor-1")["Authorization"].removeprefix("Bearer ")
+    for accepted in (f"Bearer {token}", f"bearer {token}", f"BEARER  {token} "):
+        assert client.get("/cases", headers={"Authorization": accepted}).status_code == 200
+    for refused in ("Bearer", "Bearer ", f"Basic {token}", token, f"Token {token}", ""):
+        answer = client.get("/cases", headers={"Authorization": refused})
+        assert answer.status_code == 401, refused
+        assert answer.headers["WWW-Authenticate"] == "Bearer"
+
+
+def test_every_operation_that_asks_for_the_caller_declares_the_bearer_token(
+    client: TestClient,
+) -> None:
+    description = client.get("/openapi.json").json()
+    assert description["components"]["securitySchemes"] == {
+        "HTTPBearer": {
+            "type": "http",
+            "description": "A bearer token (JWT) of your organisation",
+            "scheme": "bearer",
+        }
+    }
+    declared = {
+        (path, method)
+        for path, operations in description["paths"].items()
+        for method, operation in operations.items()
+        if operation.get("security") == [{"HTTPBearer": []}]
+    }
+    open_to_all = {
+        (path, method)
+        for path, operations in description["paths"].items()
+        for method, operation in operations.items()
+        if "security" not in operation
+    }
+    assert ("get", "/cases/{case_id}") not in declared  # (path, method), not the reverse
+    assert {("/cases/{case_id}", "get"), ("/cases", "post"), ("/statistics/{year}", "get")} <= (
+        declared
+    )
+    assert open_to_all == {
+        ("/intake", "post"),
+        ("/health", "get"),
+        ("/health/live", "get"),
+        ("/health/ready", "get"),
+    }
+    for path, method in declared:  # and each of them refuses a request without one
+        concrete = path.replace("{case_id}", "6f1c2a9e-3d5b-4c8e-9a7f-0b1d2e3f4a5b")
+        concrete = concrete.replace("{year}", "2015").replace("{meeting}", "1")
+        assert client.request(method.upper(), concrete).status_code == 401, (method, path)
+
+
 def test_malformed_input_gets_422_naming_the_field(walk: Walk, client: TestClient) -> None:
     walk.up_to_chair()
     bad = walk.send("POST", "/meetings", walk.chair, {"held_on": "gisteren", "place": "x"})

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security.utils import get_authorization_scheme_param
 from starlette.concurrency import run_in_threadpool
 
 from overleg.adapters import budget
@@ -17,7 +17,7 @@ from overleg.api.problems import (
     UNAUTHORIZED,
     ProblemError,
 )
-from overleg.api.ratelimits import Limits, RateLimits, client_address
+from overleg.api.ratelimits import RateLimits, client_address
 from overleg.bootstrap import Services
 from overleg.i18n import _, text_of
 from overleg.policies import access
@@ -25,6 +25,10 @@ from overleg.policies.access import Principal
 
 
 async def services(request: Request) -> Services:
+    return _services(request)
+
+
+def _services(request: Request) -> Services:
     found: Services = request.app.state.services
     # From here on the request's waits for the store share one deadline: its answer, or
     # its 503, comes within the store timeout however often the store fails it.
@@ -36,15 +40,13 @@ async def services(request: Request) -> Services:
 SIGN_IN_PROBLEMS = (UNAUTHORIZED, SIGN_IN_LIMITED)
 VERSION_PROBLEMS = (IF_MATCH_REQUIRED, STALE_VERSION)
 
-_bearer = HTTPBearer(auto_error=False, description="A bearer token (JWT) of your organisation")
+# How the OpenAPI description names the bearer token (``openapi.py`` declares it on every
+# operation that asks for the caller).
+BEARER_SCHEME = "HTTPBearer"
+BEARER_DESCRIPTION = "A bearer token (JWT) of your organisation"
 
 
-async def principal(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    svc: Annotated[Services, Depends(services)],
-    limits: Limits,
-) -> Principal:
+async def principal(request: Request) -> Principal:
     """The verified caller; 401 without a valid bearer token, and 429 instead once the
     caller's address sent more such requests than ``OVERLEG_SIGNIN_FAILURE_RATE_LIMIT``;
     403 for a valid token that does not name the scope its holder works in (a continuity
@@ -52,8 +54,16 @@ async def principal(
 
     A valid token is never held up: tokens are signed, so the limit is not there against
     guessing one but against floods of bad ones, and colleagues behind the same address
-    keep working while somebody's script sends an expired token."""
-    if credentials is None:
+    keep working while somebody's script sends an expired token.
+
+    One dependency, reading the header itself as the framework's ``HTTPBearer`` does
+    (``Authorization: Bearer <token>``, the scheme in any letter case): each dependency
+    the framework solves costs every request its share, and this one is on all but a few."""
+    svc = _services(request)
+    limits: RateLimits = request.app.state.rate_limits
+    authorization = request.headers.get("Authorization")
+    scheme, token = get_authorization_scheme_param(authorization)
+    if not (authorization and token) or scheme.lower() != "bearer":
         raise _refused(
             request,
             limits,
@@ -61,7 +71,6 @@ async def principal(
             "Bearer",
         )
     try:
-        token = credentials.credentials
         known = svc.verifier.known(token)
         if known is not None:  # verified lately
             who = known
