@@ -6,13 +6,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import date
+from types import SimpleNamespace
 from typing import Any
 from uuid import UUID
 
+import psycopg
 import pytest
+from psycopg.sql import SQL, Composable, Composed, Identifier
 
 from conftest import consented, reopen
+from overleg.adapters.eventstore import Database
 from overleg.adapters.integrity import verify
+from overleg.adapters.recorders import _render_statements
 from overleg.aggregates.case import Case
 from overleg.aggregates.errors import CaseRuleBroken
 from overleg.aggregates.values import (
@@ -160,3 +165,41 @@ def test_kept_cases_take_turns_and_expire() -> None:
 class _Versioned:
     def __init__(self, version: int) -> None:
         self.version = version
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_statements_rendered_once_quote_names_as_the_server_does(database_url: str) -> None:
+    """The recorder renders its composed statements once (``_render_statements``), quoting
+    names without a connection: that quoting must be the server's own, for any name."""
+    names = ["overleg_events", "Mixed_Case", 'with "quotes"', "naïef schema", "a.b"]
+    composed = [
+        SQL("LOCK TABLE {s}.{t} IN EXCLUSIVE MODE; NOTIFY {t}").format(
+            s=Identifier(name), t=Identifier(name)
+        )
+        for name in names
+    ]
+    holder = SimpleNamespace(one=composed[0], many=composed, text="kept as it is")
+    _render_statements(holder)
+    with psycopg.connect(Database.from_url(database_url).conninfo()) as conn:
+        assert holder.one.as_string(conn) == composed[0].as_string(conn)
+        assert [s.as_string(conn) for s in holder.many] == [c.as_string(conn) for c in composed]
+    assert holder.text == "kept as it is"
+    assert isinstance(holder.one, SQL)
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_recorder_keeps_no_statement_to_compose_again(store: Overleg) -> None:
+    """Every statement the recorder keeps is rendered text, and commands still run on it."""
+    kept = [
+        value
+        for value in vars(store.recorder).values()
+        if isinstance(value, Composable) or (isinstance(value, list) and value)
+    ]
+    assert kept
+    for value in kept:
+        for statement in value if isinstance(value, list) else [value]:
+            assert not isinstance(statement, Composed), statement
+    started(store)
+    before = store.get_case(CASE).version
+    store.handle(ReportBottleneck(CASE, "wachtlijsten", "te lang"), CHAIR)
+    assert store.get_case(CASE).version == before + 1

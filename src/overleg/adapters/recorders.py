@@ -47,7 +47,7 @@ from eventsourcing.postgres import (
 )
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteDatastore
 from psycopg.rows import DictRow
-from psycopg.sql import SQL, Identifier
+from psycopg.sql import SQL, Composed, Identifier
 from psycopg_pool.base import AttemptWithBackoff
 
 from overleg.adapters import budget, turns
@@ -689,6 +689,18 @@ def _prompt_pool(datastore: PostgresDatastore) -> None:
     )
 
 
+def _render_statements(recorder: object) -> None:
+    """Each of ``recorder``'s composed statements (the library's and ours) rendered once,
+    as plain text: a composed statement quotes its names again every time it is sent
+    (about 10 µs each, several times per command). The names are the store's own
+    (schema, tables, channel), quoted as PostgreSQL quotes them."""
+    for name, value in list(vars(recorder).items()):
+        if isinstance(value, Composed):
+            setattr(recorder, name, SQL(value.as_string()))
+        elif isinstance(value, list) and value and all(isinstance(v, Composed) for v in value):
+            setattr(recorder, name, [SQL(v.as_string()) for v in value])
+
+
 class PostgresEventRecorder(PostgresApplicationRecorder, _Purging, _Chaining, KeyTables):
     """The library's PostgreSQL recorder with the command log, the links, bounded waits and
     a safe set-up."""
@@ -781,6 +793,7 @@ class PostgresEventRecorder(PostgresApplicationRecorder, _Purging, _Chaining, Ke
                 " PRIMARY KEY (case_id, seq))"
             ).format(table=self._erased_personal),
         ]
+        _render_statements(self)
 
     def _format(self, text: str) -> Any:
         return SQL(text.replace("?", "%s")).format(
