@@ -28,7 +28,8 @@ data, interleaved with it; the tables (Markdown, on standard output) show the me
   events): the figures should not grow with the store.
 - api: a real ``overleg serve`` (with ``overleg worker`` on PostgreSQL) under wrk, 16
   connections: GET a case and its history (every case of the stream in turn, and 50 cases
-  in turn), the case list, the statistics, and a bottleneck report with a current If-Match.
+  in turn; every case in turn as a professional of it, each request with its own token),
+  the case list, the statistics, and a bottleneck report with a current If-Match.
   Baseline: a constant FastAPI endpoint under the same uvicorn settings. Peak resident
   memory (VmHWM) of the service process.
 
@@ -86,9 +87,10 @@ from bench_import import (  # noqa: E402
 from bench_import import _high_water_mib as high_water_mib  # noqa: E402
 
 from overleg.aggregates.values import Attendance, Party, Role  # noqa: E402
+from overleg.api.auth import dev_private_key, issue_dev_token  # noqa: E402
 from overleg.api.routers import cases as case_routes  # noqa: E402
 from overleg.application import StaleCase, utc_now  # noqa: E402
-from overleg.bootstrap import Services, bootstrap  # noqa: E402
+from overleg.bootstrap import VIEWED_KEPT, Services, bootstrap, read_settings  # noqa: E402
 from overleg.commands import CaseCommand, GiveConsent, HoldMeeting, ReportBottleneck  # noqa: E402
 from overleg.logs import configure as configure_logs  # noqa: E402
 from overleg.policies.access import Principal, StaffRole  # noqa: E402
@@ -930,6 +932,23 @@ function request()
 end
 """
 
+# Each request with a token of its own: a professional reads only the cases they take part
+# in, and each case of the stream has professionals of its own.
+ROUND_ROBIN_GET_AS = """\
+local paths = {%(paths)s}
+local tokens = {%(tokens)s}
+local threads, n = 0, 0
+function setup(thread)
+  thread:set("slot", threads)
+  threads = threads + 1
+end
+function request()
+  n = n + 1
+  local i = ((n + (slot or 0) * 7) %% #paths) + 1
+  return wrk.format("GET", paths[i], {["Authorization"] = "Bearer " .. tokens[i]})
+end
+"""
+
 # Each wrk thread reports bottlenecks on cases of its own, round-robin, with each case's
 # version as the last answer gave it: with more cases per thread than connections, a case's
 # previous answer has always arrived before it is picked again.
@@ -1077,6 +1096,48 @@ def round_robin(workdir: Path, name: str, paths: list[str], bearer: str) -> Path
     return path
 
 
+def readers_of(
+    backend: str, url: str, schema: str | None, cases: Sequence[str]
+) -> list[tuple[str, str]]:
+    """The cases a professional takes part in, in the order given, each with one such
+    professional (the first, by reference, of those the case view names its readers; the
+    service must have caught the view up). A case of the stream may have none: a request
+    declined, say."""
+    query = "SELECT case_id, MIN(ref) FROM case_view_participant WHERE reader GROUP BY case_id"
+    if backend == "sqlite":
+        with closing(sqlite3.connect(sqlite_path(url))) as conn:
+            rows = conn.execute(query).fetchall()
+    else:
+        with psycopg.connect(PG, autocommit=True, options=f"-c search_path={schema}") as conn:
+            rows = conn.execute(query).fetchall()
+    found = {str(case): ref for case, ref in rows}
+    read = [(case, found[case]) for case in cases if case in found]
+    if len(read) <= VIEWED_KEPT:
+        raise SystemExit(f"a professional reads only {len(read)} cases: too few to read cold")
+    return read
+
+
+def professional_tokens(refs: Sequence[str]) -> list[str]:
+    """A development token of the professional of each reference (signed in process with
+    the run's key, as ``overleg token`` signs one)."""
+    settings = read_settings()
+    key = dev_private_key(settings.dev_key_file)
+    made: dict[str, str] = {}
+    for ref in refs:
+        if ref not in made:
+            made[ref] = issue_dev_token(
+                key, role=StaffRole.PROFESSIONAL, ref=ref, audience=settings.jwt_audience
+            )
+    return [made[ref] for ref in refs]
+
+
+def round_robin_as(workdir: Path, name: str, paths: list[str], tokens: list[str]) -> Path:
+    path = workdir / f"{name}.lua"
+    values = {"paths": lua_list(paths), "tokens": lua_list(tokens)}
+    path.write_text(ROUND_ROBIN_GET_AS % values)
+    return path
+
+
 def bottleneck_scripts(workdir: Path, pools: list[list[str]], bearer: str) -> list[Path]:
     """One script per repeat, each on fresh cases (at version 3)."""
     body = json.dumps(bottleneck_data(), ensure_ascii=False, separators=(",", ":"))
@@ -1096,12 +1157,19 @@ KEPT_READS = 50
 
 
 def api_runs(
-    service: str, workdir: Path, read_ids: list[str], posts: list[Path]
+    service: str,
+    workdir: Path,
+    read_ids: list[str],
+    posts: list[list[str]],
+    readers: list[tuple[str, str]],
 ) -> dict[str, Callable[[float, int], Load]]:
-    """Each endpoint's wrk run, by name: (seconds, repeat number) -> load."""
+    """Each endpoint's wrk run, by name: (seconds, repeat number) -> load. The cases are
+    read as the auditor, and those a professional takes part in as that professional
+    (``readers``: case and professional, a token for each case)."""
     auditor, chair = token("auditor", "auditor-bench"), token("chair", CHAIR.ref)
     auth = f"Authorization: Bearer {auditor}"
     runs: dict[str, Callable[[float, int], Load]] = {}
+    professionals = professional_tokens([ref for _case, ref in readers])
     for suffix in ("", "/history"):
         for ids in (read_ids, read_ids[:KEPT_READS]):
             name = f"GET /cases/{{id}}{suffix}, {len(ids):,} cases in turn"
@@ -1110,6 +1178,12 @@ def api_runs(
                 workdir, f"get{suffix.replace('/', '-')}-{len(ids)}", paths, auditor
             )
             runs[name] = lambda seconds, _k, script=script: wrk(service, seconds, script)
+        name = f"GET /cases/{{id}}{suffix} as a professional, {len(readers):,} cases in turn"
+        paths = [f"/cases/{c}{suffix}" for c, _ref in readers]
+        script = round_robin_as(
+            workdir, f"get{suffix.replace('/', '-')}-professional", paths, professionals
+        )
+        runs[name] = lambda seconds, _k, script=script: wrk(service, seconds, script)
     runs["GET /cases"] = lambda seconds, _k: wrk(f"{service}/cases", seconds, header=auth)
     runs["GET /statistics/2015"] = lambda seconds, _k: wrk(
         f"{service}/statistics/2015", seconds, header=auth
@@ -1122,7 +1196,7 @@ def api_runs(
 def bench_api(backend: str, workdir: Path, plan: Plan, constant: str) -> dict[str, Any]:
     """Set up a store with the 2015 stream and fresh cases for the reports, start the service
     (and its worker on PostgreSQL), then per repeat: the constant endpoint and each of ours."""
-    with fresh_store(backend, workdir) as (url, _schema):
+    with fresh_store(backend, workdir) as (url, schema):
         path = workdir / "api-stream.jsonl"
         write_stream(path, plan.api_cases)
         with path.open(encoding="utf-8") as lines:
@@ -1135,11 +1209,6 @@ def bench_api(backend: str, workdir: Path, plan: Plan, constant: str) -> dict[st
         env = {**os.environ, "OVERLEG_DATABASE_URL": url}
         port = free_port()
         service = f"http://127.0.0.1:{port}"
-        runs: dict[str, Callable[[float, int], Load]] = {
-            "constant": lambda seconds, _k: wrk(constant, seconds),
-            **api_runs(service, workdir, read_ids, pools),
-        }
-        loads: dict[str, list[Load]] = {name: [] for name in runs}
         with ExitStack() as running:
             log = workdir / f"serve-{backend}.log"
             serve = running.enter_context(
@@ -1148,6 +1217,12 @@ def bench_api(backend: str, workdir: Path, plan: Plan, constant: str) -> dict[st
             if backend == "postgresql":  # as in production: projections kept by the worker
                 running.enter_context(started([OVERLEG, "worker"], env, workdir / "worker.log"))
             wait_until_current(service, serve, log)
+            readers = readers_of(backend, url, schema, read_ids)
+            runs: dict[str, Callable[[float, int], Load]] = {
+                "constant": lambda seconds, _k: wrk(constant, seconds),
+                **api_runs(service, workdir, read_ids, pools, readers),
+            }
+            loads: dict[str, list[Load]] = {name: [] for name in runs}
             for k in range(plan.repeat):
                 for name, run in runs.items():
                     load = run(plan.seconds, k)

@@ -11,12 +11,25 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from uuid import UUID
 
+import pytest
+
 from overleg.bootstrap import bootstrap
+from overleg.policies import access
+from overleg.policies.access import StaffRole
 from overleg.settings import Settings
 from overleg.streams import import_stream
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
-from bench_service import forgetting, read_case, read_history, write_cases
+import bench_service
+from bench_import import write_stream
+from bench_service import (
+    forgetting,
+    professional_tokens,
+    read_case,
+    read_history,
+    readers_of,
+    write_cases,
+)
 
 
 def test_the_benchmark_reads_cases_through_the_service_handlers(database_url: str) -> None:
@@ -46,5 +59,38 @@ def test_the_benchmark_reads_cases_through_the_service_handlers(database_url: st
                 == json.dumps(history, ensure_ascii=False, separators=(",", ":")).encode()
             )
             assert len(services.reads.of(case)) == 4  # every read recorded
+    finally:
+        services.close()
+
+
+def test_the_benchmark_reads_each_case_as_a_professional_who_may_read_it(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--only api`` reads the cases a professional takes part in as that professional,
+    with a token of their own: each token is valid, and names a reader of its case."""
+    key_file = tmp_path / "dev-signing-key.jwk"
+    monkeypatch.setenv("OVERLEG_DEV_KEY_FILE", str(key_file))
+    stream = tmp_path / "stream.jsonl"
+    write_stream(stream, 40)
+    with stream.open(encoding="utf-8") as lines:
+        cases = list(dict.fromkeys(json.loads(line)["case"] for line in lines))
+    services = bootstrap(Settings(database_url=database_url, dev_key_file=key_file))
+    try:
+        import_stream(services.app, stream.read_text(encoding="utf-8").splitlines())
+        if not services.inline_projections:
+            services.projector.catch_up()  # as the worker keeps them
+        else:
+            services.fresh_views()
+        database = services.app.database
+        schema = database.schema or None
+        monkeypatch.setattr(bench_service, "VIEWED_KEPT", 0)  # a small stream will do here
+        readers = readers_of(database.backend, database_url, schema, cases)
+        assert 0 < len(readers) <= len(cases)
+        assert [case for case, _ref in readers] == [c for c in cases if c in dict(readers)]
+        tokens = professional_tokens([ref for _case, ref in readers])
+        for (case, ref), token in zip(readers, tokens, strict=True):
+            who = services.verifier.verify(token)
+            assert (who.role, who.ref) == (StaffRole.PROFESSIONAL, ref)
+            assert access.sees(who, services.app.get_case(UUID(case)))
     finally:
         services.close()
