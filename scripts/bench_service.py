@@ -918,36 +918,47 @@ if __name__ == "__main__":
     uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_config=None, access_log=False)
 '''
 
-ROUND_ROBIN_GET = """\
-local paths = {%(paths)s}
-local headers = {["Authorization"] = "Bearer %(token)s"}
+# The paths in turn, each wrk thread starting at a place of its own.
+_IN_TURN = """\
 local threads, n = 0, 0
 function setup(thread)
   thread:set("slot", threads)
   threads = threads + 1
 end
-function request()
+local function next_path()
   n = n + 1
-  return wrk.format("GET", paths[((n + (slot or 0) * 7) %% #paths) + 1], headers)
+  return ((n + (slot or 0) * 7) %% #paths) + 1
 end
 """
 
+ROUND_ROBIN_GET = (
+    """\
+local paths = {%(paths)s}
+local headers = {["Authorization"] = "Bearer %(token)s"}
+"""
+    + _IN_TURN
+    + """\
+function request()
+  return wrk.format("GET", paths[next_path()], headers)
+end
+"""
+)
+
 # Each request with a token of its own: a professional reads only the cases they take part
 # in, and each case of the stream has professionals of its own.
-ROUND_ROBIN_GET_AS = """\
+ROUND_ROBIN_GET_AS = (
+    """\
 local paths = {%(paths)s}
 local tokens = {%(tokens)s}
-local threads, n = 0, 0
-function setup(thread)
-  thread:set("slot", threads)
-  threads = threads + 1
-end
+"""
+    + _IN_TURN
+    + """\
 function request()
-  n = n + 1
-  local i = ((n + (slot or 0) * 7) %% #paths) + 1
+  local i = next_path()
   return wrk.format("GET", paths[i], {["Authorization"] = "Bearer " .. tokens[i]})
 end
 """
+)
 
 # Each wrk thread reports bottlenecks on cases of its own, round-robin, with each case's
 # version as the last answer gave it: with more cases per thread than connections, a case's
