@@ -30,8 +30,9 @@ data, interleaved with it; the tables (Markdown, on standard output) show the me
   connections: GET a case and its history (every case of the stream in turn, and 50 cases
   in turn; every case in turn as a professional of it, each request with its own token),
   the case list, the statistics, and a bottleneck report with a current If-Match.
-  Baseline: a constant FastAPI endpoint under the same uvicorn settings. Peak resident
-  memory (VmHWM) of the service process.
+  Baseline: a constant FastAPI endpoint under the same uvicorn settings. On PostgreSQL
+  also the floor of a case not kept: its statement alone on the event loop's pool, in an
+  app of its own. Peak resident memory (VmHWM) of the service process.
 
     scripts/bench service                  # everything, median of 3 (about 15 minutes)
     scripts/bench service --quick          # a smoke run: 2 s a measurement, once
@@ -918,6 +919,59 @@ if __name__ == "__main__":
     uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_config=None, access_log=False)
 '''
 
+# PostgreSQL: what a case not kept costs at the least, measured beside the service: the
+# statement the service asks for it (the case's view at its last event), on an
+# asynchronous pool of the event loop as large as the service's, and nothing else: no
+# sign-in, no read log, no answer rendered (a case the statement does not find: 404).
+FLOOR_APP = '''\
+"""The statement of a case not kept, on the event loop's pool, and nothing else."""
+
+import os
+import sys
+from contextlib import asynccontextmanager
+from uuid import UUID
+
+import uvicorn
+from fastapi import FastAPI, Response
+from psycopg_pool import AsyncConnectionPool
+
+from overleg.adapters.views import READERS
+from overleg.projections.case_view import case_view_at_head
+
+POOL = AsyncConnectionPool(
+    os.environ["FLOOR_CONNINFO"],
+    min_size=1,
+    max_size=READERS,
+    open=False,
+    kwargs={"autocommit": True, "options": os.environ["FLOOR_OPTIONS"]},
+)
+EVENTS = os.environ["FLOOR_EVENTS"]
+
+
+@asynccontextmanager
+async def lifespan(app):
+    await POOL.open()
+    await POOL.wait()
+    yield
+    await POOL.close()
+
+
+app = FastAPI(lifespan=lifespan)
+
+
+@app.get("/floor/{case_id}")
+async def floor(case_id: UUID) -> Response:
+    query = case_view_at_head(case_id, EVENTS)
+    async with POOL.connection() as conn:
+        cursor = await conn.execute(query.statement.replace("?", "%s"), query.params)
+        rows = await cursor.fetchall()
+    return Response(b"{}", status_code=200 if rows else 404, media_type="application/json")
+
+
+if __name__ == "__main__":
+    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_config=None, access_log=False)
+'''
+
 # The paths in turn, each wrk thread starting at a place of its own.
 _IN_TURN = """\
 local threads, n = 0, 0
@@ -1233,6 +1287,11 @@ def bench_api(backend: str, workdir: Path, plan: Plan, constant: str) -> dict[st
                 "constant": lambda seconds, _k: wrk(constant, seconds),
                 **api_runs(service, workdir, read_ids, pools, readers),
             }
+            if backend == "postgresql":
+                floor = running.enter_context(floor_app(workdir, schema))
+                name = f"floor: the statement of GET /cases/{{id}}, {len(read_ids):,} cases in turn"
+                script = round_robin(workdir, "floor", [f"/floor/{c}" for c in read_ids], "")
+                runs[name] = lambda seconds, _k: wrk(floor, seconds, script)
             loads: dict[str, list[Load]] = {name: [] for name in runs}
             for k in range(plan.repeat):
                 for name, run in runs.items():
@@ -1266,6 +1325,37 @@ def print_api(results: dict[str, dict[str, Any]], plan: Plan, constant_peak: int
         print(f"| {backend} | {r['peak']} | {constant_peak} |")
 
 
+@contextmanager
+def floor_app(workdir: Path, schema: str | None) -> Iterator[str]:
+    """The floor of a case not kept on PostgreSQL (``FLOOR_APP``), started on the store of
+    ``schema``; its address."""
+    app = workdir / "bench_floor_app.py"
+    app.write_text(FLOOR_APP, encoding="utf-8")
+    port = free_port()
+    env = {
+        **os.environ,
+        "FLOOR_CONNINFO": PG,
+        "FLOOR_OPTIONS": f"-c search_path={schema}",
+        "FLOOR_EVENTS": events_table("postgresql", schema),
+    }
+    with started([sys.executable, str(app), str(port)], env, workdir / "floor.log") as process:
+        answering(f"http://127.0.0.1:{port}/openapi.json", process, "the floor app")
+        yield f"http://127.0.0.1:{port}"
+
+
+def answering(url: str, process: subprocess.Popen[bytes], what: str) -> None:
+    """Until ``url`` answers (at most a minute)."""
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            get_json(url)
+            return
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"{what} did not start") from None
+            time.sleep(0.1)
+
+
 def run_api(backends: Sequence[str], workdir: Path, plan: Plan) -> None:
     app = workdir / "bench_constant_app.py"
     app.write_text(CONSTANT_APP, encoding="utf-8")
@@ -1274,15 +1364,7 @@ def run_api(backends: Sequence[str], workdir: Path, plan: Plan) -> None:
     command = [sys.executable, str(app), str(port)]
     with started(command, dict(os.environ), workdir / "constant.log") as constant:
         url = f"http://127.0.0.1:{port}/constant"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                get_json(url)
-                break
-            except OSError:
-                if constant.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit("the constant app did not start") from None
-                time.sleep(0.1)
+        answering(url, constant, "the constant app")
         for backend in backends:
             results[backend] = bench_api(backend, workdir, plan, url)
         constant_peak = high_water_mib(constant.pid)

@@ -4,6 +4,7 @@ replayed from the store and one kept answer the same, and its history has every 
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import json
 import sys
@@ -12,6 +13,7 @@ from pathlib import Path
 from uuid import UUID
 
 import pytest
+from fastapi.testclient import TestClient
 
 from overleg.bootstrap import bootstrap
 from overleg.policies import access
@@ -92,5 +94,35 @@ def test_the_benchmark_reads_each_case_as_a_professional_who_may_read_it(
             who = services.verifier.verify(token)
             assert (who.role, who.ref) == (StaffRole.PROFESSIONAL, ref)
             assert access.sees(who, services.app.get_case(UUID(case)))
+    finally:
+        services.close()
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_the_floor_of_a_case_not_kept_asks_the_service_statement(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The API benchmark's floor on PostgreSQL answers a case the view holds (200) and not
+    one it does not (404): it asks the very statement the service asks."""
+    stream = io.StringIO()
+    ids = write_cases(stream, 2, 10, datetime.now(UTC) - timedelta(hours=2))
+    services = bootstrap(Settings(database_url=database_url))
+    try:
+        import_stream(services.app, stream.getvalue().splitlines())
+        services.projector.catch_up()
+        schema = services.app.database.schema
+        monkeypatch.setenv("FLOOR_CONNINFO", services.app.database.conninfo())
+        monkeypatch.setenv("FLOOR_OPTIONS", f"-c search_path={schema}")
+        monkeypatch.setenv("FLOOR_EVENTS", bench_service.events_table("postgresql", schema))
+        path = tmp_path / "bench_floor_app.py"
+        path.write_text(bench_service.FLOOR_APP, encoding="utf-8")
+        spec = importlib.util.spec_from_file_location("bench_floor_app", path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        with TestClient(module.app) as client:
+            for case in ids:
+                assert client.get(f"/floor/{case}").status_code == 200
+            assert client.get(f"/floor/{UUID(int=7)}").status_code == 404
     finally:
         services.close()
