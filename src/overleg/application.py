@@ -39,6 +39,7 @@ from overleg.adapters.recorders import (
     KEY_LIFETIME,
     CommandEntry,
     OutcomeUnknown,
+    PostgresEventRecorder,
     SQLiteEventRecorder,
 )
 from overleg.adapters.sealing import (
@@ -514,9 +515,10 @@ class Overleg(Application[UUID]):
         self.database = database
         self.clock = clock
         self.timeout = database.timeout
-        # SQLite has one writer at a time: commands wait for their turn here, rather than
-        # inside the connection pool (readers keep flowing), and those that queue while one
-        # is written are written together, in one commit (``adapters/grouping.py``).
+        # One writer of this process at a time: commands wait for their turn here, rather
+        # than inside the connection pool (readers keep flowing) or at the events' table
+        # lock, and those that queue while one is written are written together, in one
+        # commit (``adapters/grouping.py``).
         self._group: GroupWriter | None = None
         with translating():
             super().__init__(env=database.eventsourcing_env())
@@ -525,7 +527,7 @@ class Overleg(Application[UUID]):
         self.keys = cast(KeyTables, self.recorder)
         self.keys.keyring = self.keyring
         self.keyring.store = self.keys
-        if isinstance(self.recorder, SQLiteEventRecorder):
+        if isinstance(self.recorder, SQLiteEventRecorder | PostgresEventRecorder):
             self._group = GroupWriter(self._write_group)
         self.event_log = EventLog(self.recorder, self.mapper, self.keyring)
         self.replays: Replays[Replay] = Replays()
@@ -772,8 +774,8 @@ class Overleg(Application[UUID]):
             raise StoreUnavailable(_("the store is busy with other writes"))
 
     def _write_group(self, group: Sequence[Write]) -> None:
-        """Commands' events written in one SQLite transaction (``adapters/grouping.py``)."""
-        cast(SQLiteEventRecorder, self.recorder).insert_group(group)
+        """Commands' events written in one transaction (``adapters/grouping.py``)."""
+        cast(SQLiteEventRecorder | PostgresEventRecorder, self.recorder).insert_group(group)
 
     # -- reads --------------------------------------------------------------------------
 

@@ -1,25 +1,27 @@
-"""On SQLite, the commands that queue while another is being written are written together,
-in one transaction and one commit: each in a savepoint of its own, each answered with its own
-outcome, none answered before the commit, and a failed commit stores none of them."""
+"""The commands that queue while another is being written are written together, in one
+transaction and one commit: each in a savepoint of its own, each answered with its own
+outcome, none answered before the commit, and a failed commit stores none of them. On
+SQLite and on PostgreSQL alike."""
 
 from __future__ import annotations
 
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 from uuid import UUID
 
+import psycopg
 import pytest
 from prometheus_client import REGISTRY
 
 from conftest import consented
-from overleg.adapters.eventstore import Database, StoreUnavailable
+from overleg.adapters.eventstore import StoreUnavailable
 from overleg.adapters.grouping import Write
 from overleg.adapters.integrity import verify
+from overleg.adapters.recorders import PostgresEventRecorder
 from overleg.application import CommandKey, Outcome, Overleg
 from overleg.commands import AppointChair, ReportBottleneck
 from overleg.policies.access import Principal, StaffRole
@@ -30,12 +32,8 @@ CASES = [UUID(int=700 + k) for k in range(6)]
 
 
 @pytest.fixture
-def app(tmp_path: Path) -> Iterator[Overleg]:
-    application = Overleg(Database.from_url(f"sqlite:///{tmp_path / 'overleg.db'}"))
-    try:
-        yield application
-    finally:
-        application.close()
+def app(store: Overleg) -> Overleg:
+    return store
 
 
 class HeldWriter:
@@ -135,14 +133,17 @@ def test_a_group_whose_transaction_fails_stores_none_of_its_commands(
 ) -> None:
     versions = {case_id: opened(app, case_id) for case_id in CASES}
     held = HeldWriter(app, monkeypatch)
-    insert = app.recorder._insert_events  # type: ignore[attr-defined]
+    postgres = isinstance(app.recorder, PostgresEventRecorder)
+    name = "_write_command" if postgres else "_insert_events"
+    insert = getattr(app.recorder, name)
+    broken = psycopg.OperationalError("server closed the connection unexpectedly")
 
-    def failing(cursor: Any, stored: Sequence[Any], **kwargs: Any) -> Any:
+    def failing(target: Any, stored: Sequence[Any], *args: Any, **kwargs: Any) -> Any:
         if any(UUID(str(e.originator_id)) == CASES[3] for e in stored):
-            raise sqlite3.OperationalError("disk I/O error")
-        return insert(cursor, stored, **kwargs)
+            raise broken if postgres else sqlite3.OperationalError("disk I/O error")
+        return insert(target, stored, *args, **kwargs)
 
-    monkeypatch.setattr(app.recorder, "_insert_events", failing)
+    monkeypatch.setattr(app.recorder, name, failing)
     monkeypatch.setattr(app.recorder, "timeout", 0.3)  # the store's retries give up soon
     with ThreadPoolExecutor(5) as pool:
         first = pool.submit(report, app, CASES[0], versions[CASES[0]])

@@ -1,12 +1,18 @@
-"""Commands' writes on SQLite, committed in groups.
+"""Commands' writes, committed in groups.
 
-SQLite has one writer at a time, and each commit waits for the disk. While one command's
-events are being written, the commands that arrive queue; the next writer takes every queued
+A store has one writer at a time: SQLite has one writer, and on PostgreSQL writers take
+turns at the events' table lock, which keeps the notification order free of gaps
+(``recorders.py``). Each commit waits for the disk. While one command's events are being
+written, the commands of this process that arrive queue; the next writer takes every queued
 command (at most ``GROUP_MOST``) and writes them in one transaction, each in a savepoint of
-its own (``SQLiteEventRecorder.insert_group``): one refused (its version or its key already
-taken) leaves the others stored, and nothing of it. Each command's caller waits for its own
-answer, which it gets only once the group has committed: no command is answered before it is
-on disk, and a failed commit fails every command of its group (nothing of any was stored).
+its own (``insert_group`` of each recorder): one refused (its version or its key already
+taken) leaves the others stored, and nothing of it. On PostgreSQL a group takes the table
+lock once, for its one commit: other processes' writers wait for it once a group.
+
+Each command's caller waits for its own answer, which it gets only once the group has
+committed: no command is answered before it is on disk, and a failed commit fails every
+command of its group (nothing of any was stored; or, when the commit's answer was lost, the
+outcome of each is unknown and settled as a single command's is).
 
 A command that waits alone is written alone: one writer at a time, as before, so a quiet
 store commits each command at once.

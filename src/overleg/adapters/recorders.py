@@ -333,6 +333,15 @@ def _uuid(value: UUID | str) -> UUID:
     return value if isinstance(value, UUID) else UUID(value)
 
 
+def _write_alone(recorder: SQLiteEventRecorder | PostgresEventRecorder, alone: Write) -> None:
+    """A group of one, written as one command is (no savepoint); a refusal is its error."""
+    alone.error = None
+    try:
+        recorder.insert_events(alone.stored, **alone.extra)
+    except IntegrityError as refused:
+        alone.error = refused
+
+
 def _link_at(made: _Links | None, case_id: str, seq: int) -> bytes | None:
     """The link of event ``seq`` of a case, if it is the last one ``made`` holds."""
     found = None if made is None else made.get(case_id)
@@ -464,12 +473,7 @@ class SQLiteEventRecorder(SQLiteApplicationRecorder, _Purging, _Chaining, KeyTab
         nothing, the others are stored. A failed commit raises: then none of them is. A
         group of one is written as one command is, without a savepoint."""
         if len(group) == 1:
-            alone = group[0]
-            alone.error = None
-            try:
-                self.insert_events(alone.stored, **alone.extra)
-            except IntegrityError as refused:
-                alone.error = refused
+            _write_alone(self, group[0])
             return
         made: list[_Links] = []
 
@@ -902,45 +906,65 @@ class PostgresEventRecorder(PostgresApplicationRecorder, _Purging, _Chaining, Ke
         """
         if not stored_events:
             return None
+        made: _Links = {}
+
+        def write(conn: psycopg.Connection[DictRow]) -> Sequence[int] | None:
+            made.clear()
+            return self._write_command(conn, stored_events, made, **kwargs)
+
+        ids = self._committing(write)
+        self._remember_links(made)
+        self._committed(stored_events, **kwargs)
+        return ids
+
+    def insert_group(self, group: Sequence[Write]) -> None:
+        """Several commands' events in one transaction, one commit, as on SQLite
+        (``adapters/grouping.py``): each in a savepoint of its own, so that one the store
+        refuses (a version or a key already taken) gets its ``error`` and leaves nothing,
+        and the others are stored. The events' table lock, taken by the group's first
+        events, is held to the group's one commit: writers take turns at it once a group,
+        not once a command. A failed commit raises: then none of them is stored (or, when
+        its answer was lost, ``OutcomeUnknown`` for all). A group of one is written as one
+        command is, without a savepoint."""
+        if len(group) == 1:
+            _write_alone(self, group[0])
+            return
+        made: list[_Links] = []
+
+        def write(conn: psycopg.Connection[DictRow]) -> None:
+            made.clear()
+            for each in group:
+                links: _Links = {}
+                made.append(links)
+                each.error = None
+                try:
+                    with conn.transaction():  # a savepoint
+                        self._write_command(conn, each.stored, links, **each.extra)
+                except (psycopg.IntegrityError, IntegrityError) as refused:
+                    each.error = (
+                        refused
+                        if isinstance(refused, IntegrityError)
+                        else IntegrityError(str(refused))
+                    )
+
+        self._committing(write)
+        for each, links in zip(group, made, strict=True):
+            if each.error is None:
+                self._remember_links(links)
+                self._committed(each.stored, **each.extra)
+
+    def _committing(self, write: Callable[[psycopg.Connection[DictRow]], T]) -> T:
+        """``write(conn)`` in one transaction, committed; tried again while the store cannot
+        be reached, but never after the commit was sent (``OutcomeUnknown``)."""
         deadline = budget.deadline(self.timeout)
         pause = 0.05
         while True:
             committing = False
-            made: _Links = {}
             try:
                 with self.datastore.get_connection() as conn, conn.transaction():
-                    with conn.cursor() as curs, conn.cursor() as inserted:
-                        # Writers take turns from the events' table lock to their commit:
-                        # what can be written before it is, and the links are worked out
-                        # (a case's last link read, if not remembered), so that each holds
-                        # it for two round trips: the lock, the events and their links sent
-                        # together, then the commit. The links are written after the lock,
-                        # as in an import, so that two writers of the same case's next link
-                        # never wait on each other in opposite orders.
-                        self._before_events(curs, stored_events, **kwargs)
-                        links = self._links_to_write(curs, stored_events, made)
-                        if links is None:  # a case to chain first, under the lock
-                            curs.execute(self._lock_and_notify)
-                            PostgresAggregateRecorder._insert_stored_events(
-                                self, inserted, stored_events, **kwargs
-                            )
-                            self._link(curs, stored_events, made)
-                        else:
-                            with conn.pipeline():
-                                curs.execute(self._lock)
-                                curs.execute(self._notify)
-                                PostgresAggregateRecorder._insert_stored_events(
-                                    self, inserted, stored_events, **kwargs
-                                )
-                                curs.executemany(
-                                    self._insert_link,
-                                    [(UUID(c), n, h, d) for c, n, h, d in links],
-                                )
-                        ids = self._fetch_ids_after_insert_events(inserted, stored_events)
+                    done = write(conn)
                     committing = True  # what fails from here on is the commit itself
-                self._remember_links(made)
-                self._committed(stored_events, **kwargs)
-                return ids
+                return done
             except UNREACHABLE as error:
                 if committing:
                     raise OutcomeUnknown(str(error)) from error
@@ -948,6 +972,42 @@ class PostgresEventRecorder(PostgresApplicationRecorder, _Purging, _Chaining, Ke
                     raise
                 time.sleep(pause)
                 pause = min(pause * 2, 0.5)
+
+    def _write_command(
+        self,
+        conn: psycopg.Connection[DictRow],
+        stored_events: Sequence[StoredEvent],
+        made: _Links,
+        **kwargs: Any,
+    ) -> Sequence[int] | None:
+        """One command's writes, in the transaction (or savepoint) ``conn`` is in; ``made``
+        gets each case's last link, to be remembered once committed."""
+        with conn.cursor() as curs, conn.cursor() as inserted:
+            # Writers take turns from the events' table lock to their commit: what can be
+            # written before it is, and the links are worked out (a case's last link read,
+            # if not remembered), so that each holds it for two round trips: the lock, the
+            # events and their links sent together, then the commit. The links are written
+            # after the lock, as in an import, so that two writers of the same case's next
+            # link never wait on each other in opposite orders.
+            self._before_events(curs, stored_events, **kwargs)
+            links = self._links_to_write(curs, stored_events, made)
+            if links is None:  # a case to chain first, under the lock
+                curs.execute(self._lock_and_notify)
+                PostgresAggregateRecorder._insert_stored_events(
+                    self, inserted, stored_events, **kwargs
+                )
+                self._link(curs, stored_events, made)
+            else:
+                with conn.pipeline():
+                    curs.execute(self._lock)
+                    curs.execute(self._notify)
+                    PostgresAggregateRecorder._insert_stored_events(
+                        self, inserted, stored_events, **kwargs
+                    )
+                    curs.executemany(
+                        self._insert_link, [(UUID(c), n, h, d) for c, n, h, d in links]
+                    )
+            return self._fetch_ids_after_insert_events(inserted, stored_events)
 
     def select_events(self, originator_id: UUID | str, **kwargs: Any) -> Sequence[StoredEvent]:
         parent = PostgresApplicationRecorder.select_events.__wrapped__
