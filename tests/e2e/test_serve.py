@@ -195,6 +195,16 @@ def _answer(sock: socket.socket) -> bytes:
     return received
 
 
+def test_the_server_runs_on_the_compiled_event_loop_and_http_parser(guarded: Server) -> None:
+    """``uvloop`` and ``httptools`` are dependencies so that the service runs on them: the
+    running server has both loaded (``docs/dependencies.md``)."""
+    with httpx.Client(base_url=guarded.url, timeout=10) as client:
+        assert client.get("/health/live").status_code == 200
+    loaded = Path(f"/proc/{guarded.pid}/maps").read_text()
+    assert "/uvloop/loop." in loaded
+    assert "/httptools/parser/parser." in loaded
+
+
 def test_a_body_that_never_arrives_gets_408_and_the_connection_is_closed(guarded: Server) -> None:
     with socket.create_connection(("127.0.0.1", guarded.port), timeout=10) as sock:
         sock.sendall(HEAD.format("Content-Length: 500\r\n").encode() + b'{"programme": ')
