@@ -357,7 +357,9 @@ class CommandRecorder(Protocol):
     def find_command(self, owner: str, key: str) -> CommandEntry | None: ...
     def forget_command(self, owner: str, key: str) -> None: ...
     def case_version(self, case_id: UUID) -> int: ...
-    def select_case(self, case_id: UUID) -> tuple[Sequence[StoredEvent], dict[str, KeyRow]]: ...
+    def select_case(
+        self, case_id: UUID, *, last_link: bool = False
+    ) -> tuple[Sequence[StoredEvent], dict[str, KeyRow]]: ...
     def case_ids(self) -> set[UUID]: ...
 
 
@@ -634,7 +636,7 @@ class Overleg(Application[UUID]):
         kept = self._kept(self.drafts, case_id, take=True)
         if kept is GONE:
             return None
-        return kept if kept is not None else self.replay(case_id)[0]
+        return kept if kept is not None else self.replay(case_id, to_change=True)[0]
 
     def _kept(
         self,
@@ -822,11 +824,14 @@ class Overleg(Application[UUID]):
         mark = None if self.writes is None else self.writes.mark_now()
         return None if mark is None else self.replays.known(case_id, mark)
 
-    def replay(self, case_id: UUID) -> tuple[Case | None, list[CaseEvent]]:
+    def replay(
+        self, case_id: UUID, *, to_change: bool = False
+    ) -> tuple[Case | None, list[CaseEvent]]:
         """The case as its events make it, and those events, from one read of the store
-        (``None`` and no events for an unknown case)."""
+        (``None`` and no events for an unknown case). ``to_change``: for a command, which
+        will write the case's next chain link (the last one is asked with the events)."""
         with translating():
-            stored, keys = self.commands.select_case(case_id)  # its key asked with it
+            stored, keys = self.commands.select_case(case_id, last_link=to_change)
             if not stored:
                 return None, []
             with self.keyring.reading([str(case_id)], keys):

@@ -17,7 +17,7 @@ from psycopg.sql import SQL, Composable, Composed, Identifier
 from conftest import consented, reopen
 from overleg.adapters.eventstore import Database
 from overleg.adapters.integrity import verify
-from overleg.adapters.recorders import _render_statements
+from overleg.adapters.recorders import PostgresEventRecorder, _render_statements
 from overleg.aggregates.case import Case
 from overleg.aggregates.errors import CaseRuleBroken
 from overleg.aggregates.values import (
@@ -135,6 +135,30 @@ def test_a_link_of_a_write_that_failed_is_never_chained_from(
     other.handle(GiveConsent(CASE, Party("netwerk-2", Role.NETWORK)), TEAM)
     store.handle(GiveConsent(CASE, Party("netwerk-3", Role.NETWORK)), TEAM)
     assert store.get_case(CASE).version == 5
+    assert verify(store.recorder, CASE).ok
+
+
+def test_a_command_on_a_case_another_process_wrote_reads_its_last_link_with_its_events(
+    store: Overleg, other: Overleg, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started(other)  # this process remembers nothing of the case
+    recorder: Any = store.recorder
+    asked: list[object] = []
+    stored_links = recorder._stored_links
+    monkeypatch.setattr(
+        recorder, "_stored_links", lambda *a: asked.append(a[1]) or stored_links(*a)
+    )
+    outcome = store.handle(GiveConsent(CASE, Party("netwerk-1", Role.NETWORK)), TEAM)
+    assert outcome.version == 4
+    postgres = isinstance(recorder, PostgresEventRecorder)
+    # On PostgreSQL the last link came with the case's events, in their one round trip, and
+    # the write asked for none; SQLite reads it in the write's own transaction.
+    assert asked == ([] if postgres else [{str(CASE): 3}])
+    # A link so read is only ever the store's own: the other process writes the next event,
+    # and this one chains from that event's link, not from the one it read before.
+    other.handle(GiveConsent(CASE, Party("netwerk-2", Role.NETWORK)), TEAM)
+    store.handle(GiveConsent(CASE, Party("netwerk-3", Role.NETWORK)), TEAM)
+    assert store.get_case(CASE).version == 6
     assert verify(store.recorder, CASE).ok
 
 

@@ -506,8 +506,12 @@ class SQLiteEventRecorder(SQLiteApplicationRecorder, _Purging, _Chaining, KeyTab
         parent = super().select_events
         return within(self.timeout, lambda: parent(originator_id, **kwargs), UNREACHABLE)
 
-    def select_case(self, case_id: UUID) -> tuple[Sequence[StoredEvent], dict[str, KeyRow]]:
-        """A case's events in order, and its data key's row (a local file: two reads)."""
+    def select_case(
+        self, case_id: UUID, *, last_link: bool = False
+    ) -> tuple[Sequence[StoredEvent], dict[str, KeyRow]]:
+        """A case's events in order, and its data key's row (a local file: two reads). A
+        command's last link is read in its transaction (``last_link`` is for a store a
+        round trip away)."""
         return self.select_events(case_id), self.select_keys([case_key(case_id)])
 
     def select_notifications(
@@ -762,6 +766,9 @@ class PostgresEventRecorder(PostgresApplicationRecorder, _Purging, _Chaining, Ke
             "SELECT originator_version, topic, state FROM {t}"
             " WHERE originator_id = %s AND originator_version <= %s ORDER BY originator_version"
         ).format(t=events)
+        self._select_last_link = SQL(
+            "SELECT seq, link FROM {t} WHERE case_id = %s ORDER BY seq DESC LIMIT 1"
+        ).format(t=chain)
         self.sql_create_statements += [
             SQL(
                 "CREATE TABLE IF NOT EXISTS {table} ("
@@ -797,6 +804,10 @@ class PostgresEventRecorder(PostgresApplicationRecorder, _Purging, _Chaining, Ke
                 " PRIMARY KEY (case_id, seq))"
             ).format(table=self._erased_personal),
         ]
+        self._select_case_stored = self.select_events_statement + SQL(
+            " ORDER BY originator_version ASC"
+        )
+        self._select_case_key = self._format(self.KEY_COLUMNS + " WHERE case_id = ?")
         _render_statements(self)
 
     def _format(self, text: str) -> Any:
@@ -1013,11 +1024,14 @@ class PostgresEventRecorder(PostgresApplicationRecorder, _Purging, _Chaining, Ke
         parent = PostgresApplicationRecorder.select_events.__wrapped__
         return within(self.timeout, lambda: parent(self, originator_id, **kwargs), UNREACHABLE)
 
-    def select_case(self, case_id: UUID) -> tuple[Sequence[StoredEvent], dict[str, KeyRow]]:
+    def select_case(
+        self, case_id: UUID, *, last_link: bool = False
+    ) -> tuple[Sequence[StoredEvent], dict[str, KeyRow]]:
         """A case's events in order, and its data key's row: asked together, in one round
-        trip (a pipeline) instead of two."""
-        events = self.select_events_statement + SQL(" ORDER BY originator_version ASC")
-        keys = self._format(self.KEY_COLUMNS + " WHERE case_id = ?")
+        trip (a pipeline) instead of two. With ``last_link``, for a command about to write
+        the case's next event, the case's last chain link too, in the same round trip: it
+        is remembered (a stored link never changes), so the command reads none in the
+        writer's turn."""
 
         def select() -> tuple[list[StoredEvent], dict[str, KeyRow]]:
             with (
@@ -1025,9 +1039,12 @@ class PostgresEventRecorder(PostgresApplicationRecorder, _Purging, _Chaining, Ke
                 conn.pipeline(),
                 conn.cursor() as found,
                 conn.cursor() as key,
+                conn.cursor() as link,
             ):
-                found.execute(events, (case_id,), prepare=True)
-                key.execute(keys, (case_key(case_id),), prepare=True)
+                found.execute(self._select_case_stored, (case_id,), prepare=True)
+                key.execute(self._select_case_key, (case_key(case_id),), prepare=True)
+                if last_link:
+                    link.execute(self._select_last_link, (case_id,), prepare=True)
                 stored = [
                     StoredEvent(
                         originator_id=row["originator_id"],
@@ -1037,7 +1054,12 @@ class PostgresEventRecorder(PostgresApplicationRecorder, _Purging, _Chaining, Ke
                     )
                     for row in found.fetchall()
                 ]
-                return stored, key_rows(map(row_values, key.fetchall()))
+                keys = key_rows(map(row_values, key.fetchall()))
+                last = link.fetchone() if last_link else None
+            if last is not None:
+                seq, chained = row_values(last)
+                self._remember_links({case_key(case_id): (int(seq), bytes(chained))})
+            return stored, keys
 
         return within(self.timeout, select, UNREACHABLE)
 
