@@ -197,7 +197,7 @@ def write_cases(out: Any, count: int, events: int, start: datetime) -> list[str]
             "client": {"ref": "jongere-1", "birth_date": "2010-05-01"},
             "question": "Afstemming tussen school en thuisbegeleiding",
         }
-        lines = [
+        lines: list[tuple[str, str, dict[str, Any]]] = [
             ("Requested", TEAM.ref, request),
             ("ConsentGiven", TEAM.ref, {"party": {"ref": "jongere-1", "role": "youth"}}),
             ("ChairAppointed", TEAM.ref, {"chair": CHAIR.ref}),
@@ -551,7 +551,7 @@ def mean_state_bytes(backend: str, url: str, schema: str | None) -> int:
             row = conn.execute(query).fetchone()
     else:
         with psycopg.connect(PG) as conn:
-            row = conn.execute(query).fetchone()  # type: ignore[arg-type]
+            row = conn.execute(query).fetchone()
     return round(float(row[0])) if row and row[0] else 300
 
 
@@ -1096,6 +1096,9 @@ class Load:
     p50: float
     p99: float
     errors: int
+    seconds: float = 0.0  # how long wrk ran
+    # CPU milliseconds a request, by process: the one answering, the worker, PostgreSQL
+    cpu_ms: dict[str, float] = field(default_factory=dict)
 
 
 UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}
@@ -1130,8 +1133,74 @@ def wrk(url: str, seconds: float, script: Path | None = None, header: str | None
     if sockets:
         errors += sum(int(n) for n in sockets.groups())
     return Load(
-        float(rate.group(1)), seconds_of(median.group(1)), seconds_of(tail.group(1)), errors
+        float(rate.group(1)),
+        seconds_of(median.group(1)),
+        seconds_of(tail.group(1)),
+        errors,
+        float(max(1, round(seconds))),
     )
+
+
+# -- CPU a request -----------------------------------------------------------------------------
+
+
+def cpu_seconds(pid: int, children: bool = False) -> float:
+    """CPU time the process has used (user and system); with ``children``, also that of
+    its children that ended (PostgreSQL's server: the backends of closed connections)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    ticks = int(fields[11]) + int(fields[12])
+    if children:
+        ticks += int(fields[13]) + int(fields[14])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def descendants(pid: int) -> list[int]:
+    """The process's children, theirs, and so on (as far as /proc tells)."""
+    found: list[int] = []
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return found
+    for child in map(int, children):
+        found += [child, *descendants(child)]
+    return found
+
+
+def postgres_server() -> int | None:
+    """The pid of the PostgreSQL server the benchmark uses, when it runs on this machine
+    and its data directory can be read (else its CPU is not told)."""
+    try:
+        with psycopg.connect(PG, connect_timeout=5) as conn:
+            row = conn.execute("SHOW data_directory").fetchone()
+        assert row is not None
+        pid = int((Path(row[0]) / "postmaster.pid").read_text().split()[0])
+    except (OSError, ValueError, AssertionError, psycopg.Error):
+        return None
+    return pid if Path(f"/proc/{pid}").exists() else None
+
+
+def postgres_cpu(server: int) -> float:
+    """CPU time of the whole server: its own, its live processes', and its ended ones'."""
+    return cpu_seconds(server, children=True) + sum(map(cpu_seconds, descendants(server)))
+
+
+def with_cpu(run: Callable[[], Load], processes: dict[str, int], server: int | None) -> Load:
+    """``run()``, and the CPU milliseconds each process (and the PostgreSQL server, if
+    known) spent per request while it ran."""
+    before = {name: cpu_seconds(pid) for name, pid in processes.items()}
+    pg_before = postgres_cpu(server) if server is not None else 0.0
+    load = run()
+    requests = load.per_second * load.seconds
+    if requests <= 0:
+        return load
+    for name, pid in processes.items():
+        load.cpu_ms[name] = 1000 * (cpu_seconds(pid) - before[name]) / requests
+    if server is not None:
+        load.cpu_ms["postgresql"] = 1000 * (postgres_cpu(server) - pg_before) / requests
+    return load
 
 
 @contextmanager
@@ -1221,6 +1290,11 @@ def bottleneck_scripts(workdir: Path, pools: list[list[str]], bearer: str) -> li
 KEPT_READS = 50
 
 
+def scripted(service: str, script: Path, seconds: float, _repeat: int) -> Load:
+    """A wrk run of ``script`` against the service (an endpoint's run, by its repeat)."""
+    return wrk(service, seconds, script)
+
+
 def api_runs(
     service: str,
     workdir: Path,
@@ -1242,13 +1316,13 @@ def api_runs(
             script = round_robin(
                 workdir, f"get{suffix.replace('/', '-')}-{len(ids)}", paths, auditor
             )
-            runs[name] = lambda seconds, _k, script=script: wrk(service, seconds, script)
+            runs[name] = partial(scripted, service, script)
         name = f"GET /cases/{{id}}{suffix} as a professional, {len(readers):,} cases in turn"
         paths = [f"/cases/{c}{suffix}" for c, _ref in readers]
         script = round_robin_as(
             workdir, f"get{suffix.replace('/', '-')}-professional", paths, professionals
         )
-        runs[name] = lambda seconds, _k, script=script: wrk(service, seconds, script)
+        runs[name] = partial(scripted, service, script)
     runs["GET /cases"] = lambda seconds, _k: wrk(f"{service}/cases", seconds, header=auth)
     runs["GET /statistics/2015"] = lambda seconds, _k: wrk(
         f"{service}/statistics/2015", seconds, header=auth
@@ -1258,7 +1332,9 @@ def api_runs(
     return runs
 
 
-def bench_api(backend: str, workdir: Path, plan: Plan, constant: str) -> dict[str, Any]:
+def bench_api(
+    backend: str, workdir: Path, plan: Plan, constant: str, constant_pid: int
+) -> dict[str, Any]:
     """Set up a store with the 2015 stream and fresh cases for the reports, start the service
     (and its worker on PostgreSQL), then per repeat: the constant endpoint and each of ours."""
     with fresh_store(backend, workdir) as (url, schema):
@@ -1279,23 +1355,29 @@ def bench_api(backend: str, workdir: Path, plan: Plan, constant: str) -> dict[st
             serve = running.enter_context(
                 started([OVERLEG, "serve", "--port", str(port)], env, log)
             )
+            others: dict[str, int] = {}  # the processes beside the one answering
             if backend == "postgresql":  # as in production: projections kept by the worker
-                running.enter_context(started([OVERLEG, "worker"], env, workdir / "worker.log"))
+                worker = started([OVERLEG, "worker"], env, workdir / "worker.log")
+                others["worker"] = running.enter_context(worker).pid
             wait_until_current(service, serve, log)
             readers = readers_of(backend, url, schema, read_ids)
             runs: dict[str, Callable[[float, int], Load]] = {
                 "constant": lambda seconds, _k: wrk(constant, seconds),
                 **api_runs(service, workdir, read_ids, pools, readers),
             }
+            answering = {"constant": constant_pid}  # the others: overleg serve
+            server = None
             if backend == "postgresql":
-                floor = running.enter_context(floor_app(workdir, schema))
                 name = f"floor: the statement of GET /cases/{{id}}, {len(read_ids):,} cases in turn"
+                floor, answering[name] = running.enter_context(floor_app(workdir, schema))
                 script = round_robin(workdir, "floor", [f"/floor/{c}" for c in read_ids], "")
                 runs[name] = lambda seconds, _k: wrk(floor, seconds, script)
+                server = postgres_server()
             loads: dict[str, list[Load]] = {name: [] for name in runs}
             for k in range(plan.repeat):
                 for name, run in runs.items():
-                    load = run(plan.seconds, k)
+                    processes = {"answering": answering.get(name, serve.pid), **others}
+                    load = with_cpu(partial(run, plan.seconds, k), processes, server)
                     loads[name].append(load)
                     print(f"<!-- {backend} {name} run {k + 1}: {load} -->", file=sys.stderr)
             peak = high_water_mib(serve.pid)
@@ -1320,15 +1402,34 @@ def print_api(results: dict[str, dict[str, Any]], plan: Plan, constant_peak: int
                 f"| {ms(p50([o.p99 for o in runs]))} | {sum(o.errors for o in runs)} |",
                 flush=True,
             )
+    print(
+        "\n#### CPU milliseconds a request (median of the runs): the process that answers "
+        "(`overleg serve`, or the constant or floor app), `overleg worker`, the PostgreSQL "
+        "server\n"
+    )
+    print("| backend | endpoint | answering | worker | PostgreSQL | in all |")
+    print("|---|---|---|---|---|---|")
+    for backend, r in results.items():
+        for name, runs in r["loads"].items():
+            spent = {part: cpu_ms_of(runs, part) for part in ("answering", "worker", "postgresql")}
+            known = [v for v in spent.values() if v is not None]
+            cells = " | ".join("–" if v is None else f"{v:.2f}" for v in spent.values())
+            print(f"| {backend} | {name} | {cells} | {sum(known):.2f} |", flush=True)
     print("\n| backend | `overleg serve` peak MiB | constant app peak MiB |\n|---|---|---|")
     for backend, r in results.items():
         print(f"| {backend} | {r['peak']} | {constant_peak} |")
 
 
+def cpu_ms_of(runs: Sequence[Load], part: str) -> float | None:
+    """The median CPU milliseconds a request of one part, over the runs that told it."""
+    told = [run.cpu_ms[part] for run in runs if part in run.cpu_ms]
+    return p50(told) if told else None
+
+
 @contextmanager
-def floor_app(workdir: Path, schema: str | None) -> Iterator[str]:
+def floor_app(workdir: Path, schema: str | None) -> Iterator[tuple[str, int]]:
     """The floor of a case not kept on PostgreSQL (``FLOOR_APP``), started on the store of
-    ``schema``; its address."""
+    ``schema``; its address and its process."""
     app = workdir / "bench_floor_app.py"
     app.write_text(FLOOR_APP, encoding="utf-8")
     port = free_port()
@@ -1340,7 +1441,7 @@ def floor_app(workdir: Path, schema: str | None) -> Iterator[str]:
     }
     with started([sys.executable, str(app), str(port)], env, workdir / "floor.log") as process:
         answering(f"http://127.0.0.1:{port}/openapi.json", process, "the floor app")
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{port}", process.pid
 
 
 def answering(url: str, process: subprocess.Popen[bytes], what: str) -> None:
@@ -1366,7 +1467,7 @@ def run_api(backends: Sequence[str], workdir: Path, plan: Plan) -> None:
         url = f"http://127.0.0.1:{port}/constant"
         answering(url, constant, "the constant app")
         for backend in backends:
-            results[backend] = bench_api(backend, workdir, plan, url)
+            results[backend] = bench_api(backend, workdir, plan, url, constant.pid)
         constant_peak = high_water_mib(constant.pid)
     print_api(results, plan, constant_peak)
 

@@ -8,10 +8,12 @@ import importlib.util
 import io
 import json
 import sys
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from uuid import UUID
 
+import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
@@ -126,3 +128,43 @@ def test_the_floor_of_a_case_not_kept_asks_the_service_statement(
             assert client.get(f"/floor/{UUID(int=7)}").status_code == 404
     finally:
         services.close()
+
+
+def test_the_benchmark_tells_the_cpu_each_process_spent_a_request() -> None:
+    """A run's CPU per request is each process's own, measured over the run: a process
+    that burns the CPU while the run lasts is told so, one that sleeps is not."""
+    burn = "while True: pass"
+    nap = "import time; time.sleep(60)"
+    with (
+        bench_service.started([sys.executable, "-c", burn], {}, Path("/dev/null")) as busy,
+        bench_service.started([sys.executable, "-c", nap], {}, Path("/dev/null")) as idle,
+    ):
+        start = bench_service.cpu_seconds(busy.pid)
+
+        def run() -> bench_service.Load:
+            """A run of 200 requests, over while the busy process spent 0.3 s more."""
+            deadline = time.monotonic() + 30
+            while bench_service.cpu_seconds(busy.pid) - start < 0.3:
+                assert time.monotonic() < deadline
+                time.sleep(0.005)
+            return bench_service.Load(100.0, 0.01, 0.02, 0, seconds=2.0)
+
+        load = bench_service.with_cpu(run, {"answering": busy.pid, "worker": idle.pid}, None)
+    # 0.3 s of CPU (and what it spent between the two first readings) over 200 requests
+    assert 1.4 <= load.cpu_ms["answering"] <= 1.8
+    assert load.cpu_ms["worker"] < 0.1
+    assert "postgresql" not in load.cpu_ms
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_the_benchmark_tells_the_cpu_the_postgresql_server_spent(database_url: str) -> None:
+    server = bench_service.postgres_server()
+    assert server is not None  # the server of these tests runs on this machine
+    with psycopg.connect(bench_service.PG, autocommit=True) as conn:
+
+        def run() -> bench_service.Load:
+            conn.execute("SELECT count(*) FROM generate_series(1, 3000000)")
+            return bench_service.Load(10.0, 0.01, 0.02, 0, seconds=1.0)  # 10 requests
+
+        load = bench_service.with_cpu(run, {}, server)
+    assert load.cpu_ms["postgresql"] > 10  # counting three million rows takes a while
