@@ -135,11 +135,11 @@ def baseline(backend: str, path: Path, workdir: Path) -> float:
             event = json.loads(raw)
             rows.append((event["case"], event["seq"], raw))
     if backend == "sqlite":
-        conn = sqlite3.connect(workdir / f"raw-{uuid.uuid4().hex}.db")
-        conn.execute("CREATE TABLE e (c TEXT, s INTEGER, b BLOB, PRIMARY KEY (c, s))")
-        with conn:
-            conn.executemany("INSERT INTO e VALUES (?,?,?)", rows)
-        conn.close()
+        lite = sqlite3.connect(workdir / f"raw-{uuid.uuid4().hex}.db")
+        lite.execute("CREATE TABLE e (c TEXT, s INTEGER, b BLOB, PRIMARY KEY (c, s))")
+        with lite:
+            lite.executemany("INSERT INTO e VALUES (?,?,?)", rows)
+        lite.close()
     else:
         with psycopg.connect(PG) as conn:
             conn.execute("CREATE TEMP TABLE e (c uuid, s int, b bytea, PRIMARY KEY (c, s))")
@@ -199,15 +199,15 @@ def sealed_baseline(backend: str, path: Path, workdir: Path, validate: bool = Fa
             events.append((case, seq, kind, state))
             chain.append((case, seq, links[case], content))
     if backend == "sqlite":
-        conn = sqlite3.connect(workdir / f"raw-{uuid.uuid4().hex}.db")
-        conn.execute("CREATE TABLE e (c TEXT, s INTEGER, t TEXT, b BLOB, PRIMARY KEY (c, s))")
-        conn.execute("CREATE TABLE l (c TEXT, s INTEGER, h BLOB, d BLOB, PRIMARY KEY (c, s))")
-        conn.execute("CREATE TABLE k (c TEXT PRIMARY KEY, w BLOB)")
-        with conn:
-            conn.executemany("INSERT INTO e VALUES (?,?,?,?)", events)
-            conn.executemany("INSERT INTO l VALUES (?,?,?,?)", chain)
-            conn.executemany("INSERT INTO k VALUES (?,?)", keys)
-        conn.close()
+        lite = sqlite3.connect(workdir / f"raw-{uuid.uuid4().hex}.db")
+        lite.execute("CREATE TABLE e (c TEXT, s INTEGER, t TEXT, b BLOB, PRIMARY KEY (c, s))")
+        lite.execute("CREATE TABLE l (c TEXT, s INTEGER, h BLOB, d BLOB, PRIMARY KEY (c, s))")
+        lite.execute("CREATE TABLE k (c TEXT PRIMARY KEY, w BLOB)")
+        with lite:
+            lite.executemany("INSERT INTO e VALUES (?,?,?,?)", events)
+            lite.executemany("INSERT INTO l VALUES (?,?,?,?)", chain)
+            lite.executemany("INSERT INTO k VALUES (?,?)", keys)
+        lite.close()
     else:
         with psycopg.connect(PG) as conn:
             for table in (
@@ -232,17 +232,17 @@ def read_and_decode(backend: str, url: str, schema: str | None) -> tuple[float, 
     start = time.perf_counter()
     count = 0
     if backend == "sqlite":
-        conn = sqlite3.connect(url.removeprefix("sqlite:///"))
-        rows = conn.execute(
+        lite = sqlite3.connect(url.removeprefix("sqlite:///"))
+        rows = lite.execute(
             "SELECT rowid, originator_id, originator_version, topic, state"
             " FROM stored_events ORDER BY rowid"
         )
         for row in rows:
             json.loads(row[4])
             count += 1
-        conn.close()
+        lite.close()
     else:
-        with psycopg.connect(PG) as conn, conn.cursor(name="everything") as cursor:
+        with psycopg.connect(PG) as conn, conn.cursor("everything") as cursor:
             cursor.itersize = 5000
             cursor.execute(
                 sql.SQL(
