@@ -74,6 +74,7 @@ import psycopg
 from psycopg import sql
 from starlette.requests import Request
 from starlette.responses import Response
+from uvicorn.config import Config as UvicornConfig
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -673,13 +674,20 @@ def request_for(path: str) -> Request:
 _LOOP: list[asyncio.AbstractEventLoop] = []  # the loop the handlers run on, on a thread
 
 
+def served_loop() -> asyncio.AbstractEventLoop:
+    """A new event loop of the kind ``uvicorn`` runs the service on (its own choice)."""
+    factory = UvicornConfig("overleg.api.app:create_app", factory=True).get_loop_factory()
+    return asyncio.new_event_loop() if factory is None else factory()
+
+
 def answered(handling: Coroutine[Any, Any, Response]) -> bytes:
     """A handler's answer as JSON, the handler run as the service runs it: on an event loop
     that keeps running (one for the whole run, on a thread of its own, so that the loop's
     pool of threads for the store's reads is kept from one call to the next), handed over
-    as a request is (its wake-up is part of the time)."""
+    as a request is (its wake-up is part of the time). The loop is the one `overleg serve`
+    runs on: the one ``uvicorn`` picks (``uvloop`` where it is installed)."""
     if not _LOOP:
-        loop = asyncio.new_event_loop()
+        loop = served_loop()
         threading.Thread(target=loop.run_forever, name="bench-loop", daemon=True).start()
         _LOOP.append(loop)
     return bytes(asyncio.run_coroutine_threadsafe(handling, _LOOP[0]).result().body)
