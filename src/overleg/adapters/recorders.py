@@ -342,6 +342,25 @@ def _write_alone(recorder: SQLiteEventRecorder | PostgresEventRecorder, alone: W
         alone.error = refused
 
 
+def _refusal(refused: Exception) -> IntegrityError:
+    """The store's refusal of one command of a group (the driver's, or the library's), as
+    the library's error, which the application settles."""
+    return refused if isinstance(refused, IntegrityError) else IntegrityError(refused)
+
+
+def _group_committed(
+    recorder: SQLiteEventRecorder | PostgresEventRecorder,
+    group: Sequence[Write],
+    made: Sequence[_Links],
+) -> None:
+    """After a group's commit: each command stored remembers the last links it wrote, and
+    its cases' new data keys are known stored; a refused one's links are never kept."""
+    for each, links in zip(group, made, strict=True):
+        if each.error is None:
+            recorder._remember_links(links)
+            recorder._committed(each.stored, **each.extra)
+
+
 def _link_at(made: _Links | None, case_id: str, seq: int) -> bytes | None:
     """The link of event ``seq`` of a case, if it is the last one ``made`` holds."""
     found = None if made is None else made.get(case_id)
@@ -489,18 +508,11 @@ class SQLiteEventRecorder(SQLiteApplicationRecorder, _Purging, _Chaining, KeyTab
                         self._insert_events(c, each.stored, **each.extra, links=links)
                     except (sqlite3.IntegrityError, IntegrityError) as refused:
                         c.execute("ROLLBACK TO command")
-                        each.error = (
-                            refused
-                            if isinstance(refused, IntegrityError)
-                            else IntegrityError(refused)
-                        )
+                        each.error = _refusal(refused)
                     c.execute("RELEASE command")
 
         self._written(attempt)
-        for each, links in zip(group, made, strict=True):
-            if each.error is None:
-                self._remember_links(links)
-                self._committed(each.stored, **each.extra)
+        _group_committed(self, group, made)
 
     def select_events(self, originator_id: UUID | str, **kwargs: Any) -> Sequence[StoredEvent]:
         parent = super().select_events
@@ -952,17 +964,10 @@ class PostgresEventRecorder(PostgresApplicationRecorder, _Purging, _Chaining, Ke
                     with conn.transaction():  # a savepoint
                         self._write_command(conn, each.stored, links, **each.extra)
                 except (psycopg.IntegrityError, IntegrityError) as refused:
-                    each.error = (
-                        refused
-                        if isinstance(refused, IntegrityError)
-                        else IntegrityError(str(refused))
-                    )
+                    each.error = _refusal(refused)
 
         self._committing(write)
-        for each, links in zip(group, made, strict=True):
-            if each.error is None:
-                self._remember_links(links)
-                self._committed(each.stored, **each.extra)
+        _group_committed(self, group, made)
 
     def _committing(self, write: Callable[[psycopg.Connection[DictRow]], T]) -> T:
         """``write(conn)`` in one transaction, committed; tried again while the store cannot
