@@ -17,7 +17,7 @@ from overleg.api.problems import (
     UNAUTHORIZED,
     ProblemError,
 )
-from overleg.api.ratelimits import RateLimits, client_address
+from overleg.api.ratelimits import RateLimits, client_address, limits_of
 from overleg.bootstrap import Services
 from overleg.i18n import _, text_of
 from overleg.policies import access
@@ -60,7 +60,7 @@ async def principal(request: Request) -> Principal:
     (``Authorization: Bearer <token>``, the scheme in any letter case): each dependency
     the framework solves costs every request its share, and this one is on all but a few."""
     svc = _services(request)
-    limits: RateLimits = request.app.state.rate_limits
+    limits = limits_of(request)
     authorization = request.headers.get("Authorization")
     scheme, token = get_authorization_scheme_param(authorization)
     if not (authorization and token) or scheme.lower() != "bearer":

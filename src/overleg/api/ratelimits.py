@@ -120,9 +120,14 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-async def rate_limits(request: Request) -> RateLimits:
+def limits_of(request: Request) -> RateLimits:
+    """The running app's rate limits."""
     found: RateLimits = request.app.state.rate_limits
     return found
+
+
+async def rate_limits(request: Request) -> RateLimits:
+    return limits_of(request)
 
 
 Limits = Annotated[RateLimits, Depends(rate_limits)]
