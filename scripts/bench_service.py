@@ -1119,8 +1119,9 @@ def seconds_of(text: str) -> float:
 
 def wrk(url: str, seconds: float, script: Path | None = None, header: str | None = None) -> Load:
     """One wrk run: requests per second, p50 and p99, and every failed request."""
+    duration = max(1, round(seconds))  # wrk runs whole seconds
     command = [
-        "wrk", f"-t{WRK_THREADS}", f"-c{CONNECTIONS}", f"-d{max(1, round(seconds))}s",
+        "wrk", f"-t{WRK_THREADS}", f"-c{CONNECTIONS}", f"-d{duration}s",
         "--timeout", "30s", "--latency",
     ]  # fmt: skip
     if script is not None:
@@ -1145,7 +1146,7 @@ def wrk(url: str, seconds: float, script: Path | None = None, header: str | None
         seconds_of(median.group(1)),
         seconds_of(tail.group(1)),
         errors,
-        float(max(1, round(seconds))),
+        float(duration),
     )
 
 
@@ -1299,7 +1300,8 @@ KEPT_READS = 50
 
 
 def scripted(service: str, script: Path, seconds: float, _repeat: int) -> Load:
-    """A wrk run of ``script`` against the service (an endpoint's run, by its repeat)."""
+    """A wrk run of ``script`` against the app at ``service`` (an endpoint's run, by its
+    repeat)."""
     return wrk(service, seconds, script)
 
 
@@ -1379,7 +1381,7 @@ def bench_api(
                 name = f"floor: the statement of GET /cases/{{id}}, {len(read_ids):,} cases in turn"
                 floor, answering[name] = running.enter_context(floor_app(workdir, schema))
                 script = round_robin(workdir, "floor", [f"/floor/{c}" for c in read_ids], "")
-                runs[name] = lambda seconds, _k: wrk(floor, seconds, script)
+                runs[name] = partial(scripted, floor, script)
                 server = postgres_server()
             loads: dict[str, list[Load]] = {name: [] for name in runs}
             for k in range(plan.repeat):
