@@ -6,10 +6,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from api_client import Walk, settings_for
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from opentelemetry import trace
 
 from overleg.api.app import create_app
 
@@ -90,3 +93,34 @@ def test_requests_are_counted_by_route_template_never_by_path(client: TestClient
     assert 'handler="/metrics"' not in text  # the scrapes themselves are not counted
     seconds = _value(text, "http_request_duration_seconds_count", handler="none", method="GET")
     assert seconds >= 1
+
+
+class _Recording(trace.TracerProvider):
+    """A tracer provider an operator's process could have, recording every tracer asked."""
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+
+    def get_tracer(self, instrumenting_module_name: str, *args: Any, **kwargs: Any) -> Any:
+        self.asked.append(instrumenting_module_name)
+        return trace.NoOpTracer()
+
+
+def test_no_request_is_traced_to_an_opentelemetry_provider(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The framework's own OpenTelemetry is off: its spans would carry each request's path,
+    a case id in it, to whatever the process's provider sends them. Its metrics are the
+    service's (``/metrics``, by route template)."""
+    provider = _Recording()
+    monkeypatch.setattr(trace, "get_tracer_provider", lambda: provider)
+    walk = Walk(client, client.app.state.test_settings)  # type: ignore[attr-defined]
+    walk.request()
+    assert client.get(f"/cases/{walk.case_id}", headers=walk.team).status_code == 200
+    assert provider.asked == []
+
+    bare = FastAPI()  # the framework's default, so that this test can fail
+    bare.get("/")(lambda: {})
+    with TestClient(bare) as bare_client:
+        assert bare_client.get("/").status_code == 200
+    assert provider.asked != []

@@ -85,6 +85,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         responses=problems.responses(*openapi.EVERY_OPERATION),
         docs_url=None,  # served by api/docs.py, from packaged assets
         redoc_url=None,
+        # The framework's own OpenTelemetry is off: its spans carry each request's path, a
+        # case id in it, to whatever provider the process has; the service's metrics are
+        # its own (``/metrics``, by route template). Off, it costs a request nothing.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     api.state.rate_limits = RateLimits.from_settings(config)
     problems.install(api)
