@@ -821,7 +821,9 @@ class Overleg(Application[UUID]):
         """The case kept for readers, if it is known without asking the store, and without
         waiting, that nothing was written since it was confirmed (for the event loop);
         else ``None``: ``read`` it."""
-        mark = None if self.writes is None else self.writes.mark_now()
+        if self.writes is None or not self.replays.holds(case_id):
+            return None  # not kept: no mark asked of the store's watch
+        mark = self.writes.mark_now()
         return None if mark is None else self.replays.known(case_id, mark)
 
     def replay(

@@ -97,6 +97,29 @@ def test_a_command_of_this_process_is_never_followed_by_the_old_case(watched: Ov
     assert again is not None and again.version == version == kept.version + 1
 
 
+def test_a_case_not_kept_asks_the_watch_nothing(
+    watched: Overleg, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every read on the event loop first looks for a kept case: one that is not kept is
+    told at once, without the watch's mark (a statement on SQLite)."""
+    consented(watched, CASE, TEAM)
+    writes = watched.writes
+    assert writes is not None
+    asked: list[object] = []
+    mark_now = writes.mark_now
+
+    def counted() -> object:
+        asked.append(mark_now())
+        return asked[-1]
+
+    monkeypatch.setattr(writes, "mark_now", counted)
+    assert watched.known_read(UUID(int=44)) is None  # never read
+    assert asked == []
+    kept = watched.read(CASE)
+    eventually(lambda: watched.known_read(CASE), kept)
+    assert asked != []
+
+
 def test_the_mark_is_not_given_on_the_event_loop_while_another_thread_takes_it(
     watched: Overleg,
 ) -> None:
