@@ -30,9 +30,12 @@ data, interleaved with it; the tables (Markdown, on standard output) show the me
   connections: GET a case and its history (every case of the stream in turn, and 50 cases
   in turn; every case in turn as a professional of it, each request with its own token),
   the case list, the statistics, and a bottleneck report with a current If-Match.
-  Baseline: a constant FastAPI endpoint under the same uvicorn settings. On PostgreSQL
-  also the floor of a case not kept: its statement alone on the event loop's pool, in an
-  app of its own. Peak resident memory (VmHWM) of the service process.
+  Baseline: a constant FastAPI endpoint under the same uvicorn settings. Beside it, the
+  floor of every read: the service's own app with one route more that signs the caller
+  in, takes a case id, records the read and answers without reading the case (an audited
+  read of nothing). On PostgreSQL also the floor of a case not kept: its statement alone
+  on the event loop's pool, in an app of its own. Peak resident memory (VmHWM) of the
+  service process.
 
     scripts/bench service                  # everything, median of 3 (about 15 minutes)
     scripts/bench service --quick          # a smoke run: 2 s a measurement, once
@@ -980,6 +983,46 @@ if __name__ == "__main__":
     uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_config=None, access_log=False)
 '''
 
+# Both backends: what every read costs before it reads the case, measured beside the
+# service: the service's own app, built and run as `overleg serve` builds and runs it, with
+# one route more, matched first, that does what a read of a case does except reading and
+# answering it: the caller signed in, the case id and `as_of` taken, access to reads
+# checked, the read recorded in the read log (its commit waited for), a fixed answer.
+AUDITED_APP = '''\
+"""An audited read of nothing: the service's app, with one route that reads no case."""
+
+import gc
+import sys
+from uuid import UUID
+
+import uvicorn
+from fastapi import Request, Response
+
+from overleg.api.app import create_app
+from overleg.api.deps import Caller, Svc
+from overleg.api.routers.cases import AsOf
+from overleg.policies import access
+
+app = create_app()
+
+
+@app.get("/floor/audited/{case_id}")
+async def audited(
+    case_id: UUID, request: Request, who: Caller, svc: Svc, as_of: AsOf = None
+) -> Response:
+    access.may_read_cases(who)
+    ids = request.state.request_id, request.state.caller_request_id
+    await svc.reads.recorded(who, [str(case_id)], "case", *ids)
+    return Response(b"{}", media_type="application/json")
+
+
+app.router.routes.insert(0, app.router.routes.pop())  # matched first, as the reads are
+
+if __name__ == "__main__":
+    gc.freeze()
+    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_config=None, access_log=False)
+'''
+
 # The paths in turn, each wrk thread starting at a place of its own.
 _IN_TURN = """\
 local threads, n = 0, 0
@@ -1376,6 +1419,11 @@ def bench_api(
                 **api_runs(service, workdir, read_ids, pools, readers),
             }
             answering = {"constant": constant_pid}  # the others: overleg serve
+            name = f"floor: an audited read of nothing, {len(read_ids):,} cases in turn"
+            audited, answering[name] = running.enter_context(audited_app(workdir, env))
+            paths = [f"/floor/audited/{c}" for c in read_ids]
+            script = round_robin(workdir, "audited", paths, token("auditor", "auditor-bench"))
+            runs[name] = partial(scripted, audited, script)
             server = None
             if backend == "postgresql":
                 name = f"floor: the statement of GET /cases/{{id}}, {len(read_ids):,} cases in turn"
@@ -1451,6 +1499,19 @@ def floor_app(workdir: Path, schema: str | None) -> Iterator[tuple[str, int]]:
     }
     with started([sys.executable, str(app), str(port)], env, workdir / "floor.log") as process:
         answering(f"http://127.0.0.1:{port}/openapi.json", process, "the floor app")
+        yield f"http://127.0.0.1:{port}", process.pid
+
+
+@contextmanager
+def audited_app(workdir: Path, env: dict[str, str]) -> Iterator[tuple[str, int]]:
+    """The audited read of nothing (``AUDITED_APP``), started on the service's store; its
+    address and its process."""
+    app = workdir / "bench_audited_app.py"
+    app.write_text(AUDITED_APP, encoding="utf-8")
+    port = free_port()
+    log = workdir / "audited.log"
+    with started([sys.executable, str(app), str(port)], env, log) as process:
+        answering(f"http://127.0.0.1:{port}/health/live", process, "the audited app")
         yield f"http://127.0.0.1:{port}", process.pid
 
 

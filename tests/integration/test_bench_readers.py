@@ -11,12 +11,14 @@ import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from uuid import UUID
 
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
+from overleg.api.auth import dev_private_key, issue_dev_token
 from overleg.bootstrap import bootstrap
 from overleg.policies import access
 from overleg.policies.access import StaffRole
@@ -100,6 +102,16 @@ def test_the_benchmark_reads_each_case_as_a_professional_who_may_read_it(
         services.close()
 
 
+def _app_of(source: str, path: Path) -> Any:
+    """The ``app`` of one of the benchmark's app files, written to ``path`` and loaded."""
+    path.write_text(source, encoding="utf-8")
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.app
+
+
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_the_floor_of_a_case_not_kept_asks_the_service_statement(
     database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -116,16 +128,43 @@ def test_the_floor_of_a_case_not_kept_asks_the_service_statement(
         monkeypatch.setenv("FLOOR_CONNINFO", services.app.database.conninfo())
         monkeypatch.setenv("FLOOR_OPTIONS", f"-c search_path={schema}")
         monkeypatch.setenv("FLOOR_EVENTS", bench_service.events_table("postgresql", schema))
-        path = tmp_path / "bench_floor_app.py"
-        path.write_text(bench_service.FLOOR_APP, encoding="utf-8")
-        spec = importlib.util.spec_from_file_location("bench_floor_app", path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        with TestClient(module.app) as client:
+        with TestClient(_app_of(bench_service.FLOOR_APP, tmp_path / "floor.py")) as client:
             for case in ids:
                 assert client.get(f"/floor/{case}").status_code == 200
             assert client.get(f"/floor/{UUID(int=7)}").status_code == 404
+    finally:
+        services.close()
+
+
+def test_the_audited_read_of_nothing_signs_in_and_records_the_read(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The API benchmark's floor of every read is the service's app with one route more,
+    which refuses a caller without a token and records the read of one with a token, as a
+    read of a case does, without reading the case."""
+    stream = io.StringIO()
+    ids = write_cases(stream, 2, 10, datetime.now(UTC) - timedelta(hours=2))
+    key_file = tmp_path / "dev-key.jwk"
+    monkeypatch.setenv("OVERLEG_DATABASE_URL", database_url)
+    monkeypatch.setenv("OVERLEG_DEV_KEY_FILE", str(key_file))
+    services = bootstrap(Settings(database_url=database_url, dev_key_file=key_file))
+    try:
+        import_stream(services.app, stream.getvalue().splitlines())
+        app = _app_of(bench_service.AUDITED_APP, tmp_path / "audited.py")
+        token = issue_dev_token(
+            dev_private_key(key_file),
+            role=StaffRole.AUDITOR,
+            ref="auditor-bench",
+            audience=services.settings.jwt_audience,
+        )
+        with TestClient(app) as client:
+            assert client.get(f"/floor/audited/{ids[0]}").status_code == 401
+            bearer = {"Authorization": f"Bearer {token}"}
+            answer = client.get(f"/floor/audited/{ids[0]}", headers=bearer)
+            assert answer.status_code == 200 and answer.content == b"{}"
+        recorded = services.reads.of(ids[0])
+        assert [(r.reader, r.what) for r in recorded] == [("auditor-bench", "case")]
+        assert services.reads.of(ids[1]) == []
     finally:
         services.close()
 
