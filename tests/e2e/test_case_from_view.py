@@ -353,3 +353,38 @@ def test_a_view_an_earlier_worker_made_is_left_to_the_events(
         history = client.get(f"/cases/{walk.case_id}/history", headers=auditor)
         assert history.status_code == 200 and len(history.json()) == walk.version
         assert replayed == [UUID(walk.case_id)]  # the history came from the case kept
+
+
+def test_a_case_with_many_rows_in_each_of_its_view_tables_is_read_in_their_order(
+    client: TestClient, settings: Settings, walk: Walk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Consents in the order given, the open agreements in the workplan's order, meetings
+    and participants: each table's rows are read in one statement and put in order, as the
+    case's events give them (the suite's check compares the two answers)."""
+    walk.up_to_chair()
+    for n in (3, 1, 2):  # refs not in the order given
+        party = {"party": {"ref": f"netwerk-{n}", "role": "network"}}
+        assert walk.send("POST", "/consents", walk.team, party).status_code == 200
+    assert walk.hold_meeting().status_code == 201
+    agreements = [
+        {"who": who, "what": what, "due": None, "domain": "gezin"}
+        for who, what in [("netwerk-3", "Zorgt"), ("jongere-1", "Gaat"), ("hulpverlener-1", "Belt")]
+    ]
+    workplan = {"agreements": agreements, "coordinator": "hulpverlener-1", "crisis_plan": False}
+    assert walk.send("PUT", "/meetings/1/workplan", walk.chair, workplan).status_code == 200
+    assert walk.hold_meeting().status_code == 201
+    services = _services(client)
+    services.fresh_views()
+    replayed = _count_replays(services, monkeypatch)
+    answer = _cold_read(client, walk, auth(settings, "auditor", "auditor-1"))
+    assert answer.status_code == 200, answer.text
+    assert replayed == []  # from the view
+    case = answer.json()
+    assert [c["ref"] for c in case["consents"]] == [
+        "jongere-1",
+        "netwerk-3",
+        "netwerk-1",
+        "netwerk-2",
+    ]
+    assert [a["what"] for a in case["open_agreements"]] == ["Zorgt", "Gaat", "Belt"]
+    assert case["meetings_held"] == 2 and case["coordinator"] == "hulpverlener-1"
