@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from overleg.adapters import budget
+from overleg.adapters import budget, records
 from overleg.adapters.eventstore import Database, StoreUnavailable
 from overleg.adapters.records import ReadLog
 from overleg.adapters.views import ViewStore
@@ -164,3 +164,38 @@ def test_a_closed_log_refuses_reads_on_the_loop(views: ViewStore) -> None:
     log = ReadLog(views)
     log.close()
     assert [type(o) for o in _await_at_once(log, 1)] == [StoreUnavailable]
+
+
+def test_under_load_the_reads_of_the_next_moment_join_the_loops_group(
+    views: ViewStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A read that finds the log's last commit just returned waits ``LINGER`` for the reads
+    that follow it, and they share its commit; a read after a quiet moment is written at
+    once. (The moments are stretched here, so that the test does not ride on the
+    machine's speed.)"""
+    monkeypatch.setattr(records, "LINGER", 0.3)
+    monkeypatch.setattr(records, "LOADED", 1.0)
+    log = _Counted(views)
+    log.pause = 0.0
+
+    async def reads() -> tuple[float, list[float]]:
+        started = time.monotonic()
+        await log.recorded(AUDITOR, ["case-0"], "case", "request-0")  # the log was quiet
+        alone = time.monotonic() - started
+        first = asyncio.ensure_future(log.recorded(AUDITOR, ["case-1"], "case", "request-1"))
+        await asyncio.sleep(0.05)  # a moment later, within the linger
+        second = asyncio.ensure_future(log.recorded(AUDITOR, ["case-2"], "case", "request-2"))
+        await asyncio.gather(first, second)
+        await asyncio.sleep(1.1)  # quiet for longer than LOADED
+        started = time.monotonic()
+        await log.recorded(AUDITOR, ["case-3"], "case", "request-3")
+        return alone, [time.monotonic() - started]
+
+    try:
+        alone, [after_quiet] = asyncio.run(reads())
+        assert alone < 0.25 and after_quiet < 0.25  # neither waited the linger
+        assert log.transactions == [1, 2, 1]
+        for n in range(4):
+            assert [r.request_id for r in log.of(f"case-{n}")] == [f"request-{n}"]
+    finally:
+        log.close()

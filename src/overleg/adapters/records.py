@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -62,6 +63,15 @@ SELECT * FROM unnest(
 # Read sets whose ids a process remembers (a set, once stored, never changes).
 SETS_KEPT = 4096
 
+# Under load (the last group's commit returned less than LOADED seconds ago), the log's
+# writer lets the reads of the next LINGER seconds join the group it is about to write.
+# Without it, every time a request on the loop gives the interpreter up (a statement on
+# SQLite does), the writer takes the reads waiting then, and under load nearly every read
+# cost a commit of its own (docs/performance.md, the sixteenth round). A read after a
+# quiet moment is written at once.
+LINGER = 0.001
+LOADED = 0.005
+
 
 class ReadLog:
     """Who read which case's data, for auditors (table ``case_read``).
@@ -73,7 +83,8 @@ class ReadLog:
 
     A request answered on the event loop (``recorded``) cannot write: its rows join the
     next group all the same, and a thread of the log's own writes that group when no reader
-    thread does; the request waits for that commit without holding a thread.
+    thread does (under load, ``LINGER`` after it took up the group); the request waits for
+    that commit without holding a thread.
     """
 
     def __init__(self, store: ViewStore) -> None:
@@ -88,6 +99,7 @@ class ReadLog:
         self._group = 1  # the number of the next group to be written
         self._written = 0  # the number of the last group written (or failed)
         self._writing = False
+        self._last_written = 0.0  # when the last group's commit returned (time.monotonic)
         self._failed: dict[int, BaseException] = {}  # recent groups that could not be written
         self._writer: threading.Thread | None = None  # writes the groups loops wait for
         self._closed = False
@@ -161,14 +173,21 @@ class ReadLog:
 
     def _write_for_loops(self) -> None:
         """The log's writer: writes each group that requests on an event loop wait for,
-        while no reader thread is writing one."""
+        while no reader thread is writing one; under load, after ``LINGER``."""
         while True:
             with self._turn:
                 while not self._closed and (self._writing or not self._awaiting):
                     self._turn.wait()
                 if self._closed:
                     return
-                group = self._claim()
+                loaded = time.monotonic() - self._last_written < LOADED
+                group = None if loaded else self._claim()
+            if group is None:
+                time.sleep(LINGER)  # the next moment's reads join this group
+                with self._turn:
+                    if self._closed or self._writing or not self._awaiting:
+                        continue  # stopping, or a reader thread took them meanwhile
+                    group = self._claim()
             self._write_group(*group)
 
     def _claim(self) -> tuple[int, list[_Read], list[_Awaiting]]:
@@ -194,6 +213,7 @@ class ReadLog:
         with self._turn:
             self._writing = False
             self._written = mine
+            self._last_written = time.monotonic()
             if failed is not None:
                 self._failed[mine] = failed
                 for old in [n for n in self._failed if n < mine - 64]:
