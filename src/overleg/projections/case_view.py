@@ -9,6 +9,7 @@ that after every event, so a correction or a retraction changes it truthfully.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime
@@ -736,13 +737,78 @@ def parts_of(
 
 
 def whole_case_view(fetch: Fetch, case_id: UUID) -> CaseView | None:
-    """One case's view when the projection applied every event of the case it read:
-    ``None`` when it does not know the case, or set one of its events aside as failed, so
-    that only the events themselves can say where it stands."""
-    key = str(case_id)
-    if set_aside(fetch, CaseViews.name, key):
+    """SQLite: one case's view when the projection applied every event of the case it
+    read: ``None`` when it does not know the case, or set one of its events aside as
+    failed, so that only the events themselves can say where it stands. One statement
+    (``_WHOLE_STATEMENT``): a read on the event loop gives the interpreter up once, not
+    once for each of the view's tables."""
+    rows = fetch(_WHOLE_STATEMENT, (CaseViews.name, str(case_id)))
+    if not rows:
         return None
-    return _load(fetch, [key]).get(key)
+    aside, *row = rows[0]
+    if aside:
+        return None
+    columns = len(_COLUMNS)
+    view = _view(row[:columns])
+    _fill(view, *(json.loads(rows) for rows in row[columns:]))
+    return view
+
+
+def _collections(aggregate: str, array: str, *, ordered: bool) -> str:
+    """The columns that read one case's rows of the view's four other tables (beside its
+    row ``v`` in ``case_view``), each table's as one JSON array of arrays, in ``_fill``'s
+    order: with the dialect's JSON functions, ordered in SQL where the dialect orders an
+    aggregate (``_fill`` orders them all the same)."""
+
+    def rows(table: str, columns: str, order: str | None) -> str:
+        by = f" ORDER BY {order}" if ordered and order else ""
+        return (
+            f" (SELECT {aggregate}({array}({columns}){by})"
+            f"  FROM {table} t WHERE t.case_id = v.case_id)"
+        )
+
+    return ",".join(
+        [
+            rows("case_view_consent", "ref, role, given_at, seq", "seq"),
+            rows(
+                "case_view_agreement",
+                "meeting, position, who, what, due, domain",
+                "meeting, position",
+            ),
+            rows("case_view_participant", ", ".join(_PARTICIPANT_COLUMNS), None),
+            rows("case_view_meeting", ", ".join(_SLOT_COLUMNS), "meeting"),
+        ]
+    )
+
+
+def _fill(
+    view: CaseView,
+    consents: Sequence[Sequence[Any]] | None,
+    agreements: Sequence[Sequence[Any]] | None,
+    participants: Sequence[Sequence[Any]] | None,
+    meetings: Sequence[Sequence[Any]] | None,
+) -> None:
+    """Give ``view`` the rows of its other tables, read as JSON arrays (``_collections``;
+    ``None``: no row), in ``_load``'s order, and derive what follows from them."""
+    view.consents = sorted((Consent(*c) for c in consents or ()), key=lambda c: c.seq)
+    view.workplans = sorted(
+        (OpenAgreement(*a) for a in agreements or ()), key=lambda a: (a.meeting, a.position)
+    )
+    for participant in participants or ():
+        _participant(view, *participant)
+    view.meetings = sorted((_slot(m) for m in meetings or ()), key=lambda m: m.meeting)
+    view.derive()
+
+
+# SQLite: one case's view with whether the projection set an event of the case aside, in
+# one statement (one snapshot): the view's row and the rows of its other tables.
+_WHOLE_STATEMENT = (
+    "SELECT EXISTS (SELECT 1 FROM projection_failure f"
+    "  WHERE f.projection = ? AND f.case_id = v.case_id),"
+    f" {', '.join(f'v.{c}' for c in _COLUMNS)},"
+    f"{_collections('json_group_array', 'json_array', ordered=False)}"
+    " FROM case_view v WHERE v.case_id = ?"
+)
 
 
 @lru_cache
@@ -751,18 +817,10 @@ def _at_head_statement(events_table: str) -> str:
     statement (one snapshot, one round trip): the case's last seq in the event store, a
     failure set aside for the case, whether the stored rows are the fold of this code's
     version, and the view's rows, each table's as one JSON array (in ``_load``'s order)."""
-    slot = ", ".join(_SLOT_COLUMNS)
     return (
         f"SELECT {at_head_checks(events_table, [CaseViews])},"
         f" {', '.join(f'v.{c}' for c in _COLUMNS)},"
-        " (SELECT json_agg(json_build_array(ref, role, given_at, seq) ORDER BY seq)"
-        "  FROM case_view_consent c WHERE c.case_id = v.case_id),"
-        " (SELECT json_agg(json_build_array(meeting, position, who, what, due, domain)"
-        "  ORDER BY meeting, position) FROM case_view_agreement a WHERE a.case_id = v.case_id),"
-        f" (SELECT json_agg(json_build_array({', '.join(_PARTICIPANT_COLUMNS)}))"
-        "  FROM case_view_participant n WHERE n.case_id = v.case_id),"
-        f" (SELECT json_agg(json_build_array({slot}) ORDER BY meeting)"
-        "  FROM case_view_meeting m WHERE m.case_id = v.case_id)"
+        f"{_collections('json_agg', 'json_build_array', ordered=True)}"
         " FROM case_view v WHERE v.case_id = ?"
     )
 
@@ -784,13 +842,7 @@ def _at_head(rows: list[Row]) -> CaseView | None:
     view = _view(row[:columns])
     if aside or not current or stored != view.version:
         return None
-    consents, agreements, participants, meetings = row[columns:]
-    view.consents = [Consent(*c) for c in consents or ()]
-    view.workplans = [OpenAgreement(*a) for a in agreements or ()]
-    for participant in participants or ():
-        _participant(view, *participant)
-    view.meetings = [_slot(m) for m in meetings or ()]
-    view.derive()
+    _fill(view, *row[columns:])
     return view
 
 
