@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Iterator, Sequence
 from typing import Any
 
 import pytest
@@ -169,33 +169,44 @@ def test_a_closed_log_refuses_reads_on_the_loop(views: ViewStore) -> None:
 def test_under_load_the_reads_of_the_next_moment_join_the_loops_group(
     views: ViewStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A read that finds the log's last commit just returned waits ``LINGER`` for the reads
-    that follow it, and they share its commit; a read after a quiet moment is written at
-    once. (The moments are stretched here, so that the test does not ride on the
-    machine's speed.)"""
+    """Reads that waited while a group was written are written after ``LINGER``, with the
+    reads that follow them; a caller who reads one case after another, and a read after a
+    quiet moment, are written at once. (The moments are stretched here, so that the test
+    does not ride on the machine's speed.)"""
     monkeypatch.setattr(records, "LINGER", 0.3)
     monkeypatch.setattr(records, "LOADED", 1.0)
     log = _Counted(views)
-    log.pause = 0.0
+    log.pause = 0.1  # each commit takes a while
 
-    async def reads() -> tuple[float, list[float]]:
-        started = time.monotonic()
-        await log.recorded(AUDITOR, ["case-0"], "case", "request-0")  # the log was quiet
-        alone = time.monotonic() - started
-        first = asyncio.ensure_future(log.recorded(AUDITOR, ["case-1"], "case", "request-1"))
-        await asyncio.sleep(0.05)  # a moment later, within the linger
-        second = asyncio.ensure_future(log.recorded(AUDITOR, ["case-2"], "case", "request-2"))
-        await asyncio.gather(first, second)
-        await asyncio.sleep(1.1)  # quiet for longer than LOADED
-        started = time.monotonic()
-        await log.recorded(AUDITOR, ["case-3"], "case", "request-3")
-        return alone, [time.monotonic() - started]
+    def read(n: int) -> Awaitable[None]:
+        return log.recorded(AUDITOR, [f"case-{n}"], "case", f"request-{n}")
+
+    async def one_after_another() -> list[float]:
+        took = []
+        for n in range(3):
+            started = time.monotonic()
+            await read(n)
+            took.append(time.monotonic() - started)
+        return took
+
+    async def under_load() -> None:
+        first = asyncio.ensure_future(read(3))  # written at once, for 0.1 s
+        await asyncio.sleep(0.05)
+        waiting = asyncio.ensure_future(read(4))  # waits while the first is written
+        await asyncio.sleep(0.1)  # the first's commit returned: the writer lingers
+        following = asyncio.ensure_future(read(5))
+        await asyncio.gather(first, waiting, following)
 
     try:
-        alone, [after_quiet] = asyncio.run(reads())
-        assert alone < 0.25 and after_quiet < 0.25  # neither waited the linger
-        assert log.transactions == [1, 2, 1]
-        for n in range(4):
-            assert [r.request_id for r in log.of(f"case-{n}")] == [f"request-{n}"]
+        assert all(took < 0.25 for took in asyncio.run(one_after_another()))
+        assert log.transactions == [1, 1, 1]
+        asyncio.run(under_load())
+        assert log.transactions == [1, 1, 1, 1, 2]  # the waiting and the following together
+        time.sleep(1.1)  # quiet for longer than LOADED
+        started = time.monotonic()
+        asyncio.run(one_after_another())
+        assert time.monotonic() - started < 0.75  # none of the three lingered
+        for n in range(6):
+            assert len(log.of(f"case-{n}")) == (2 if n < 3 else 1)
     finally:
         log.close()

@@ -32,6 +32,7 @@ from overleg.projections.case_view import (
     list_cases,
     view_of,
     viewed_parts,
+    whole_case_view,
 )
 from overleg.projections.runner import Projector
 from overleg.streams import import_stream
@@ -142,6 +143,9 @@ def test_the_view_and_the_events_let_the_same_callers_see_a_case(
         # Read back from its tables, the view is the one its events fold to (consents in
         # the order given, whatever the offsets of their instants).
         assert view == view_of(app.replay(UUID(case_id))[1])
+        if views.dialect == "sqlite":  # and read in one statement, as a read on the loop does
+            whole = views.read_together(lambda fetch, c=case_id: whole_case_view(fetch, UUID(c)))
+            assert whole == view
         parts = ViewedParts.of(view)
         assert views.read_together(lambda fetch, c=case_id: viewed_parts(fetch, UUID(c))) == parts
         for who in everyone:

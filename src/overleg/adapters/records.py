@@ -63,12 +63,13 @@ SELECT * FROM unnest(
 # Read sets whose ids a process remembers (a set, once stored, never changes).
 SETS_KEPT = 4096
 
-# Under load (the last group's commit returned less than LOADED seconds ago), the log's
-# writer lets the reads of the next LINGER seconds join the group it is about to write.
-# Without it, every time a request on the loop gives the interpreter up (a statement on
-# SQLite does), the writer takes the reads waiting then, and under load nearly every read
-# cost a commit of its own (docs/performance.md, the sixteenth round). A read after a
-# quiet moment is written at once.
+# Under load (the last group, whose commit returned less than LOADED seconds ago, held
+# several reads, or reads were waiting then), the log's writer lets the reads of the next
+# LINGER seconds join the group it is about to write. Without it, every time a request on
+# the loop gives the interpreter up (a statement on SQLite does), the writer takes the
+# reads waiting then, and under load nearly every read cost a commit of its own
+# (docs/performance.md, the sixteenth round). A read after a quiet moment, or one of a
+# caller who reads one case after another, is written at once.
 LINGER = 0.001
 LOADED = 0.005
 
@@ -100,6 +101,7 @@ class ReadLog:
         self._written = 0  # the number of the last group written (or failed)
         self._writing = False
         self._last_written = 0.0  # when the last group's commit returned (time.monotonic)
+        self._backlog = False  # whether its group held several reads, or reads waited then
         self._failed: dict[int, BaseException] = {}  # recent groups that could not be written
         self._writer: threading.Thread | None = None  # writes the groups loops wait for
         self._closed = False
@@ -180,7 +182,7 @@ class ReadLog:
                     self._turn.wait()
                 if self._closed:
                     return
-                loaded = time.monotonic() - self._last_written < LOADED
+                loaded = self._backlog and time.monotonic() - self._last_written < LOADED
                 group = None if loaded else self._claim()
             if group is None:
                 time.sleep(LINGER)  # the next moment's reads join this group
@@ -214,6 +216,7 @@ class ReadLog:
             self._writing = False
             self._written = mine
             self._last_written = time.monotonic()
+            self._backlog = len(reads) > 1 or bool(self._waiting)
             if failed is not None:
                 self._failed[mine] = failed
                 for old in [n for n in self._failed if n < mine - 64]:
