@@ -750,7 +750,7 @@ def whole_case_view(fetch: Fetch, case_id: UUID) -> CaseView | None:
         return None
     columns = len(_COLUMNS)
     view = _view(row[:columns])
-    _fill(view, *(json.loads(rows) for rows in row[columns:]))
+    _fill(view, *(json.loads(table) for table in row[columns:]))
     return view
 
 
