@@ -47,7 +47,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import httpx2 as httpx
 import psycopg
@@ -221,8 +221,14 @@ class Cluster:
         return f"postgresql://postgres@127.0.0.1:{port or self.port}/{database}{tail}"
 
     def connect(self, database: str = "postgres") -> psycopg.Connection[tuple[Any, ...]]:
-        where = {"host": "127.0.0.1", "port": self.port, "user": "postgres", "dbname": database}
-        return psycopg.connect(**where, autocommit=True, connect_timeout=2)
+        return psycopg.connect(
+            host="127.0.0.1",
+            port=self.port,
+            user="postgres",
+            dbname=database,
+            autocommit=True,
+            connect_timeout=2,
+        )
 
     def answers(self) -> bool:
         try:
@@ -496,7 +502,7 @@ def command(kind: str, case_id: str, op: str) -> Command:
     """The request of each kind of command the scenarios send."""
     base = f"/cases/{case_id}"
     if kind in ("report", "stale"):
-        body = {"theme": "wachtlijst", "description": f"melding {op}"}
+        body: dict[str, Any] = {"theme": "wachtlijst", "description": f"melding {op}"}
         return Command(kind, "POST", f"{base}/bottlenecks", body, "chair", marker=True)
     if kind == "consent":
         body = {"party": {"ref": f"ouder-{op}", "role": "parent"}}
@@ -752,7 +758,8 @@ def _check_op(op: str, tries: list[Attempt], stored: Stored, check: Check) -> No
     if successes:
         versions = {a.version for a in successes}
         if len(versions) != 1:
-            check.fail("retries answered differently", f"{op}: versions {sorted(versions)}")
+            told = sorted(versions, key=lambda v: v or 0)
+            check.fail("retries answered differently", f"{op}: versions {told}")
         for a in successes:
             key = a.answer_key or ""
             row = stored.commands.get((a.owner, key))
@@ -843,7 +850,7 @@ class Relay:
         # a task that still waits for the other side.
         self._tasks: set[asyncio.Task[None]] = set()
 
-    def __enter__(self) -> Relay:
+    def __enter__(self) -> Self:
         self._thread.start()
         if not self._ready.wait(10):
             raise RuntimeError("the relay did not start")
@@ -1204,7 +1211,7 @@ class Suite:
                 lambda n: self._lost_answers_client(n, cases[n], relays, dropped),
                 plan.keyed_clients,
             )
-        lost = sum((r.dropped for r in relays), Counter())
+        lost: Counter[str] = sum((r.dropped for r in relays), Counter())
         attempts = self.journal.of("s2")
         commands = [a for a in attempts if a.kind not in SETUP]
         ops = {a.op for a in commands}

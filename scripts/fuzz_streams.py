@@ -625,13 +625,17 @@ EDGE_DAYS_OUT = [
     " 2015-01-05",
 ]
 EDGE_DAYS_IN = ["1900-01-01", "2999-12-31", "2000-02-29", "2016-02-29", "2400-02-29", "1904-02-29"]
-DAY_FIELDS = {
+
+# Where a kind of event holds a field: paths into its line, by event type.
+Fields = dict[str, list[tuple[Any, ...]]]
+
+DAY_FIELDS: Fields = {
     "MeetingHeld": [("data", "held_on")],
     "FollowUpScheduled": [("data", "on")],
     "Requested": [("data", "client", "birth_date")],
     "WorkplanAgreed": [("data", "agreements", 0, "due")],
 }
-TEXT_FIELDS = {
+TEXT_FIELDS: Fields = {
     "Requested": [("data", "question")],
     "RequestDeclined": [("data", "reason")],
     "CaseClosed": [("data", "reason")],
@@ -639,11 +643,11 @@ TEXT_FIELDS = {
     "WorkplanAgreed": [("data", "agreements", 0, "what")],
     "BottleneckReported": [("data", "description")],
 }
-SHORT_FIELDS = {
+SHORT_FIELDS: Fields = {
     "BottleneckReported": [("data", "theme")],
     "WorkplanAgreed": [("data", "agreements", 0, "domain")],
 }
-REF_FIELDS = {
+REF_FIELDS: Fields = {
     "ChairAppointed": [("data", "chair")],
     "ConsentGiven": [("data", "party", "ref")],
     "WorkplanAgreed": [("data", "agreements", 0, "who")],
