@@ -6,25 +6,32 @@ SQLite and on PostgreSQL alike."""
 from __future__ import annotations
 
 import sqlite3
+import sys
 import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from uuid import UUID
 
 import psycopg
 import pytest
+from eventsourcing.persistence import IntegrityError
 from prometheus_client import REGISTRY
 
 from conftest import consented
-from overleg.adapters.eventstore import StoreUnavailable
+from overleg.adapters.eventstore import Database, StoreUnavailable
 from overleg.adapters.grouping import Write
 from overleg.adapters.integrity import verify
 from overleg.adapters.recorders import PostgresEventRecorder
 from overleg.application import CommandKey, Outcome, Overleg
 from overleg.commands import AppointChair, ReportBottleneck
 from overleg.policies.access import Principal, StaffRole
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+from chaos_suite import CommitCutter
 
 TEAM = Principal("team-1", StaffRole.TEAM, region="Limburg")
 CHAIR = Principal("vz-1", StaffRole.CHAIR)
@@ -184,3 +191,43 @@ def test_a_command_no_writer_takes_in_time_is_refused_and_never_written(
     assert app.get_case(CASES[1]).version == versions[CASES[1]]
     monkeypatch.undo()  # the refused command left no trace: its version is free
     assert report(app, CASES[1], versions[CASES[1]]).version == versions[CASES[1]] + 1
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_group_the_store_refuses_whole_is_rolled_back_and_sends_no_commit(
+    database_url: str,
+) -> None:
+    """Events written again to learn whether a commit whose answer was lost had landed
+    (``Overleg._confirm``) are refused when it had. A group of only such writes sends no
+    COMMIT: its answer, too, could be lost, and its commands, whose outcome is known, would
+    wait out an unknown one again (in front of the server, a relay that cuts the next
+    COMMIT's answer sees none)."""
+    url = urlsplit(database_url)
+    with CommitCutter(url.port or 5432) as cutter:
+        relayed = url._replace(netloc=f"{url.username}@{url.hostname}:{cutter.port}")
+        app = Overleg(Database.from_url(relayed.geturl()))
+        try:
+            versions = {case_id: opened(app, case_id) for case_id in CASES[:2]}
+            again = [Write(app.recorder.select_events(case_id), {}) for case_id in CASES[:2]]
+            cutter.arm(1)
+            app.recorder.insert_group(again)  # type: ignore[attr-defined]
+            assert all(isinstance(w.error, IntegrityError) for w in again), again
+            assert (cutter.cut, cutter.armed) == (0, 1)  # no COMMIT was sent
+            # A command's commit is one: its answer is lost, and writing it again finds it.
+            assert report(app, CASES[0], versions[CASES[0]]).version == versions[CASES[0]] + 1
+            assert (cutter.cut, cutter.armed) == (1, 0)
+            assert app.get_case(CASES[0]).version == versions[CASES[0]] + 1
+        finally:
+            app.close()
+
+
+def test_a_group_the_store_refuses_whole_answers_each_command_with_its_refusal(
+    app: Overleg,
+) -> None:
+    versions = {case_id: opened(app, case_id) for case_id in CASES[:3]}
+    again = [Write(app.recorder.select_events(case_id), {}) for case_id in CASES[:3]]
+    app.recorder.insert_group(again)  # type: ignore[attr-defined]
+    assert all(isinstance(w.error, IntegrityError) for w in again), again
+    assert {case_id: app.get_case(case_id).version for case_id in versions} == versions
+    assert report(app, CASES[1], versions[CASES[1]]).version == versions[CASES[1]] + 1
+    assert verify(app.recorder).ok

@@ -348,6 +348,22 @@ def _refusal(refused: Exception) -> IntegrityError:
     return refused if isinstance(refused, IntegrityError) else IntegrityError(refused)
 
 
+class _AllRefused(Exception):
+    """Every command of a group was refused: its transaction is rolled back, not committed
+    (``_unless_all_refused``)."""
+
+
+def _unless_all_refused(group: Sequence[Write]) -> None:
+    """Raise ``_AllRefused`` when the store refused every command of ``group``: then there
+    is nothing to commit. A commit would still cost a flush of the log, and on PostgreSQL
+    its answer could be lost on the way back: the group's commands, whose outcome is
+    already known (refused), would then wait out an unknown outcome for nothing. This
+    happens when a command's events are written again to learn whether a commit whose
+    answer was lost had landed (``Overleg._confirm``): the store refuses them if it had."""
+    if all(each.error is not None for each in group):
+        raise _AllRefused
+
+
 def _group_committed(
     recorder: SQLiteEventRecorder | PostgresEventRecorder,
     group: Sequence[Write],
@@ -510,8 +526,10 @@ class SQLiteEventRecorder(SQLiteApplicationRecorder, _Purging, _Chaining, KeyTab
                         c.execute("ROLLBACK TO command")
                         each.error = _refusal(refused)
                     c.execute("RELEASE command")
+                _unless_all_refused(group)
 
-        self._written(attempt)
+        with contextlib.suppress(_AllRefused):
+            self._written(attempt)
         _group_committed(self, group, made)
 
     def select_events(self, originator_id: UUID | str, **kwargs: Any) -> Sequence[StoredEvent]:
@@ -965,8 +983,10 @@ class PostgresEventRecorder(PostgresApplicationRecorder, _Purging, _Chaining, Ke
                         self._write_command(conn, each.stored, links, **each.extra)
                 except (psycopg.IntegrityError, IntegrityError) as refused:
                     each.error = _refusal(refused)
+            _unless_all_refused(group)
 
-        self._committing(write)
+        with contextlib.suppress(_AllRefused):
+            self._committing(write)
         _group_committed(self, group, made)
 
     def _committing(self, write: Callable[[psycopg.Connection[DictRow]], T]) -> T:
