@@ -453,6 +453,14 @@ class Attempt:
     error: str = ""
     client: int = 0
     marker: bool = False  # the op's id is written into its event
+    request_id: str = ""  # the service's, as its log lines carry it (X-Request-ID)
+    sent_at: str = ""  # when it was sent, as the services' log lines give the time
+
+    def told(self) -> str:
+        """What this try was answered, for a failure's details."""
+        answer = f"{self.status or self.error}{' ' + self.problem if self.problem else ''}"
+        key = self.answer_key or self.key
+        return f"{answer} v{self.version} key={key} id={self.request_id} sent {self.sent_at}"
 
     @property
     def ok(self) -> bool:
@@ -628,6 +636,7 @@ class Client:
             if_match=version,
             key=key,
             sent=time.monotonic(),
+            sent_at=datetime.now(UTC).strftime("%H:%M:%S.%f"),
             client=self.number,
             marker=cmd.marker,
         )
@@ -639,6 +648,7 @@ class Client:
             return self.journal.add(attempt)
         attempt.received = time.monotonic()
         attempt.status = answer.status_code
+        attempt.request_id = answer.headers.get("X-Request-ID", "")
         attempt.retry_after = answer.headers.get("Retry-After")
         attempt.answer_key = answer.headers.get("Idempotency-Key")
         attempt.replayed = answer.headers.get("Idempotency-Replayed") == "true"
@@ -765,7 +775,10 @@ def _check_op(op: str, tries: list[Attempt], stored: Stored, check: Check) -> No
             row = stored.commands.get((a.owner, key))
             case = a.case_id
             if row is None or row[0] != case or row[2] != a.version:
-                check.fail("acknowledged write not stored", f"{a.kind} {op}: {row}")
+                tried = "; ".join(t.told() for t in tries)
+                check.fail(
+                    "acknowledged write not stored", f"{a.kind} {op} of {case}: {row} ({tried})"
+                )
             elif a.version not in stored.versions.get(case, []):
                 check.fail("acknowledged write not stored", f"{a.kind} {op}: no event")
         if first.marker:
@@ -1759,8 +1772,11 @@ def environment(plan: Plan) -> Iterator[Suite]:
             finally:
                 suite.fleet.stop_all()
     finally:
+        keep = bool(os.environ.get("OVERLEG_CHAOS_KEEP_LOGS"))
+        if keep and cluster.log.exists():
+            shutil.copy(cluster.log, workdir / "postgresql.log")
         cluster.destroy()
-        if os.environ.get("OVERLEG_CHAOS_KEEP_LOGS"):
+        if keep:
             print(f"logs kept in {workdir}", file=sys.stderr)
         else:
             shutil.rmtree(workdir, ignore_errors=True)
