@@ -24,7 +24,9 @@ from eventsourcing.persistence import (
     OperationalError,
     StoredEvent,
 )
+from eventsourcing.postgres import PostgresDatastore
 
+from overleg.adapters.commits import committed
 from overleg.adapters.keystore import KeyTables
 from overleg.adapters.rows import case_key
 from overleg.adapters.sealing import KeyProblem, Keyring
@@ -400,6 +402,19 @@ class EventLog:
             after = last
 
 
+@contextmanager
+def _committing_cursor(datastore: Any) -> Iterator[Any]:
+    """A cursor in one transaction, committed when the block ends (the library's
+    ``transaction(commit=True)``); on PostgreSQL one that raises where the connection broke
+    before the commit could be sent (``adapters/commits.py``), never ends as if committed."""
+    if not isinstance(datastore, PostgresDatastore):
+        with datastore.transaction(commit=True) as cursor:
+            yield cursor
+        return
+    with datastore.get_connection() as conn, committed(conn), conn.cursor() as cursor:
+        yield cursor
+
+
 def insert_atomically(
     recorder: ApplicationRecorder,
     batches: Iterable[Sequence[StoredEvent]],
@@ -420,7 +435,7 @@ def insert_atomically(
     written: set[str] = set()  # the cases written, when the keyring is to be told
     chaining: Any = recorder
     links: dict[str, tuple[int, bytes]] = {}  # the cases' last links written so far
-    with datastore.transaction(commit=True) as cursor:
+    with _committing_cursor(datastore) as cursor:
         for batch in batches:
             if not batch:
                 continue

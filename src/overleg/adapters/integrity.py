@@ -30,6 +30,7 @@ from overleg.adapters.chain import (
     link,
     links_of,
 )
+from overleg.adapters.commits import committed
 from overleg.adapters.rows import case_key, row_values
 from overleg.i18n import Message, _
 
@@ -136,7 +137,7 @@ class _Rows:
             name = None if write else "overleg_verify"
             with (
                 datastore.get_connection() as conn,
-                conn.transaction(),
+                committed(conn) if write else conn.transaction(),
                 conn.cursor(name=name) as curs,
             ):
                 yield curs

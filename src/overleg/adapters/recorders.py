@@ -52,6 +52,7 @@ from psycopg_pool.base import AttemptWithBackoff
 
 from overleg.adapters import budget, turns
 from overleg.adapters.chain import GENESIS, links_of
+from overleg.adapters.commits import committed, not_committed
 from overleg.adapters.grouping import Write
 from overleg.adapters.keystore import KeyTables, key_rows
 from overleg.adapters.recent import Recent
@@ -852,7 +853,7 @@ class PostgresEventRecorder(PostgresApplicationRecorder, _Purging, _Chaining, Ke
 
     @contextlib.contextmanager
     def _writing(self) -> Iterator[Any]:
-        with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor() as curs:
+        with self.datastore.get_connection() as conn, committed(conn), conn.cursor() as curs:
             yield curs
 
     def create_table(self) -> None:
@@ -991,18 +992,20 @@ class PostgresEventRecorder(PostgresApplicationRecorder, _Purging, _Chaining, Ke
 
     def _committing(self, write: Callable[[psycopg.Connection[DictRow]], T]) -> T:
         """``write(conn)`` in one transaction, committed; tried again while the store cannot
-        be reached, but never after the commit was sent (``OutcomeUnknown``)."""
+        be reached, but never after the commit was sent (``OutcomeUnknown``). A connection
+        found broken where the commit was to be sent is reached no more: nothing was
+        committed (``adapters/commits.py``), and it is tried again."""
         deadline = budget.deadline(self.timeout)
         pause = 0.05
         while True:
             committing = False
             try:
-                with self.datastore.get_connection() as conn, conn.transaction():
+                with self.datastore.get_connection() as conn, committed(conn):
                     done = write(conn)
                     committing = True  # what fails from here on is the commit itself
                 return done
             except UNREACHABLE as error:
-                if committing:
+                if committing and not not_committed(error):
                     raise OutcomeUnknown(str(error)) from error
                 if time.monotonic() + pause >= deadline:
                     raise

@@ -21,6 +21,7 @@ from psycopg import sql
 from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolTimeout
 
 from overleg.adapters import budget, turns
+from overleg.adapters.commits import committed
 from overleg.adapters.eventstore import Database, StoreUnavailable, translating
 from overleg.adapters.recorders import SCHEMA_LOCK
 from overleg.i18n import _
@@ -286,7 +287,7 @@ class ViewStore:
                     conn.execute("COMMIT")
                 return
             pg = self._postgres()
-            with pg.transaction():
+            with committed(pg):  # never ends as if committed when it was not
                 yield _PostgresTx(pg)
 
     def append(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
