@@ -460,7 +460,11 @@ class Attempt:
         """What this try was answered, for a failure's details."""
         answer = f"{self.status or self.error}{' ' + self.problem if self.problem else ''}"
         key = self.answer_key or self.key
-        return f"{answer} v{self.version} key={key} id={self.request_id} sent {self.sent_at}"
+        took = self.received - self.sent
+        return (
+            f"{answer} v{self.version} key={key} id={self.request_id}"
+            f" sent {self.sent_at}, answered in {took:.3f} s"
+        )
 
     @property
     def ok(self) -> bool:
@@ -776,8 +780,10 @@ def _check_op(op: str, tries: list[Attempt], stored: Stored, check: Check) -> No
             case = a.case_id
             if row is None or row[0] != case or row[2] != a.version:
                 tried = "; ".join(t.told() for t in tries)
+                there = [o for o, at in stored.markers.items() if (case, a.version) in at]
                 check.fail(
-                    "acknowledged write not stored", f"{a.kind} {op} of {case}: {row} ({tried})"
+                    "acknowledged write not stored",
+                    f"{a.kind} {op} of {case}: {row} ({tried}); v{a.version} holds {there}",
                 )
             elif a.version not in stored.versions.get(case, []):
                 check.fail("acknowledged write not stored", f"{a.kind} {op}: no event")
