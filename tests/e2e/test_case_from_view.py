@@ -164,7 +164,7 @@ def test_an_answer_from_the_view_is_kept_until_the_log_moves(
     monkeypatch.setattr(  # SQLite's reader
         cases,
         "whole_case_view",
-        lambda fetch, case_id: read.append(case_id) or real_view(fetch, case_id),
+        lambda case_id: real_view(case_id).then(lambda view: read.append(case_id) or view),
     )
     monkeypatch.setattr(  # PostgreSQL's: counted when its statement's rows are read
         cases,

@@ -21,9 +21,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_stream_import import event, requested
 
+from by_table import whole_trail
 from overleg.adapters.views import OneQuery, TablesMissing, ViewStore
 from overleg.application import Overleg
-from overleg.projections.audit_trail import TrailEntry, trail_at_head, whole_trail
+from overleg.projections.audit_trail import TrailEntry, trail_at_head
 from overleg.projections.case_view import (
     CaseView,
     ViewedParts,

@@ -18,12 +18,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from by_table import viewed_parts, whole_trail
 from overleg.adapters.views import ViewStore
 from overleg.aggregates.values import Programme
 from overleg.api.routers.cases import _scoped
 from overleg.application import Overleg
 from overleg.policies import access
 from overleg.policies.access import Principal, StaffRole
+from overleg.projections.audit_trail import whole_trail_and_parts
 from overleg.projections.case_view import (
     CaseFilter,
     NotInView,
@@ -31,7 +33,6 @@ from overleg.projections.case_view import (
     get_case_view,
     list_cases,
     view_of,
-    viewed_parts,
     whole_case_view,
 )
 from overleg.projections.runner import Projector
@@ -143,11 +144,14 @@ def test_the_view_and_the_events_let_the_same_callers_see_a_case(
         # Read back from its tables, the view is the one its events fold to (consents in
         # the order given, whatever the offsets of their instants).
         assert view == view_of(app.replay(UUID(case_id))[1])
-        if views.dialect == "sqlite":  # and read in one statement, as a read on the loop does
-            whole = views.read_together(lambda fetch, c=case_id: whole_case_view(fetch, UUID(c)))
-            assert whole == view
         parts = ViewedParts.of(view)
         assert views.read_together(lambda fetch, c=case_id: viewed_parts(fetch, UUID(c))) == parts
+        if views.dialect == "sqlite":  # and read in one statement, as a read on the loop does
+            assert views.ask(whole_case_view(UUID(case_id))) == view
+            assert views.ask_now(whole_case_view(UUID(case_id))) == (view,)
+            trail = views.read_together(lambda fetch, c=case_id: whole_trail(fetch, UUID(c)))
+            assert trail is not None and len(trail) == view.version
+            assert views.ask(whole_trail_and_parts(UUID(case_id))) == (parts, trail)
         for who in everyone:
             try:
                 from_view = access.sees(who, parts)

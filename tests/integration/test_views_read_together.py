@@ -13,7 +13,7 @@ import pytest
 
 from overleg.adapters import views as views_module
 from overleg.adapters.eventstore import Database, StoreUnavailable
-from overleg.adapters.views import Fetch, ViewStore
+from overleg.adapters.views import Fetch, OneQuery, ViewStore
 
 
 @pytest.fixture
@@ -153,9 +153,36 @@ def test_a_read_at_once_never_waits_for_the_shared_connection(views: ViewStore) 
     assert views.read_together(_count) == 3
 
 
+def test_one_statement_asked_at_once_is_asked_alone_and_never_waits(views: ViewStore) -> None:
+    """For the event loop on SQLite: one statement, on the loop's connection, without a
+    transaction around it (no BEGIN and COMMIT), also while another thread writes on the
+    shared connection; never on PostgreSQL (its reads go over the network)."""
+    count = OneQuery("SELECT COUNT(*) FROM together_probe", (), lambda rows: int(rows[0][0]))
+    if views.dialect != "sqlite":
+        assert views.ask_now(count) is None
+        return
+    assert views.ask(count) == 2
+    sent: list[str] = []
+    with views.transaction() as tx:
+        tx.execute("INSERT INTO together_probe (n) VALUES (3)")
+        begun = time.monotonic()
+        assert views.ask_now(count) == (2,)  # the insert is not committed yet
+        assert time.monotonic() - begun < 1.0
+    assert views._now_sqlite is not None
+    views._now_sqlite.set_trace_callback(sent.append)
+    assert views.ask_now(count) == (3,)
+    assert sent == [count.statement]  # alone: no BEGIN, no COMMIT
+    assert views._now_sqlite.in_transaction is False
+    with views._now_lock:  # the loop's own connection busy: no wait either
+        assert views.ask_now(count) is None
+    with pytest.raises(Exception, match="readonly"):  # it only reads
+        views.ask_now(OneQuery("DELETE FROM together_probe", (), lambda rows: rows))
+
+
 def test_a_read_at_once_of_a_database_in_memory_is_left_to_the_shared_connection() -> None:
     store = ViewStore(Database.from_url("sqlite:///:memory:"))
     try:
         assert store.read_together_now(lambda fetch: 1) is None
+        assert store.ask_now(OneQuery("SELECT 1", (), lambda rows: rows)) is None
     finally:
         store.close()

@@ -5,11 +5,13 @@ write of another process included, and never after this process's own command on
 from __future__ import annotations
 
 import json
+import sqlite3
 import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import cast
 from uuid import UUID
 
 import psycopg
@@ -129,6 +131,26 @@ def test_the_mark_is_not_given_on_the_event_loop_while_another_thread_takes_it(
     assert writes.mark_now() is not None
     with writes._lock:  # a look under way in another thread: no wait
         assert writes.mark_now() is None
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_on_sqlite_the_mark_moves_with_every_event_only(watched: Overleg) -> None:
+    """The mark is the last event's row id: commits that add no event (the projections',
+    the read log's) leave it where it was, and it is read again only after a commit."""
+    writes = watched.writes
+    assert isinstance(writes, SQLiteWrites)
+    consented(watched, CASE, TEAM)
+    sent: list[str] = []
+    writes._conn.set_trace_callback(sent.append)
+    before = writes.mark_now()
+    assert writes.mark_now() == before
+    with sqlite3.connect(watched.database.sqlite_path) as other:  # no event: the same mark
+        other.execute("CREATE TABLE IF NOT EXISTS watch_probe (n INTEGER)")
+        other.execute("INSERT INTO watch_probe VALUES (1)")
+    assert writes.mark_now() == before
+    assert sum("MAX(rowid)" in statement for statement in sent) == 2  # first, after the commit
+    _consent(watched, 1)  # one event
+    assert writes.mark_now() == cast(int, before) + 1
 
 
 def test_a_database_in_memory_is_not_watched() -> None:

@@ -362,8 +362,25 @@ class ViewStore:
                 raise TablesMissing(str(missing)) from None
 
     def ask(self, query: OneQuery[T]) -> T:
-        """What ``query`` says, its statement asked alone (``read_alone``)."""
+        """What ``query`` says, its statement asked alone (``read_alone``; on SQLite as
+        ``read``: one statement reads in a transaction of its own, one snapshot)."""
+        if self._sqlite is not None:
+            return query.read(self.read(query.statement, query.params))
         return self.read_alone(lambda fetch: query.read(fetch(query.statement, query.params)))
+
+    def ask_now(self, query: OneQuery[T]) -> tuple[T] | None:
+        """SQLite, for the event loop: what ``query`` says (in a 1-tuple), its statement
+        asked alone on the connection of ``read_together_now``, when that is free this
+        instant. One statement reads in a transaction of its own (one snapshot): no
+        ``BEGIN`` and ``COMMIT`` around it, each of which would give the interpreter up to
+        the process's other threads as a statement does. ``None`` where it cannot be asked
+        so (as ``read_together_now``)."""
+
+        def ask(conn: sqlite3.Connection) -> T:
+            with translating():
+                return query.read(list(conn.execute(query.statement, query.params).fetchall()))
+
+        return self._now(ask)
 
     async def ask_on_loop(self, query: OneQuery[T]) -> tuple[T] | None:
         """PostgreSQL, for the event loop: what ``query`` says (in a 1-tuple), its statement
@@ -421,16 +438,23 @@ class ViewStore:
         when it is free this instant (for the event loop: it never waits, neither for
         another thread's turn nor for the writes on the shared connection, such as the read
         log's); else ``None``, as always on PostgreSQL, whose reads go over the network."""
+        found = self._now(lambda conn: self._read_sqlite(work, conn))
+        return None if found is None else found[0]
+
+    def _now(self, read: Callable[[sqlite3.Connection], T]) -> tuple[T] | None:
+        """``read(conn)`` (in a 1-tuple) on SQLite's connection for the event loop, when it
+        is free this instant; ``None`` on PostgreSQL, for a database in memory (another
+        connection would see another one), or when the connection is busy."""
         path = self.database.sqlite_path
         if self._sqlite is None or path == ":memory:" or "mode=memory" in path:
-            return None  # a database in memory: another connection would see another one
+            return None
         if not self._now_lock.acquire(blocking=False):
             return None
         try:
             if self._now_sqlite is None:
                 self._now_sqlite = self._sqlite_connection()
                 self._now_sqlite.execute("PRAGMA query_only=ON")
-            return self._read_sqlite(work, self._now_sqlite)
+            return (read(self._now_sqlite),)
         finally:
             self._now_lock.release()
 

@@ -8,6 +8,7 @@ meeting's last plan) is recorded as it happened, and its line says so.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -25,7 +26,6 @@ from overleg.projections.base import (
     at_head_checks,
     chunks,
     placeholders,
-    set_aside,
 )
 from overleg.projections.case_view import PARTS_COLUMNS, CaseViews, ViewedParts, parts_of
 
@@ -423,18 +423,47 @@ class AuditTrail(Projection):
 
 def history(views: ViewStore, case_id: UUID) -> list[TrailEntry]:
     """A case's audit trail, oldest first; empty when the case is unknown."""
-    return views.read_together(lambda fetch: _trail(fetch, case_id))
+    return views.read_together(lambda fetch: history_rows(fetch, case_id))
 
 
-def whole_trail(fetch: Fetch, case_id: UUID) -> list[TrailEntry] | None:
-    """A case's audit trail when the projection applied every event of the case it read,
-    each seq from 1 on: ``None`` when it knows no event of the case, or set one aside as
-    failed, so that only the events themselves can tell its history."""
-    if set_aside(fetch, AuditTrail.name, str(case_id)):
+def whole_trail_and_parts(case_id: UUID) -> OneQuery[tuple[ViewedParts, list[TrailEntry]] | None]:
+    """SQLite, where this process keeps the projections: a case's audit trail, with the
+    parts of its view that access decisions read, when neither projection set an event of
+    the case aside and the trail has each seq from 1 on; else ``None``, so that only the
+    events themselves can tell its history. One statement (``_WHOLE_STATEMENT``), asked
+    alone: a read on the event loop gives the interpreter up once, not once for each
+    table."""
+    names = (AuditTrail.name, CaseViews.name)
+    return OneQuery(_WHOLE_STATEMENT, (*names, str(case_id)), _whole)
+
+
+# SQLite: one case's trail and the parts of its view, with whether either projection set an
+# event of the case aside, in one statement (one snapshot); the lines as one JSON array.
+_WHOLE_STATEMENT = (
+    "SELECT EXISTS (SELECT 1 FROM projection_failure f WHERE f.projection IN (?, ?)"
+    "  AND f.case_id = v.case_id),"
+    " v.programme, v.region, v.chair, v.municipality,"
+    " (SELECT json_group_array(r.ref) FROM case_view_participant r"
+    "  WHERE r.case_id = v.case_id AND r.reader),"
+    " (SELECT json_group_array(json_array(seq, type, at, recorded_by, summary))"
+    "  FROM audit_trail t WHERE t.case_id = v.case_id)"
+    " FROM case_view v WHERE v.case_id = ?"
+)
+
+
+def _whole(rows: list[Row]) -> tuple[ViewedParts, list[TrailEntry]] | None:
+    if not rows:
         return None
-    trail = _trail(fetch, case_id)
-    whole = [entry.seq for entry in trail] == list(range(1, len(trail) + 1))
-    return trail if trail and whole else None
+    aside, programme, region, chair, municipality, readers, lines = rows[0]
+    if aside:
+        return None
+    trail = sorted(
+        (TrailEntry(int(seq), *rest) for seq, *rest in json.loads(lines)), key=lambda e: e.seq
+    )
+    if not trail or [entry.seq for entry in trail] != list(range(1, len(trail) + 1)):
+        return None
+    parts = parts_of(programme, region, chair, municipality, json.loads(readers))
+    return parts, trail
 
 
 @lru_cache
@@ -477,7 +506,8 @@ def _at_head(rows: list[Row]) -> tuple[ViewedParts, list[TrailEntry]] | None:
     return parts_of(*parts), trail
 
 
-def _trail(fetch: Fetch, case_id: UUID) -> list[TrailEntry]:
+def history_rows(fetch: Fetch, case_id: UUID) -> list[TrailEntry]:
+    """A case's audit trail as its rows hold it, oldest first."""
     rows = fetch(
         "SELECT seq, type, at, recorded_by, summary FROM audit_trail"
         " WHERE case_id = ? ORDER BY seq",

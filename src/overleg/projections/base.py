@@ -8,7 +8,7 @@ from typing import ClassVar, Protocol
 from uuid import UUID
 
 from overleg.adapters.eventstore import DamagedStore
-from overleg.adapters.views import Fetch, Tx
+from overleg.adapters.views import Tx
 from overleg.aggregates.case import CaseEvent
 
 
@@ -96,17 +96,6 @@ def programmes_and_regions(
         ):
             found[case_id] = (programme, region)
     return found
-
-
-def set_aside(fetch: Fetch, projection: str, case_id: str) -> bool:
-    """Whether ``projection`` set an event of the case aside as failed
-    (``projection_failure``): its rows of the case then do not tell all its events."""
-    return bool(
-        fetch(
-            "SELECT 1 FROM projection_failure WHERE projection = ? AND case_id = ? LIMIT 1",
-            (projection, case_id),
-        )
-    )
 
 
 def at_head_checks(events_table: str, projections: Sequence[type[Projection]]) -> str:

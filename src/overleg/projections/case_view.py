@@ -27,7 +27,6 @@ from overleg.projections.base import (
     at_head_checks,
     chunks,
     placeholders,
-    set_aside,
 )
 
 
@@ -736,13 +735,16 @@ def parts_of(
     return ViewedParts(Programme(programme), region, chair, municipality, frozenset(readers or ()))
 
 
-def whole_case_view(fetch: Fetch, case_id: UUID) -> CaseView | None:
-    """SQLite: one case's view when the projection applied every event of the case it
-    read: ``None`` when it does not know the case, or set one of its events aside as
-    failed, so that only the events themselves can say where it stands. One statement
-    (``_WHOLE_STATEMENT``): a read on the event loop gives the interpreter up once, not
-    once for each of the view's tables."""
-    rows = fetch(_WHOLE_STATEMENT, (CaseViews.name, str(case_id)))
+def whole_case_view(case_id: UUID) -> OneQuery[CaseView | None]:
+    """SQLite, where this process keeps the projections: one case's view when the
+    projection applied every event of the case it read: ``None`` when it does not know the
+    case, or set one of its events aside as failed, so that only the events themselves can
+    say where it stands. One statement (``_WHOLE_STATEMENT``), asked alone: a read on the
+    event loop gives the interpreter up once, not once for each of the view's tables."""
+    return OneQuery(_WHOLE_STATEMENT, (CaseViews.name, str(case_id)), _whole)
+
+
+def _whole(rows: list[Row]) -> CaseView | None:
     if not rows:
         return None
     aside, *row = rows[0]
@@ -844,22 +846,6 @@ def _at_head(rows: list[Row]) -> CaseView | None:
         return None
     _fill(view, *row[columns:])
     return view
-
-
-def viewed_parts(fetch: Fetch, case_id: UUID) -> ViewedParts | None:
-    """What access decisions read of one case, from its view, when the view applied every
-    event of the case it read (``whole_case_view``); else ``None``."""
-    key = str(case_id)
-    if set_aside(fetch, CaseViews.name, key):
-        return None
-    rows = fetch(
-        "SELECT programme, region, chair, municipality FROM case_view WHERE case_id = ?", (key,)
-    )
-    if not rows:
-        return None
-    readers = fetch("SELECT ref FROM case_view_participant WHERE case_id = ? AND reader", (key,))
-    programme, region, chair, municipality = rows[0]
-    return parts_of(programme, region, chair, municipality, [ref for (ref,) in readers])
 
 
 def list_cases(

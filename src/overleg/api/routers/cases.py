@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Hashable
+from collections.abc import Hashable
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Annotated, Any, cast
@@ -14,7 +14,7 @@ from pydantic import TypeAdapter
 from starlette.concurrency import run_in_threadpool
 
 from overleg.adapters.eventstore import StoreUnavailable
-from overleg.adapters.views import Fetch, OneQuery, TablesMissing
+from overleg.adapters.views import OneQuery, TablesMissing
 from overleg.aggregates.case import Case, CaseEvent
 from overleg.aggregates.values import Client, Invitee, Party, Programme, Region, Role
 from overleg.aggregates.vocabulary import REF_MAX_LENGTH, REF_PATTERN
@@ -85,7 +85,12 @@ from overleg.commands import (
 )
 from overleg.policies import access
 from overleg.policies.access import Principal, StaffRole, municipality_key
-from overleg.projections.audit_trail import TrailEntry, summaries, trail_at_head, whole_trail
+from overleg.projections.audit_trail import (
+    TrailEntry,
+    summaries,
+    trail_at_head,
+    whole_trail_and_parts,
+)
 from overleg.projections.case_view import (
     CaseFilter,
     CasePage,
@@ -97,7 +102,6 @@ from overleg.projections.case_view import (
     case_view_at_head,
     list_cases,
     view_of,
-    viewed_parts,
     whole_case_view,
 )
 from overleg.projections.statistics import KnownAt
@@ -723,7 +727,7 @@ def _projected_answer(
     who: Principal,
     case_id: UUID,
     kind: Hashable,
-    read: Callable[[Fetch], _Projected | None],
+    whole: OneQuery[_Projected | None],
     at_head: OneQuery[_Projected | None],
     *,
     at_once: bool,
@@ -733,11 +737,12 @@ def _projected_answer(
     holds of the case (the view holds what access decisions on reading ask of a case:
     ``ViewedParts``):
 
-    - SQLite, where this process keeps them: when they hold the log's head (``read``);
+    - SQLite, where this process keeps them: when they hold the log's head (``whole``,
+      one statement);
     - PostgreSQL, whichever process keeps them (the worker, as a rule): when, in the one
       statement that reads them, they hold the case's last event (``at_head``).
 
-    A reader gives ``None`` when the projections did not apply every event of the case
+    A query gives ``None`` when the projections did not apply every event of the case
     (or know no such case). Then, and elsewhere, ``None``: the case is replayed. A case
     they hold that the caller may not see raises ``CaseNotFound`` (``_seen``), as the
     replay would. An answer is kept
@@ -776,8 +781,11 @@ def _projected_answer(
                 read_now = views.ask(at_head)
             except TablesMissing:  # no worker (of this version) has made the projections yet
                 return None
+        elif at_once:
+            asked = views.ask_now(whole)
+            read_now = None if asked is None else asked[0]
         else:
-            read_now = views.read_together_now(read) if at_once else views.read_together(read)
+            read_now = views.ask(whole)
         if read_now is None:
             return None
         found = read_now
@@ -858,7 +866,7 @@ def _viewed_answer(
         who,
         case_id,
         _case_view_kind(today),
-        lambda fetch: _view_answer(whole_case_view(fetch, case_id), today),
+        whole_case_view(case_id).then(lambda view: _view_answer(view, today)),
         _case_view_at_head(svc, case_id, today),
         at_once=at_once,
     )
@@ -901,13 +909,11 @@ def _trail_answer(
 ) -> tuple[int, bytes] | None:
     """A case's history and version from the audit trail (``_projected_answer``), when
     the trail and the case view applied every event of the case."""
-
-    def read(fetch: Fetch) -> _Projected | None:
-        parts = viewed_parts(fetch, case_id)
-        return _trail_answer_of(parts, None if parts is None else whole_trail(fetch, case_id))
-
+    whole = whole_trail_and_parts(case_id).then(
+        lambda found: None if found is None else _trail_answer_of(*found)
+    )
     at_head = _trail_at_head(svc, case_id)
-    return _projected_answer(svc, who, case_id, "history.json", read, at_head, at_once=at_once)
+    return _projected_answer(svc, who, case_id, "history.json", whole, at_head, at_once=at_once)
 
 
 async def _trail_on_loop(svc: Svc, who: Principal, case_id: UUID) -> _OnLoop:
