@@ -244,7 +244,7 @@ def test_the_event_loops_reads_keep_to_their_loop_and_end_with_the_store(
 def test_on_sqlite_the_event_loop_asks_nothing_of_this_kind(
     projected: tuple[Overleg, ViewStore],
 ) -> None:
-    """SQLite's reads on the loop have a connection of their own (``read_together_now``)."""
+    """SQLite's reads on the loop have a connection of their own (``ask_now``)."""
     app, views = projected
     query = case_view_at_head(UUID(int=7), app.commands.events_table_name)
     assert asyncio.run(views.ask_on_loop(query)) is None

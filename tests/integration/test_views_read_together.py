@@ -133,26 +133,6 @@ def test_rows_appended_are_committed_together_or_not_at_all(
     assert views.read_together(_count) == 7
 
 
-def test_a_read_at_once_never_waits_for_the_shared_connection(views: ViewStore) -> None:
-    """For the event loop: on SQLite, read on a connection of its own, also while another
-    thread writes on the shared one (the read log's writes, say), seeing what is committed;
-    on PostgreSQL never (its reads go over the network)."""
-    if views.dialect != "sqlite":
-        assert views.read_together_now(_count) is None
-        return
-    with views.transaction() as tx:  # the shared connection's turn held, a write open
-        tx.execute("INSERT INTO together_probe (n) VALUES (3)")
-        begun = time.monotonic()
-        assert views.read_together_now(_count) == 2  # the insert is not committed yet
-        assert time.monotonic() - begun < 1.0
-    assert views.read_together_now(_count) == 3
-    with views._now_lock:  # the loop's own connection busy: no wait either
-        assert views.read_together_now(_count) is None
-    with pytest.raises(Exception, match="readonly"):  # it only reads
-        views.read_together_now(lambda fetch: fetch("DELETE FROM together_probe", ()))
-    assert views.read_together(_count) == 3
-
-
 def test_one_statement_asked_at_once_is_asked_alone_and_never_waits(views: ViewStore) -> None:
     """For the event loop on SQLite: one statement, on the loop's connection, without a
     transaction around it (no BEGIN and COMMIT), also while another thread writes on the
@@ -177,12 +157,12 @@ def test_one_statement_asked_at_once_is_asked_alone_and_never_waits(views: ViewS
         assert views.ask_now(count) is None
     with pytest.raises(Exception, match="readonly"):  # it only reads
         views.ask_now(OneQuery("DELETE FROM together_probe", (), lambda rows: rows))
+    assert views.ask(count) == 3
 
 
 def test_a_read_at_once_of_a_database_in_memory_is_left_to_the_shared_connection() -> None:
     store = ViewStore(Database.from_url("sqlite:///:memory:"))
     try:
-        assert store.read_together_now(lambda fetch: 1) is None
         assert store.ask_now(OneQuery("SELECT 1", (), lambda rows: rows)) is None
     finally:
         store.close()

@@ -199,7 +199,7 @@ class ViewStore:
             | None
         ) = None
         self._closed = False
-        # SQLite: a connection that only reads, for the event loop (``read_together_now``).
+        # SQLite: a connection that only reads, for the event loop (``ask_now``).
         self._now_sqlite: sqlite3.Connection | None = None
         self._now_lock = threading.Lock()
         # The version of the service's tables once this connection migrated them
@@ -370,17 +370,27 @@ class ViewStore:
 
     def ask_now(self, query: OneQuery[T]) -> tuple[T] | None:
         """SQLite, for the event loop: what ``query`` says (in a 1-tuple), its statement
-        asked alone on the connection of ``read_together_now``, when that is free this
-        instant. One statement reads in a transaction of its own (one snapshot): no
-        ``BEGIN`` and ``COMMIT`` around it, each of which would give the interpreter up to
-        the process's other threads as a statement does. ``None`` where it cannot be asked
-        so (as ``read_together_now``)."""
-
-        def ask(conn: sqlite3.Connection) -> T:
+        asked alone on a connection of its own that only reads, when that is free this
+        instant: it never waits, neither for another thread's turn nor for the writes on the
+        shared connection (the read log's, say). One statement reads in a transaction of its
+        own (one snapshot): no ``BEGIN`` and ``COMMIT`` around it, each of which would give
+        the interpreter up to the process's other threads as a statement does. ``None`` on
+        PostgreSQL (its reads go over the network), for a database in memory (another
+        connection would see another one), or when that connection is busy."""
+        path = self.database.sqlite_path
+        if self._sqlite is None or path == ":memory:" or "mode=memory" in path:
+            return None
+        if not self._now_lock.acquire(blocking=False):
+            return None
+        try:
+            if self._now_sqlite is None:
+                self._now_sqlite = self._sqlite_connection()
+                self._now_sqlite.execute("PRAGMA query_only=ON")
             with translating():
-                return query.read(list(conn.execute(query.statement, query.params).fetchall()))
-
-        return self._now(ask)
+                rows = self._now_sqlite.execute(query.statement, query.params).fetchall()
+            return (query.read(list(rows)),)
+        finally:
+            self._now_lock.release()
 
     async def ask_on_loop(self, query: OneQuery[T]) -> tuple[T] | None:
         """PostgreSQL, for the event loop: what ``query`` says (in a 1-tuple), its statement
@@ -432,31 +442,6 @@ class ViewStore:
         found, self._loop_readers = self._loop_readers, None
         if found is not None and found[0] is asyncio.get_running_loop():
             await found[1].close()
-
-    def read_together_now(self, work: Callable[[Fetch], T]) -> T | None:
-        """``read_together(work)`` on SQLite, on a connection of its own that only reads,
-        when it is free this instant (for the event loop: it never waits, neither for
-        another thread's turn nor for the writes on the shared connection, such as the read
-        log's); else ``None``, as always on PostgreSQL, whose reads go over the network."""
-        found = self._now(lambda conn: self._read_sqlite(work, conn))
-        return None if found is None else found[0]
-
-    def _now(self, read: Callable[[sqlite3.Connection], T]) -> tuple[T] | None:
-        """``read(conn)`` (in a 1-tuple) on SQLite's connection for the event loop, when it
-        is free this instant; ``None`` on PostgreSQL, for a database in memory (another
-        connection would see another one), or when the connection is busy."""
-        path = self.database.sqlite_path
-        if self._sqlite is None or path == ":memory:" or "mode=memory" in path:
-            return None
-        if not self._now_lock.acquire(blocking=False):
-            return None
-        try:
-            if self._now_sqlite is None:
-                self._now_sqlite = self._sqlite_connection()
-                self._now_sqlite.execute("PRAGMA query_only=ON")
-            return (read(self._now_sqlite),)
-        finally:
-            self._now_lock.release()
 
     def _sqlite_connection(self) -> sqlite3.Connection:
         # Autocommit mode: transactions are opened explicitly (BEGIN IMMEDIATE).
