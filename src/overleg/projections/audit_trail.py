@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
-from typing import ClassVar, assert_never
+from typing import Any, ClassVar, assert_never
 from uuid import UUID
 
 from overleg.adapters.views import Fetch, OneQuery, Row, Tx, ViewStore, boolean
@@ -27,7 +27,7 @@ from overleg.projections.base import (
     chunks,
     placeholders,
 )
-from overleg.projections.case_view import PARTS_COLUMNS, CaseViews, ViewedParts, parts_of
+from overleg.projections.case_view import CaseViews, ViewedParts, parts_columns, parts_of
 
 
 def unwanted_present(not_invited: Iterable[str], present: Iterable[str]) -> list[str]:
@@ -437,16 +437,33 @@ def whole_trail_and_parts(case_id: UUID) -> OneQuery[tuple[ViewedParts, list[Tra
     return OneQuery(_WHOLE_STATEMENT, (*names, str(case_id)), _whole)
 
 
+def _lines(aggregate: str, array: str, order: str) -> str:
+    """The column that reads one case's trail beside its view ``v``, as one JSON array of
+    arrays made with the dialect's JSON functions (``order``: SQL's, where the dialect
+    orders an aggregate; ``_from_one`` orders them all the same)."""
+    return (
+        f" (SELECT {aggregate}({array}(seq, type, at, recorded_by, summary){order})"  # noqa: S608
+        "  FROM audit_trail t WHERE t.case_id = v.case_id)"
+    )
+
+
+def _from_one(lines: Iterable[Sequence[Any]] | None, last: int) -> list[TrailEntry] | None:
+    """The trail's lines in order, when they run from seq 1 to ``last`` without a gap."""
+    trail = sorted((TrailEntry(int(seq), *rest) for seq, *rest in lines or ()), key=_seq)
+    return trail if [entry.seq for entry in trail] == list(range(1, last + 1)) else None
+
+
+def _seq(entry: TrailEntry) -> int:
+    return entry.seq
+
+
 # SQLite: one case's trail and the parts of its view, with whether either projection set an
 # event of the case aside, in one statement (one snapshot); the lines as one JSON array.
 _WHOLE_STATEMENT = (
-    "SELECT EXISTS (SELECT 1 FROM projection_failure f WHERE f.projection IN (?, ?)"
+    "SELECT EXISTS (SELECT 1 FROM projection_failure f WHERE f.projection IN (?, ?)"  # noqa: S608
     "  AND f.case_id = v.case_id),"
-    " v.programme, v.region, v.chair, v.municipality,"
-    " (SELECT json_group_array(r.ref) FROM case_view_participant r"
-    "  WHERE r.case_id = v.case_id AND r.reader),"
-    " (SELECT json_group_array(json_array(seq, type, at, recorded_by, summary))"
-    "  FROM audit_trail t WHERE t.case_id = v.case_id)"
+    f" {parts_columns('json_group_array')},"
+    f"{_lines('json_group_array', 'json_array', '')}"
     " FROM case_view v WHERE v.case_id = ?"
 )
 
@@ -457,13 +474,11 @@ def _whole(rows: list[Row]) -> tuple[ViewedParts, list[TrailEntry]] | None:
     aside, programme, region, chair, municipality, readers, lines = rows[0]
     if aside:
         return None
-    trail = sorted(
-        (TrailEntry(int(seq), *rest) for seq, *rest in json.loads(lines)), key=lambda e: e.seq
-    )
-    if not trail or [entry.seq for entry in trail] != list(range(1, len(trail) + 1)):
+    found = json.loads(lines)
+    trail = _from_one(found, len(found)) if found else None
+    if trail is None:
         return None
-    parts = parts_of(programme, region, chair, municipality, json.loads(readers))
-    return parts, trail
+    return parts_of(programme, region, chair, municipality, json.loads(readers)), trail
 
 
 @lru_cache
@@ -475,9 +490,8 @@ def _at_head_statement(events_table: str) -> str:
     trail's lines as one JSON array."""
     return (
         f"SELECT {at_head_checks(events_table, [AuditTrail, CaseViews])},"  # noqa: S608
-        f" v.version, {PARTS_COLUMNS},"
-        " (SELECT json_agg(json_build_array(seq, type, at, recorded_by, summary) ORDER BY seq)"
-        "  FROM audit_trail t WHERE t.case_id = v.case_id)"
+        f" v.version, {parts_columns('json_agg')},"
+        f"{_lines('json_agg', 'json_build_array', ' ORDER BY seq')}"
         " FROM case_view v WHERE v.case_id = ?"
     )
 
@@ -500,10 +514,8 @@ def _at_head(rows: list[Row]) -> tuple[ViewedParts, list[TrailEntry]] | None:
     stored, aside, current, version, *parts, lines = rows[0]
     if aside or not current or stored != version:
         return None
-    trail = [TrailEntry(int(seq), *rest) for seq, *rest in lines or ()]
-    if [entry.seq for entry in trail] != list(range(1, stored + 1)):
-        return None
-    return parts_of(*parts), trail
+    trail = _from_one(lines, stored)
+    return None if trail is None else (parts_of(*parts), trail)
 
 
 def history_rows(fetch: Fetch, case_id: UUID) -> list[TrailEntry]:

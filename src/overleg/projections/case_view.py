@@ -720,18 +720,21 @@ class ViewedParts:
         return self.reader_refs
 
 
-# PostgreSQL: the columns of ``parts_of`` read from ``case_view v``, in one statement.
-PARTS_COLUMNS = (
-    "v.programme, v.region, v.chair, v.municipality,"
-    " (SELECT json_agg(r.ref) FROM case_view_participant r"
-    "  WHERE r.case_id = v.case_id AND r.reader)"
-)
+def parts_columns(aggregate: str) -> str:
+    """The columns of ``parts_of`` read from ``case_view v`` in one statement, the readers
+    as one JSON array made by the dialect's ``aggregate`` (``json_agg``,
+    ``json_group_array``)."""
+    return (
+        "v.programme, v.region, v.chair, v.municipality,"
+        f" (SELECT {aggregate}(r.ref) FROM case_view_participant r"
+        "  WHERE r.case_id = v.case_id AND r.reader)"
+    )
 
 
 def parts_of(
     programme: str, region: str, chair: str | None, municipality: str | None, readers: Any
 ) -> ViewedParts:
-    """The parts of a case's view that ``PARTS_COLUMNS`` read."""
+    """The parts of a case's view that ``parts_columns`` read."""
     return ViewedParts(Programme(programme), region, chair, municipality, frozenset(readers or ()))
 
 
