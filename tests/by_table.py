@@ -4,9 +4,13 @@ the head on PostgreSQL) are held against."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from uuid import UUID
 
+from pydantic import TypeAdapter
+
 from overleg.adapters.views import Fetch
+from overleg.api.schemas import HistoryEntry
 from overleg.projections.audit_trail import AuditTrail, TrailEntry, history_rows
 from overleg.projections.case_view import CaseViews, ViewedParts, parts_of
 
@@ -45,3 +49,18 @@ def whole_trail(fetch: Fetch, case_id: UUID) -> list[TrailEntry] | None:
     trail = history_rows(fetch, case_id)
     whole = [entry.seq for entry in trail] == list(range(1, len(trail) + 1))
     return trail if trail and whole else None
+
+
+_HISTORY = TypeAdapter(list[HistoryEntry])
+
+
+def answered(trail: list[TrailEntry]) -> bytes:
+    """A trail as the service answers it when it renders each line itself (``HistoryEntry``,
+    as a case replayed is answered): the reference for the answer a statement renders."""
+    entries = [
+        HistoryEntry(
+            seq=t.seq, type=t.type, at=datetime.fromisoformat(t.at), by=t.by, summary=t.summary
+        )
+        for t in trail
+    ]
+    return _HISTORY.dump_json(entries, by_alias=True)

@@ -21,10 +21,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_stream_import import event, requested
 
-from by_table import whole_trail
+from by_table import answered, whole_trail
 from overleg.adapters.views import OneQuery, TablesMissing, ViewStore
+from overleg.api.routers import cases as case_routes
 from overleg.application import Overleg
-from overleg.projections.audit_trail import TrailEntry, trail_at_head
+from overleg.projections.audit_trail import TrailAnswer, trail_at_head
 from overleg.projections.case_view import (
     CaseView,
     ViewedParts,
@@ -52,9 +53,7 @@ def _view(app: Overleg, views: ViewStore, case_id: UUID) -> CaseView | None:
     return on_thread
 
 
-def _trail(
-    app: Overleg, views: ViewStore, case_id: UUID
-) -> tuple[ViewedParts, list[TrailEntry]] | None:
+def _trail(app: Overleg, views: ViewStore, case_id: UUID) -> TrailAnswer | None:
     query = trail_at_head(case_id, app.commands.events_table_name)
     on_thread = views.ask(query)
     assert asyncio.run(_on_a_loop(views, query)) == (on_thread,)
@@ -86,8 +85,9 @@ def test_read_in_one_statement_the_view_and_trail_are_the_events_and_the_stored_
     projected: tuple[Overleg, ViewStore], stream: Lines
 ) -> None:
     """For every case of any stream, caught up: the view read in one statement is the view
-    its events fold to and the view read table by table; the trail is the trail read on its
-    own, with the parts of the view."""
+    its events fold to and the view read table by table; the history the statement renders
+    is the trail read on its own rendered line by line, and the history the case's events
+    give, byte for byte, with the parts of the view."""
     app, views = projected
     for case_id in _imported(app, views, stream):
         events = app.replay(case_id)[1]
@@ -95,7 +95,10 @@ def test_read_in_one_statement_the_view_and_trail_are_the_events_and_the_stored_
         assert view is not None, f"case {case_id} caught up, yet not trusted"
         assert view == view_of(events) == get_case_view(views, case_id)
         whole = views.read_together(lambda fetch, c=case_id: whole_trail(fetch, c))
-        assert _trail(app, views, case_id) == (ViewedParts.of(view), whole)
+        assert whole is not None
+        body = case_routes._rendered_history(case_routes._history(events))
+        assert answered(whole) == body
+        assert _trail(app, views, case_id) == (ViewedParts.of(view), view.version, body)
 
 
 def _one_case(app: Overleg, views: ViewStore) -> UUID:
@@ -121,7 +124,8 @@ def test_a_case_the_projections_have_not_caught_up_with_is_not_trusted_until_the
     view = _view(app, views, case_id)
     assert view is not None and view.version == 3 and view.chair == "voorzitter-1"
     found = _trail(app, views, case_id)
-    assert found is not None and found[0].chair == "voorzitter-1" and len(found[1]) == 3
+    assert found is not None and found[0].chair == "voorzitter-1" and found[1] == 3
+    assert [line["seq"] for line in json.loads(found[2])] == [1, 2, 3]
 
 
 @postgresql

@@ -18,9 +18,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from by_table import viewed_parts, whole_trail
+from by_table import answered, viewed_parts, whole_trail
 from overleg.adapters.views import ViewStore
 from overleg.aggregates.values import Programme
+from overleg.api.routers import cases as case_routes
 from overleg.api.routers.cases import _scoped
 from overleg.application import Overleg
 from overleg.policies import access
@@ -151,7 +152,11 @@ def test_the_view_and_the_events_let_the_same_callers_see_a_case(
             assert views.ask_now(whole_case_view(UUID(case_id))) == (view,)
             trail = views.read_together(lambda fetch, c=case_id: whole_trail(fetch, UUID(c)))
             assert trail is not None and len(trail) == view.version
-            assert views.ask(whole_trail_and_parts(UUID(case_id))) == (parts, trail)
+            events = app.replay(UUID(case_id))[1]
+            body = case_routes._rendered_history(case_routes._history(events))
+            answer = (parts, view.version, body)
+            assert answered(trail) == body
+            assert views.ask(whole_trail_and_parts(UUID(case_id))) == answer
         for who in everyone:
             try:
                 from_view = access.sees(who, parts)

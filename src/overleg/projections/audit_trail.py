@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
-from typing import Any, ClassVar, assert_never
+from typing import ClassVar, assert_never
 from uuid import UUID
 
 from overleg.adapters.views import Fetch, OneQuery, Row, Tx, ViewStore, boolean
@@ -426,96 +426,117 @@ def history(views: ViewStore, case_id: UUID) -> list[TrailEntry]:
     return views.read_together(lambda fetch: history_rows(fetch, case_id))
 
 
-def whole_trail_and_parts(case_id: UUID) -> OneQuery[tuple[ViewedParts, list[TrailEntry]] | None]:
-    """SQLite, where this process keeps the projections: a case's audit trail, with the
-    parts of its view that access decisions read, when neither projection set an event of
-    the case aside and the trail has each seq from 1 on; else ``None``, so that only the
-    events themselves can tell its history. One statement (``_WHOLE_STATEMENT``), asked
-    alone: a read on the event loop gives the interpreter up once, not once for each
-    table."""
+# A case's history as the service answers it, read from the trail: the parts of its view
+# that access decisions read, the case's last seq, and the answer as sent (a JSON array of
+# the lines, rendered by the statement itself).
+TrailAnswer = tuple[ViewedParts, int, bytes]
+
+
+def whole_trail_and_parts(case_id: UUID) -> OneQuery[TrailAnswer | None]:
+    """SQLite, where this process keeps the projections: a case's history as answered
+    (``TrailAnswer``), when neither projection set an event of the case aside and the trail
+    has each seq from 1 to the view's version; else ``None``, so that only the events themselves can tell its
+    history. One statement (``_WHOLE_STATEMENT``), asked alone: a read on the event loop
+    gives the interpreter up once, not once for each table, and takes the answer as the
+    statement rendered it."""
     names = (AuditTrail.name, CaseViews.name)
-    return OneQuery(_WHOLE_STATEMENT, (*names, str(case_id)), _whole)
+    return OneQuery(_WHOLE_STATEMENT, (*names, str(case_id), str(case_id)), _whole)
 
 
-def _lines(aggregate: str, array: str, order: str) -> str:
-    """The column that reads one case's trail beside its view ``v``, as one JSON array of
-    arrays made with the dialect's JSON functions (``order``: SQL's, where the dialect
-    orders an aggregate; ``_from_one`` orders them all the same)."""
+def _quoted(dialect: str, column: str) -> str:
+    """A text column as a JSON string, by the dialect's own function."""
+    return f"json_quote({column})" if dialect == "sqlite" else f"to_json({column})::text"
+
+
+def _line(dialect: str) -> str:
+    """One line of the trail as the service renders a ``HistoryEntry``: its fields in the
+    model's order, without spaces, an instant in UTC ending in ``Z`` (as ``isoformat``
+    writes it, with ``+00:00`` replaced)."""
+    at = (
+        "CASE WHEN substr(at, length(at) - 5) = '+00:00'"
+        " THEN substr(at, 1, length(at) - 6) || 'Z' ELSE at END"
+    )
     return (
-        f" (SELECT {aggregate}({array}(seq, type, at, recorded_by, summary){order})"  # noqa: S608
-        "  FROM audit_trail t WHERE t.case_id = v.case_id)"
+        "'{\"seq\":' || seq"
+        f" || ',\"type\":' || {_quoted(dialect, 'type')}"
+        f" || ',\"at\":' || {_quoted(dialect, at)}"
+        f" || ',\"by\":' || {_quoted(dialect, 'recorded_by')}"
+        f" || ',\"summary\":' || {_quoted(dialect, 'summary')} || '}}'"
     )
 
 
-def _from_one(lines: Iterable[Sequence[Any]] | None, last: int) -> list[TrailEntry] | None:
-    """The trail's lines in order, when they run from seq 1 to ``last`` without a gap."""
-    trail = sorted((TrailEntry(int(seq), *rest) for seq, *rest in lines or ()), key=_seq)
-    return trail if [entry.seq for entry in trail] == list(range(1, last + 1)) else None
+def _answer(
+    count: int | None, first: int | None, last: int | None, lines: str | None
+) -> bytes | None:
+    """The history as sent, when the trail's lines (``count`` of them, distinct seqs from
+    ``first`` to ``last``) run from seq 1 to ``last`` without a gap."""
+    if not count or first != 1 or last != count or lines is None:
+        return None
+    return b"[" + lines.encode() + b"]"
 
 
-def _seq(entry: TrailEntry) -> int:
-    return entry.seq
-
-
-# SQLite: one case's trail and the parts of its view, with whether either projection set an
-# event of the case aside, in one statement (one snapshot); the lines as one JSON array.
+# SQLite: one case's history as answered and the parts of its view, with whether either
+# projection set an event of the case aside, in one statement (one snapshot). The lines are
+# joined in seq order: the subquery's ORDER BY holds, as SQLite keeps an ordered subquery
+# of an aggregate apart (it does not flatten it) and steps through its rows in that order.
 _WHOLE_STATEMENT = (
     "SELECT EXISTS (SELECT 1 FROM projection_failure f WHERE f.projection IN (?, ?)"  # noqa: S608
     "  AND f.case_id = v.case_id),"
-    f" {parts_columns('json_group_array')},"
-    f"{_lines('json_group_array', 'json_array', '')}"
-    " FROM case_view v WHERE v.case_id = ?"
+    f" v.version, {parts_columns('json_group_array')}, t.n, t.lo, t.hi, t.lines"
+    " FROM case_view v, (SELECT COUNT(*) AS n, MIN(seq) AS lo, MAX(seq) AS hi,"
+    "  group_concat(line, ',') AS lines"
+    f"  FROM (SELECT seq, {_line('sqlite')} AS line"
+    "   FROM audit_trail WHERE case_id = ? ORDER BY seq)) t"
+    " WHERE v.case_id = ?"
 )
 
 
-def _whole(rows: list[Row]) -> tuple[ViewedParts, list[TrailEntry]] | None:
+def _whole(rows: list[Row]) -> TrailAnswer | None:
     if not rows:
         return None
-    aside, programme, region, chair, municipality, readers, lines = rows[0]
-    if aside:
+    aside, version, programme, region, chair, municipality, readers, *trail = rows[0]
+    count, first, last, lines = trail
+    body = None if aside or last != version else _answer(count, first, last, lines)
+    if body is None:
         return None
-    found = json.loads(lines)
-    trail = _from_one(found, len(found)) if found else None
-    if trail is None:
-        return None
-    return parts_of(programme, region, chair, municipality, json.loads(readers)), trail
+    return parts_of(programme, region, chair, municipality, json.loads(readers)), version, body
 
 
 @lru_cache
 def _at_head_statement(events_table: str) -> str:
-    """PostgreSQL: one case's trail, the parts of its view access decisions read, and what
-    says whether both hold all of the case, in one statement (one snapshot, one round
-    trip): the case's last seq in the event store, a failure either set aside for the
-    case, whether both were folded by this code's versions, the view's version, and the
-    trail's lines as one JSON array."""
+    """PostgreSQL: one case's history as answered, the parts of its view access decisions
+    read, and what says whether both hold all of the case, in one statement (one snapshot,
+    one round trip): the case's last seq in the event store, a failure either set aside for
+    the case, whether both were folded by this code's versions, the view's version, and the
+    trail's lines (how many, the first and last seq, and the lines joined in seq order)."""
     return (
         f"SELECT {at_head_checks(events_table, [AuditTrail, CaseViews])},"  # noqa: S608
-        f" v.version, {parts_columns('json_agg')},"
-        f"{_lines('json_agg', 'json_build_array', ' ORDER BY seq')}"
-        " FROM case_view v WHERE v.case_id = ?"
+        f" v.version, {parts_columns('json_agg')}, t.n, t.lo, t.hi, t.lines"
+        " FROM case_view v, LATERAL (SELECT COUNT(*) AS n, MIN(seq) AS lo,"
+        f"  MAX(seq) AS hi, string_agg({_line('postgresql')}, ',' ORDER BY seq) AS lines"
+        "  FROM audit_trail a WHERE a.case_id = v.case_id) t"
+        " WHERE v.case_id = ?"
     )
 
 
-def trail_at_head(
-    case_id: UUID, events_table: str
-) -> OneQuery[tuple[ViewedParts, list[TrailEntry]] | None]:
-    """PostgreSQL, where another process keeps the projections: a case's audit trail, with
-    the parts of its view that access decisions read, when, in one snapshot, both applied
-    every event the store holds of the case (the view's version is the case's last seq, the
-    trail has each seq from 1 to it), set none of them aside, and were folded by this
-    code's versions of the projections; else ``None``, so that only the events themselves
-    can tell its history. One statement, asked alone."""
+def trail_at_head(case_id: UUID, events_table: str) -> OneQuery[TrailAnswer | None]:
+    """PostgreSQL, where another process keeps the projections: a case's history as
+    answered (``TrailAnswer``), when, in one snapshot, both projections applied every event
+    the store holds of the case (the view's version is the case's last seq, the trail has
+    each seq from 1 to it), set none of them aside, and were folded by this code's versions
+    of the projections; else ``None``, so that only the events themselves can tell its
+    history. One statement, asked alone."""
     return OneQuery(_at_head_statement(events_table), (case_id, str(case_id)), _at_head)
 
 
-def _at_head(rows: list[Row]) -> tuple[ViewedParts, list[TrailEntry]] | None:
+def _at_head(rows: list[Row]) -> TrailAnswer | None:
     if not rows:
         return None
-    stored, aside, current, version, *parts, lines = rows[0]
-    if aside or not current or stored != version:
+    stored, aside, current, version, *parts, count, first, last, lines = rows[0]
+    if aside or not current or stored != version or last != stored:
         return None
-    trail = _from_one(lines, stored)
-    return None if trail is None else (parts_of(*parts), trail)
+    body = _answer(count, first, last, lines)
+    return None if body is None else (parts_of(*parts), stored, body)
 
 
 def history_rows(fetch: Fetch, case_id: UUID) -> list[TrailEntry]:

@@ -86,7 +86,6 @@ from overleg.commands import (
 from overleg.policies import access
 from overleg.policies.access import Principal, StaffRole, municipality_key
 from overleg.projections.audit_trail import (
-    TrailEntry,
     summaries,
     trail_at_head,
     whole_trail_and_parts,
@@ -879,29 +878,9 @@ async def _viewed_on_loop(svc: Svc, who: Principal, case_id: UUID, today: dateti
     return await _projected_on_loop(svc, who, case_id, _case_view_kind(today), query)
 
 
-def _trail_answer_of(
-    parts: ViewedParts | None, trail: list[TrailEntry] | None
-) -> _Projected | None:
-    """What a case's audit trail answers, with the parts of its view."""
-    if parts is None or trail is None:
-        return None
-    entries = [
-        HistoryEntry(
-            seq=t.seq,
-            type=t.type,
-            at=datetime.fromisoformat(t.at),
-            by=t.by,
-            summary=t.summary,
-        )
-        for t in trail
-    ]
-    return parts, trail[-1].seq, _rendered_history(entries)
-
-
 def _trail_at_head(svc: Svc, case_id: UUID) -> OneQuery[_Projected | None]:
     """The case's history from its trail, read in one statement at the case's last event."""
-    query = trail_at_head(case_id, svc.app.commands.events_table_name)
-    return query.then(lambda found: None if found is None else _trail_answer_of(*found))
+    return trail_at_head(case_id, svc.app.commands.events_table_name)
 
 
 def _trail_answer(
@@ -909,9 +888,7 @@ def _trail_answer(
 ) -> tuple[int, bytes] | None:
     """A case's history and version from the audit trail (``_projected_answer``), when
     the trail and the case view applied every event of the case."""
-    whole = whole_trail_and_parts(case_id).then(
-        lambda found: None if found is None else _trail_answer_of(*found)
-    )
+    whole = whole_trail_and_parts(case_id)
     at_head = _trail_at_head(svc, case_id)
     return _projected_answer(svc, who, case_id, "history.json", whole, at_head, at_once=at_once)
 
