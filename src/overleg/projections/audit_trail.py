@@ -435,10 +435,10 @@ TrailAnswer = tuple[ViewedParts, int, bytes]
 def whole_trail_and_parts(case_id: UUID) -> OneQuery[TrailAnswer | None]:
     """SQLite, where this process keeps the projections: a case's history as answered
     (``TrailAnswer``), when neither projection set an event of the case aside and the trail
-    has each seq from 1 to the view's version; else ``None``, so that only the events themselves can tell its
-    history. One statement (``_WHOLE_STATEMENT``), asked alone: a read on the event loop
-    gives the interpreter up once, not once for each table, and takes the answer as the
-    statement rendered it."""
+    has each seq from 1 to the view's version; else ``None``, so that only the events
+    themselves can tell its history. One statement (``_WHOLE_STATEMENT``), asked alone: a
+    read on the event loop gives the interpreter up once, not once for each table, and
+    takes the answer as the statement rendered it."""
     names = (AuditTrail.name, CaseViews.name)
     return OneQuery(_WHOLE_STATEMENT, (*names, str(case_id), str(case_id)), _whole)
 
