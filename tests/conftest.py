@@ -21,7 +21,6 @@ from psycopg import sql
 from overleg.adapters.eventstore import Database
 from overleg.adapters.views import ViewStore
 from overleg.aggregates.values import Channel, Client, Party, Programme, Region, Role
-from overleg.api.answers import rendered
 from overleg.application import CaseNotFound, Overleg
 from overleg.commands import GiveConsent, SubmitRequest
 from overleg.policies import access
@@ -109,7 +108,7 @@ def _answers_from_the_projections_are_the_answers_of_the_events(
 
     def view_replayed(svc: Any, who: Principal, case_id: uuid.UUID, answer: Any, today: Any) -> Any:
         view = view_of(events_then(svc, who, case_id, answer[0]))
-        return view.version, rendered(cases._case_out(view, today))
+        return view.version, cases.case_answer(view, today.date())
 
     def trail_replayed(svc: Any, who: Principal, case_id: uuid.UUID, answer: Any) -> Any:
         events = events_then(svc, who, case_id, answer[0])

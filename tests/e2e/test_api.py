@@ -21,8 +21,9 @@ from pydantic import TypeAdapter
 from overleg.adapters import budget
 from overleg.adapters.recorders import UNREACHABLE, OutcomeUnknown, within
 from overleg.adapters.views import ViewStore
-from overleg.api.schemas import CaseList, CaseOut, HistoryEntry
+from overleg.api.schemas import CaseList, HistoryEntry
 from overleg.projections.bottlenecks import bottleneck_report
+from overleg.projections.case_answer import CaseOut
 from overleg.projections.runner import Projector
 from overleg.projections.statistics import annual_statistics
 from overleg.settings import Settings

@@ -160,17 +160,19 @@ def test_an_answer_from_the_view_is_kept_until_the_log_moves(
     write (to any case) moves the log's head, and the next read reads the view again."""
     _held(walk)
     read: list[UUID] = []
-    real_view, real_at_head = cases.whole_case_view, cases.case_view_at_head
+    real_view, real_at_head = cases.whole_case_answer, cases.case_answer_at_head
     monkeypatch.setattr(  # SQLite's reader
         cases,
-        "whole_case_view",
-        lambda case_id: real_view(case_id).then(lambda view: read.append(case_id) or view),
+        "whole_case_answer",
+        lambda case_id, today: real_view(case_id, today).then(
+            lambda answer: read.append(case_id) or answer
+        ),
     )
     monkeypatch.setattr(  # PostgreSQL's: counted when its statement's rows are read
         cases,
-        "case_view_at_head",
-        lambda case_id, table: real_at_head(case_id, table).then(
-            lambda view: read.append(case_id) or view
+        "case_answer_at_head",
+        lambda case_id, table, today: real_at_head(case_id, table, today).then(
+            lambda answer: read.append(case_id) or answer
         ),
     )
     services = _services(client)

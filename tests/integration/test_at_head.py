@@ -2,7 +2,7 @@
 trusted only when that statement finds them holding every event the store holds of the case.
 
 The worker keeps the projections in another process, so the service cannot know that they
-hold the log's head. ``case_view_at_head`` and ``trail_at_head`` ask it per case instead, in
+hold the log's head. ``case_answer_at_head`` and ``trail_at_head`` ask it per case instead, in
 the same snapshot as the rows they read: the view's version against the case's last seq, a
 failure set aside, the projections' code versions, and (the trail) every seq from 1 on.
 """
@@ -13,6 +13,7 @@ import asyncio
 import json
 import os
 import threading
+from datetime import date
 from typing import Any, TypeVar
 from uuid import UUID, uuid4
 
@@ -26,10 +27,11 @@ from overleg.adapters.views import OneQuery, TablesMissing, ViewStore
 from overleg.api.routers import cases as case_routes
 from overleg.application import Overleg
 from overleg.projections.audit_trail import TrailAnswer, trail_at_head
+from overleg.projections.case_answer import case_answer
 from overleg.projections.case_view import (
-    CaseView,
+    ViewAnswer,
     ViewedParts,
-    case_view_at_head,
+    case_answer_at_head,
     get_case_view,
     view_of,
 )
@@ -45,9 +47,14 @@ Lines = list[dict[str, Any]]
 T = TypeVar("T")
 
 
-def _view(app: Overleg, views: ViewStore, case_id: UUID) -> CaseView | None:
-    """The view read at the case's last event, on a thread and on an event loop: the same."""
-    query = case_view_at_head(case_id, app.commands.events_table_name)
+# The day the cases are read on (whether a follow-up is overdue).
+TODAY = date(2026, 11, 28)
+
+
+def _view(app: Overleg, views: ViewStore, case_id: UUID) -> ViewAnswer | None:
+    """The case's answer read from its view at the case's last event, on a thread and on an
+    event loop: the same."""
+    query = case_answer_at_head(case_id, app.commands.events_table_name, TODAY)
     on_thread = views.ask(query)
     assert asyncio.run(_on_a_loop(views, query)) == (on_thread,)
     return on_thread
@@ -91,9 +98,11 @@ def test_read_in_one_statement_the_view_and_trail_are_the_events_and_the_stored_
     app, views = projected
     for case_id in _imported(app, views, stream):
         events = app.replay(case_id)[1]
-        view = _view(app, views, case_id)
-        assert view is not None, f"case {case_id} caught up, yet not trusted"
-        assert view == view_of(events) == get_case_view(views, case_id)
+        found = _view(app, views, case_id)
+        assert found is not None, f"case {case_id} caught up, yet not trusted"
+        view = view_of(events)
+        assert get_case_view(views, case_id) == view
+        assert found == (ViewedParts.of(view), view.version, case_answer(view, TODAY))
         whole = views.read_together(lambda fetch, c=case_id: whole_trail(fetch, c))
         assert whole is not None
         body = case_routes._rendered_history(case_routes._history(events))
@@ -122,7 +131,7 @@ def test_a_case_the_projections_have_not_caught_up_with_is_not_trusted_until_the
     assert _trail(app, views, case_id) is None
     Projector(app.event_log, views).catch_up()
     view = _view(app, views, case_id)
-    assert view is not None and view.version == 3 and view.chair == "voorzitter-1"
+    assert view is not None and view[1] == 3 and json.loads(view[2])["chair"] == "voorzitter-1"
     found = _trail(app, views, case_id)
     assert found is not None and found[0].chair == "voorzitter-1" and found[1] == 3
     assert [line["seq"] for line in json.loads(found[2])] == [1, 2, 3]
@@ -206,7 +215,7 @@ def test_a_store_no_projector_has_run_on_says_so(store: Overleg) -> None:
     """Before the worker first runs there are no projection tables: the reader is told so
     (the service then replays), not given a database error."""
     views = ViewStore(store.database)
-    query = case_view_at_head(UUID(int=7), store.commands.events_table_name)
+    query = case_answer_at_head(UUID(int=7), store.commands.events_table_name, TODAY)
     try:
         with pytest.raises(TablesMissing):
             views.ask(query)
@@ -224,13 +233,13 @@ def test_the_event_loops_reads_keep_to_their_loop_and_end_with_the_store(
     that loop; once the store is closed, the loop asks nothing more."""
     app, views = projected
     case_id = _one_case(app, views)
-    query = case_view_at_head(case_id, app.commands.events_table_name)
+    query = case_answer_at_head(case_id, app.commands.events_table_name, TODAY)
     runs = asyncio.new_event_loop()
     thread = threading.Thread(target=runs.run_forever, daemon=True)
     thread.start()
     try:
         first = asyncio.run_coroutine_threadsafe(views.ask_on_loop(query), runs).result(10)
-        assert first is not None and first[0] is not None and first[0].version == 2
+        assert first is not None and first[0] is not None and first[0][1] == 2
         assert asyncio.run(views.ask_on_loop(query)) is None  # another loop
         found = views._loop_readers
         assert found is not None
@@ -250,7 +259,7 @@ def test_on_sqlite_the_event_loop_asks_nothing_of_this_kind(
 ) -> None:
     """SQLite's reads on the loop have a connection of their own (``ask_now``)."""
     app, views = projected
-    query = case_view_at_head(UUID(int=7), app.commands.events_table_name)
+    query = case_answer_at_head(UUID(int=7), app.commands.events_table_name, TODAY)
     assert asyncio.run(views.ask_on_loop(query)) is None
 
 
@@ -259,14 +268,14 @@ def test_tables_an_earlier_version_made_are_left_to_the_events(
     projected: tuple[Overleg, ViewStore],
 ) -> None:
     """A service upgraded before its worker finds the projections' tables as the earlier
-    version made them (here: consents without their seq): not a database error, but the
-    events' answer."""
+    version made them (here: the view without the answers it keeps since version 6): not a
+    database error, but the events' answer."""
     app, views = projected
     case_id = _one_case(app, views)
     with views.transaction() as tx:
-        tx.execute("ALTER TABLE case_view_consent DROP COLUMN seq")
-        tx.execute("UPDATE projection_position SET version = 3 WHERE name = 'case_view'")
-    query = case_view_at_head(case_id, app.commands.events_table_name)
+        tx.execute("ALTER TABLE case_view DROP COLUMN answer")
+        tx.execute("UPDATE projection_position SET version = 5 WHERE name = 'case_view'")
+    query = case_answer_at_head(case_id, app.commands.events_table_name, TODAY)
     with pytest.raises(TablesMissing):
         views.ask(query)
     assert asyncio.run(_on_a_loop(views, query)) is None

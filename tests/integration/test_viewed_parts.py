@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
+from datetime import date
 from typing import Any
 from uuid import UUID
 
@@ -27,6 +28,7 @@ from overleg.application import Overleg
 from overleg.policies import access
 from overleg.policies.access import Principal, StaffRole
 from overleg.projections.audit_trail import whole_trail_and_parts
+from overleg.projections.case_answer import case_answer
 from overleg.projections.case_view import (
     CaseFilter,
     NotInView,
@@ -34,7 +36,7 @@ from overleg.projections.case_view import (
     get_case_view,
     list_cases,
     view_of,
-    whole_case_view,
+    whole_case_answer,
 )
 from overleg.projections.runner import Projector
 from overleg.streams import import_stream
@@ -148,8 +150,10 @@ def test_the_view_and_the_events_let_the_same_callers_see_a_case(
         parts = ViewedParts.of(view)
         assert views.read_together(lambda fetch, c=case_id: viewed_parts(fetch, UUID(c))) == parts
         if views.dialect == "sqlite":  # and read in one statement, as a read on the loop does
-            assert views.ask(whole_case_view(UUID(case_id))) == view
-            assert views.ask_now(whole_case_view(UUID(case_id))) == (view,)
+            today = date(2026, 11, 28)
+            said = (parts, view.version, case_answer(view, today))
+            assert views.ask(whole_case_answer(UUID(case_id), today)) == said
+            assert views.ask_now(whole_case_answer(UUID(case_id), today)) == (said,)
             trail = views.read_together(lambda fetch, c=case_id: whole_trail(fetch, UUID(c)))
             assert trail is not None and len(trail) == view.version
             events = app.replay(UUID(case_id))[1]

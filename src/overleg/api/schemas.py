@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -23,7 +23,10 @@ from overleg.aggregates.values import (
 from overleg.aggregates.vocabulary import Day, Ref, ShortText, Text
 from overleg.i18n import _
 from overleg.policies.access import StaffRole
-from overleg.projections.case_view import Status
+from overleg.projections.case_answer import (
+    CASE_EXAMPLE,
+    CaseOut,
+)
 
 
 class In(BaseModel):
@@ -537,99 +540,6 @@ class Recorded(BaseModel):
     case_id: str
     version: int
     recorded: str
-
-
-class ConsentOut(BaseModel):
-    ref: str
-    role: Role
-    given_at: datetime
-
-
-class AgreementOut(BaseModel):
-    meeting: int
-    who: str
-    what: str
-    due: date | None
-    domain: str | None
-
-
-CASE_EXAMPLE: dict[str, Any] = {
-    "case_id": "6f1c2a9e-3d5b-4c8e-9a7f-0b1d2e3f4a5b",
-    "version": 6,
-    "programme": "integrale_jeugdhulp",
-    "region": "Antwerpen",
-    "channel": "cobe",
-    "requested_at": "2026-02-03T10:00:00+01:00",
-    "status": "workplan_agreed",
-    "chair": "voorzitter-3",
-    "coordinator": "hulpverlener-12",
-    "meetings_held": 1,
-    "last_meeting_on": "2026-03-02",
-    "next_follow_up_on": None,
-    "follow_up_overdue": False,
-    "ended": None,
-    "consents": [{"ref": "jongere-17", "role": "youth", "given_at": "2026-02-04T09:00:00+01:00"}],
-    "open_agreements": [
-        {
-            "meeting": 1,
-            "who": "hulpverlener-12",
-            "what": "Wekelijks huisbezoek",
-            "due": "2026-04-30",
-            "domain": "gezin",
-        }
-    ],
-    "coordinator_chosen_by_client": True,
-    "next_meeting": 2,
-    "next_meeting_on": "2026-05-04",
-    "flagged_meetings": [],
-}
-
-
-class FlaggedMeetingOut(BaseModel):
-    """A meeting with professionals present whom the client did not want invited."""
-
-    meeting: int
-    refs: list[str]
-
-
-class CaseOut(BaseModel):
-    """Where a case stands now."""
-
-    model_config = ConfigDict(json_schema_extra={"examples": [CASE_EXAMPLE]})
-    case_id: str
-    version: int
-    programme: Programme
-    region: Region
-    channel: Channel
-    requested_at: datetime
-    status: Status
-    chair: str | None
-    coordinator: str | None
-    meetings_held: int
-    last_meeting_on: date | None
-    next_follow_up_on: date | None
-    follow_up_overdue: bool
-    ended: Status | None
-    consents: list[ConsentOut]
-    open_agreements: list[AgreementOut]
-    coordinator_chosen_by_client: bool | None = Field(
-        default=None,
-        description="Whether the client chose the designated coordinator (spilfiguur); "
-        "null when none was designated",
-    )
-    next_meeting: int | None = Field(default=None, description="The next planned meeting")
-    next_meeting_on: date | None = None
-    flagged_meetings: list[FlaggedMeetingOut] = Field(
-        default_factory=list,
-        description="Held meetings at which professionals the client did not want invited "
-        "were present (recorded as it happened, and flagged)",
-    )
-    erased_at: datetime | None = Field(
-        default=None,
-        description="When the case's personal data was erased: from then on every reference "
-        "to a person reads as a pseudonym of the case (erased:1, ...) and every free text as "
-        "[erased]; null when it was not",
-    )
 
 
 class CaseList(BaseModel):

@@ -13,7 +13,6 @@ import json
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime
-from enum import StrEnum
 from functools import lru_cache
 from typing import Any, ClassVar, assert_never
 from uuid import UUID
@@ -28,20 +27,7 @@ from overleg.projections.base import (
     chunks,
     placeholders,
 )
-
-
-class Status(StrEnum):
-    """Where a case stands, from its request to its end."""
-
-    REQUESTED = "requested"
-    DECLINED = "declined"
-    CONSENTED = "consented"
-    CHAIR_APPOINTED = "chair_appointed"
-    MEETING_HELD = "meeting_held"
-    WORKPLAN_AGREED = "workplan_agreed"
-    REGISTRATION_COMPLETED = "registration_completed"
-    FOLLOW_UP_SCHEDULED = "follow_up_scheduled"
-    CLOSED = "closed"
+from overleg.projections.case_answer import Status, answer_on, case_answer, overdue
 
 
 @dataclass(frozen=True)
@@ -190,11 +176,7 @@ class CaseView:
 
     def follow_up_overdue(self, today: date) -> bool:
         """The scheduled follow-up date has passed and no meeting was held since."""
-        return (
-            self.ended is None
-            and self.next_follow_up_on is not None
-            and self.next_follow_up_on < today.isoformat()
-        )
+        return overdue(self.ended, self.next_follow_up_on, today)
 
     def derive_status(self) -> str:
         """The latest stage the case reached (a scheduled follow-up waits for its meeting)."""
@@ -436,7 +418,7 @@ class CaseViews(Projection):
     meetings, who takes part and who may read it."""
 
     name: ClassVar[str] = "case_view"
-    version: ClassVar[int] = 5
+    version: ClassVar[int] = 6
     personal: ClassVar[bool] = True
     tables: ClassVar[tuple[str, ...]] = (
         "case_view",
@@ -459,7 +441,8 @@ class CaseViews(Projection):
             " workplan_meeting INTEGER, next_follow_up_on TEXT, ended TEXT,"
             " updated_at TEXT NOT NULL, designated_coordinator TEXT,"
             f" coordinator_chosen_by_client {flag_type}, next_meeting INTEGER,"
-            " next_meeting_on TEXT, erased_at TEXT, municipality TEXT, municipality_key TEXT)"
+            " next_meeting_on TEXT, erased_at TEXT, municipality TEXT, municipality_key TEXT,"
+            " answer TEXT NOT NULL)"
         )
         for column in ("status", "region", "programme", "chair", "coordinator", "municipality_key"):
             tx.execute(f"CREATE INDEX IF NOT EXISTS case_view_{column} ON case_view ({column})")
@@ -517,8 +500,8 @@ class CaseViews(Projection):
         rows = [views[c] for c in touched]
         tx.insert(
             "case_view",
-            _COLUMNS,
-            [tuple(getattr(v, c) for c in _COLUMNS) for v in rows],
+            (*_COLUMNS, "answer"),
+            [(*(getattr(v, c) for c in _COLUMNS), case_answer(v, None).decode()) for v in rows],
         )
         tx.insert(
             "case_view_consent",
@@ -738,117 +721,81 @@ def parts_of(
     return ViewedParts(Programme(programme), region, chair, municipality, frozenset(readers or ()))
 
 
-def whole_case_view(case_id: UUID) -> OneQuery[CaseView | None]:
-    """SQLite, where this process keeps the projections: one case's view when the
-    projection applied every event of the case it read: ``None`` when it does not know the
-    case, or set one of its events aside as failed, so that only the events themselves can
-    say where it stands. One statement (``_WHOLE_STATEMENT``), asked alone: a read on the
-    event loop gives the interpreter up once, not once for each of the view's tables."""
-    return OneQuery(_WHOLE_STATEMENT, (CaseViews.name, str(case_id)), _whole)
+# A case's answer read from its view: the parts of the view that access decisions read, the
+# case's version, and the answer as sent on the day it is read (``case_answer.answer_on``).
+ViewAnswer = tuple[ViewedParts, int, bytes]
+
+# What a statement reads of a case's answer, beside the parts of its view (on ``case_view
+# v``): the version, the answer as stored, and what says whether a follow-up is overdue.
+_ANSWER_COLUMNS = "v.version, v.answer, v.ended, v.next_follow_up_on"
 
 
-def _whole(rows: list[Row]) -> CaseView | None:
-    if not rows:
-        return None
-    aside, *row = rows[0]
-    if aside:
-        return None
-    columns = len(_COLUMNS)
-    view = _view(row[:columns])
-    _fill(view, *(json.loads(table) for table in row[columns:]))
-    return view
-
-
-def _collections(aggregate: str, array: str, *, ordered: bool) -> str:
-    """The columns that read one case's rows of the view's four other tables (beside its
-    row ``v`` in ``case_view``), each table's as one JSON array of arrays, in ``_fill``'s
-    order: with the dialect's JSON functions, ordered in SQL where the dialect orders an
-    aggregate (``_fill`` orders them all the same)."""
-
-    def rows(table: str, columns: str, order: str | None) -> str:
-        by = f" ORDER BY {order}" if ordered and order else ""
-        return (
-            f" (SELECT {aggregate}({array}({columns}){by})"
-            f"  FROM {table} t WHERE t.case_id = v.case_id)"
-        )
-
-    return ",".join(
-        [
-            rows("case_view_consent", "ref, role, given_at, seq", "seq"),
-            rows(
-                "case_view_agreement",
-                "meeting, position, who, what, due, domain",
-                "meeting, position",
-            ),
-            rows("case_view_participant", ", ".join(_PARTICIPANT_COLUMNS), None),
-            rows("case_view_meeting", ", ".join(_SLOT_COLUMNS), "meeting"),
-        ]
+def whole_case_answer(case_id: UUID, today: date) -> OneQuery[ViewAnswer | None]:
+    """SQLite, where this process keeps the projections: a case's answer from its view
+    (``ViewAnswer``), when the projection applied every event of the case it read: ``None``
+    when it does not know the case, or set one of its events aside as failed. One statement,
+    asked alone, whose answer is sent as the view stores it."""
+    return OneQuery(
+        _WHOLE_ANSWER, (CaseViews.name, str(case_id)), lambda rows: _whole_answer(rows, today)
     )
 
 
-def _fill(
-    view: CaseView,
-    consents: Sequence[Sequence[Any]] | None,
-    agreements: Sequence[Sequence[Any]] | None,
-    participants: Sequence[Sequence[Any]] | None,
-    meetings: Sequence[Sequence[Any]] | None,
-) -> None:
-    """Give ``view`` the rows of its other tables, read as JSON arrays (``_collections``;
-    ``None``: no row), in ``_load``'s order, and derive what follows from them."""
-    view.consents = sorted((Consent(*c) for c in consents or ()), key=lambda c: c.seq)
-    view.workplans = sorted(
-        (OpenAgreement(*a) for a in agreements or ()), key=lambda a: (a.meeting, a.position)
-    )
-    for participant in participants or ():
-        _participant(view, *participant)
-    view.meetings = sorted((_slot(m) for m in meetings or ()), key=lambda m: m.meeting)
-    view.derive()
-
-
-# SQLite: one case's view with whether the projection set an event of the case aside, in
-# one statement (one snapshot): the view's row and the rows of its other tables.
-_WHOLE_STATEMENT = (
+_WHOLE_ANSWER = (
     "SELECT EXISTS (SELECT 1 FROM projection_failure f"
     "  WHERE f.projection = ? AND f.case_id = v.case_id),"
-    f" {', '.join(f'v.{c}' for c in _COLUMNS)},"
-    f"{_collections('json_group_array', 'json_array', ordered=False)}"
+    f" {_ANSWER_COLUMNS}, {parts_columns('json_group_array')}"
     " FROM case_view v WHERE v.case_id = ?"
 )
 
 
+def _whole_answer(rows: list[Row], today: date) -> ViewAnswer | None:
+    if not rows:
+        return None
+    aside, version, stored, ended, next_follow_up_on, *parts = rows[0]
+    if aside:
+        return None
+    programme, region, chair, municipality, readers = parts
+    return (
+        parts_of(programme, region, chair, municipality, json.loads(readers)),
+        version,
+        answer_on(stored, ended, next_follow_up_on, today),
+    )
+
+
 @lru_cache
-def _at_head_statement(events_table: str) -> str:
-    """PostgreSQL: one case's view with what says whether it holds all of the case, in one
-    statement (one snapshot, one round trip): the case's last seq in the event store, a
-    failure set aside for the case, whether the stored rows are the fold of this code's
-    version, and the view's rows, each table's as one JSON array (in ``_load``'s order)."""
+def _answer_at_head_statement(events_table: str) -> str:
+    """PostgreSQL: a case's answer from its view and the parts access decisions read, with
+    what says whether the view holds all of the case (``at_head_checks``), in one statement
+    (one snapshot, one round trip)."""
     return (
         f"SELECT {at_head_checks(events_table, [CaseViews])},"
-        f" {', '.join(f'v.{c}' for c in _COLUMNS)},"
-        f"{_collections('json_agg', 'json_build_array', ordered=True)}"
+        f" {_ANSWER_COLUMNS}, {parts_columns('json_agg')}"
         " FROM case_view v WHERE v.case_id = ?"
     )
 
 
-def case_view_at_head(case_id: UUID, events_table: str) -> OneQuery[CaseView | None]:
-    """PostgreSQL, where another process keeps the projections: one case's view when, in
-    one snapshot, it applied every event the store holds of the case (its version is the
-    case's last seq), set none of them aside, and was folded by this code's version of the
-    projection; else ``None``, so that only the events themselves can say where it stands.
-    One statement (``_at_head_statement``), asked alone."""
-    return OneQuery(_at_head_statement(events_table), (case_id, str(case_id)), _at_head)
+def case_answer_at_head(
+    case_id: UUID, events_table: str, today: date
+) -> OneQuery[ViewAnswer | None]:
+    """PostgreSQL, where another process keeps the projections: a case's answer from its
+    view (``ViewAnswer``), when, in one snapshot, the view applied every event the store
+    holds of the case (its version is the case's last seq), set none of them aside, and was
+    folded by this code's version of the projection; else ``None``. One statement, asked
+    alone, whose answer is sent as the view stores it."""
+    return OneQuery(
+        _answer_at_head_statement(events_table),
+        (case_id, str(case_id)),
+        lambda rows: _answer_at_head(rows, today),
+    )
 
 
-def _at_head(rows: list[Row]) -> CaseView | None:
+def _answer_at_head(rows: list[Row], today: date) -> ViewAnswer | None:
     if not rows:
         return None
-    stored, aside, current, *row = rows[0]
-    columns = len(_COLUMNS)
-    view = _view(row[:columns])
-    if aside or not current or stored != view.version:
+    last, aside, current, version, stored, ended, next_follow_up_on, *parts = rows[0]
+    if aside or not current or last != version:
         return None
-    _fill(view, *row[columns:])
-    return view
+    return parts_of(*parts), version, answer_on(stored, ended, next_follow_up_on, today)
 
 
 def list_cases(

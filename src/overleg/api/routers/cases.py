@@ -34,18 +34,14 @@ from overleg.api.problems import (
     responses,
 )
 from overleg.api.schemas import (
-    AgreementOut,
     AttendanceCorrectionIn,
     BottleneckIn,
     CaseList,
-    CaseOut,
     CaseReadOut,
     ChairIn,
     ConsentIn,
-    ConsentOut,
     CoordinatorIn,
     ErasureIn,
-    FlaggedMeetingOut,
     FollowUpIn,
     HistoryEntry,
     MeetingIn,
@@ -90,18 +86,17 @@ from overleg.projections.audit_trail import (
     trail_at_head,
     whole_trail_and_parts,
 )
+from overleg.projections.case_answer import CaseOut, Status, case_answer, case_out
 from overleg.projections.case_view import (
     CaseFilter,
     CasePage,
-    CaseView,
     CaseViews,
     MunicipalityOrChair,
-    Status,
     ViewedParts,
-    case_view_at_head,
+    case_answer_at_head,
     list_cases,
     view_of,
-    whole_case_view,
+    whole_case_answer,
 )
 from overleg.projections.statistics import KnownAt
 
@@ -583,37 +578,6 @@ def erase_case(
 # -- queries ---------------------------------------------------------------------------------
 
 
-def _case_out(view: CaseView, today: datetime) -> CaseOut:
-    return CaseOut(
-        case_id=view.case_id,
-        version=view.version,
-        programme=view.programme,
-        region=view.region,
-        channel=view.channel,
-        requested_at=view.requested_at,
-        status=view.status,
-        chair=view.chair,
-        coordinator=view.coordinator,
-        meetings_held=view.meetings_held,
-        last_meeting_on=view.last_meeting_on,
-        next_follow_up_on=view.next_follow_up_on,
-        follow_up_overdue=view.follow_up_overdue(today.date()),
-        ended=view.ended,
-        consents=[ConsentOut(ref=c.ref, role=c.role, given_at=c.given_at) for c in view.consents],
-        open_agreements=[
-            AgreementOut(meeting=a.meeting, who=a.who, what=a.what, due=a.due, domain=a.domain)
-            for a in view.agreements
-        ],
-        coordinator_chosen_by_client=view.coordinator_chosen_by_client,
-        next_meeting=view.next_meeting,
-        next_meeting_on=view.next_meeting_on,
-        flagged_meetings=[
-            FlaggedMeetingOut(meeting=f.meeting, refs=list(f.refs)) for f in view.flagged_meetings
-        ],
-        erased_at=view.erased_at,
-    )
-
-
 def _ids(request: Request) -> tuple[str, str | None]:
     """The service's id of the request, and the caller's own id for it, if given."""
     caller = getattr(request.state, "caller_request_id", None)
@@ -709,10 +673,10 @@ def _case(
     svc.reads.record(who, [str(case_id)], "case", *ids)
     if as_of is None:
         view = replay.derived("view", lambda: view_of(replay.events))
-        body = replay.derived(f"view.json {today.date()}", lambda: rendered(_case_out(view, today)))
+        body = replay.derived(f"view.json {today.date()}", lambda: case_answer(view, today.date()))
     else:
         view = view_of(_as_of(replay.events, as_of, case_id))
-        body = rendered(_case_out(view, today))
+        body = case_answer(view, today.date())
     return JSONBytes(body, headers={"ETag": f'"{view.version}"'})
 
 
@@ -844,15 +808,7 @@ def _case_view_kind(today: datetime) -> Hashable:
 
 def _case_view_at_head(svc: Svc, case_id: UUID, today: datetime) -> OneQuery[_Projected | None]:
     """The case's answer from its view, read in one statement at the case's last event."""
-    query = case_view_at_head(case_id, svc.app.commands.events_table_name)
-    return query.then(lambda view: _view_answer(view, today))
-
-
-def _view_answer(view: CaseView | None, today: datetime) -> _Projected | None:
-    """What a case's view answers (the day says whether a follow-up is overdue)."""
-    if view is None:
-        return None
-    return ViewedParts.of(view), view.version, rendered(_case_out(view, today))
+    return case_answer_at_head(case_id, svc.app.commands.events_table_name, today.date())
 
 
 def _viewed_answer(
@@ -865,7 +821,7 @@ def _viewed_answer(
         who,
         case_id,
         _case_view_kind(today),
-        whole_case_view(case_id).then(lambda view: _view_answer(view, today)),
+        whole_case_answer(case_id, today.date()),
         _case_view_at_head(svc, case_id, today),
         at_once=at_once,
     )
@@ -1082,7 +1038,7 @@ def _listed(
     def listed() -> tuple[list[str], bytes]:
         page = _page(svc, where, offset, limit)
         answer = CaseList(
-            items=[_case_out(v, today) for v in page.items],
+            items=[case_out(v, today.date()) for v in page.items],
             total=page.total,
             offset=page.offset,
             limit=page.limit,

@@ -1,0 +1,142 @@
+"""The case view keeps each case's answer as the service sends it (``case_answer``), and a
+read from the view sends it as stored (SQLite's ``whole_case_answer``, PostgreSQL's
+``case_answer_at_head``), with only whether a follow-up is overdue set on the day it is
+read: byte for byte the answer the case's events give that day, and an answer the
+documented model (``CaseOut``) reads back unchanged."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import UTC, date, datetime
+from typing import Any
+from uuid import UUID, uuid4
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from overleg.adapters.views import ViewStore
+from overleg.application import Overleg
+from overleg.projections.case_answer import CaseOut, case_answer
+from overleg.projections.case_view import (
+    ViewAnswer,
+    ViewedParts,
+    case_answer_at_head,
+    view_of,
+    whole_case_answer,
+)
+from overleg.projections.runner import Projector
+from overleg.streams import import_stream
+from strategies import valid_streams, with_fresh_ids
+
+Lines = list[dict[str, Any]]
+
+
+def _read(app: Overleg, views: ViewStore, case_id: UUID, today: date) -> ViewAnswer | None:
+    """The case's answer read from its view, as the service reads it on each backend."""
+    if views.dialect == "sqlite":
+        return views.ask(whole_case_answer(case_id, today))
+    return views.ask(case_answer_at_head(case_id, app.commands.events_table_name, today))
+
+
+def _imported(app: Overleg, views: ViewStore, stream: Lines) -> list[UUID]:
+    import_stream(app, [json.dumps(line) for line in stream])
+    Projector(app.event_log, views).catch_up()
+    return [UUID(c) for c in dict.fromkeys(line["case"] for line in stream)]
+
+
+def _as_the_events_say(app: Overleg, case_id: UUID, today: date) -> ViewAnswer:
+    view = view_of(app.replay(case_id)[1])
+    return ViewedParts.of(view), view.version, case_answer(view, today)
+
+
+def _follow_up(case: str, ended: bool) -> Lines:
+    """A case whose workplan was registered and whose follow-up is due on 2015-06-01
+    (``ended``: closed afterwards)."""
+
+    def line(seq: int, kind: str, data: dict[str, Any]) -> dict[str, Any]:
+        at = datetime(2015, 3, 1 + seq, 10, tzinfo=UTC).isoformat()
+        return {"case": case, "seq": seq, "type": kind, "at": at, "by": "team-1", "data": data}
+
+    request = {
+        "programme": "integrale_jeugdhulp",
+        "region": "Limburg",
+        "requested_by": {"ref": "ouder-1", "role": "parent"},
+        "channel": "telefoon",
+        "client": {"ref": "jongere-1", "birth_date": None},
+        "question": 'Een "plan" voor school\nen thuis',
+    }
+    held = {
+        "meeting": 1,
+        "held_on": "2015-03-10",
+        "place": "x",
+        "attendance": {
+            "youth": True,
+            "parents": False,
+            "trusted_person": None,
+            "professionals": ["hv-1"],
+        },
+    }
+    workplan = {
+        "meeting": 1,
+        "agreements": [
+            {"who": "hv-1", "what": 'Elke week "huisbezoek"', "due": None, "domain": None}
+        ],
+        "coordinator": "hv-1",
+        "crisis_plan": True,
+    }
+    steps = [
+        ("Requested", request),
+        ("ConsentGiven", {"party": {"ref": "jongere-1", "role": "youth"}}),
+        ("ChairAppointed", {"chair": "vz-1"}),
+        ("MeetingHeld", held),
+        ("WorkplanAgreed", workplan),
+        ("RegistrationCompleted", {"meeting": 1}),
+        ("FollowUpScheduled", {"on": "2015-06-01"}),
+    ]
+    if ended:
+        steps.append(("CaseClosed", {"reason": "x"}))
+    return [line(seq, kind, data) for seq, (kind, data) in enumerate(steps, start=1)]
+
+
+def test_a_follow_up_is_overdue_from_the_day_after_it_was_due_until_the_case_ends(
+    projected: tuple[Overleg, ViewStore],
+) -> None:
+    app, views = projected
+    due, closed = str(uuid4()), str(uuid4())
+    _imported(app, views, _follow_up(due, ended=False) + _follow_up(closed, ended=True))
+    for case, day, overdue in [
+        (due, date(2015, 6, 1), False),
+        (due, date(2015, 6, 2), True),
+        (due, date(2026, 11, 28), True),
+        (closed, date(2026, 11, 28), False),
+    ]:
+        found = _read(app, views, UUID(case), day)
+        assert found is not None
+        assert found == _as_the_events_say(app, UUID(case), day)
+        answer = json.loads(found[2])
+        assert answer["follow_up_overdue"] is overdue
+        assert answer["next_follow_up_on"] == (None if case == closed else "2015-06-01")
+        assert CaseOut.model_validate_json(found[2]).model_dump_json(by_alias=True) == (
+            found[2].decode()
+        )
+
+
+@settings(
+    max_examples=int(os.environ.get("OVERLEG_FOLD_EXAMPLES", "30")),
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    stream=valid_streams().map(with_fresh_ids),
+    today=st.dates(min_value=date(2014, 1, 1), max_value=date(2031, 12, 31)),
+)
+def test_the_answer_the_view_keeps_is_the_answer_its_events_give_on_any_day(
+    projected: tuple[Overleg, ViewStore], stream: Lines, today: date
+) -> None:
+    app, views = projected
+    for case_id in _imported(app, views, stream):
+        found = _read(app, views, case_id, today)
+        assert found == _as_the_events_say(app, case_id, today), f"case {case_id} on {today}"
+        assert CaseOut.model_validate_json(found[2]).model_dump_json(by_alias=True) == (
+            found[2].decode()
+        )
