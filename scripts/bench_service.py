@@ -30,7 +30,8 @@ data, interleaved with it; the tables (Markdown, on standard output) show the me
   connections: GET a case and its history (every case of the stream in turn, and 50 cases
   in turn; every case in turn as a professional of it, each request with its own token),
   the case list, the statistics, and a bottleneck report with a current If-Match.
-  Baseline: a constant FastAPI endpoint under the same uvicorn settings. Beside it, the
+  Baseline: a constant FastAPI endpoint under the same uvicorn settings, loaded as it
+  is and as the reads of cases in turn are (the same script, a token). Beside it, the
   floor of every read: the service's own app with one route more that signs the caller
   in, takes a case id, records the read and answers without reading the case (an audited
   read of nothing). On PostgreSQL also the floor of a case not kept: its statement alone
@@ -931,7 +932,7 @@ if __name__ == "__main__":
 '''
 
 # PostgreSQL: what a case not kept costs at the least, measured beside the service: the
-# statement the service asks for it (the case's view at its last event), on an
+# statement the service asks for it (the case's answer from its view at its last event), on an
 # asynchronous pool of the event loop as large as the service's, and nothing else: no
 # sign-in, no read log, no answer rendered (a case the statement does not find: 404).
 FLOOR_APP = '''\
@@ -940,6 +941,7 @@ FLOOR_APP = '''\
 import os
 import sys
 from contextlib import asynccontextmanager
+from datetime import date
 from uuid import UUID
 
 import uvicorn
@@ -947,7 +949,7 @@ from fastapi import FastAPI, Response
 from psycopg_pool import AsyncConnectionPool
 
 from overleg.adapters.views import READERS
-from overleg.projections.case_view import case_view_at_head
+from overleg.projections.case_view import case_answer_at_head
 
 POOL = AsyncConnectionPool(
     os.environ["FLOOR_CONNINFO"],
@@ -972,7 +974,7 @@ app = FastAPI(lifespan=lifespan)
 
 @app.get("/floor/{case_id}")
 async def floor(case_id: UUID) -> Response:
-    query = case_view_at_head(case_id, EVENTS)
+    query = case_answer_at_head(case_id, EVENTS, date.today())
     async with POOL.connection() as conn:
         cursor = await conn.execute(query.statement.replace("?", "%s"), query.params)
         rows = await cursor.fetchall()
@@ -1336,6 +1338,9 @@ def bottleneck_scripts(workdir: Path, pools: list[list[str]], bearer: str) -> li
     return scripts
 
 
+# The constant endpoint's run sent as the reads of cases in turn are.
+CONSTANT_IN_TURN = "constant, sent in turn as the reads are"
+
 # Cases read again and again: each read finds the case as the read before left it (the
 # service keeps replayed cases for readers); every case of the stream, more than it keeps,
 # read in turn, are replayed from the store.
@@ -1414,11 +1419,20 @@ def bench_api(
                 others["worker"] = running.enter_context(worker).pid
             wait_until_current(service, serve, log)
             readers = readers_of(backend, url, schema, read_ids)
+            # The constant endpoint sent as the cases in turn are (wrk's script, a token):
+            # the baseline of those reads, whose requests cost the load generator more.
+            alike = round_robin(
+                workdir,
+                "constant-in-turn",
+                [f"/{constant.rsplit('/', 1)[1]}"] * len(read_ids),
+                token("auditor", "auditor-bench"),
+            )
             runs: dict[str, Callable[[float, int], Load]] = {
                 "constant": lambda seconds, _k: wrk(constant, seconds),
+                CONSTANT_IN_TURN: partial(scripted, constant.rsplit("/", 1)[0], alike),
                 **api_runs(service, workdir, read_ids, pools, readers),
             }
-            answering = {"constant": constant_pid}  # the others: overleg serve
+            answering = {"constant": constant_pid, CONSTANT_IN_TURN: constant_pid}
             name = f"floor: an audited read of nothing, {len(read_ids):,} cases in turn"
             audited, answering[name] = running.enter_context(audited_app(workdir, env))
             paths = [f"/floor/audited/{c}" for c in read_ids]
@@ -1447,16 +1461,28 @@ def print_api(results: dict[str, dict[str, Any]], plan: Plan, constant_peak: int
         f"\n### The HTTP API under wrk ({CONNECTIONS} connections, {WRK_THREADS} threads, "
         f"{plan.seconds:g} s a run, median of {plan.repeat})\n"
     )
-    print("| backend | endpoint | requests/s | % of constant | p50 ms | p99 ms | failed |")
-    print("|---|---|---|---|---|---|---|")
+    print(
+        "Beside the constant endpoint's share, the share of the constant endpoint sent as "
+        "the endpoint is: reads of cases in turn against the constant sent in turn by the "
+        "same script with a token, the others against the constant itself.\n"
+    )
+    print(
+        "| backend | endpoint | requests/s | % of constant | % of constant sent alike "
+        "| p50 ms | p99 ms | failed |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
     for backend, r in results.items():
         loads = r["loads"]
-        base = loads["constant"]
         for name, runs in loads.items():
-            share = p50([o.per_second / c.per_second for o, c in zip(runs, base, strict=True)])
+            alike = loads[CONSTANT_IN_TURN if "in turn" in name else "constant"]
+            shares = [
+                p50([o.per_second / c.per_second for o, c in zip(runs, base, strict=True)])
+                for base in (loads["constant"], alike)
+            ]
             print(
                 f"| {backend} | {name} | {p50([o.per_second for o in runs]):,.0f} "
-                f"| {100 * share:.0f} % | {ms(p50([o.p50 for o in runs]))} "
+                f"| {100 * shares[0]:.0f} % | {100 * shares[1]:.0f} % "
+                f"| {ms(p50([o.p50 for o in runs]))} "
                 f"| {ms(p50([o.p99 for o in runs]))} | {sum(o.errors for o in runs)} |",
                 flush=True,
             )
