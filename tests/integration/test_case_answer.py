@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 from uuid import UUID, uuid4
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_stream_import import base_case, with_data, workplan
 
 from overleg.adapters.views import ViewStore
 from overleg.application import Overleg
@@ -52,51 +53,13 @@ def _as_the_events_say(app: Overleg, case_id: UUID, today: date) -> ViewAnswer:
 
 def _follow_up(case: str, ended: bool) -> Lines:
     """A case whose workplan was registered and whose follow-up is due on 2015-06-01
-    (``ended``: closed afterwards)."""
-
-    def line(seq: int, kind: str, data: dict[str, Any]) -> dict[str, Any]:
-        at = datetime(2015, 3, 1 + seq, 10, tzinfo=UTC).isoformat()
-        return {"case": case, "seq": seq, "type": kind, "at": at, "by": "team-1", "data": data}
-
-    request = {
-        "programme": "integrale_jeugdhulp",
-        "region": "Limburg",
-        "requested_by": {"ref": "ouder-1", "role": "parent"},
-        "channel": "telefoon",
-        "client": {"ref": "jongere-1", "birth_date": None},
-        "question": 'Een "plan" voor school\nen thuis',
-    }
-    held = {
-        "meeting": 1,
-        "held_on": "2015-03-10",
-        "place": "x",
-        "attendance": {
-            "youth": True,
-            "parents": False,
-            "trusted_person": None,
-            "professionals": ["hv-1"],
-        },
-    }
-    workplan = {
-        "meeting": 1,
-        "agreements": [
-            {"who": "hv-1", "what": 'Elke week "huisbezoek"', "due": None, "domain": None}
-        ],
-        "coordinator": "hv-1",
-        "crisis_plan": True,
-    }
-    steps = [
-        ("Requested", request),
-        ("ConsentGiven", {"party": {"ref": "jongere-1", "role": "youth"}}),
-        ("ChairAppointed", {"chair": "vz-1"}),
-        ("MeetingHeld", held),
-        ("WorkplanAgreed", workplan),
-        ("RegistrationCompleted", {"meeting": 1}),
-        ("FollowUpScheduled", {"on": "2015-06-01"}),
-    ]
-    if ended:
-        steps.append(("CaseClosed", {"reason": "x"}))
-    return [line(seq, kind, data) for seq, (kind, data) in enumerate(steps, start=1)]
+    (``ended``: closed afterwards); an agreement's text holds quotes and a line break."""
+    lines = base_case(case)
+    assert lines[5]["type"] == "WorkplanAgreed" and lines[-1]["type"] == "CaseClosed"
+    plan = workplan()
+    plan["agreements"][0]["what"] = 'Elke week "huisbezoek"\nen een telefoon'
+    lines = with_data(6, plan)(lines)
+    return lines if ended else lines[:-1]
 
 
 def test_a_follow_up_is_overdue_from_the_day_after_it_was_due_until_the_case_ends(
