@@ -1,11 +1,13 @@
-"""A case's history read from the audit trail is rendered by the statement that reads it
-(SQLite's ``whole_trail_and_parts``, PostgreSQL's ``trail_at_head``): byte for byte the
-answer the service renders line by line from the same rows, whatever the texts hold and
-whatever the offset of an instant, and only when the trail runs from seq 1 without a gap."""
+"""A case's history read from the audit trail is its lines as the trail keeps them
+(``trail_line``), joined by the statement that reads them (SQLite's
+``whole_trail_and_parts``, PostgreSQL's ``trail_at_head``): byte for byte the answer the
+service renders with its model from the same rows, whatever the texts hold and whatever the
+offset of an instant, and only when the trail runs from seq 1 without a gap."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import astuple
 from datetime import UTC, datetime, timedelta, timezone
 from uuid import UUID, uuid4
 
@@ -21,6 +23,7 @@ from overleg.projections.audit_trail import (
     TrailAnswer,
     TrailEntry,
     trail_at_head,
+    trail_line,
     whole_trail_and_parts,
 )
 from overleg.projections.runner import Projector
@@ -56,13 +59,17 @@ def _read(app: Overleg, views: ViewStore, case_id: UUID) -> TrailAnswer | None:
 
 
 def _rewrite(views: ViewStore, case_id: UUID, trail: list[TrailEntry]) -> None:
-    """The case's trail rows replaced by ``trail``'s."""
+    """The case's trail rows replaced by ``trail``'s, each with its line as the projection
+    renders it (``trail_line``)."""
     with views.transaction() as tx:
         tx.execute("DELETE FROM audit_trail WHERE case_id = ?", (str(case_id),))
         tx.executemany(
-            "INSERT INTO audit_trail (case_id, seq, type, at, recorded_by, summary)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            [(str(case_id), t.seq, t.type, t.at, t.by, t.summary) for t in trail],
+            "INSERT INTO audit_trail (case_id, seq, type, at, recorded_by, summary, line)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [
+                (str(case_id), t.seq, t.type, t.at, t.by, t.summary, trail_line(*astuple(t)))
+                for t in trail
+            ],
         )
 
 
@@ -73,7 +80,7 @@ def probed(projected: tuple[Overleg, ViewStore]) -> tuple[Overleg, ViewStore, UU
     return app, views, _case(app, views)
 
 
-@settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(drawn=st.lists(lines, min_size=2, max_size=2))
 def test_the_statement_renders_the_history_as_the_service_does(
     probed: tuple[Overleg, ViewStore, UUID], drawn: list[tuple[str, datetime, str, str]]

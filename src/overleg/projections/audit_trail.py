@@ -275,6 +275,18 @@ class TrailEntry:
     summary: str
 
 
+def trail_line(seq: int, kind: str, at: str, by: str, summary: str) -> str:
+    """One line of the trail as the service sends it in a history (``HistoryEntry``, as
+    its model renders it): its fields in the model's order, without spaces, texts as JSON
+    writes them unescaped beyond what it must, an instant in UTC ending in ``Z`` (``at``
+    as ``isoformat`` wrote it, ``+00:00`` replaced). Kept beside the line's columns, so
+    that a history is sent as its rows hold it."""
+    if at.endswith("+00:00"):
+        at = at[:-6] + "Z"
+    line = {"seq": seq, "type": kind, "at": at, "by": by, "summary": summary}
+    return json.dumps(line, ensure_ascii=False, separators=(",", ":"))
+
+
 @dataclass
 class _Meeting:
     """What the trail keeps of one meeting number: when it was held, whether it was
@@ -346,7 +358,7 @@ class AuditTrail(Projection):
     """Per case, every event in order; and what the lines of its meetings need."""
 
     name: ClassVar[str] = "audit_trail"
-    version: ClassVar[int] = 2
+    version: ClassVar[int] = 3
     tables: ClassVar[tuple[str, ...]] = ("audit_trail", "audit_trail_meeting")
     personal: ClassVar[bool] = True
 
@@ -355,7 +367,7 @@ class AuditTrail(Projection):
             "CREATE TABLE IF NOT EXISTS audit_trail ("
             " case_id TEXT NOT NULL, seq INTEGER NOT NULL, type TEXT NOT NULL,"
             " at TEXT NOT NULL, recorded_by TEXT NOT NULL, summary TEXT NOT NULL,"
-            " PRIMARY KEY (case_id, seq))"
+            " line TEXT NOT NULL, PRIMARY KEY (case_id, seq))"
         )
         # not_invited: the refs joined by spaces (a ref has none).
         tx.execute(
@@ -384,20 +396,21 @@ class AuditTrail(Projection):
                     not_invited.split(),
                 )
         summarise = Summaries(meetings)
+        rows = [
+            (
+                str(e.originator_id),
+                e.originator_version,
+                type(e).__name__,
+                e.timestamp.isoformat(),
+                e.recorded_by,
+                summarise(e),
+            )
+            for e in events
+        ]
         tx.insert(
             "audit_trail",
-            ("case_id", "seq", "type", "at", "recorded_by", "summary"),
-            [
-                (
-                    str(e.originator_id),
-                    e.originator_version,
-                    type(e).__name__,
-                    e.timestamp.isoformat(),
-                    e.recorded_by,
-                    summarise(e),
-                )
-                for e in events
-            ],
+            ("case_id", "seq", "type", "at", "recorded_by", "summary", "line"),
+            [(*row, trail_line(*row[1:])) for row in rows],
         )
         changed = sorted(summarise.changed)
         tx.executemany(
@@ -428,7 +441,7 @@ def history(views: ViewStore, case_id: UUID) -> list[TrailEntry]:
 
 # A case's history as the service answers it, read from the trail: the parts of its view
 # that access decisions read, the case's last seq, and the answer as sent (a JSON array of
-# the lines, rendered by the statement itself).
+# the lines as the trail keeps them, joined by the statement that reads them).
 TrailAnswer = tuple[ViewedParts, int, bytes]
 
 
@@ -438,31 +451,10 @@ def whole_trail_and_parts(case_id: UUID) -> OneQuery[TrailAnswer | None]:
     has each seq from 1 to the view's version; else ``None``, so that only the events
     themselves can tell its history. One statement (``_WHOLE_STATEMENT``), asked alone: a
     read on the event loop gives the interpreter up once, not once for each table, and
-    takes the answer as the statement rendered it."""
+    takes the answer as the trail keeps its lines (``trail_line``), joined by the
+    statement."""
     names = (AuditTrail.name, CaseViews.name)
     return OneQuery(_WHOLE_STATEMENT, (*names, str(case_id), str(case_id)), _whole)
-
-
-def _quoted(dialect: str, column: str) -> str:
-    """A text column as a JSON string, by the dialect's own function."""
-    return f"json_quote({column})" if dialect == "sqlite" else f"to_json({column})::text"
-
-
-def _line(dialect: str) -> str:
-    """One line of the trail as the service renders a ``HistoryEntry``: its fields in the
-    model's order, without spaces, an instant in UTC ending in ``Z`` (as ``isoformat``
-    writes it, with ``+00:00`` replaced)."""
-    at = (
-        "CASE WHEN substr(at, length(at) - 5) = '+00:00'"
-        " THEN substr(at, 1, length(at) - 6) || 'Z' ELSE at END"
-    )
-    return (
-        "'{\"seq\":' || seq"
-        f" || ',\"type\":' || {_quoted(dialect, 'type')}"
-        f" || ',\"at\":' || {_quoted(dialect, at)}"
-        f" || ',\"by\":' || {_quoted(dialect, 'recorded_by')}"
-        f" || ',\"summary\":' || {_quoted(dialect, 'summary')} || '}}'"
-    )
 
 
 def _answer(
@@ -485,8 +477,7 @@ _WHOLE_STATEMENT = (
     f" v.version, {parts_columns('json_group_array')}, t.n, t.lo, t.hi, t.lines"
     " FROM case_view v, (SELECT COUNT(*) AS n, MIN(seq) AS lo, MAX(seq) AS hi,"
     "  group_concat(line, ',') AS lines"
-    f"  FROM (SELECT seq, {_line('sqlite')} AS line"
-    "   FROM audit_trail WHERE case_id = ? ORDER BY seq)) t"
+    "  FROM (SELECT seq, line FROM audit_trail WHERE case_id = ? ORDER BY seq)) t"
     " WHERE v.case_id = ?"
 )
 
@@ -513,7 +504,7 @@ def _at_head_statement(events_table: str) -> str:
         f"SELECT {at_head_checks(events_table, [AuditTrail, CaseViews])},"  # noqa: S608
         f" v.version, {parts_columns('json_agg')}, t.n, t.lo, t.hi, t.lines"
         " FROM case_view v, LATERAL (SELECT COUNT(*) AS n, MIN(seq) AS lo,"
-        f"  MAX(seq) AS hi, string_agg({_line('postgresql')}, ',' ORDER BY seq) AS lines"
+        "  MAX(seq) AS hi, string_agg(line, ',' ORDER BY seq) AS lines"
         "  FROM audit_trail a WHERE a.case_id = v.case_id) t"
         " WHERE v.case_id = ?"
     )
