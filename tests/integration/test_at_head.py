@@ -26,7 +26,7 @@ from by_table import answered, whole_trail
 from overleg.adapters.views import OneQuery, TablesMissing, ViewStore
 from overleg.api.routers import cases as case_routes
 from overleg.application import Overleg
-from overleg.projections.audit_trail import TrailAnswer, trail_at_head
+from overleg.projections.audit_trail import trail_at_head
 from overleg.projections.case_answer import case_answer
 from overleg.projections.case_view import (
     ViewAnswer,
@@ -60,7 +60,7 @@ def _view(app: Overleg, views: ViewStore, case_id: UUID) -> ViewAnswer | None:
     return on_thread
 
 
-def _trail(app: Overleg, views: ViewStore, case_id: UUID) -> TrailAnswer | None:
+def _trail(app: Overleg, views: ViewStore, case_id: UUID) -> ViewAnswer | None:
     query = trail_at_head(case_id, app.commands.events_table_name)
     on_thread = views.ask(query)
     assert asyncio.run(_on_a_loop(views, query)) == (on_thread,)

@@ -20,12 +20,12 @@ from by_table import answered
 from overleg.adapters.views import ViewStore
 from overleg.application import Overleg
 from overleg.projections.audit_trail import (
-    TrailAnswer,
     TrailEntry,
     trail_at_head,
     trail_line,
     whole_trail_and_parts,
 )
+from overleg.projections.case_view import ViewAnswer
 from overleg.projections.runner import Projector
 from overleg.streams import import_stream
 
@@ -52,7 +52,7 @@ def _case(app: Overleg, views: ViewStore) -> UUID:
     return UUID(case)
 
 
-def _read(app: Overleg, views: ViewStore, case_id: UUID) -> TrailAnswer | None:
+def _read(app: Overleg, views: ViewStore, case_id: UUID) -> ViewAnswer | None:
     if views.dialect == "sqlite":
         return views.ask(whole_trail_and_parts(case_id))
     return views.ask(trail_at_head(case_id, app.commands.events_table_name))

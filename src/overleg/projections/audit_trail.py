@@ -27,7 +27,7 @@ from overleg.projections.base import (
     chunks,
     placeholders,
 )
-from overleg.projections.case_view import CaseViews, ViewedParts, parts_columns, parts_of
+from overleg.projections.case_view import CaseViews, ViewAnswer, parts_columns, parts_of
 
 
 def unwanted_present(not_invited: Iterable[str], present: Iterable[str]) -> list[str]:
@@ -439,20 +439,14 @@ def history(views: ViewStore, case_id: UUID) -> list[TrailEntry]:
     return views.read_together(lambda fetch: history_rows(fetch, case_id))
 
 
-# A case's history as the service answers it, read from the trail: the parts of its view
-# that access decisions read, the case's last seq, and the answer as sent (a JSON array of
-# the lines as the trail keeps them, joined by the statement that reads them).
-TrailAnswer = tuple[ViewedParts, int, bytes]
-
-
-def whole_trail_and_parts(case_id: UUID) -> OneQuery[TrailAnswer | None]:
+def whole_trail_and_parts(case_id: UUID) -> OneQuery[ViewAnswer | None]:
     """SQLite, where this process keeps the projections: a case's history as answered
-    (``TrailAnswer``), when neither projection set an event of the case aside and the trail
-    has each seq from 1 to the view's version; else ``None``, so that only the events
-    themselves can tell its history. One statement (``_WHOLE_STATEMENT``), asked alone: a
-    read on the event loop gives the interpreter up once, not once for each table, and
-    takes the answer as the trail keeps its lines (``trail_line``), joined by the
-    statement."""
+    (``ViewAnswer``: the answer a JSON array of the lines as the trail keeps them, joined
+    by the statement that reads them), when neither projection set an event of the case
+    aside and the trail has each seq from 1 to the view's version; else ``None``, so that
+    only the events themselves can tell its history. One statement (``_WHOLE_STATEMENT``),
+    asked alone: a read on the event loop gives the interpreter up once, not once for each
+    table, and takes the lines as the trail keeps them (``trail_line``)."""
     names = (AuditTrail.name, CaseViews.name)
     return OneQuery(_WHOLE_STATEMENT, (*names, str(case_id), str(case_id)), _whole)
 
@@ -482,7 +476,7 @@ _WHOLE_STATEMENT = (
 )
 
 
-def _whole(rows: list[Row]) -> TrailAnswer | None:
+def _whole(rows: list[Row]) -> ViewAnswer | None:
     if not rows:
         return None
     aside, version, programme, region, chair, municipality, readers, *trail = rows[0]
@@ -510,9 +504,9 @@ def _at_head_statement(events_table: str) -> str:
     )
 
 
-def trail_at_head(case_id: UUID, events_table: str) -> OneQuery[TrailAnswer | None]:
+def trail_at_head(case_id: UUID, events_table: str) -> OneQuery[ViewAnswer | None]:
     """PostgreSQL, where another process keeps the projections: a case's history as
-    answered (``TrailAnswer``), when, in one snapshot, both projections applied every event
+    answered (``ViewAnswer``), when, in one snapshot, both projections applied every event
     the store holds of the case (the view's version is the case's last seq, the trail has
     each seq from 1 to it), set none of them aside, and were folded by this code's versions
     of the projections; else ``None``, so that only the events themselves can tell its
@@ -520,7 +514,7 @@ def trail_at_head(case_id: UUID, events_table: str) -> OneQuery[TrailAnswer | No
     return OneQuery(_at_head_statement(events_table), (case_id, str(case_id)), _at_head)
 
 
-def _at_head(rows: list[Row]) -> TrailAnswer | None:
+def _at_head(rows: list[Row]) -> ViewAnswer | None:
     if not rows:
         return None
     stored, aside, current, version, *parts, count, first, last, lines = rows[0]

@@ -150,9 +150,7 @@ def case_out(view: CaseView, today: date | None) -> CaseOut:
         meetings_held=view.meetings_held,
         last_meeting_on=view.last_meeting_on,
         next_follow_up_on=view.next_follow_up_on,
-        follow_up_overdue=(
-            today is not None and overdue(view.ended, view.next_follow_up_on, today)
-        ),
+        follow_up_overdue=today is not None and view.follow_up_overdue(today),
         ended=view.ended,
         consents=[ConsentOut(ref=c.ref, role=c.role, given_at=c.given_at) for c in view.consents],
         open_agreements=[

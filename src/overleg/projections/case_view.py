@@ -721,8 +721,9 @@ def parts_of(
     return ViewedParts(Programme(programme), region, chair, municipality, frozenset(readers or ()))
 
 
-# A case's answer read from its view: the parts of the view that access decisions read, the
-# case's version, and the answer as sent on the day it is read (``case_answer.answer_on``).
+# A case's answer read from the projections (its view's, or its history from the trail):
+# the parts of the view that access decisions read, the case's version, and the answer as
+# sent (a case's on the day it is read: ``case_answer.answer_on``).
 ViewAnswer = tuple[ViewedParts, int, bytes]
 
 # What a statement reads of a case's answer, beside the parts of its view (on ``case_view

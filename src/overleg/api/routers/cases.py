@@ -92,7 +92,7 @@ from overleg.projections.case_view import (
     CasePage,
     CaseViews,
     MunicipalityOrChair,
-    ViewedParts,
+    ViewAnswer,
     case_answer_at_head,
     list_cases,
     view_of,
@@ -680,9 +680,8 @@ def _case(
     return JSONBytes(body, headers={"ETag": f'"{view.version}"'})
 
 
-# A case's answer read from the projections: what access decisions ask of the case, the
-# case's version, and the answer as sent.
-_Projected = tuple[ViewedParts, int, bytes]
+# A case's answer read from the projections (``ViewAnswer``).
+_Projected = ViewAnswer
 
 
 def _projected_answer(
