@@ -29,7 +29,8 @@ data, interleaved with it; the tables (Markdown, on standard output) show the me
 - api: a real ``overleg serve`` (with ``overleg worker`` on PostgreSQL) under wrk, 16
   connections: GET a case and its history (every case of the stream in turn, and 50 cases
   in turn; every case in turn as a professional of it, each request with its own token),
-  the case list, the statistics, and a bottleneck report with a current If-Match.
+  the case list (one page again and again, and 100 pages in turn: more than the service
+  keeps), the statistics, and a bottleneck report with a current If-Match.
   Baseline: a constant FastAPI endpoint under the same uvicorn settings, loaded as it
   is and as the reads of cases in turn are (the same script, a token). Beside it, the
   floor of every read: the service's own app with one route more that signs the caller
@@ -101,6 +102,7 @@ from overleg.commands import CaseCommand, GiveConsent, HoldMeeting, ReportBottle
 from overleg.logs import configure as configure_logs  # noqa: E402
 from overleg.policies.access import Principal, StaffRole  # noqa: E402
 from overleg.policies.rules import brussels_day  # noqa: E402
+from overleg.projections.memo import KEPT as PAGES_KEPT  # noqa: E402
 from overleg.settings import Settings  # noqa: E402
 
 BACKENDS = ("sqlite", "postgresql")
@@ -1341,6 +1343,11 @@ def bottleneck_scripts(workdir: Path, pools: list[list[str]], bearer: str) -> li
 # The constant endpoint's run sent as the reads of cases in turn are.
 CONSTANT_IN_TURN = "constant, sent in turn as the reads are"
 
+# Pages of the case list read in turn (at offsets spread over the cases): more than the
+# service keeps, so that each is read from the case view.
+PAGES_IN_TURN = 100
+assert PAGES_IN_TURN > PAGES_KEPT
+
 # Cases read again and again: each read finds the case as the read before left it (the
 # service keeps replayed cases for readers); every case of the stream, more than it keeps,
 # read in turn, are replayed from the store.
@@ -1382,6 +1389,11 @@ def api_runs(
         )
         runs[name] = partial(scripted, service, script)
     runs["GET /cases"] = lambda seconds, _k: wrk(f"{service}/cases", seconds, header=auth)
+    # Pages of the list in turn, more than the service keeps: each is read from the view.
+    step = max(1, len(read_ids) // PAGES_IN_TURN)
+    pages = [f"/cases?offset={k * step}" for k in range(PAGES_IN_TURN)]
+    script = round_robin(workdir, "list-pages", pages, auditor)
+    runs[f"GET /cases, {len(pages)} pages in turn"] = partial(scripted, service, script)
     runs["GET /statistics/2015"] = lambda seconds, _k: wrk(
         f"{service}/statistics/2015", seconds, header=auth
     )

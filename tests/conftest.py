@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 import uuid
@@ -21,11 +22,14 @@ from psycopg import sql
 from overleg.adapters.eventstore import Database
 from overleg.adapters.views import ViewStore
 from overleg.aggregates.values import Channel, Client, Party, Programme, Region, Role
+from overleg.api.answers import rendered
+from overleg.api.schemas import CaseList
 from overleg.application import CaseNotFound, Overleg
 from overleg.commands import GiveConsent, SubmitRequest
 from overleg.policies import access
 from overleg.policies.access import Principal
 from overleg.projections.bottlenecks import bottleneck_report
+from overleg.projections.case_answer import case_out
 from overleg.projections.case_view import view_of
 from overleg.projections.statistics import annual_statistics
 
@@ -175,6 +179,25 @@ def _answers_from_the_projections_are_the_answers_of_the_events(
             assert answer == replayed, f"case {case_id}: its trail differs from its events'"
         return answer, asked
 
+    listed = cases._listed
+
+    def checked_list(svc: Any, where: Any, offset: int, limit: int, today: Any) -> Any:
+        """A page joined from the answers the case view keeps reads as the page rendered
+        from each listed case's events (up to the version its answer names) would."""
+        found, body = listed(svc, where, offset, limit, today)
+        page = json.loads(body)
+        items = []
+        for item in page["items"]:
+            _, events = folded(svc, uuid.UUID(item["case_id"]), item["version"])
+            items.append(case_out(view_of(events), today.date()))
+        expected = CaseList(
+            items=items, total=page["total"], offset=page["offset"], limit=page["limit"]
+        )
+        assert body == rendered(expected), "a page differs from the one its cases' events make"
+        assert found == [item["case_id"] for item in page["items"]]
+        return found, body
+
+    monkeypatch.setattr(cases, "_listed", checked_list)
     monkeypatch.setattr(cases, "_viewed_answer", checked_view)
     monkeypatch.setattr(cases, "_trail_answer", checked_trail)
     monkeypatch.setattr(cases, "_viewed_on_loop", checked_view_on_loop)

@@ -2,7 +2,9 @@
 read from the view sends it as stored (SQLite's ``whole_case_answer``, PostgreSQL's
 ``case_answer_at_head``), with only whether a follow-up is overdue set on the day it is
 read: byte for byte the answer the case's events give that day, and an answer the
-documented model (``CaseOut``) reads back unchanged."""
+documented model (``CaseOut``) reads back unchanged. A page of the case list is joined
+from those answers (``list_cases``, ``page_answer``): byte for byte the page rendered from
+the listed cases' events."""
 
 from __future__ import annotations
 
@@ -17,12 +19,17 @@ from hypothesis import strategies as st
 from test_stream_import import base_case, with_data, workplan
 
 from overleg.adapters.views import ViewStore
+from overleg.api.answers import rendered
+from overleg.api.routers.cases import page_answer
+from overleg.api.schemas import CaseList
 from overleg.application import Overleg
-from overleg.projections.case_answer import CaseOut, case_answer
+from overleg.projections.case_answer import CaseOut, Status, case_answer, case_out
 from overleg.projections.case_view import (
+    CaseFilter,
     ViewAnswer,
     ViewedParts,
     case_answer_at_head,
+    list_cases,
     view_of,
     whole_case_answer,
 )
@@ -31,6 +38,12 @@ from overleg.streams import import_stream
 from strategies import valid_streams, with_fresh_ids
 
 Lines = list[dict[str, Any]]
+FOLDED = settings(
+    max_examples=int(os.environ.get("OVERLEG_FOLD_EXAMPLES", "30")),
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+STREAMS = valid_streams().map(with_fresh_ids)
+DAYS = st.dates(min_value=date(2014, 1, 1), max_value=date(2031, 12, 31))
 
 
 def _read(app: Overleg, views: ViewStore, case_id: UUID, today: date) -> ViewAnswer | None:
@@ -85,13 +98,10 @@ def test_a_follow_up_is_overdue_from_the_day_after_it_was_due_until_the_case_end
         )
 
 
-@settings(
-    max_examples=int(os.environ.get("OVERLEG_FOLD_EXAMPLES", "30")),
-    suppress_health_check=[HealthCheck.function_scoped_fixture],
-)
+@FOLDED
 @given(
-    stream=valid_streams().map(with_fresh_ids),
-    today=st.dates(min_value=date(2014, 1, 1), max_value=date(2031, 12, 31)),
+    stream=STREAMS,
+    today=DAYS,
 )
 def test_the_answer_the_view_keeps_is_the_answer_its_events_give_on_any_day(
     projected: tuple[Overleg, ViewStore], stream: Lines, today: date
@@ -103,3 +113,45 @@ def test_the_answer_the_view_keeps_is_the_answer_its_events_give_on_any_day(
         assert CaseOut.model_validate_json(found[2]).model_dump_json(by_alias=True) == (
             found[2].decode()
         )
+
+
+@FOLDED
+@given(
+    stream=STREAMS,
+    today=DAYS,
+    status=st.none() | st.sampled_from([s.value for s in Status]),
+    overdue=st.booleans(),
+    offset=st.integers(0, 4),
+    limit=st.integers(1, 5),
+)
+def test_a_page_of_the_list_is_the_page_its_cases_events_give_on_any_day(
+    projected: tuple[Overleg, ViewStore],
+    stream: Lines,
+    today: date,
+    status: str | None,
+    overdue: bool,
+    offset: int,
+    limit: int,
+) -> None:
+    """A page is joined from the answers the view keeps: byte for byte the page rendered
+    from each listed case's events that day, of the cases the events say match, counted
+    as they do."""
+    app, views = projected
+    _imported(app, views, stream)
+    where = CaseFilter(status=status, overdue_on=today if overdue else None)
+    page = list_cases(views, where, today, offset=offset, limit=limit)
+    folded = [view_of(app.replay(c)[1]) for c in app.stored_cases()]
+    matching = {
+        v.case_id: v
+        for v in folded
+        if (status is None or v.status == status) and (not overdue or v.follow_up_overdue(today))
+    }
+    assert page.total == len(matching)
+    assert len(page.case_ids) == max(0, min(limit, len(matching) - offset))
+    expected = CaseList(
+        items=[case_out(matching[c], today) for c in page.case_ids],
+        total=page.total,
+        offset=offset,
+        limit=limit,
+    )
+    assert page_answer(page) == rendered(expected)

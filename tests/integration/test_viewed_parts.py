@@ -120,9 +120,9 @@ def lists_agree(views: ViewStore, app: Overleg, everyone: Sequence[Principal]) -
     for who in everyone:
         if who.role is StaffRole.ANALYST:
             continue
-        listed = list_cases(views, _scoped(CaseFilter(), who), limit=10_000)
+        listed = list_cases(views, _scoped(CaseFilter(), who), date(2026, 1, 1), limit=10_000)
         expected = {str(c) for c, case in cases.items() if access.has_part(who, case)}
-        assert {v.case_id for v in listed.items} == expected, who
+        assert set(listed.case_ids) == expected, who
         assert listed.total == len(expected), who
 
 

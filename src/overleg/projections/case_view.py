@@ -654,9 +654,11 @@ class CaseFilter:
 
 @dataclass(frozen=True)
 class CasePage:
-    """One page of a case list."""
+    """One page of a case list: each case listed, with its answer as sent on the day it is
+    read (``case_answer.answer_on``), in the list's order."""
 
-    items: list[CaseView]
+    case_ids: list[str]
+    answers: list[bytes]
     total: int
     offset: int
     limit: int
@@ -800,14 +802,14 @@ def _answer_at_head(rows: list[Row], today: date) -> ViewAnswer | None:
 
 
 def list_cases(
-    views: ViewStore, where: CaseFilter, *, offset: int = 0, limit: int = 50
+    views: ViewStore, where: CaseFilter, today: date, *, offset: int = 0, limit: int = 50
 ) -> CasePage:
-    """Cases matching ``where``, most recently changed first (their count, the page and
-    each case's rows read together, as of one moment)."""
-    return views.read_together(lambda fetch: _list(fetch, where, offset, limit))
+    """Cases matching ``where``, most recently changed first, each with the answer its view
+    keeps as sent on ``today`` (their count and the page read together, as of one moment)."""
+    return views.read_together(lambda fetch: _list(fetch, where, today, offset, limit))
 
 
-def _list(fetch: Fetch, where: CaseFilter, offset: int, limit: int) -> CasePage:
+def _list(fetch: Fetch, where: CaseFilter, today: date, offset: int, limit: int) -> CasePage:
     clauses: list[str] = []
     params: list[Any] = []
     for column in ("status", "region", "programme", "chair", "coordinator"):
@@ -833,16 +835,18 @@ def _list(fetch: Fetch, where: CaseFilter, offset: int, limit: int) -> CasePage:
         params.append(area.chair)
     condition = f" WHERE {' AND '.join(clauses)}" if clauses else ""
     total = int(fetch(f"SELECT COUNT(*) FROM case_view{condition}", params)[0][0])
-    ids_page = [
-        r[0]
-        for r in fetch(
-            f"SELECT case_id FROM case_view{condition}"
-            " ORDER BY updated_at DESC, case_id LIMIT ? OFFSET ?",
-            [*params, limit, offset],
-        )
-    ]
-    loaded = _load(fetch, ids_page)
-    return CasePage([loaded[c] for c in ids_page], total, offset, limit)
+    rows = fetch(
+        f"SELECT case_id, answer, ended, next_follow_up_on FROM case_view{condition}"
+        " ORDER BY updated_at DESC, case_id LIMIT ? OFFSET ?",
+        [*params, limit, offset],
+    )
+    return CasePage(
+        [case_id for case_id, *_ in rows],
+        [answer_on(stored, ended, follow_up, today) for _, stored, ended, follow_up in rows],
+        total,
+        offset,
+        limit,
+    )
 
 
 def ended_before(views: ViewStore, before: datetime) -> list[str]:
