@@ -179,12 +179,14 @@ def _answers_from_the_projections_are_the_answers_of_the_events(
             assert answer == replayed, f"case {case_id}: its trail differs from its events'"
         return answer, asked
 
-    listed = cases._listed
+    listed, listed_on_loop = cases._listed, cases._page_on_loop
 
-    def checked_list(svc: Any, where: Any, offset: int, limit: int, today: Any) -> Any:
+    def page_checked(svc: Any, found: Any, today: Any) -> Any:
         """A page joined from the answers the case view keeps reads as the page rendered
         from each listed case's events (up to the version its answer names) would."""
-        found, body = listed(svc, where, offset, limit, today)
+        if found is None:
+            return found
+        cases_listed, body = found
         page = json.loads(body)
         items = []
         for item in page["items"]:
@@ -194,10 +196,19 @@ def _answers_from_the_projections_are_the_answers_of_the_events(
             items=items, total=page["total"], offset=page["offset"], limit=page["limit"]
         )
         assert body == rendered(expected), "a page differs from the one its cases' events make"
-        assert found == [item["case_id"] for item in page["items"]]
-        return found, body
+        assert cases_listed == [item["case_id"] for item in page["items"]]
+        return found
+
+    def checked_list(svc: Any, where: Any, offset: int, limit: int, today: Any) -> Any:
+        return page_checked(svc, listed(svc, where, offset, limit, today), today)
+
+    async def checked_list_on_loop(
+        svc: Any, where: Any, offset: int, limit: int, today: Any
+    ) -> Any:
+        return page_checked(svc, await listed_on_loop(svc, where, offset, limit, today), today)
 
     monkeypatch.setattr(cases, "_listed", checked_list)
+    monkeypatch.setattr(cases, "_page_on_loop", checked_list_on_loop)
     monkeypatch.setattr(cases, "_viewed_answer", checked_view)
     monkeypatch.setattr(cases, "_trail_answer", checked_trail)
     monkeypatch.setattr(cases, "_viewed_on_loop", checked_view_on_loop)

@@ -7,6 +7,8 @@ import json
 import sqlite3
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -556,6 +558,25 @@ def _from_events_only(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(cases, "_trail_on_loop", none_on_loop)
 
 
+@contextmanager
+def _served_with_a_projector(
+    settings: Settings, cases: int
+) -> Iterator[tuple[TestClient, Any, Projector]]:
+    """The service on ``settings``, its store holding ``cases`` cases of the 2015 stream,
+    and a projector of its own on that store, as ``overleg worker`` runs one (caught up
+    only when the test says)."""
+    from overleg.api.app import create_app
+
+    with TestClient(create_app(settings)) as client:
+        services = client.app.state.services  # type: ignore[attr-defined]
+        import_stream(services.app, [json.dumps(e) for e in stream(cases, 1, 2015)])
+        worker = Projector(services.app.event_log, ViewStore(services.app.database))
+        try:
+            yield client, services, worker
+        finally:
+            worker.views.close()
+
+
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_kept_figures_are_given_from_the_event_loop_where_a_worker_keeps_them(
     database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -563,37 +584,29 @@ def test_kept_figures_are_given_from_the_event_loop_where_a_worker_keeps_them(
     """Where a worker keeps the projections and announces its moves, a kept figure whose
     projection has not moved is given at once: no worker thread, no query. After a move it
     is looked up (and computed) again, on a worker thread."""
-    from overleg.api.app import create_app
-
     settings = settings_for(database_url, tmp_path, projections="worker")
     hops = _thread_handoffs(monkeypatch)
     analyst = auth(settings, "analyst", "analist-1")
-    with TestClient(create_app(settings)) as client:
-        services = client.app.state.services  # type: ignore[attr-defined]
-        import_stream(services.app, [json.dumps(e) for e in stream(3, 1, 2015)])
-        worker = Projector(services.app.event_log, ViewStore(services.app.database))
-        try:
-            worker.catch_up()
-            head = services.app.event_log.head()
-            deadline = time.monotonic() + 10
-            while services.version_of("statistics") != head and time.monotonic() < deadline:
-                time.sleep(0.01)
-            first = client.get("/statistics/2015", headers=analyst)
-            assert first.status_code == 200 and len(hops) == 1  # computed on a thread
-            for _ in range(3):
-                again = client.get("/statistics/2015", headers=analyst)
-                assert again.content == first.content
-            assert len(hops) == 1  # kept, and its position known: from the event loop
-            import_stream(services.app, [json.dumps(e) for e in stream(2, 1, 2016)])
-            worker.catch_up()  # the projection moves: announced
-            deadline = time.monotonic() + 10
-            while services.known_version_of("statistics") is not None:
-                assert time.monotonic() < deadline
-                time.sleep(0.01)
-            assert client.get("/statistics/2015", headers=analyst).status_code == 200
-            assert len(hops) == 2  # looked up again, on a thread
-        finally:
-            worker.views.close()
+    with _served_with_a_projector(settings, 3) as (client, services, worker):
+        worker.catch_up()
+        head = services.app.event_log.head()
+        deadline = time.monotonic() + 10
+        while services.version_of("statistics") != head and time.monotonic() < deadline:
+            time.sleep(0.01)
+        first = client.get("/statistics/2015", headers=analyst)
+        assert first.status_code == 200 and len(hops) == 1  # computed on a thread
+        for _ in range(3):
+            again = client.get("/statistics/2015", headers=analyst)
+            assert again.content == first.content
+        assert len(hops) == 1  # kept, and its position known: from the event loop
+        import_stream(services.app, [json.dumps(e) for e in stream(2, 1, 2016)])
+        worker.catch_up()  # the projection moves: announced
+        deadline = time.monotonic() + 10
+        while services.known_version_of("statistics") is not None:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        assert client.get("/statistics/2015", headers=analyst).status_code == 200
+        assert len(hops) == 2  # looked up again, on a thread
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -623,21 +636,96 @@ def test_a_kept_case_list_is_given_from_the_event_loop_and_recorded_all_the_same
     walk: Walk, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A page of the case list kept while the case view has not moved is given without a
-    worker thread; its read is recorded before it is answered all the same."""
+    worker thread; its read is recorded before it is answered all the same. After a
+    command the page shows it (read on a thread after a catch-up, or on the event loop
+    once the view is known to hold it)."""
     hops = _thread_handoffs(monkeypatch, "cases")
     walk.up_to_chair()
     auditor = auth(walk.settings, "auditor", "auditor-1")
     first = walk.client.get("/cases", headers=auditor)
-    assert first.status_code == 200 and len(hops) == 1  # read on a thread, then kept
+    assert first.status_code == 200 and len(hops) <= 1  # read, then kept
+    read_on_threads = len(hops)
     for _ in range(3):
         assert walk.client.get("/cases", headers=auditor).content == first.content
-    assert len(hops) == 1  # kept, nothing recorded since: from the event loop
+    assert len(hops) == read_on_threads  # kept, nothing recorded since: from the event loop
     reads = walk.client.get(f"/cases/{walk.case_id}/reads", headers=auditor).json()
     assert sum(r["what"] == "case list" for r in reads) == 4  # each answer recorded
     assert walk.hold_meeting().status_code == 201
     moved = walk.client.get("/cases", headers=auditor)
-    assert moved.status_code == 200 and len(hops) == 2  # caught up and read on a thread
+    assert moved.status_code == 200
     assert moved.json()["items"][0]["meetings_held"] == 1
+
+
+def _until_known(services: Any, name: str, head: int) -> None:
+    """Wait (at most 10 s) until the service knows, without waiting, that projection
+    ``name`` holds the log up to ``head`` (where a worker keeps it: its position read
+    once, as a read on a thread reads it, and no announcement pending since)."""
+    deadline = time.monotonic() + 10
+    while services.version_of(name) != head or services.known_version_of(name) != head:
+        assert time.monotonic() < deadline, f"{name} not known to hold {head}"
+        time.sleep(0.01)
+
+
+@pytest.mark.parametrize(
+    ("database_url", "projections"),
+    [("sqlite", "inline"), ("postgresql", "worker")],
+    indirect=["database_url"],
+)
+def test_pages_not_kept_are_read_on_the_event_loop_while_the_view_is_known_current(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, projections: str
+) -> None:
+    """A page of the case list not kept (another filter, another page) is read from the
+    case view without a worker thread where the view's version is known at once (SQLite:
+    it holds the log's head; PostgreSQL: as the worker announced it), and recorded all
+    the same; each page checked against its cases' events (``tests/conftest.py``)."""
+    settings = settings_for(database_url, tmp_path, projections=projections)
+    hops = _thread_handoffs(monkeypatch, "cases")
+    auditor = auth(settings, "auditor", "auditor-1")
+    with _served_with_a_projector(settings, 12) as (client, services, worker):
+        worker.catch_up() if projections == "worker" else services.fresh_views()
+        _until_known(services, "case_view", services.app.event_log.head())
+        pages = [
+            client.get(path, headers=auditor)
+            for path in (
+                "/cases?limit=5",
+                "/cases?limit=5&offset=5",
+                "/cases?limit=5&offset=10",
+                "/cases?status=closed",
+                "/cases?offset=1000",
+            )
+        ]
+        assert [p.status_code for p in pages] == [200] * 5 and hops == []
+        listed = [c["case_id"] for p in pages[:3] for c in p.json()["items"]]
+        assert len(listed) == len(set(listed)) == 12 == pages[0].json()["total"]
+        assert pages[4].json() == {"items": [], "total": 12, "offset": 1000, "limit": 50}
+        reads = client.get(f"/cases/{listed[0]}/reads", headers=auditor).json()
+        assert sum(r["what"] == "case list" for r in reads) >= 1
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_list_before_the_worker_built_the_case_view_of_this_version_is_not_ready(
+    database_url: str, tmp_path: Path
+) -> None:
+    """PostgreSQL, between an upgrade of the service and that of its worker: the case view
+    is of an earlier version (here: without the answers it keeps since version 6). A list
+    is answered 503 not-ready, with when to try again, and nothing is recorded as read;
+    once the view is built, the list answers."""
+    settings = settings_for(database_url, tmp_path, projections="worker")
+    auditor = auth(settings, "auditor", "auditor-1")
+    with _served_with_a_projector(settings, 3) as (client, services, worker):
+        worker.catch_up()
+        with services.views.transaction() as tx:
+            tx.execute("ALTER TABLE case_view DROP COLUMN answer")
+        refused = client.get("/cases", headers=auditor)
+        assert refused.status_code == 503, refused.text
+        assert refused.json()["type"] == "/problems/not-ready"
+        assert refused.headers["Retry-After"] == "5"
+        case_id = sorted(services.app.stored_cases())[0]
+        reads = client.get(f"/cases/{case_id}/reads", headers=auditor).json()
+        assert [r for r in reads if r["what"] == "case list"] == []
+        worker.rebuild(["case_view"])
+        listed = client.get("/cases", headers=auditor)
+        assert listed.status_code == 200 and listed.json()["total"] == 3
 
 
 def test_a_kept_case_and_history_are_given_from_the_event_loop_never_older_than_a_command(

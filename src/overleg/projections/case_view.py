@@ -805,11 +805,44 @@ def list_cases(
     views: ViewStore, where: CaseFilter, today: date, *, offset: int = 0, limit: int = 50
 ) -> CasePage:
     """Cases matching ``where``, most recently changed first, each with the answer its view
-    keeps as sent on ``today`` (their count and the page read together, as of one moment)."""
-    return views.read_together(lambda fetch: _list(fetch, where, today, offset, limit))
+    keeps as sent on ``today`` (``list_page``, asked alone)."""
+    return views.ask(list_page(where, today, offset=offset, limit=limit))
 
 
-def _list(fetch: Fetch, where: CaseFilter, today: date, offset: int, limit: int) -> CasePage:
+def list_page(
+    where: CaseFilter, today: date, *, offset: int = 0, limit: int = 50
+) -> OneQuery[CasePage]:
+    """A page of the cases matching ``where``, most recently changed first, each with the
+    answer its view keeps as sent on ``today``, and how many match: one statement (one
+    snapshot, one round trip), its count one row even where the page is empty."""
+    condition, params = _condition(where)
+    statement = (
+        "SELECT n.total, p.case_id, p.answer, p.ended, p.next_follow_up_on"
+        f" FROM (SELECT COUNT(*) AS total FROM case_view{condition}) AS n"
+        " LEFT JOIN (SELECT case_id, answer, ended, next_follow_up_on, updated_at"
+        f" FROM case_view{condition} ORDER BY updated_at DESC, case_id LIMIT ? OFFSET ?) AS p"
+        " ON 1 = 1 ORDER BY p.updated_at DESC, p.case_id"
+    )
+    return OneQuery(
+        statement,
+        (*params, *params, limit, offset),
+        lambda rows: _page(rows, today, offset, limit),
+    )
+
+
+def _page(rows: list[Row], today: date, offset: int, limit: int) -> CasePage:
+    listed = [row for row in rows if row[1] is not None]  # an empty page: its count alone
+    return CasePage(
+        [case_id for _, case_id, *_ in listed],
+        [answer_on(stored, ended, follow_up, today) for *_, stored, ended, follow_up in listed],
+        int(rows[0][0]),
+        offset,
+        limit,
+    )
+
+
+def _condition(where: CaseFilter) -> tuple[str, list[Any]]:
+    """The ``WHERE`` clause (or none) on ``case_view`` that ``where`` asks, and its values."""
     clauses: list[str] = []
     params: list[Any] = []
     for column in ("status", "region", "programme", "chair", "coordinator"):
@@ -833,20 +866,7 @@ def _list(fetch: Fetch, where: CaseFilter, today: date, offset: int, limit: int)
         clauses.append(f"(({own}) OR chair = ?)")
         params += [area.municipality_key, *([] if area.region is None else [area.region])]
         params.append(area.chair)
-    condition = f" WHERE {' AND '.join(clauses)}" if clauses else ""
-    total = int(fetch(f"SELECT COUNT(*) FROM case_view{condition}", params)[0][0])
-    rows = fetch(
-        f"SELECT case_id, answer, ended, next_follow_up_on FROM case_view{condition}"
-        " ORDER BY updated_at DESC, case_id LIMIT ? OFFSET ?",
-        [*params, limit, offset],
-    )
-    return CasePage(
-        [case_id for case_id, *_ in rows],
-        [answer_on(stored, ended, follow_up, today) for _, stored, ended, follow_up in rows],
-        total,
-        offset,
-        limit,
-    )
+    return (f" WHERE {' AND '.join(clauses)}" if clauses else ""), params
 
 
 def ended_before(views: ViewStore, before: datetime) -> list[str]:

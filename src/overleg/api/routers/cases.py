@@ -28,6 +28,7 @@ from overleg.api.problems import (
     KEY_REUSED,
     MALFORMED_BODY,
     NOT_FOUND,
+    NOT_READY,
     OUTCOME_UNKNOWN,
     RULE_BROKEN,
     STORE_BUSY,
@@ -79,6 +80,7 @@ from overleg.commands import (
     SubmitRequest,
     WithdrawConsent,
 )
+from overleg.i18n import _
 from overleg.policies import access
 from overleg.policies.access import Principal, StaffRole, municipality_key
 from overleg.projections.audit_trail import (
@@ -95,6 +97,7 @@ from overleg.projections.case_view import (
     ViewAnswer,
     case_answer_at_head,
     list_cases,
+    list_page,
     view_of,
     whole_case_answer,
 )
@@ -106,6 +109,9 @@ router = APIRouter(prefix="/cases", tags=["cases"])
 queries = APIRouter(prefix="/cases", tags=["cases"])
 
 READ = (*SIGN_IN_PROBLEMS, FORBIDDEN, INVALID_INPUT, STORE_BUSY)
+# Seconds a caller is asked to wait before asking a list again while the case view of this
+# version is still being built (PostgreSQL, after an upgrade, until the worker has).
+NOT_BUILT_RETRY = 5
 REQUEST = (*READ, MALFORMED_BODY, RULE_BROKEN, KEY_REUSED, OUTCOME_UNKNOWN)
 CHANGE = (*REQUEST, *VERSION_PROBLEMS, NOT_FOUND)  # a command on an existing case
 CHANGE_WITHOUT_BODY = tuple(kind for kind in CHANGE if kind is not MALFORMED_BODY)
@@ -965,7 +971,9 @@ def reads(case_id: UUID, who: Caller, svc: Svc) -> list[CaseReadOut]:
     ]
 
 
-@queries.get("", summary="List cases", responses=responses(*READ), response_model=CaseList)
+@queries.get(
+    "", summary="List cases", responses=responses(*READ, NOT_READY), response_model=CaseList
+)
 async def list_(
     request: Request,
     who: Caller,
@@ -997,6 +1005,8 @@ async def list_(
 
     scoped = _scoped(where, who)
     kept = _kept_page(svc, scoped, offset, limit, today)
+    if kept is None:  # not kept: read on the event loop where the view is known current
+        kept = await _page_on_loop(svc, scoped, offset, limit, today)
     if kept is not None:  # on the event loop: no thread, and a thread only writes the record
         cases, body = kept
         await svc.reads.recorded(who, cases, "case list", *_ids(request))
@@ -1022,6 +1032,29 @@ def _kept_page(
     return None if kept is None else cast(tuple[list[str], bytes], kept[0])
 
 
+async def _page_on_loop(
+    svc: Svc, where: CaseFilter, offset: int, limit: int, today: datetime
+) -> tuple[list[str], bytes] | None:
+    """The page ``_listed`` would answer, read by the event loop without a thread (SQLite:
+    at once on its own connection, ``ViewStore.ask_now``; PostgreSQL: on the loop's pool,
+    ``ViewStore.ask_on_loop``) and kept, where the case view's version is known without
+    waiting (``Services.known_version_of``: on SQLite, the view holds the log's head);
+    else ``None``, and a thread reads it as before."""
+    version = svc.known_version_of(CaseViews.name)
+    if version is None:
+        return None
+    query = list_page(where, today.date(), offset=offset, limit=limit)
+    views = svc.views
+    asked = views.ask_now(query) if views.dialect == "sqlite" else await views.ask_on_loop(query)
+    if asked is None:
+        return None
+    page = asked[0]
+    answer = page.case_ids, page_answer(page)
+    # Kept under the version known before it was read: the page holds that much at least.
+    svc.pages.offer(_page_key(where, offset, limit, today), version, answer)
+    return answer
+
+
 def _page_key(where: CaseFilter, offset: int, limit: int, today: datetime) -> Hashable:
     """What a kept page is kept under: the same page asked again on the same day (the day
     decides which follow-ups are overdue) is the same while the case view has not moved."""
@@ -1035,7 +1068,16 @@ def _listed(
     listed, and the page as answered (rendered once, kept so)."""
 
     def listed() -> tuple[list[str], bytes]:
-        page = list_cases(svc.fresh_views(), where, today.date(), offset=offset, limit=limit)
+        try:
+            page = list_cases(svc.fresh_views(), where, today.date(), offset=offset, limit=limit)
+        except TablesMissing:  # PostgreSQL: no worker of this version has built the view yet
+            raise NOT_READY.error(
+                _(
+                    "The case list is not available yet: the case view of this version is "
+                    "still being built (by overleg worker). Try again shortly."
+                ),
+                {"Retry-After": str(NOT_BUILT_RETRY)},
+            ) from None
         return page.case_ids, page_answer(page)
 
     svc.fresh_views()  # caught up first: the version then says what the page shows
