@@ -29,7 +29,7 @@ from overleg.commands import (
     HoldMeeting,
 )
 from overleg.policies.access import Operator, Principal, StaffRole
-from overleg.projections.audit_trail import history
+from overleg.projections.audit_trail import history, trail_entry
 from overleg.projections.case_view import get_case_view
 from overleg.projections.runner import Projector
 from overleg.streams import import_stream
@@ -386,9 +386,9 @@ def test_every_stored_event_type_is_projected(projected: tuple[Overleg, ViewStor
     projector = Projector(app.event_log, views)
     projector.catch_up()
     assert set(projector.positions().values()) == {app.event_log.head()}
-    trail = views.read("SELECT type, COUNT(*) FROM audit_trail GROUP BY type")
-    assert {kind for kind, _ in trail} == {cls.__name__ for cls in EVENT_CLASSES}
-    assert sum(int(count) for _, count in trail) == len(stream) + 1
+    trail = [trail_entry(line) for (line,) in views.read("SELECT line FROM audit_trail")]
+    assert {entry.type for entry in trail} == {cls.__name__ for cls in EVENT_CLASSES}
+    assert len(trail) == len(stream) + 1
 
 
 def test_an_event_a_projection_cannot_apply_is_set_aside_and_the_others_go_on(

@@ -279,12 +279,24 @@ def trail_line(seq: int, kind: str, at: str, by: str, summary: str) -> str:
     """One line of the trail as the service sends it in a history (``HistoryEntry``, as
     its model renders it): its fields in the model's order, without spaces, texts as JSON
     writes them unescaped beyond what it must, an instant in UTC ending in ``Z`` (``at``
-    as ``isoformat`` wrote it, ``+00:00`` replaced). Kept beside the line's columns, so
-    that a history is sent as its rows hold it."""
+    as ``isoformat`` wrote it, ``+00:00`` replaced). The trail keeps each line so, and
+    nothing else of it: a history is sent as its rows hold it, and read back as entries
+    by ``trail_entry``."""
     if at.endswith("+00:00"):
         at = at[:-6] + "Z"
     line = {"seq": seq, "type": kind, "at": at, "by": by, "summary": summary}
     return json.dumps(line, ensure_ascii=False, separators=(",", ":"))
+
+
+def trail_entry(line: str) -> TrailEntry:
+    """The entry a line of the trail holds (``trail_line``), its instant as ``isoformat``
+    wrote it (an instant in UTC ends in ``+00:00`` again: ``isoformat`` never writes
+    ``Z``)."""
+    fields = json.loads(line)
+    at: str = fields["at"]
+    if at.endswith("Z"):
+        at = at[:-1] + "+00:00"
+    return TrailEntry(fields["seq"], fields["type"], at, fields["by"], fields["summary"])
 
 
 @dataclass
@@ -358,16 +370,15 @@ class AuditTrail(Projection):
     """Per case, every event in order; and what the lines of its meetings need."""
 
     name: ClassVar[str] = "audit_trail"
-    version: ClassVar[int] = 3
+    version: ClassVar[int] = 4
     tables: ClassVar[tuple[str, ...]] = ("audit_trail", "audit_trail_meeting")
     personal: ClassVar[bool] = True
 
     def create(self, tx: Tx) -> None:
         tx.execute(
             "CREATE TABLE IF NOT EXISTS audit_trail ("
-            " case_id TEXT NOT NULL, seq INTEGER NOT NULL, type TEXT NOT NULL,"
-            " at TEXT NOT NULL, recorded_by TEXT NOT NULL, summary TEXT NOT NULL,"
-            " line TEXT NOT NULL, PRIMARY KEY (case_id, seq))"
+            " case_id TEXT NOT NULL, seq INTEGER NOT NULL, line TEXT NOT NULL,"
+            " PRIMARY KEY (case_id, seq))"
         )
         # not_invited: the refs joined by spaces (a ref has none).
         tx.execute(
@@ -396,21 +407,23 @@ class AuditTrail(Projection):
                     not_invited.split(),
                 )
         summarise = Summaries(meetings)
-        rows = [
-            (
-                str(e.originator_id),
-                e.originator_version,
-                type(e).__name__,
-                e.timestamp.isoformat(),
-                e.recorded_by,
-                summarise(e),
-            )
-            for e in events
-        ]
         tx.insert(
             "audit_trail",
-            ("case_id", "seq", "type", "at", "recorded_by", "summary", "line"),
-            [(*row, trail_line(*row[1:])) for row in rows],
+            ("case_id", "seq", "line"),
+            [
+                (
+                    str(e.originator_id),
+                    e.originator_version,
+                    trail_line(
+                        e.originator_version,
+                        type(e).__name__,
+                        e.timestamp.isoformat(),
+                        e.recorded_by,
+                        summarise(e),
+                    ),
+                )
+                for e in events
+            ],
         )
         changed = sorted(summarise.changed)
         tx.executemany(
@@ -526,9 +539,5 @@ def _at_head(rows: list[Row]) -> ViewAnswer | None:
 
 def history_rows(fetch: Fetch, case_id: UUID) -> list[TrailEntry]:
     """A case's audit trail as its rows hold it, oldest first."""
-    rows = fetch(
-        "SELECT seq, type, at, recorded_by, summary FROM audit_trail"
-        " WHERE case_id = ? ORDER BY seq",
-        (str(case_id),),
-    )
-    return [TrailEntry(int(r[0]), r[1], r[2], r[3], r[4]) for r in rows]
+    rows = fetch("SELECT line FROM audit_trail WHERE case_id = ? ORDER BY seq", (str(case_id),))
+    return [trail_entry(line) for (line,) in rows]
