@@ -333,7 +333,8 @@ NOT_READY = Kind(
     "not-ready",
     503,
     "the event store does not answer, or a projection is more than OVERLEG_READY_MAX_LAG "
-    "events behind it, or (a list) not yet built by this version: send no traffic here yet",
+    "events behind it: send no traffic here yet; or, for a list, the case view of this "
+    "version is not built yet",
     "Not ready: projection case_view is 25,000 events behind (at most 10,000)",
     "/health/ready",
     {

@@ -109,12 +109,12 @@ router = APIRouter(prefix="/cases", tags=["cases"])
 queries = APIRouter(prefix="/cases", tags=["cases"])
 
 READ = (*SIGN_IN_PROBLEMS, FORBIDDEN, INVALID_INPUT, STORE_BUSY)
-# Seconds a caller is asked to wait before asking a list again while the case view of this
-# version is still being built (PostgreSQL, after an upgrade, until the worker has).
-NOT_BUILT_RETRY = 5
 REQUEST = (*READ, MALFORMED_BODY, RULE_BROKEN, KEY_REUSED, OUTCOME_UNKNOWN)
 CHANGE = (*REQUEST, *VERSION_PROBLEMS, NOT_FOUND)  # a command on an existing case
 CHANGE_WITHOUT_BODY = tuple(kind for kind in CHANGE if kind is not MALFORMED_BODY)
+# Seconds a caller is asked to wait before asking a list again while the case view of this
+# version is still being built (PostgreSQL, after an upgrade, until the worker has).
+NOT_BUILT_RETRY = 5
 RECORDED = (headers.ETAG, headers.IDEMPOTENCY_KEY)
 REPLAYED = (headers.IDEMPOTENCY_REPLAYED,)
 
