@@ -444,11 +444,26 @@ class CaseViews(Projection):
             " next_meeting_on TEXT, erased_at TEXT, municipality TEXT, municipality_key TEXT,"
             " answer TEXT NOT NULL)"
         )
-        for column in ("status", "region", "programme", "chair", "coordinator", "municipality_key"):
-            tx.execute(f"CREATE INDEX IF NOT EXISTS case_view_{column} ON case_view ({column})")
+        tx.execute(
+            "CREATE INDEX IF NOT EXISTS case_view_municipality_key ON case_view (municipality_key)"
+        )
         # A list's order (most recently changed first): a page is read from the index.
         tx.execute(
             "CREATE INDEX IF NOT EXISTS case_view_updated ON case_view (updated_at DESC, case_id)"
+        )
+        # A list filtered on one of these: its count is read from the index alone, and its
+        # page in the list's order from it, however many cases match (the single-column
+        # indexes of earlier versions of the code made both read every matching row).
+        for column in _LISTED_BY:
+            tx.execute(f"DROP INDEX IF EXISTS case_view_{column}")
+            tx.execute(
+                f"CREATE INDEX IF NOT EXISTS case_view_{column}_updated"
+                f" ON case_view ({column}, updated_at DESC, case_id)"
+            )
+        # The cases whose follow-up may be overdue (open, with a follow-up date).
+        tx.execute(
+            "CREATE INDEX IF NOT EXISTS case_view_follow_up"
+            " ON case_view (next_follow_up_on) WHERE ended IS NULL"
         )
         tx.execute(
             "CREATE TABLE IF NOT EXISTS case_view_consent ("
@@ -841,11 +856,16 @@ def _page(rows: list[Row], today: date, offset: int, limit: int) -> CasePage:
     )
 
 
+# The columns a list is filtered on by equality (``CaseFilter``), each indexed in the
+# list's order.
+_LISTED_BY = ("status", "region", "programme", "chair", "coordinator")
+
+
 def _condition(where: CaseFilter) -> tuple[str, list[Any]]:
     """The ``WHERE`` clause (or none) on ``case_view`` that ``where`` asks, and its values."""
     clauses: list[str] = []
     params: list[Any] = []
-    for column in ("status", "region", "programme", "chair", "coordinator"):
+    for column in _LISTED_BY:
         value = getattr(where, column)
         if value is not None:
             clauses.append(f"{column} = ?")
