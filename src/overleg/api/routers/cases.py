@@ -686,17 +686,13 @@ def _case(
     return JSONBytes(body, headers={"ETag": f'"{view.version}"'})
 
 
-# A case's answer read from the projections (``ViewAnswer``).
-_Projected = ViewAnswer
-
-
 def _projected_answer(
     svc: Svc,
     who: Principal,
     case_id: UUID,
     kind: Hashable,
-    whole: OneQuery[_Projected | None],
-    at_head: OneQuery[_Projected | None],
+    whole: OneQuery[ViewAnswer | None],
+    at_head: OneQuery[ViewAnswer | None],
     *,
     at_once: bool,
 ) -> tuple[int, bytes] | None:
@@ -742,7 +738,7 @@ def _projected_answer(
     key = (case_id, kind)
     kept = None if position is None else svc.viewed.peek(key, position)
     if kept is not None:
-        found = cast(_Projected, kept[0])
+        found = cast(ViewAnswer, kept[0])
     else:
         if views.dialect == "postgresql":
             try:
@@ -762,7 +758,7 @@ def _projected_answer(
     return _seen(who, found, case_id)
 
 
-def _seen(who: Principal, found: _Projected, case_id: UUID) -> tuple[int, bytes]:
+def _seen(who: Principal, found: ViewAnswer, case_id: UUID) -> tuple[int, bytes]:
     """The version and answer read from the projections, if the caller may see the case;
     else ``CaseNotFound`` at once: they hold all of the case, and decide who sees it as its
     events do (a case one may not see is one that does not exist)."""
@@ -779,7 +775,7 @@ _OnLoop = tuple[tuple[int, bytes] | None, bool]
 
 
 async def _projected_on_loop(
-    svc: Svc, who: Principal, case_id: UUID, kind: Hashable, at_head: OneQuery[_Projected | None]
+    svc: Svc, who: Principal, case_id: UUID, kind: Hashable, at_head: OneQuery[ViewAnswer | None]
 ) -> _OnLoop:
     """PostgreSQL, on the event loop: ``_projected_answer``'s read of the projections at the
     case's last event, asked without a thread (``ViewStore.ask_on_loop``), and kept under
@@ -795,7 +791,7 @@ async def _projected_on_loop(
     key = (case_id, kind)
     kept = None if mark is None else svc.viewed.peek(key, mark)
     if kept is not None:  # kept, though not for this caller: not asked again
-        return _seen(who, cast(_Projected, kept[0]), case_id), True
+        return _seen(who, cast(ViewAnswer, kept[0]), case_id), True
     asked = await svc.views.ask_on_loop(at_head)
     if asked is None:
         return None, False
@@ -811,7 +807,7 @@ def _case_view_kind(today: datetime) -> Hashable:
     return ("view.json", today.date())
 
 
-def _case_view_at_head(svc: Svc, case_id: UUID, today: datetime) -> OneQuery[_Projected | None]:
+def _case_view_at_head(svc: Svc, case_id: UUID, today: datetime) -> OneQuery[ViewAnswer | None]:
     """The case's answer from its view, read in one statement at the case's last event."""
     return case_answer_at_head(case_id, svc.app.commands.events_table_name, today.date())
 
@@ -839,7 +835,7 @@ async def _viewed_on_loop(svc: Svc, who: Principal, case_id: UUID, today: dateti
     return await _projected_on_loop(svc, who, case_id, _case_view_kind(today), query)
 
 
-def _trail_at_head(svc: Svc, case_id: UUID) -> OneQuery[_Projected | None]:
+def _trail_at_head(svc: Svc, case_id: UUID) -> OneQuery[ViewAnswer | None]:
     """The case's history from its trail, read in one statement at the case's last event."""
     return trail_at_head(case_id, svc.app.commands.events_table_name)
 
@@ -1069,7 +1065,7 @@ def _listed(
 
     def listed() -> tuple[list[str], bytes]:
         try:
-            page = list_cases(svc.fresh_views(), where, today.date(), offset=offset, limit=limit)
+            page = list_cases(svc.views, where, today.date(), offset=offset, limit=limit)
         except TablesMissing:  # PostgreSQL: no worker of this version has built the view yet
             raise NOT_READY.error(
                 _(
