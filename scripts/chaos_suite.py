@@ -119,6 +119,7 @@ SHORT = Plan(
 
 # What the figures must be: the requirement's bounds.
 MIN_RACING = 0.30
+READ_TRIES = 5  # a read answered 503 is asked again, this many times at most
 RECOVERY = 5.0  # seconds
 
 
@@ -1176,6 +1177,14 @@ class Suite:
         statuses = Counter(a.status for a in commands)
         ok = sum(n for status, n in statuses.items() if 200 <= status < 300)
         out.exactly("commands", len(commands), plan.commands)
+        reads = Counter(
+            f"{a.status} {a.problem}".strip() if a.status else a.error
+            for a in attempts
+            if a.kind == "read"
+        )
+        out.figure(
+            "reads of a version, by answer", ", ".join(f"{k}: {n}" for k, n in reads.items())
+        )
         out.figure(
             "racing (same case and version, in flight together)",
             f"{racing:.0%}",
@@ -1199,7 +1208,7 @@ class Suite:
         try:
             for start in range(0, len(jobs), clients):
                 job = jobs[start + number] if start + number < len(jobs) else None
-                version = client.read_version(job[0])[0] if job else None
+                version = self._version_of(client, job[0]) if job else None
                 barrier.wait()
                 if job is None or version is None:
                     continue
@@ -1213,6 +1222,18 @@ class Suite:
             raise
         finally:
             client.close()
+
+    @staticmethod
+    def _version_of(client: Client, case: str, tries: int = READ_TRIES) -> int | None:
+        """The case's version, as a careful client reads it: a 503 (the store busy on a
+        loaded machine) is waited out as its Retry-After asks, a few times at most. Every
+        try stays in the journal, so the checks see each answer."""
+        for _ in range(tries):
+            version, read = client.read_version(case)
+            if version is not None or read.status != 503:
+                return version
+            pause(read)
+        return None
 
     # -- 2: lost answers -----------------------------------------------------------------------
 
