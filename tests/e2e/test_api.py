@@ -728,6 +728,50 @@ def test_a_list_before_the_worker_built_the_case_view_of_this_version_is_not_rea
         assert listed.status_code == 200 and listed.json()["total"] == 3
 
 
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+@pytest.mark.parametrize(
+    ("earlier", "projection"),
+    [
+        ("ALTER TABLE stats_meeting DROP COLUMN retracted", "statistics"),
+        ("DROP TABLE stats_bottleneck", "statistics"),
+        ("ALTER TABLE bottleneck DROP COLUMN theme", "bottlenecks"),
+        ("DROP TABLE bottleneck", "bottlenecks"),
+    ],
+)
+def test_figures_before_the_worker_built_their_projection_of_this_version_are_not_ready(
+    database_url: str, tmp_path: Path, earlier: str, projection: str
+) -> None:
+    """PostgreSQL, between an upgrade of the service and that of its worker: a projection
+    the figures are read from is of an earlier version (a column or table this version
+    reads is not there). The figures read from it are answered 503 not-ready, with when to
+    try again, in the caller's language; the others answer. Once the worker has built it,
+    they answer as before the upgrade."""
+    settings = settings_for(database_url, tmp_path, projections="worker")
+    analyst = auth(settings, "analyst", "analist-1")
+    paths = {"statistics": "/statistics/2015", "bottlenecks": "/bottlenecks/2015"}
+    with _served_with_a_projector(settings, 3) as (client, services, worker):
+        worker.catch_up()
+        before = {name: client.get(path, headers=analyst) for name, path in paths.items()}
+        assert [a.status_code for a in before.values()] == [200, 200]
+        with services.views.transaction() as tx:
+            tx.execute(earlier)
+        services.figures.clear()  # answers kept from before the change are not asked
+        for name, path in paths.items():
+            answer = client.get(path, headers={**analyst, "Accept-Language": "nl-BE"})
+            if name != projection:
+                assert answer.content == before[name].content
+                continue
+            assert answer.status_code == 503, answer.text
+            assert answer.json()["type"] == "/problems/not-ready"
+            assert answer.json()["detail"].startswith("Niet klaar")
+            assert answer.headers["Retry-After"] == "5"
+        worker.rebuild([projection])
+        after = {name: client.get(path, headers=analyst) for name, path in paths.items()}
+        assert {n: a.content for n, a in after.items()} == {
+            n: a.content for n, a in before.items()
+        }
+
+
 def test_a_kept_case_and_history_are_given_from_the_event_loop_never_older_than_a_command(
     walk: Walk, monkeypatch: pytest.MonkeyPatch
 ) -> None:

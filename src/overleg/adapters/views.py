@@ -176,7 +176,9 @@ def _text_safe(params: Sequence[Any]) -> tuple[Any, ...]:
 class TablesMissing(LookupError):
     """A projection's tables are not made yet in this store as this code reads them: no
     projector has run on it, or only one of an earlier version (on PostgreSQL, the worker
-    that keeps them has not started yet, or not been upgraded yet)."""
+    that keeps them has not started yet, or not been upgraded yet). Every read of the
+    projections on PostgreSQL raises it for a table or column it does not find (``read``,
+    ``read_together``, ``read_alone``, ``ask``); the API answers it 503 ``not-ready``."""
 
 
 class ViewStore:
@@ -350,16 +352,11 @@ class ViewStore:
         """``work(fetch)``, whose queries are each answered alone, outside a transaction: on
         PostgreSQL one round trip each (not the three of ``read_together``), each query
         seeing the projections at its own moment, so that ``work`` that needs one moment
-        asks one query. On SQLite, as ``read_together``. A table or column that no
-        projector of this code's version has made yet in this store raises
-        ``TablesMissing``."""
+        asks one query. On SQLite, as ``read_together``."""
         if self._sqlite is not None:
             return self.read_together(work)
         with translating():
-            try:
-                return self._read_postgres(work, together=False)
-            except (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn) as missing:
-                raise TablesMissing(str(missing)) from None
+            return self._read_postgres(work, together=False)
 
     def ask(self, query: OneQuery[T]) -> T:
         """What ``query`` says, its statement asked alone (``read_alone``; on SQLite as
@@ -478,6 +475,8 @@ class ViewStore:
                         return rows
 
                     return work(fetch)
+            except (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn) as missing:
+                raise TablesMissing(str(missing)) from None
             except PoolTimeout:
                 raise StoreUnavailable(
                     _("the projections' connections are busy or cannot be reached")

@@ -32,6 +32,7 @@ from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
 from overleg.adapters.eventstore import DamagedStore, StoreUnavailable
+from overleg.adapters.views import TablesMissing
 from overleg.aggregates.errors import CaseRuleBroken
 from overleg.api import headers
 from overleg.application import CaseNotFound, CommandOutcomeUnknown, KeyReused, StaleCase
@@ -333,8 +334,9 @@ NOT_READY = Kind(
     "not-ready",
     503,
     "the event store does not answer, or a projection is more than OVERLEG_READY_MAX_LAG "
-    "events behind it: send no traffic here yet; or, for a list, the case view of this "
-    "version is not built yet",
+    "events behind it: send no traffic here yet; or, for a list or figures (PostgreSQL, "
+    "after an upgrade), the projections they are read from are not built for this version "
+    "yet; nothing was recorded",
     "Not ready: projection case_view is 25,000 events behind (at most 10,000)",
     "/health/ready",
     {
@@ -480,6 +482,28 @@ def _busy(request: Request, error: Exception) -> JSONResponse:
     return STORE_BUSY.answer(request, STORE_BUSY.detail, {"Retry-After": "1"})
 
 
+# Seconds a caller is asked to wait before asking again while the projections an answer is
+# read from are not built for this version yet (PostgreSQL, after an upgrade, until the
+# worker has built them).
+NOT_BUILT_RETRY = 5
+
+
+def _not_built(request: Request, error: Exception) -> JSONResponse:
+    """A read of projections whose tables this version does not find yet (PostgreSQL: the
+    worker that builds them is not upgraded or not started yet): not ready, nothing
+    recorded (the read's record is written after its answer is read)."""
+    assert isinstance(error, TablesMissing)
+    log.warning("projections_not_built", path=request.url.path)
+    return NOT_READY.answer(
+        request,
+        _(
+            "Not ready: the projections this answer is read from are not built for this "
+            "version yet (overleg worker builds them); nothing was recorded. Try again shortly."
+        ),
+        {"Retry-After": str(NOT_BUILT_RETRY)},
+    )
+
+
 def _key_reused(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, KeyReused)
     return KEY_REUSED.answer(request, text_of(error))
@@ -525,6 +549,7 @@ def install(api: FastAPI) -> None:
     api.add_exception_handler(HTTPException, _http)
     api.add_exception_handler(StoreUnavailable, _busy)
     api.add_exception_handler(DamagedStore, _damaged)
+    api.add_exception_handler(TablesMissing, _not_built)
     api.add_exception_handler(KeyReused, _key_reused)
     api.add_exception_handler(CommandOutcomeUnknown, _outcome_unknown)
     api.add_exception_handler(Exception, unexpected)

@@ -80,7 +80,6 @@ from overleg.commands import (
     SubmitRequest,
     WithdrawConsent,
 )
-from overleg.i18n import _
 from overleg.policies import access
 from overleg.policies.access import Principal, StaffRole, municipality_key
 from overleg.projections.audit_trail import (
@@ -112,9 +111,6 @@ READ = (*SIGN_IN_PROBLEMS, FORBIDDEN, INVALID_INPUT, STORE_BUSY)
 REQUEST = (*READ, MALFORMED_BODY, RULE_BROKEN, KEY_REUSED, OUTCOME_UNKNOWN)
 CHANGE = (*REQUEST, *VERSION_PROBLEMS, NOT_FOUND)  # a command on an existing case
 CHANGE_WITHOUT_BODY = tuple(kind for kind in CHANGE if kind is not MALFORMED_BODY)
-# Seconds a caller is asked to wait before asking a list again while the case view of this
-# version is still being built (PostgreSQL, after an upgrade, until the worker has).
-NOT_BUILT_RETRY = 5
 RECORDED = (headers.ETAG, headers.IDEMPOTENCY_KEY)
 REPLAYED = (headers.IDEMPOTENCY_REPLAYED,)
 
@@ -1064,16 +1060,8 @@ def _listed(
     listed, and the page as answered (rendered once, kept so)."""
 
     def listed() -> tuple[list[str], bytes]:
-        try:
-            page = list_cases(svc.views, where, today.date(), offset=offset, limit=limit)
-        except TablesMissing:  # PostgreSQL: no worker of this version has built the view yet
-            raise NOT_READY.error(
-                _(
-                    "The case list is not available yet: the case view of this version is "
-                    "still being built (by overleg worker). Try again shortly."
-                ),
-                {"Retry-After": str(NOT_BUILT_RETRY)},
-            ) from None
+        # PostgreSQL, a view this version does not find yet: ``TablesMissing``, 503.
+        page = list_cases(svc.views, where, today.date(), offset=offset, limit=limit)
         return page.case_ids, page_answer(page)
 
     svc.fresh_views()  # caught up first: the version then says what the page shows

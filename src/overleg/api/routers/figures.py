@@ -12,7 +12,7 @@ from overleg.adapters.views import ViewStore
 from overleg.aggregates.values import Programme
 from overleg.api.answers import JSONBytes, rendered
 from overleg.api.deps import SIGN_IN_PROBLEMS, Caller, Svc
-from overleg.api.problems import FORBIDDEN, INVALID_INPUT, STORE_BUSY, responses
+from overleg.api.problems import FORBIDDEN, INVALID_INPUT, NOT_READY, STORE_BUSY, responses
 from overleg.bootstrap import Services
 from overleg.policies import access
 from overleg.policies.rules import BRUSSELS
@@ -26,7 +26,7 @@ from overleg.projections.statistics import (
 
 router = APIRouter(tags=["figures"])
 
-FIGURES_PROBLEMS = responses(*SIGN_IN_PROBLEMS, FORBIDDEN, INVALID_INPUT, STORE_BUSY)
+FIGURES_PROBLEMS = responses(*SIGN_IN_PROBLEMS, FORBIDDEN, INVALID_INPUT, STORE_BUSY, NOT_READY)
 Year = Annotated[int, Path(ge=1900, le=2999, description="Calendar year")]
 AsKnownAt = Annotated[
     KnownAt | None,
