@@ -179,7 +179,9 @@ def test_a_list_is_counted_and_paged_from_indexes_whatever_it_filters_on(
     """SQLite's plan of a page (the case view made as the projector makes it, over a store
     made with the single-column indexes of earlier versions): every read of the view goes
     through an index, and the page's cases come in the list's order from it (no sort of
-    the matching cases), so that a page costs about the same however many cases match."""
+    the matching cases), so that a page costs about the same however many cases match;
+    overdue follow-ups from the open cases' index, which holds the follow-up date, so
+    that a case not overdue is passed over without its row being read."""
     app, views = projected
     with views.transaction() as tx:
         CaseViews().create(tx)
@@ -191,5 +193,7 @@ def test_a_list_is_counted_and_paged_from_indexes_whatever_it_filters_on(
     assert on_view and all("INDEX" in step for step in on_view), plan
     page = plan[plan.index("MATERIALIZE p") : plan.index("SCAN n")]
     assert not any("TEMP B-TREE" in step for step in page), plan
+    if where.overdue_on is not None:  # open cases in order, the follow-up date beside
+        assert any("case_view_open_updated" in step for step in page), plan
     names = {r[0] for r in views.read("SELECT name FROM sqlite_master WHERE type = 'index'")}
     assert "case_view_status" not in names and "case_view_status_updated" in names
