@@ -767,9 +767,7 @@ def test_figures_before_the_worker_built_their_projection_of_this_version_are_no
             assert answer.headers["Retry-After"] == "5"
         worker.rebuild([projection])
         after = {name: client.get(path, headers=analyst) for name, path in paths.items()}
-        assert {n: a.content for n, a in after.items()} == {
-            n: a.content for n, a in before.items()
-        }
+        assert {n: a.content for n, a in after.items()} == {n: a.content for n, a in before.items()}
 
 
 def test_a_kept_case_and_history_are_given_from_the_event_loop_never_older_than_a_command(
