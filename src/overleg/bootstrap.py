@@ -19,7 +19,7 @@ from overleg.application import REPLAY_LIFETIME, Clock, Overleg, utc_now
 from overleg.logs import get_logger
 from overleg.projections.memo import Memo
 from overleg.projections.positions import PositionFeed
-from overleg.projections.runner import Projector
+from overleg.projections.runner import ProjectionBehind, Projector
 from overleg.projections.themes import BottleneckThemes, packaged
 from overleg.projections.worker import BackgroundProjector
 from overleg.settings import Settings
@@ -112,13 +112,37 @@ class Services:
 
     def known_version_of(self, name: str) -> int | None:
         """``version_of(name)`` when it is known without waiting: where the worker's
-        announcements are followed and none is pending, or where this process keeps the
-        projections and they hold the log's head (``head_in_views``); else ``None``."""
+        announcements are followed and none is pending, and the projection is not further
+        behind the head read with it than ``require_current`` allows; or where this process
+        keeps the projections and they hold the log's head (``head_in_views``). Else
+        ``None`` (a thread asks, and refuses a projection far behind)."""
         if self.inline_projections:
             return self.head_in_views()
         if self.feed is None:
             return None
-        return self.feed.known(name)
+        known = self.feed.known(name)
+        if known is None or known[1] > self.settings.ready_max_lag:
+            return None
+        return known[0]
+
+    def behind(self, name: str) -> int:
+        """How many events projection ``name`` is behind the log's head: none where this
+        process keeps the projections (they are caught up before a read: ``fresh_views``);
+        where the worker keeps them, as its announcements were last followed (the head
+        read with the positions); else asked of the store."""
+        if self.inline_projections:
+            return 0
+        if self.feed is not None:
+            return self.feed.behind(name)
+        return max(0, self.app.event_log.head() - self.projector.position(name))
+
+    def require_current(self, name: str) -> None:
+        """Raise ``ProjectionBehind`` when projection ``name`` is more events behind the log
+        than ``OVERLEG_READY_MAX_LAG`` (the bound of readiness): answers read from it now
+        would leave out what it has not applied yet, and be taken for the whole."""
+        behind = self.behind(name)
+        if behind > self.settings.ready_max_lag:
+            raise ProjectionBehind(name, behind, self.settings.ready_max_lag)
 
     def head_in_views(self) -> int | None:
         """The log's head, when the projections are known, without waiting, to hold every

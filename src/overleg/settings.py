@@ -101,7 +101,7 @@ class Settings(BaseSettings):
         ge=0,
         description=(
             "How many events a projection may be behind the store while /health/ready still "
-            "says ready"
+            "says ready, and the case list and the figures read from it are still answered"
         ),
     )
     projections: Literal["auto", "inline", "worker"] = Field(

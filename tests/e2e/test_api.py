@@ -770,6 +770,54 @@ def test_figures_before_the_worker_built_their_projection_of_this_version_are_no
         assert {n: a.content for n, a in after.items()} == {n: a.content for n, a in before.items()}
 
 
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_lists_and_figures_of_projections_far_behind_the_log_are_not_ready(
+    database_url: str, tmp_path: Path
+) -> None:
+    """PostgreSQL, a worker keeping the projections: while a projection is more events
+    behind the log than ``OVERLEG_READY_MAX_LAG`` (a worker rebuilding it after an upgrade,
+    or not started yet), the list and the figures read from it are answered 503
+    not-ready, with the projection's lag and when to try again, not as if it held every
+    event; nothing is recorded as read. Once it has caught up they answer in full."""
+    settings = settings_for(database_url, tmp_path, projections="worker", ready_max_lag=5)
+    auditor = auth(settings, "auditor", "auditor-1")
+    analyst = auth(settings, "analyst", "analist-1")
+    paths = {"case_view": "/cases", "statistics": "/statistics/2015"}
+    paths["bottlenecks"] = "/bottlenecks/2015"
+    with _served_with_a_projector(settings, 3) as (client, services, worker):
+        head = services.app.event_log.head()
+        assert head > 5
+        for name, path in paths.items():
+            refused = client.get(path, headers=auditor if name == "case_view" else analyst)
+            assert refused.status_code == 503, refused.text
+            problem = refused.json()
+            assert problem["type"] == "/problems/not-ready"
+            assert problem["lag"] == {name: head} and refused.headers["Retry-After"] == "5"
+        case_id = sorted(services.app.stored_cases())[0]
+        reads = client.get(f"/cases/{case_id}/reads", headers=auditor).json()
+        assert [r for r in reads if r["what"] == "case list"] == []
+        worker.catch_up()
+        _until_known(services, "case_view", head)
+        listed = client.get("/cases", headers=auditor)
+        assert listed.status_code == 200 and listed.json()["total"] == 3
+        figures = client.get("/statistics/2015", headers=analyst)
+        assert figures.status_code == 200 and figures.json()["meetings"]["total"] == 3
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_where_the_service_keeps_the_projections_a_list_is_never_refused_as_behind(
+    database_url: str, tmp_path: Path
+) -> None:
+    """SQLite, the service keeping the projections: they are caught up before each read, so
+    no bound on their lag refuses one, however low."""
+    settings = settings_for(database_url, tmp_path, ready_max_lag=0)
+    with _served_with_a_projector(settings, 3) as (client, _services, _worker):
+        listed = client.get("/cases", headers=auth(settings, "auditor", "auditor-1"))
+        assert listed.status_code == 200 and listed.json()["total"] == 3
+        figures = client.get("/statistics/2015", headers=auth(settings, "analyst", "analist-1"))
+        assert figures.status_code == 200 and figures.json()["meetings"]["total"] == 3
+
+
 def test_a_kept_case_and_history_are_given_from_the_event_loop_never_older_than_a_command(
     walk: Walk, monkeypatch: pytest.MonkeyPatch
 ) -> None:

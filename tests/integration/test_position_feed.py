@@ -196,18 +196,43 @@ def test_a_position_known_without_a_query_is_given_without_one(
     head = store.event_log.head()
     assert feed.position("statistics") == head  # listens, and reads them
     asked = projector.asked
-    assert feed.known("statistics") == head
+    assert feed.known("statistics") == (head, 0)  # its position, and none behind
     assert projector.asked == asked  # no query
     import_stream(store, lines(2, 2016))
     worker.catch_up()  # announced
     eventually(lambda: feed.known("statistics"), None)
     assert feed.position("statistics") == store.event_log.head()  # read again
-    assert feed.known("statistics") == store.event_log.head()
+    assert feed.known("statistics") == (store.event_log.head(), 0)
     monkeypatch.setattr(positions_module, "AGE", 0.0)
     assert feed.known("statistics") is None  # too old to give without a look
     monkeypatch.setattr(positions_module, "AGE", 60.0)
     with feed._lock:  # a look under way in another thread: no wait
         assert feed.known("statistics") is None
+
+
+def test_how_far_behind_a_projection_is_is_read_with_the_positions(
+    store: Overleg,
+    service_side: tuple[Counting, PositionFeed],
+    worker: Projector,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The head is read with the positions: how far behind a projection is, known without
+    a query until the positions are read again (a move announced, or ``AGE`` past), and
+    never less than it was when they were read."""
+    _, feed = service_side
+    import_stream(store, lines(2, 2015))
+    worker.catch_up()
+    head = store.event_log.head()
+    assert feed.behind("statistics") == 0  # listens, and reads them with the head
+    import_stream(store, lines(3, 2016))  # not applied: nothing announced
+    assert feed.known("statistics") == (head, 0)  # as read, until read again
+    monkeypatch.setattr(positions_module, "AGE", 0.0)
+    behind = store.event_log.head() - head
+    assert behind > 0 and feed.behind("statistics") == behind
+    monkeypatch.setattr(positions_module, "AGE", 60.0)
+    assert feed.known("statistics") == (head, behind)
+    worker.catch_up()  # announced
+    eventually(lambda: feed.behind("statistics"), 0)
 
 
 def test_the_service_keys_kept_answers_by_the_announced_position(database_url: str) -> None:

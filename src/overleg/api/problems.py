@@ -39,6 +39,7 @@ from overleg.application import CaseNotFound, CommandOutcomeUnknown, KeyReused, 
 from overleg.i18n import Language, Message, _, from_accept_language, joined, text_of, translate
 from overleg.logs import get_logger
 from overleg.policies.access import AccessDenied
+from overleg.projections.runner import ProjectionBehind
 from overleg.validation import explain
 
 PROBLEM_JSON = "application/problem+json"
@@ -334,9 +335,9 @@ NOT_READY = Kind(
     "not-ready",
     503,
     "the event store does not answer, or a projection is more than OVERLEG_READY_MAX_LAG "
-    "events behind it: send no traffic here yet; or, for a list or figures (PostgreSQL, "
-    "after an upgrade), the projections they are read from are not built for this version "
-    "yet; nothing was recorded",
+    "events behind it: send no traffic here yet; or, for a list or figures, the projection "
+    "they are read from is that far behind, or (PostgreSQL, after an upgrade) not built "
+    "for this version yet; nothing was recorded",
     "Not ready: projection case_view is 25,000 events behind (at most 10,000)",
     "/health/ready",
     {
@@ -504,6 +505,26 @@ def _not_built(request: Request, error: Exception) -> JSONResponse:
     )
 
 
+def _behind(request: Request, error: Exception) -> JSONResponse:
+    """A read of a projection further behind the log than readiness allows: not ready, as
+    ``/health/ready`` says, with the projection's lag; nothing recorded."""
+    assert isinstance(error, ProjectionBehind)
+    log.warning("projection_behind", projection=error.name, behind=error.behind)
+    reason = _(
+        "projection {name} is {behind:,} events behind (at most {limit:,})",
+        name=error.name,
+        behind=error.behind,
+        limit=error.limit,
+    )
+    return NOT_READY.answer(
+        request,
+        _("Not ready: {reasons}", reasons=reason),
+        {"Retry-After": str(NOT_BUILT_RETRY)},
+        lag={error.name: error.behind},
+        problems=[reason],
+    )
+
+
 def _key_reused(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, KeyReused)
     return KEY_REUSED.answer(request, text_of(error))
@@ -550,6 +571,7 @@ def install(api: FastAPI) -> None:
     api.add_exception_handler(StoreUnavailable, _busy)
     api.add_exception_handler(DamagedStore, _damaged)
     api.add_exception_handler(TablesMissing, _not_built)
+    api.add_exception_handler(ProjectionBehind, _behind)
     api.add_exception_handler(KeyReused, _key_reused)
     api.add_exception_handler(CommandOutcomeUnknown, _outcome_unknown)
     api.add_exception_handler(Exception, unexpected)

@@ -7,6 +7,8 @@ service listens on the channel on which every transaction that moves a position 
 it (``Projector.moved_channel``, delivered at that transaction's commit) and asks again
 only after an announcement (``adapters/listening.py`` says what a listener sees, and when):
 a position known here is never older than the last announcement taken, nor than ``AGE``.
+With the positions it reads the log's head, so that it also knows how far behind each
+projection is (a projection far behind answers nothing: ``Services.require_current``).
 """
 
 from __future__ import annotations
@@ -30,35 +32,57 @@ class PositionFeed(Listener):
         super().__init__(projector.views.database.conninfo, channel, clock)
         self._projector = projector
         self._known: dict[str, int] | None = None  # None: to be read (again)
+        self._head = 0  # the log's head, read just after ``_known``
         self._read_at = 0.0  # when ``_known`` was read
 
     def _heard(self) -> None:
         self._known = None
 
-    def position(self, name: str) -> int:
-        """How far projection ``name`` is: as last read, unless a move was announced since
-        (then read again); asked of the store each time while nothing listens."""
+    def _read(self) -> tuple[dict[str, int], int] | None:
+        """The positions and the log's head as last read, read again if a move was
+        announced since; ``None`` while nothing listens (then ask the store)."""
         if self._conn is None:
             self._listen_if_due()
         with self._lock:
-            if self._conn is not None:
-                now = self._clock()
-                known = self._unchanged(now)
-                if known is None:
-                    known = self._known = self._projector.positions()
-                    self._read_at = now
-                if name in known:
-                    return known[name]
+            if self._conn is None:
+                return None
+            now = self._clock()
+            known = self._unchanged(now)
+            if known is None:
+                known = self._known = self._projector.positions()
+                # Read after the positions: never less than the head they were at.
+                self._head = self._projector.reader.head()
+                self._read_at = now
+            return known, self._head
+
+    def position(self, name: str) -> int:
+        """How far projection ``name`` is: as last read, unless a move was announced since
+        (then read again); asked of the store each time while nothing listens."""
+        read = self._read()
+        if read is not None and name in read[0]:
+            return read[0][name]
         return self._projector.position(name)
 
-    def known(self, name: str) -> int | None:
-        """How far projection ``name`` is, if that is known without a query and without
-        waiting (for the event loop): listening, nothing announced since the positions were
-        read, and read less than ``AGE`` ago. ``None``: ask ``position``."""
+    def behind(self, name: str) -> int:
+        """How many events projection ``name`` is behind the log's head, as ``position``
+        reads it (the head read with the positions: at most ``AGE`` old)."""
+        read = self._read()
+        if read is not None and name in read[0]:
+            known, head = read
+            return max(0, head - known[name])
+        return max(0, self._projector.reader.head() - self._projector.position(name))
 
-        def look() -> int | None:
+    def known(self, name: str) -> tuple[int, int] | None:
+        """How far projection ``name`` is, and how many events it is behind the head read
+        with it, if that is known without a query and without waiting (for the event
+        loop): listening, nothing announced since the positions were read, and read less
+        than ``AGE`` ago. ``None``: ask ``position``."""
+
+        def look() -> tuple[int, int] | None:
             known = None if self._conn is None else self._unchanged(self._clock())
-            return None if known is None else known.get(name)
+            if known is None or name not in known:
+                return None
+            return known[name], max(0, self._head - known[name])
 
         return self._now(look)
 

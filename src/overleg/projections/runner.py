@@ -50,6 +50,18 @@ class UnknownProjection(ValueError):
         )
 
 
+class ProjectionBehind(RuntimeError):
+    """A projection further behind the log than its answers may be (``OVERLEG_READY_MAX_LAG``
+    events, as for readiness): read now, they would leave out what it has not applied yet
+    (its worker rebuilding it after an upgrade, say, or not started yet)."""
+
+    def __init__(self, name: str, behind: int, limit: int) -> None:
+        super().__init__(f"projection {name} is {behind} events behind (at most {limit})")
+        self.name = name
+        self.behind = behind
+        self.limit = limit
+
+
 @dataclass(frozen=True)
 class Failure:
     """An event a projection could not apply: set aside, so the others go on."""
