@@ -97,7 +97,7 @@ class Services:
         another process keeps the projections); None where there is nothing to follow."""
         if self.inline_projections or self.projector.moved_channel is None:
             return None
-        return PositionFeed(self.projector)
+        return PositionFeed(self.projector, self.app.commands.events_table_name)
 
     def version_of(self, name: str) -> int:
         """What changes whenever projection ``name`` may have changed, for keys of answers
@@ -113,7 +113,7 @@ class Services:
     def known_version_of(self, name: str) -> int | None:
         """``version_of(name)`` when it is known without waiting: where the worker's
         announcements are followed and none is pending, and the projection is not further
-        behind the head read with it than ``require_current`` allows; or where this process
+        behind the head read with it than ``current_version_of`` allows; or where this process
         keeps the projections and they hold the log's head (``head_in_views``). Else
         ``None`` (a thread asks, and refuses a projection far behind)."""
         if self.inline_projections:
@@ -125,24 +125,23 @@ class Services:
             return None
         return known[0]
 
-    def behind(self, name: str) -> int:
-        """How many events projection ``name`` is behind the log's head: none where this
-        process keeps the projections (they are caught up before a read: ``fresh_views``);
-        where the worker keeps them, as its announcements were last followed (the head
-        read with the positions); else asked of the store."""
+    def current_version_of(self, name: str) -> int:
+        """``version_of(name)``, refusing a projection further behind the log's head than
+        ``OVERLEG_READY_MAX_LAG`` (the bound of readiness) with ``ProjectionBehind``:
+        answers read from it now would leave out what it has not applied yet, and be taken
+        for the whole. Where this process keeps the projections they were caught up before
+        (``fresh_views``): never refused. Where the worker keeps them, the position and the
+        head are read together (``PositionFeed``; else asked of the store)."""
         if self.inline_projections:
-            return 0
+            return self.version_of(name)
         if self.feed is not None:
-            return self.feed.behind(name)
-        return max(0, self.app.event_log.head() - self.projector.position(name))
-
-    def require_current(self, name: str) -> None:
-        """Raise ``ProjectionBehind`` when projection ``name`` is more events behind the log
-        than ``OVERLEG_READY_MAX_LAG`` (the bound of readiness): answers read from it now
-        would leave out what it has not applied yet, and be taken for the whole."""
-        behind = self.behind(name)
+            version, behind = self.feed.position_and_lag(name)
+        else:
+            version = self.projector.position(name)
+            behind = max(0, self.app.event_log.head() - version)
         if behind > self.settings.ready_max_lag:
             raise ProjectionBehind(name, behind, self.settings.ready_max_lag)
+        return version
 
     def head_in_views(self) -> int | None:
         """The log's head, when the projections are known, without waiting, to hold every

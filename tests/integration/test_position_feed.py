@@ -48,13 +48,17 @@ class Counting(Projector):
         self.asked += 1
         return super().position(name)
 
+    def positions_and_head(self, events_table: str) -> tuple[dict[str, int], int]:
+        self.asked += 1
+        return super().positions_and_head(events_table)
+
 
 @pytest.fixture
 def service_side(store: Overleg) -> Iterator[tuple[Counting, PositionFeed]]:
     """What the service holds: a projector it never catches up with, and the feed."""
     views = ViewStore(store.database)
     projector = Counting(store.event_log, views)
-    feed = PositionFeed(projector)
+    feed = PositionFeed(projector, store.commands.events_table_name)
     try:
         yield projector, feed
     finally:
@@ -223,16 +227,16 @@ def test_how_far_behind_a_projection_is_is_read_with_the_positions(
     import_stream(store, lines(2, 2015))
     worker.catch_up()
     head = store.event_log.head()
-    assert feed.behind("statistics") == 0  # listens, and reads them with the head
+    assert feed.position_and_lag("statistics")[1] == 0  # listens, and reads them with the head
     import_stream(store, lines(3, 2016))  # not applied: nothing announced
     assert feed.known("statistics") == (head, 0)  # as read, until read again
     monkeypatch.setattr(positions_module, "AGE", 0.0)
     behind = store.event_log.head() - head
-    assert behind > 0 and feed.behind("statistics") == behind
+    assert behind > 0 and feed.position_and_lag("statistics")[1] == behind
     monkeypatch.setattr(positions_module, "AGE", 60.0)
     assert feed.known("statistics") == (head, behind)
     worker.catch_up()  # announced
-    eventually(lambda: feed.behind("statistics"), 0)
+    eventually(lambda: feed.position_and_lag("statistics")[1], 0)
 
 
 def test_the_service_keys_kept_answers_by_the_announced_position(database_url: str) -> None:

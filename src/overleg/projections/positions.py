@@ -8,7 +8,7 @@ it (``Projector.moved_channel``, delivered at that transaction's commit) and ask
 only after an announcement (``adapters/listening.py`` says what a listener sees, and when):
 a position known here is never older than the last announcement taken, nor than ``AGE``.
 With the positions it reads the log's head, so that it also knows how far behind each
-projection is (a projection far behind answers nothing: ``Services.require_current``).
+projection is (a projection far behind answers nothing: ``Services.current_version_of``).
 """
 
 from __future__ import annotations
@@ -25,12 +25,18 @@ class PositionFeed(Listener):
 
     lost_event = "positions_not_followed"
 
-    def __init__(self, projector: Projector, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        projector: Projector,
+        events_table: str,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         channel = projector.moved_channel
         if channel is None:
             raise ValueError("positions are announced on PostgreSQL only")
         super().__init__(projector.views.database.conninfo, channel, clock)
         self._projector = projector
+        self._events_table = events_table  # the store's, whose head is read with them
         self._known: dict[str, int] | None = None  # None: to be read (again)
         self._head = 0  # the log's head, read just after ``_known``
         self._read_at = 0.0  # when ``_known`` was read
@@ -49,28 +55,26 @@ class PositionFeed(Listener):
             now = self._clock()
             known = self._unchanged(now)
             if known is None:
-                known = self._known = self._projector.positions()
-                # Read after the positions: never less than the head they were at.
-                self._head = self._projector.reader.head()
+                known, self._head = self._projector.positions_and_head(self._events_table)
+                self._known = known
                 self._read_at = now
             return known, self._head
 
     def position(self, name: str) -> int:
         """How far projection ``name`` is: as last read, unless a move was announced since
         (then read again); asked of the store each time while nothing listens."""
-        read = self._read()
-        if read is not None and name in read[0]:
-            return read[0][name]
-        return self._projector.position(name)
+        return self.position_and_lag(name)[0]
 
-    def behind(self, name: str) -> int:
-        """How many events projection ``name`` is behind the log's head, as ``position``
-        reads it (the head read with the positions: at most ``AGE`` old)."""
+    def position_and_lag(self, name: str) -> tuple[int, int]:
+        """How far projection ``name`` is, as ``position`` reads it, and how many events it
+        is behind the log's head read with it (in the same statement)."""
         read = self._read()
         if read is not None and name in read[0]:
             known, head = read
-            return max(0, head - known[name])
-        return max(0, self._projector.reader.head() - self._projector.position(name))
+        else:
+            known, head = self._projector.positions_and_head(self._events_table)
+        position = known.get(name, 0)
+        return position, max(0, head - position)
 
     def known(self, name: str) -> tuple[int, int] | None:
         """How far projection ``name`` is, and how many events it is behind the head read

@@ -153,6 +153,16 @@ class Projector:
         rows = self.views.read("SELECT name, position FROM projection_position")
         return {name: int(position) for name, position in rows if name in self.projections}
 
+    def positions_and_head(self, events_table: str) -> tuple[dict[str, int], int]:
+        """How far each projection is, and the log's head (PostgreSQL: the last
+        notification id of ``events_table``, the store's events table), in one statement:
+        one round trip, one snapshot."""
+        head = f"SELECT COALESCE(MAX(notification_id), 0) FROM {events_table}"  # noqa: S608
+        statement = f"SELECT p.name, p.position, ({head}) FROM projection_position AS p"  # noqa: S608
+        rows = self.views.read(statement)
+        positions = {name: int(at) for name, at, _ in rows if name in self.projections}
+        return positions, (int(rows[0][2]) if rows else self.reader.head())
+
     def position(self, name: str) -> int:
         """How far one projection is."""
         rows = self.views.read("SELECT position FROM projection_position WHERE name = ?", (name,))

@@ -1065,10 +1065,8 @@ def _listed(
         return page.case_ids, page_answer(page)
 
     svc.fresh_views()  # caught up first: the version then says what the page shows
-    svc.require_current(CaseViews.name)  # far behind (a worker rebuilding it): not ready
-    return svc.pages.get(
-        _page_key(where, offset, limit, today), svc.version_of(CaseViews.name), listed
-    )
+    version = svc.current_version_of(CaseViews.name)  # far behind: not ready
+    return svc.pages.get(_page_key(where, offset, limit, today), version, listed)
 
 
 def _scoped(where: CaseFilter, who: Principal) -> CaseFilter:

@@ -103,7 +103,7 @@ async def _kept_or_computed(
 
     def answer() -> bytes:
         views = svc.fresh_views()  # caught up first, where this process keeps them
-        svc.require_current(projection)  # far behind (a worker rebuilding it): not ready
-        return svc.figures.get(key, svc.version_of(projection), lambda: compute(views))
+        version = svc.current_version_of(projection)  # far behind: not ready
+        return svc.figures.get(key, version, lambda: compute(views))
 
     return JSONBytes(await run_in_threadpool(answer))
