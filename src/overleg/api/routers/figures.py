@@ -94,7 +94,10 @@ async def _kept_or_computed(
 ) -> Response:
     """The answer kept for ``key`` at projection ``projection``'s position: given at once
     (on the event loop, no thread) when that position is known without a query and the
-    answer is kept; else looked up, and computed if need be, on a worker thread."""
+    answer is kept; else looked up, and computed if need be, on a worker thread. A
+    projection further behind the log than ``OVERLEG_READY_MAX_LAG`` is not read: 503
+    ``not-ready`` (``Services.current_version_of``; the event loop knows no position of
+    it then, so a thread asks)."""
     version = svc.known_version_of(projection)
     if version is not None:
         kept = svc.figures.peek(key, version)
