@@ -589,10 +589,7 @@ def test_kept_figures_are_given_from_the_event_loop_where_a_worker_keeps_them(
     analyst = auth(settings, "analyst", "analist-1")
     with _served_with_a_projector(settings, 3) as (client, services, worker):
         worker.catch_up()
-        head = services.app.event_log.head()
-        deadline = time.monotonic() + 10
-        while services.version_of("statistics") != head and time.monotonic() < deadline:
-            time.sleep(0.01)
+        _until_known(services, "statistics", services.app.event_log.head())
         first = client.get("/statistics/2015", headers=analyst)
         assert first.status_code == 200 and len(hops) == 1  # computed on a thread
         for _ in range(3):
