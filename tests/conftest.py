@@ -203,9 +203,10 @@ def _answers_from_the_projections_are_the_answers_of_the_events(
         return page_checked(svc, listed(svc, where, offset, limit, today), today)
 
     async def checked_list_on_loop(
-        svc: Any, where: Any, offset: int, limit: int, today: Any
+        svc: Any, version: int, where: Any, offset: int, limit: int, today: Any
     ) -> Any:
-        return page_checked(svc, await listed_on_loop(svc, where, offset, limit, today), today)
+        found = await listed_on_loop(svc, version, where, offset, limit, today)
+        return page_checked(svc, found, today)
 
     monkeypatch.setattr(cases, "_listed", checked_list)
     monkeypatch.setattr(cases, "_page_on_loop", checked_list_on_loop)

@@ -996,9 +996,14 @@ async def list_(
     )
 
     scoped = _scoped(where, who)
-    kept = _kept_page(svc, scoped, offset, limit, today)
-    if kept is None:  # not kept: read on the event loop where the view is known current
-        kept = await _page_on_loop(svc, scoped, offset, limit, today)
+    # The case view's version, where it is known without a query or a wait; else a thread
+    # reads the page (after a catch-up, where this process keeps the view).
+    version = svc.known_version_of(CaseViews.name)
+    kept = None
+    if version is not None:
+        kept = _kept_page(svc, version, scoped, offset, limit, today)
+        if kept is None:  # not kept: read on the event loop
+            kept = await _page_on_loop(svc, version, scoped, offset, limit, today)
     if kept is not None:  # on the event loop: no thread, and a thread only writes the record
         cases, body = kept
         await svc.reads.recorded(who, cases, "case list", *_ids(request))
@@ -1013,28 +1018,22 @@ async def list_(
 
 
 def _kept_page(
-    svc: Svc, where: CaseFilter, offset: int, limit: int, today: datetime
+    svc: Svc, version: int, where: CaseFilter, offset: int, limit: int, today: datetime
 ) -> tuple[list[str], bytes] | None:
-    """The page ``_listed`` would answer, when it is kept and the case view is known not
-    to have moved since, without a query or a wait (for the event loop); else ``None``."""
-    version = svc.known_version_of(CaseViews.name)
-    if version is None:
-        return None
+    """The page ``_listed`` would answer, when it is kept at the case view's ``version``
+    (known without a query or a wait, for the event loop); else ``None``."""
     kept = svc.pages.peek(_page_key(where, offset, limit, today), version)
     return None if kept is None else cast(tuple[list[str], bytes], kept[0])
 
 
 async def _page_on_loop(
-    svc: Svc, where: CaseFilter, offset: int, limit: int, today: datetime
+    svc: Svc, version: int, where: CaseFilter, offset: int, limit: int, today: datetime
 ) -> tuple[list[str], bytes] | None:
     """The page ``_listed`` would answer, read by the event loop without a thread (SQLite:
     at once on its own connection, ``ViewStore.ask_now``; PostgreSQL: on the loop's pool,
-    ``ViewStore.ask_on_loop``) and kept, where the case view's version is known without
+    ``ViewStore.ask_on_loop``) and kept under the case view's ``version``, known without
     waiting (``Services.known_version_of``: on SQLite, the view holds the log's head);
-    else ``None``, and a thread reads it as before."""
-    version = svc.known_version_of(CaseViews.name)
-    if version is None:
-        return None
+    ``None`` where the loop cannot ask now, and a thread reads it as before."""
     query = list_page(where, today.date(), offset=offset, limit=limit)
     views = svc.views
     asked = views.ask_now(query) if views.dialect == "sqlite" else await views.ask_on_loop(query)
