@@ -57,12 +57,7 @@ def ready(request: Request) -> Any:
     except StoreUnavailable as unavailable:
         reasons.append(_("the event store does not answer: {detail}", detail=unavailable.detail))
     reasons += [
-        _(
-            "projection {name} is {behind:,} events behind (at most {limit:,})",
-            name=name,
-            behind=behind,
-            limit=limit,
-        )
+        problems.behind_reason(name, behind, limit)
         for name, behind in sorted(lag.items())
         if behind > limit
     ]
@@ -70,7 +65,7 @@ def ready(request: Request) -> Any:
         return problems.NOT_READY.answer(
             request,
             _("Not ready: {reasons}", reasons=joined(reasons, "; ")),
-            {"Retry-After": "5"},
+            {"Retry-After": str(problems.NOT_READY_RETRY)},
             lag=lag,
             problems=reasons,
         )

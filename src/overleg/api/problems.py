@@ -483,10 +483,21 @@ def _busy(request: Request, error: Exception) -> JSONResponse:
     return STORE_BUSY.answer(request, STORE_BUSY.detail, {"Retry-After": "1"})
 
 
-# Seconds a caller is asked to wait before asking again while the projections an answer is
-# read from are not built for this version yet (PostgreSQL, after an upgrade, until the
-# worker has built them).
-NOT_BUILT_RETRY = 5
+# Seconds a caller is asked to wait before asking again while the service is not ready
+# (``/health/ready``), or the projection a list or figures are read from is too far behind
+# or not built for this version yet (PostgreSQL, after an upgrade, until the worker has).
+NOT_READY_RETRY = 5
+
+
+def behind_reason(name: str, behind: int, limit: int) -> Message:
+    """How a projection further behind the log than ``OVERLEG_READY_MAX_LAG`` is said: by
+    readiness, and by a read refused for it alike."""
+    return _(
+        "projection {name} is {behind:,} events behind (at most {limit:,})",
+        name=name,
+        behind=behind,
+        limit=limit,
+    )
 
 
 def _not_built(request: Request, error: Exception) -> JSONResponse:
@@ -501,7 +512,7 @@ def _not_built(request: Request, error: Exception) -> JSONResponse:
             "Not ready: the projections this answer is read from are not built for this "
             "version yet (overleg worker builds them); nothing was recorded. Try again shortly."
         ),
-        {"Retry-After": str(NOT_BUILT_RETRY)},
+        {"Retry-After": str(NOT_READY_RETRY)},
     )
 
 
@@ -510,16 +521,11 @@ def _behind(request: Request, error: Exception) -> JSONResponse:
     ``/health/ready`` says, with the projection's lag; nothing recorded."""
     assert isinstance(error, ProjectionBehind)
     log.warning("projection_behind", projection=error.name, behind=error.behind)
-    reason = _(
-        "projection {name} is {behind:,} events behind (at most {limit:,})",
-        name=error.name,
-        behind=error.behind,
-        limit=error.limit,
-    )
+    reason = behind_reason(error.name, error.behind, error.limit)
     return NOT_READY.answer(
         request,
         _("Not ready: {reasons}", reasons=reason),
-        {"Retry-After": str(NOT_BUILT_RETRY)},
+        {"Retry-After": str(NOT_READY_RETRY)},
         lag={error.name: error.behind},
         problems=[reason],
     )
